@@ -1,0 +1,296 @@
+"""Load ``basic_config`` and validate its ``connectors`` section.
+
+Pure module: no Airflow, no HTTP. Every problem in the file is collected and reported at once, each
+with its path in the file (``connectors.source_definitions[3].dockerImageTag: ...``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from uuid import UUID
+
+import yaml
+
+Kind = Literal["source", "destination"]
+KINDS: tuple[Kind, ...] = ("source", "destination")
+
+# A basic_config is a small hand- or DAG-written file; anything this large is a mistake (or an attack).
+MAX_CONFIG_BYTES = 5 * 1024 * 1024
+# YAML aliases let a few lines expand to billions of nodes; a connector list never needs many.
+MAX_YAML_ALIASES = 100
+
+# Docker reference grammar (distribution/reference): optional registry host[:port], then lowercase
+# path components separated by "/"; a tag is up to 128 word characters, dots and dashes.
+_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+DOCKER_REPOSITORY_RE = re.compile(rf"^{_HOST}?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
+DOCKER_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+HTTP_URL_RE = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+
+
+class ConfigError(ValueError):
+    """basic_config is missing, unreadable or invalid. ``problems`` lists every problem with its path."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        super().__init__(f"Invalid basic_config {source} ({count}):\n{lines}")
+
+
+@dataclass(frozen=True)
+class DesiredDefinition:
+    """One connector definition as the config declares it."""
+
+    kind: Kind
+    name: str
+    docker_repository: str
+    docker_image_tag: str
+    documentation_url: str
+    definition_id: str | None = None
+
+    @property
+    def id_key(self) -> str:
+        return id_key(self.kind)
+
+    def to_api(self) -> dict[str, str]:
+        """The definition in Airbyte's field names (also the JSON form used in XCom)."""
+        fields = {
+            "name": self.name,
+            "dockerRepository": self.docker_repository,
+            "dockerImageTag": self.docker_image_tag,
+            "documentationUrl": self.documentation_url,
+        }
+        if self.definition_id:
+            fields[self.id_key] = self.definition_id
+        return fields
+
+    @classmethod
+    def from_api(cls, kind: Kind, fields: Mapping[str, Any]) -> DesiredDefinition:
+        return cls(
+            kind=kind,
+            name=fields["name"],
+            docker_repository=fields["dockerRepository"],
+            docker_image_tag=fields["dockerImageTag"],
+            documentation_url=fields["documentationUrl"],
+            definition_id=fields.get(id_key(kind)),
+        )
+
+
+@dataclass(frozen=True)
+class ConnectorsConfig:
+    """The validated ``connectors`` section."""
+
+    source_definitions: tuple[DesiredDefinition, ...] = ()
+    destination_definitions: tuple[DesiredDefinition, ...] = ()
+
+    def of_kind(self, kind: Kind) -> tuple[DesiredDefinition, ...]:
+        return self.source_definitions if kind == "source" else self.destination_definitions
+
+
+def id_key(kind: Kind) -> str:
+    return f"{kind}DefinitionId"
+
+
+def list_key(kind: Kind) -> str:
+    return f"{kind}_definitions"
+
+
+def get_configs(name: str, *, path: str | os.PathLike[str]) -> Any:
+    """Return section ``name`` of the basic_config file at ``path``.
+
+    For ``connectors`` the result is a validated :class:`ConnectorsConfig`; other sections are
+    returned as loaded. Raises :class:`ConfigError` naming every problem found.
+    """
+    source = str(path)
+    document = load_basic_config(path)
+    if name not in document:
+        raise ConfigError(source, [f"{name}: section missing (top-level keys: {sorted(map(str, document))})"])
+    section = document[name]
+    if name == "connectors":
+        return parse_connectors(section, source=source)
+    return section
+
+
+def load_basic_config(path: str | os.PathLike[str]) -> dict[Any, Any]:
+    """Read and safely parse the YAML file; the top level must be a mapping."""
+    source = str(path)
+    file = Path(path)
+    try:
+        size = file.stat().st_size
+        if file.is_dir():
+            raise ConfigError(source, ["is a directory, expected a YAML file"])
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(source, [f"file is {size} bytes; the limit is {MAX_CONFIG_BYTES} bytes"])
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(source, ["file not found"]) from None
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot read file: {exc.strerror or exc}"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source, [f"not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})"]) from None
+    try:
+        document = yaml.load(text, Loader=_BoundedSafeLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"YAML syntax: {_describe_yaml_error(exc)}"]) from None
+    if document is None:
+        raise ConfigError(source, ["file is empty"])
+    if not isinstance(document, dict):
+        raise ConfigError(source, [f"top level must be a mapping, got {_type_name(document)}"])
+    return document
+
+
+def parse_connectors(section: Any, *, source: str = "basic_config") -> ConnectorsConfig:
+    """Validate the ``connectors`` section; raise :class:`ConfigError` with every problem."""
+    problems: list[str] = []
+    if not isinstance(section, dict):
+        raise ConfigError(source, [f"connectors: must be a mapping with source_definitions and/or "
+                                   f"destination_definitions, got {_type_name(section)}"])
+    expected = {list_key(kind) for kind in KINDS}
+    for key in section:
+        if key not in expected:
+            problems.append(f"connectors.{key}: unknown key (expected {' or '.join(sorted(expected))})")
+    if not expected & set(section):
+        problems.append("connectors: neither source_definitions nor destination_definitions is present")
+
+    parsed: dict[Kind, list[DesiredDefinition]] = {}
+    for kind in KINDS:
+        entries = section.get(list_key(kind), [])
+        base = f"connectors.{list_key(kind)}"
+        if not isinstance(entries, list):
+            problems.append(f"{base}: must be a list (use [] for none), got {_type_name(entries)}")
+            entries = []
+        parsed[kind] = [
+            definition
+            for index, entry in enumerate(entries)
+            if (definition := _parse_entry(kind, entry, f"{base}[{index}]", problems)) is not None
+        ]
+        _check_unique(kind, entries, base, problems)
+
+    if problems:
+        raise ConfigError(source, problems)
+    return ConnectorsConfig(tuple(parsed["source"]), tuple(parsed["destination"]))
+
+
+_REQUIRED_FIELDS = ("name", "dockerRepository", "dockerImageTag", "documentationUrl")
+
+
+def _parse_entry(kind: Kind, entry: Any, path: str, problems: list[str]) -> DesiredDefinition | None:
+    if not isinstance(entry, dict):
+        problems.append(f"{path}: must be a mapping with {', '.join(_REQUIRED_FIELDS)}, got {_type_name(entry)}")
+        return None
+    before = len(problems)
+    values: dict[str, str] = {}
+    for field in _REQUIRED_FIELDS:
+        value = entry.get(field)
+        if field not in entry or value is None:
+            problems.append(f"{path}.{field}: required")
+        elif not isinstance(value, str):
+            # YAML reads 0.3.40 as a string but 1.0 as a float: say how to write it.
+            hint = f" (quote it: \"{value}\")" if isinstance(value, int | float) else ""
+            problems.append(f"{path}.{field}: must be a string, got {_type_name(value)}{hint}")
+        elif not value.strip():
+            problems.append(f"{path}.{field}: must not be empty")
+        else:
+            values[field] = value
+
+    repository = values.get("dockerRepository")
+    if repository is not None and not DOCKER_REPOSITORY_RE.match(repository):
+        problems.append(f"{path}.dockerRepository: {repository!r} is not a Docker image name "
+                        "(lowercase, e.g. airbyte/source-pokeapi; no scheme, no tag)")
+    tag = values.get("dockerImageTag")
+    if tag is not None and not DOCKER_TAG_RE.match(tag):
+        problems.append(f"{path}.dockerImageTag: {tag!r} is not a Docker tag "
+                        "(letters, digits, '_', '.', '-'; at most 128; e.g. 0.3.40)")
+    url = values.get("documentationUrl")
+    if url is not None and not HTTP_URL_RE.match(url):
+        problems.append(f"{path}.documentationUrl: {url!r} is not an http(s) URL")
+    name = values.get("name")
+    if name is not None and name != name.strip():
+        problems.append(f"{path}.name: {name!r} has leading or trailing whitespace")
+
+    definition_id = entry.get(id_key(kind))
+    if definition_id is not None:
+        if not isinstance(definition_id, str) or not _is_uuid(definition_id):
+            problems.append(f"{path}.{id_key(kind)}: {definition_id!r} is not a UUID")
+        else:
+            definition_id = str(UUID(definition_id))
+
+    if len(problems) > before:
+        return None
+    return DesiredDefinition(
+        kind=kind,
+        name=values["name"],
+        docker_repository=values["dockerRepository"],
+        docker_image_tag=values["dockerImageTag"],
+        documentation_url=values["documentationUrl"],
+        definition_id=definition_id,
+    )
+
+
+def _check_unique(kind: Kind, entries: list[Any], base: str, problems: list[str]) -> None:
+    """Within one kind, a name, a repository or an ID may appear once: otherwise identity is ambiguous."""
+    for field in ("name", "dockerRepository", id_key(kind)):
+        first_seen: dict[str, int] = {}
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not isinstance(entry.get(field), str):
+                continue
+            value = entry[field].strip()
+            if field == id_key(kind) and _is_uuid(value):
+                value = str(UUID(value))
+            elif field == "name":
+                value = value.casefold()
+            if value in first_seen:
+                problems.append(f"{base}[{index}].{field}: {entry[field]!r} already used by "
+                                f"{base}[{first_seen[value]}]")
+            else:
+                first_seen[value] = index
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _type_name(value: Any) -> str:
+    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "nothing (null)"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _describe_yaml_error(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return problem
+
+
+class _BoundedSafeLoader(yaml.SafeLoader):
+    """SafeLoader that refuses alias-heavy documents (billion-laughs) before they expand."""
+
+    def __init__(self, stream: Any):
+        super().__init__(stream)
+        self._aliases_seen = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases_seen += 1
+            if self._aliases_seen > MAX_YAML_ALIASES:
+                event = self.peek_event()
+                raise yaml.YAMLError(
+                    f"line {event.start_mark.line + 1}: more than {MAX_YAML_ALIASES} aliases; "
+                    "basic_config does not need YAML anchors at this scale"
+                )
+        return super().compose_node(parent, index)

@@ -1,0 +1,86 @@
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_airbyte_connectors import __version__
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-airbyte-connectors",
+        "name": "Airbyte connector definitions",
+        "description": "Keeps Airbyte's source and destination connector definitions in step with basic_config.",
+        "versions": [__version__],
+        "hooks": [
+            {
+                "integration-name": "Airbyte",
+                "python-modules": ["airflow_airbyte_connectors.hooks.airbyte_definitions"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Airbyte",
+                "python-modules": ["airflow_airbyte_connectors.operators.airbyte_definition"],
+            }
+        ],
+        # No "connection-types": apache-airflow-providers-airbyte registers the `airbyte` type and
+        # this package uses the same Connection.
+        "config": {
+            "airbyte_connectors": {
+                "description": "Settings of the create_connectors DAG and AirbyteDefinitionOperator.",
+                "options": {
+                    "basic_config_path": {
+                        "description": "Path of the basic_config YAML file written by template_configs. "
+                        "Its file:// URI is the Asset that schedules create_connectors.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/opt/airflow/configs/basic_config.yaml",
+                        "default": "{AIRFLOW_HOME}/configs/basic_config.yaml",
+                    },
+                    "conn_id": {
+                        "description": "Airflow Connection to Airbyte (the same `airbyte` connection the "
+                        "Airbyte provider's operators use).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "airbyte_default",
+                        "default": "airbyte_default",
+                    },
+                    "workspace_id": {
+                        "description": "Airbyte workspace sent with every create and update. Empty: the "
+                        "connection's extra `workspace_id`, else the instance's only workspace.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "b5f5e0a4-1c77-4a5e-9a3e-4f0f5e8a2b11",
+                        "default": "",
+                    },
+                    "read_timeout": {
+                        "description": "Seconds to wait for Airbyte's answer to a read (list, get). Reads "
+                        "are retried with backoff.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "30",
+                        "default": "30",
+                    },
+                    "write_timeout": {
+                        "description": "Seconds to wait for Airbyte's answer to a create or update. Airbyte "
+                        "pulls the image to read its spec during the call, which can take minutes. Writes "
+                        "are never retried blindly.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "1200",
+                        "default": "1200",
+                    },
+                    "max_active_writes": {
+                        "description": "How many create/update tasks of one DAG run may run at once "
+                        "(each starts a job in Airbyte).",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "4",
+                        "default": "4",
+                    },
+                },
+            }
+        },
+    }

@@ -1,0 +1,411 @@
+"""The one module that talks HTTP to Airbyte: its Configuration API (``/api/v1``, POST + JSON).
+
+Why not the public API: only the Configuration API can change the version of a built-in connector.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+import tenacity
+from airflow.sdk import BaseHook
+
+from airflow_airbyte_connectors import settings
+from airflow_airbyte_connectors.configs import Kind, id_key
+
+log = logging.getLogger(__name__)
+
+# Airbyte OSS has one organization with this fixed ID.
+DEFAULT_ORGANIZATION_ID = "00000000-0000-0000-0000-000000000000"
+# Suffixes users put on the connection host; they all mean the same server root.
+_API_SUFFIXES = ("/api/public/v1", "/api/public", "/api/v1", "/api")
+_CONNECT_TIMEOUT = 10.0
+_READ_ATTEMPTS = 5
+_RETRY_AFTER_CAP = 60.0
+_BODY_EXCERPT = 300
+
+AuthType = Literal["none", "bearer", "basic"]
+
+# One bearer token per process and server, shared by every hook instance (mapped tasks, retries).
+_token_cache: dict[tuple[str, str], str] = {}
+_token_lock = threading.Lock()
+
+
+class AirbyteApiError(Exception):
+    """A call to Airbyte failed. Carries method, URL and status; never a secret or token."""
+
+    def __init__(self, method: str, url: str, status: int | None, detail: str):
+        self.method = method
+        self.url = url
+        self.status = status
+        self.detail = detail
+        status_text = f"HTTP {status}" if status is not None else "no answer"
+        super().__init__(f"{method} {url} failed: {status_text}: {detail}")
+
+
+class AirbyteNotFoundError(AirbyteApiError):
+    """Airbyte answered 404 (an unknown definition or workspace ID, or an endpoint this version lacks)."""
+
+
+class WriteOutcomeUnknownError(AirbyteApiError):
+    """A write was sent but its answer never came: Airbyte may or may not have applied it."""
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What the hook needs from the Airflow Connection, with secrets kept out of ``repr``."""
+
+    root_url: str
+    auth_type: AuthType
+    client_id: str | None
+    client_secret: str | None
+    workspace_id: str | None
+    verify: bool | str
+    proxies: Mapping[str, str] | None
+
+    def __repr__(self) -> str:
+        return f"ClientSettings(root_url={self.root_url!r}, auth_type={self.auth_type!r})"
+
+
+def server_root(host: str, port: int | None = None) -> str:
+    """Normalise a connection host to Airbyte's server root.
+
+    ``http://localhost:8000``, ``.../api/public/v1`` and ``.../api/v1`` all name the same server;
+    a bare host name gets ``http://`` and the connection's port.
+    """
+    host = (host or "").strip()
+    if not host:
+        raise ValueError("the Airbyte connection has no host; set it to e.g. http://localhost:8000")
+    if "://" not in host:
+        host = f"http://{host}"
+    parts = urlsplit(host)
+    netloc = parts.netloc
+    if port and parts.port is None:
+        netloc = f"{netloc}:{port}"
+    path = parts.path.rstrip("/")
+    for suffix in _API_SUFFIXES:
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
+
+
+def _is_retryable_read(exc: BaseException) -> bool:
+    """Reads change nothing, so any transient failure may be repeated."""
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return True
+    return isinstance(exc, AirbyteApiError) and exc.status in (429, 500, 502, 503, 504)
+
+
+def _was_never_sent(exc: BaseException) -> bool:
+    """True when a write cannot have reached Airbyte, so repeating it is safe."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, AirbyteApiError):
+        return exc.status == 429  # rejected before any work was done
+    if isinstance(exc, requests.ConnectionError):
+        cause = exc.args[0] if exc.args else None
+        reason = getattr(cause, "reason", cause)
+        return "NewConnectionError" in type(reason).__name__ or "Connection refused" in str(reason)
+    return False
+
+
+def _wait(retry_state: tenacity.RetryCallState) -> float:
+    """Exponential backoff, or the server's Retry-After when it sends one."""
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        return min(retry_after, _RETRY_AFTER_CAP)
+    return tenacity.wait_exponential(multiplier=0.5, max=8)(retry_state)
+
+
+class AirbyteDefinitionsHook(BaseHook):
+    """Read and write Airbyte's source and destination definitions.
+
+    Uses the ``airbyte`` Connection of apache-airflow-providers-airbyte:
+
+    - ``host``: the server root (``http://localhost:8000``), or the public-API base
+      (``.../api/public/v1``), or ``.../api/v1``;
+    - ``login`` / ``password``: application client id / secret (bearer tokens); empty: no auth;
+    - extra ``{"auth_type": "basic"}``: HTTP Basic with login/password (old docker-compose installs);
+    - extra ``workspace_id``; extra ``verify`` (false, or a CA bundle path); extra ``proxies``.
+
+    :param airbyte_conn_id: the Connection ID (default ``[airbyte_connectors] conn_id``).
+    :param workspace_id: overrides the configured or discovered workspace.
+    :param read_timeout: seconds for reads (default ``[airbyte_connectors] read_timeout``).
+    :param write_timeout: seconds for creates/updates (default ``[airbyte_connectors] write_timeout``).
+    """
+
+    conn_name_attr = "airbyte_conn_id"
+    default_conn_name = "airbyte_default"
+    conn_type = "airbyte"
+    hook_name = "Airbyte connector definitions"
+
+    def __init__(
+        self,
+        airbyte_conn_id: str | None = None,
+        *,
+        workspace_id: str | None = None,
+        read_timeout: float | None = None,
+        write_timeout: float | None = None,
+    ):
+        super().__init__()
+        self.airbyte_conn_id = airbyte_conn_id or settings.conn_id()
+        self._workspace_id = workspace_id
+        self.read_timeout = read_timeout if read_timeout is not None else settings.read_timeout()
+        self.write_timeout = write_timeout if write_timeout is not None else settings.write_timeout()
+
+    # -- connection --------------------------------------------------------------------------
+
+    @cached_property
+    def client_settings(self) -> ClientSettings:
+        conn = self.get_connection(self.airbyte_conn_id)
+        extra = conn.extra_dejson or {}
+        auth_type: AuthType = "none"
+        if conn.login:
+            auth_type = "basic" if str(extra.get("auth_type", "")).lower() == "basic" else "bearer"
+        verify = extra.get("verify", extra.get("verify_ssl", True))
+        if isinstance(verify, str) and verify.lower() in ("false", "0", "no"):
+            verify = False
+        if verify is False:
+            log.warning("TLS certificate verification is OFF for connection %s (extra 'verify': false)",
+                        self.airbyte_conn_id)
+        return ClientSettings(
+            root_url=server_root(conn.host or "", conn.port),
+            auth_type=auth_type,
+            client_id=conn.login or None,
+            client_secret=conn.password or None,
+            workspace_id=extra.get("workspace_id") or None,
+            verify=verify,
+            proxies=extra.get("proxies") or None,
+        )
+
+    @cached_property
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        cfg = self.client_settings
+        session.verify = cfg.verify
+        if cfg.proxies:
+            session.proxies.update(cfg.proxies)
+        if cfg.auth_type == "basic":
+            session.auth = (cfg.client_id or "", cfg.client_secret or "")
+        session.headers.update({"Accept": "application/json", "Content-Type": "application/json"})
+        return session
+
+    def api_url(self, operation: str) -> str:
+        return f"{self.client_settings.root_url}/api/v1/{operation}"
+
+    # -- definitions -------------------------------------------------------------------------
+
+    def list_definitions(self, kind: Kind) -> list[dict[str, Any]]:
+        """Every non-deleted definition of ``kind`` (built-in and custom, default versions)."""
+        answer = self._read(f"{kind}_definitions/list", None)
+        return list(answer[f"{kind}Definitions"])
+
+    def get_definition(self, kind: Kind, definition_id: str) -> dict[str, Any]:
+        """One definition. Airbyte answers 200 for a deleted one: use ``list_definitions`` for existence."""
+        return self._read(f"{kind}_definitions/get", {id_key(kind): definition_id})
+
+    def create_definition(self, kind: Kind, definition: Mapping[str, Any], workspace_id: str) -> dict[str, Any]:
+        """Create a custom definition. Not idempotent: Airbyte makes a new one on every call."""
+        body = {
+            "workspaceId": workspace_id,
+            f"{kind}Definition": {
+                "name": definition["name"],
+                "dockerRepository": definition["dockerRepository"],
+                "dockerImageTag": definition["dockerImageTag"],
+                "documentationUrl": definition["documentationUrl"],
+            },
+        }
+        return self._write(f"{kind}_definitions/create_custom", body)
+
+    def update_definition(
+        self, kind: Kind, definition_id: str, *, docker_image_tag: str, workspace_id: str, name: str | None = None
+    ) -> dict[str, Any]:
+        """Change a definition's default version (and, for custom ones, its name). Keeps the ID."""
+        body: dict[str, Any] = {
+            id_key(kind): definition_id,
+            "dockerImageTag": docker_image_tag,
+            "workspaceId": workspace_id,
+        }
+        if name is not None:
+            body["name"] = name
+        return self._write(f"{kind}_definitions/update", body)
+
+    # -- workspace ---------------------------------------------------------------------------
+
+    def get_workspace_id(self) -> str:
+        """The workspace for writes: argument, ``[airbyte_connectors] workspace_id``, the connection's
+        extra ``workspace_id``, or else the instance's only workspace."""
+        if self._workspace_id:
+            return self._workspace_id
+        configured = settings.workspace_id() or self.client_settings.workspace_id
+        self._workspace_id = configured or self._discover_workspace_id()
+        return self._workspace_id
+
+    def _discover_workspace_id(self) -> str:
+        try:
+            answer = self._read("workspaces/list_by_organization_id", {"organizationId": DEFAULT_ORGANIZATION_ID})
+        except AirbyteNotFoundError:
+            answer = self._read("workspaces/list", None)  # Airbyte before 1.7
+        workspaces = [w for w in answer.get("workspaces", []) if not w.get("tombstone")]
+        if len(workspaces) == 1:
+            return workspaces[0]["workspaceId"]
+        if not workspaces:
+            raise AirbyteApiError("POST", self.api_url("workspaces"), 200, "Airbyte has no workspace")
+        listed = ", ".join(f"{w.get('name')!r} ({w['workspaceId']})" for w in workspaces)
+        raise ValueError(
+            f"Airbyte at {self.client_settings.root_url} has {len(workspaces)} workspaces: {listed}. "
+            f"Set [airbyte_connectors] workspace_id or the extra 'workspace_id' of connection "
+            f"{self.airbyte_conn_id!r} to the one to use."
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        try:
+            count = len(self.list_definitions("source"))
+        except Exception as exc:  # shown in the UI's "Test" button, so any failure is an answer
+            return False, str(exc)
+        return True, f"Connected to Airbyte at {self.client_settings.root_url}: {count} source definitions"
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _read(self, operation: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_is_retryable_read),
+            stop=tenacity.stop_after_attempt(_READ_ATTEMPTS),
+            wait=_wait,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        return retrying(self._post, operation, body, self.read_timeout)
+
+    def _write(self, operation: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A write is repeated only when it provably never reached Airbyte; a lost answer is reported
+        as :class:`WriteOutcomeUnknownError` so the caller re-reads before doing anything else."""
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_was_never_sent),
+            stop=tenacity.stop_after_attempt(_READ_ATTEMPTS),
+            wait=_wait,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(self._post, operation, body, self.write_timeout)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            if _was_never_sent(exc):
+                raise
+            raise WriteOutcomeUnknownError(
+                "POST", self.api_url(operation), None,
+                f"{type(exc).__name__} after sending; Airbyte may have applied the write",
+            ) from None
+
+    def _post(self, operation: str, body: Mapping[str, Any] | None, read_timeout: float) -> dict[str, Any]:
+        url = self.api_url(operation)
+        started = time.monotonic()
+        response = self._send(url, body, read_timeout)
+        if response.status_code == 401 and self.client_settings.auth_type == "bearer":
+            # Tokens expire (3 to 15 minutes): fetch a new one once and repeat; a 401 did nothing.
+            self._forget_token()
+            response = self._send(url, body, read_timeout)
+        elapsed = time.monotonic() - started
+        log.debug("POST %s -> %s in %.2fs", url, response.status_code, elapsed)
+        if response.status_code >= 400:
+            raise self._error(response)
+        if response.status_code == 204 or not response.content:
+            return {}
+        return response.json()
+
+    def _send(self, url: str, body: Mapping[str, Any] | None, read_timeout: float) -> requests.Response:
+        headers = {}
+        if self.client_settings.auth_type == "bearer":
+            headers["Authorization"] = f"Bearer {self._token()}"
+        return self.session.post(url, json=body, headers=headers, timeout=(_CONNECT_TIMEOUT, read_timeout))
+
+    def _token(self) -> str:
+        cfg = self.client_settings
+        key = (cfg.root_url, cfg.client_id or "")
+        with _token_lock:
+            token = _token_cache.get(key)
+            if token is None:
+                token = self._fetch_token()
+                _token_cache[key] = token
+        return token
+
+    def _forget_token(self) -> None:
+        cfg = self.client_settings
+        with _token_lock:
+            _token_cache.pop((cfg.root_url, cfg.client_id or ""), None)
+
+    def _fetch_token(self) -> str:
+        cfg = self.client_settings
+        url = self.api_url("applications/token")
+        # JSON, not form-encoded: Airbyte OSS answers 401/415 to the form the airbyte-api SDK sends.
+        response = self.session.post(
+            url,
+            json={"client_id": cfg.client_id, "client_secret": cfg.client_secret},
+            timeout=(_CONNECT_TIMEOUT, self.read_timeout),
+        )
+        if response.status_code != 200:
+            raise self._error(response, hint="check the connection's login (client id) and password (client secret)")
+        token = response.json()["access_token"]
+        _mask(token)
+        return token
+
+    def _error(self, response: requests.Response, hint: str | None = None) -> AirbyteApiError:
+        method = response.request.method or "POST"
+        detail = self._redact(_describe_body(response))
+        if hint:
+            detail = f"{detail} ({hint})"
+        error_type = AirbyteNotFoundError if response.status_code == 404 else AirbyteApiError
+        error = error_type(method, response.url, response.status_code, detail)
+        retry_after = response.headers.get("Retry-After")
+        if retry_after and retry_after.strip().isdigit():
+            error.retry_after = float(retry_after)  # type: ignore[attr-defined]
+        return error
+
+    def _redact(self, text: str) -> str:
+        secrets = [self.client_settings.client_secret, *_token_cache.values()]
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        log.warning("Airbyte call failed (attempt %d), retrying: %s", retry_state.attempt_number, exc)
+
+
+def _describe_body(response: requests.Response) -> str:
+    """A short, useful excerpt: Airbyte's message, validation errors, or (v2.0+) just the errorId."""
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text or response.reason or "").strip()[:_BODY_EXCERPT] or "(empty body)"
+    if not isinstance(body, dict):
+        return str(body)[:_BODY_EXCERPT]
+    parts = []
+    if body.get("message"):
+        parts.append(str(body["message"]))
+    for problem in body.get("validationErrors") or []:
+        if isinstance(problem, dict):
+            parts.append(f"{problem.get('propertyPath')}: {problem.get('message', 'invalid')}")
+    if body.get("errorId") and not parts:
+        parts.append(f"errorId {body['errorId']} (see Airbyte's server log)")
+    return "; ".join(parts)[:_BODY_EXCERPT] or str(body)[:_BODY_EXCERPT]
+
+
+def _mask(secret: str) -> None:
+    """Tell Airflow's log masker about a token so it never appears in a task log."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # outside an Airflow runtime there is no task log to mask
+        return
+    mask_secret(secret)

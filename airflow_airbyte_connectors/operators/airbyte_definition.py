@@ -1,0 +1,172 @@
+"""AirbyteDefinitionOperator: bring one connector definition in Airbyte to its desired state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_airbyte_connectors.configs import KINDS, DesiredDefinition, Kind, parse_connectors
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+    from airflow_airbyte_connectors.planning import CurrentDefinition
+
+
+class DuplicateDefinitionError(RuntimeError):
+    """After a create, Airbyte holds more than one definition with the same identity."""
+
+
+class AirbyteDefinitionOperator(BaseOperator):
+    """Create or update one Airbyte source or destination definition so that it matches ``definition``.
+
+    The operator re-reads Airbyte before writing and acts only if still needed: a retry, a cleared task
+    or a second run never creates a second copy or repeats an update. It returns a small JSON result.
+
+    :param kind: ``"source"`` or ``"destination"``.
+    :param definition: the desired definition in Airbyte's field names: ``name``, ``dockerRepository``,
+        ``dockerImageTag``, ``documentationUrl`` and optionally ``sourceDefinitionId`` /
+        ``destinationDefinitionId`` (an entry of basic_config's ``connectors`` section).
+    :param airbyte_conn_id: the ``airbyte`` Connection (default ``[airbyte_connectors] conn_id``).
+    :param workspace_id: workspace sent with writes (default: configured, else discovered).
+    :param dry_run: read and decide, but send no write.
+    :param planned_action: what the plan expected (``create``/``update``), for the log and the label.
+    :param definition_id: the Airbyte definition the plan matched, if any.
+    :param label: readable name of this task instance (the mapped task's label in the UI).
+    """
+
+    template_fields: Sequence[str] = ("definition", "workspace_id", "airbyte_conn_id")
+    ui_color = "#cfe8ff"
+
+    def __init__(
+        self,
+        *,
+        kind: Kind,
+        definition: Mapping[str, Any],
+        airbyte_conn_id: str | None = None,
+        workspace_id: str | None = None,
+        dry_run: bool = False,
+        planned_action: str | None = None,
+        definition_id: str | None = None,
+        label: str | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.kind = kind
+        self.definition = definition
+        self.airbyte_conn_id = airbyte_conn_id
+        self.workspace_id = workspace_id
+        self.dry_run = dry_run
+        self.planned_action = planned_action
+        self.definition_id = definition_id
+        self.label = label or f"{planned_action or 'apply'} {kind} {definition.get('name', '?')}"
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+
+        desired = self._desired()
+        hook = AirbyteDefinitionsHook(self.airbyte_conn_id, workspace_id=self.workspace_id)
+        current = self._find(hook, desired)
+        if current is None:
+            return self._create(hook, desired)
+        return self._update(hook, desired, current)
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _desired(self) -> DesiredDefinition:
+        """Validate the one definition with the same rules as basic_config (also for direct use)."""
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        section = {f"{self.kind}_definitions": [dict(self.definition)]}
+        return parse_connectors(section, source=f"task {self.task_id}").of_kind(self.kind)[0]
+
+    def _find(self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition) -> CurrentDefinition | None:
+        """Re-read Airbyte now: the plan may be stale (retry, cleared task, a concurrent run)."""
+        from airflow_airbyte_connectors.planning import CurrentDefinition, CurrentIndex
+
+        index = CurrentIndex(CurrentDefinition.from_api(self.kind, r) for r in hook.list_definitions(self.kind))
+        match, candidates = index.find(desired)
+        if match is None and len(candidates) > 1:
+            ids = ", ".join(sorted(c.definition_id for c in candidates))
+            raise DuplicateDefinitionError(
+                f"{self.kind} {desired.name}: {len(candidates)} definitions in Airbyte use "
+                f"{desired.docker_repository} ({ids}); set {desired.id_key} in basic_config to choose one"
+            )
+        return match
+
+    def _create(self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition) -> dict[str, Any]:
+        from airflow_airbyte_connectors.hooks.airbyte_definitions import WriteOutcomeUnknownError
+
+        if self.dry_run:
+            self.log.info("Dry run: would create %s %s (%s:%s)", self.kind, desired.name,
+                          desired.docker_repository, desired.docker_image_tag)
+            return self._result("would_create", None, desired.name, None, desired.docker_image_tag)
+        workspace_id = hook.get_workspace_id()
+        self.log.info("Creating %s %s (%s:%s) in workspace %s", self.kind, desired.name,
+                      desired.docker_repository, desired.docker_image_tag, workspace_id)
+        try:
+            created = hook.create_definition(self.kind, desired.to_api(), workspace_id)
+            definition_id = created[desired.id_key]
+        except WriteOutcomeUnknownError:
+            # The create may have happened. Never send it again blindly: look first.
+            self.log.warning("The answer to the create was lost; checking whether Airbyte applied it")
+            found = self._find(hook, desired)
+            if found is None:
+                raise
+            definition_id = found.definition_id
+        self._check_single(hook, desired, definition_id)
+        return self._result("created", definition_id, desired.name, None, desired.docker_image_tag)
+
+    def _update(
+        self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, current: CurrentDefinition
+    ) -> dict[str, Any]:
+        tag_before = current.docker_image_tag
+        rename = desired.name if current.custom and desired.name != current.name else None
+        if tag_before == desired.docker_image_tag and rename is None:
+            self.log.info("%s %s (%s) is already at %s: nothing to do", self.kind, current.name,
+                          current.definition_id, tag_before)
+            return self._result("unchanged", current.definition_id, current.name, tag_before, tag_before)
+        if self.dry_run:
+            self.log.info("Dry run: would update %s %s (%s) %s → %s", self.kind, current.name,
+                          current.definition_id, tag_before, desired.docker_image_tag)
+            return self._result("would_update", current.definition_id, current.name, tag_before,
+                                desired.docker_image_tag)
+        workspace_id = hook.get_workspace_id()
+        self.log.info("Updating %s %s (%s) %s → %s%s", self.kind, current.name, current.definition_id,
+                      tag_before, desired.docker_image_tag, f", renaming to {rename!r}" if rename else "")
+        updated = hook.update_definition(self.kind, current.definition_id, docker_image_tag=desired.docker_image_tag,
+                                         workspace_id=workspace_id, name=rename)
+        return self._result("updated", current.definition_id, updated.get("name", current.name), tag_before,
+                            updated.get("dockerImageTag", desired.docker_image_tag))
+
+    def _check_single(self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, created_id: str) -> None:
+        """Airbyte cannot create atomically-if-absent; a concurrent run could have created a twin.
+        Detect it right after the create and fail loudly with the IDs instead of leaving two silently."""
+        twins = [
+            read[desired.id_key]
+            for read in hook.list_definitions(self.kind)
+            if read["dockerRepository"] == desired.docker_repository
+        ]
+        if len(twins) > 1:
+            raise DuplicateDefinitionError(
+                f"{self.kind} {desired.name}: Airbyte now holds {len(twins)} definitions for "
+                f"{desired.docker_repository}: {', '.join(sorted(twins))} (this task created {created_id}). "
+                "Another run or person created one at the same time; delete the extra one in Airbyte."
+            )
+
+    def _result(
+        self, action: str, definition_id: str | None, name: str, tag_before: str | None, tag_after: str | None
+    ) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "action": action,
+            "definitionId": definition_id,
+            "name": name,
+            "dockerRepository": self.definition.get("dockerRepository"),
+            "tagBefore": tag_before,
+            "tagAfter": tag_after,
+            "dryRun": bool(self.dry_run),
+        }

@@ -1,0 +1,119 @@
+"""What the ``prepare`` and ``report`` tasks of ``create_connectors`` do, kept out of the DAG file so
+that parsing it stays cheap and the logic is testable on its own."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from airflow_airbyte_connectors import settings
+from airflow_airbyte_connectors.configs import KINDS, get_configs
+from airflow_airbyte_connectors.planning import Plan, make_plan
+
+log = logging.getLogger(__name__)
+
+UNMANAGED_SHOWN = 10
+
+
+class ApplyFailedError(RuntimeError):
+    """Some planned writes did not succeed, or the plan holds conflicts a person must resolve."""
+
+
+def prepare(*, dry_run: bool = False, conn_id: str | None = None, config_path: str | None = None) -> dict[str, Any]:
+    """Load basic_config, read Airbyte, plan. Returns the mapped tasks' kwargs and a plan summary.
+
+    Nothing is written here, and a config error stops the run before any request to Airbyte.
+    """
+    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+
+    path = config_path or settings.basic_config_path()
+    desired = get_configs("connectors", path=path)
+    log.info("basic_config %s: %d source and %d destination definitions", path,
+             len(desired.source_definitions), len(desired.destination_definitions))
+
+    hook = AirbyteDefinitionsHook(conn_id)
+    current = {kind: hook.list_definitions(kind) for kind in KINDS}
+    plan = make_plan(desired, current)
+    log.info("Plan against Airbyte at %s%s:\n%s", hook.client_settings.root_url,
+             " (dry run: nothing will be written)" if dry_run else "", format_plan(plan))
+
+    # Resolve the workspace once here, so mapped tasks need not look it up each.
+    workspace_id = hook.get_workspace_id() if plan.actions else None
+    actions = [
+        {**action.to_operator_kwargs(), "workspace_id": workspace_id, "dry_run": dry_run, "airbyte_conn_id": conn_id}
+        for action in plan.actions
+    ]
+    return {"actions": actions, "plan": plan_summary(plan, dry_run=dry_run)}
+
+
+def plan_summary(plan: Plan, *, dry_run: bool) -> dict[str, Any]:
+    """The plan as small, JSON-able data for XCom and the report."""
+    return {
+        "dryRun": dry_run,
+        "counts": plan.summary(),
+        "creates": [a.label for a in plan.creates],
+        "updates": [a.label for a in plan.updates],
+        "findings": [f.message for f in plan.findings],
+        "conflicts": [f.message for f in plan.conflicts],
+    }
+
+
+def format_plan(plan: Plan) -> str:
+    """A readable table of the plan, for the task log."""
+    rows = [("ACTION", "KIND", "NAME", "IMAGE", "VERSION", "ID")]
+    for action in plan.actions:
+        desired = action.desired
+        tag_change = next((c for c in action.changes if c.field == "dockerImageTag"), None)
+        version = f"{tag_change.before} → {tag_change.after}" if tag_change else desired.docker_image_tag
+        other = [str(c) for c in action.changes if c.field != "dockerImageTag"]
+        rows.append((action.action, action.kind, desired.name + (f" ({'; '.join(other)})" if other else ""),
+                     desired.docker_repository, version, action.definition_id or "(new)"))
+    for desired in plan.unchanged:
+        rows.append(("unchanged", desired.kind, desired.name, desired.docker_repository, desired.docker_image_tag, ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    counts = plan.summary()
+    lines.append(f"{counts['create']} to create, {counts['update']} to update, {counts['unchanged']} unchanged, "
+                 f"{counts['unmanaged']} in Airbyte but not in basic_config (left alone)")
+    for finding in plan.findings:
+        lines.append(f"NOTE [{finding.category}] {finding.message}")
+    if plan.unmanaged:
+        shown = ", ".join(f"{c.kind} {c.name}" for c in plan.unmanaged[:UNMANAGED_SHOWN])
+        more = len(plan.unmanaged) - UNMANAGED_SHOWN
+        lines.append(f"Not in basic_config: {shown}{f' and {more} more' if more > 0 else ''}")
+    return "\n".join(lines)
+
+
+def report(plan: Mapping[str, Any], results: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """Count what happened, log it, and fail when a planned write did not succeed."""
+    done = [r for r in results if r]
+    planned = len(plan["creates"]) + len(plan["updates"])
+    counts = {
+        "created": _count(done, "created"),
+        "updated": _count(done, "updated"),
+        "would_create": _count(done, "would_create"),
+        "would_update": _count(done, "would_update"),
+        "already_applied": _count(done, "unchanged"),
+        "unchanged": plan["counts"]["unchanged"],
+        "failed": planned - len(done),
+        "reported": len(plan["findings"]),
+    }
+    lines = [f"{'Dry run' if plan['dryRun'] else 'Run'} report: "
+             + ", ".join(f"{value} {key.replace('_', ' ')}" for key, value in counts.items())]
+    lines += [f"  {r['action']:<15} {r['kind']:<11} {r['name']} {r.get('tagBefore') or ''} → {r.get('tagAfter')} "
+              f"({r.get('definitionId') or 'new'})" for r in done]
+    lines += [f"  NOTE {message}" for message in plan["findings"]]
+    log.info("\n".join(lines))
+
+    problems: list[str] = []
+    if counts["failed"]:
+        problems.append(f"{counts['failed']} of {planned} planned writes failed (see the failed mapped tasks' logs)")
+    problems += plan["conflicts"]
+    if problems:
+        raise ApplyFailedError("; ".join(problems))
+    return {"counts": counts, "results": done}
+
+
+def _count(results: Sequence[Mapping[str, Any]], action: str) -> int:
+    return sum(1 for r in results if r.get("action") == action)

@@ -1,0 +1,285 @@
+"""Compare the desired definitions (config) with the current ones (Airbyte) into a typed plan.
+
+Pure module: no Airflow, no HTTP. dictdiffer does the comparison over the fields the project manages;
+its raw tuples never leave this module.
+
+Identity of a definition, within its kind:
+1. a definition ID in the config that exists in Airbyte;
+2. otherwise the ``dockerRepository``.
+Names are not unique in Airbyte and never decide identity alone.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import dictdiffer
+
+from airflow_airbyte_connectors.configs import KINDS, ConnectorsConfig, DesiredDefinition, Kind, id_key
+
+# Fields the project manages, in Airbyte's names, and what the Configuration API can change.
+MANAGED_FIELDS = ("name", "dockerRepository", "dockerImageTag", "documentationUrl")
+UNCHANGEABLE_FIELDS = ("dockerRepository", "documentationUrl")
+
+ActionType = Literal["create", "update"]
+
+
+@dataclass(frozen=True)
+class CurrentDefinition:
+    """A definition as Airbyte lists it (default version, not per-workspace pins)."""
+
+    kind: Kind
+    definition_id: str
+    name: str
+    docker_repository: str
+    docker_image_tag: str
+    documentation_url: str | None
+    custom: bool
+
+    @classmethod
+    def from_api(cls, kind: Kind, read: Mapping[str, Any]) -> CurrentDefinition:
+        return cls(
+            kind=kind,
+            definition_id=read[id_key(kind)],
+            name=read["name"],
+            docker_repository=read["dockerRepository"],
+            docker_image_tag=read["dockerImageTag"],
+            documentation_url=read.get("documentationUrl"),
+            custom=bool(read.get("custom", False)),
+        )
+
+    def managed_fields(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dockerRepository": self.docker_repository,
+            "dockerImageTag": self.docker_image_tag,
+            "documentationUrl": self.documentation_url,
+        }
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    before: Any
+    after: Any
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.before} → {self.after}"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One write to make: create a custom definition, or update an existing one."""
+
+    action: ActionType
+    desired: DesiredDefinition
+    definition_id: str | None = None  # the Airbyte definition to update; None for a create
+    changes: tuple[Change, ...] = ()
+
+    @property
+    def kind(self) -> Kind:
+        return self.desired.kind
+
+    @property
+    def label(self) -> str:
+        """Short human label, used as the mapped task's name in the UI."""
+        tag_change = next((c for c in self.changes if c.field == "dockerImageTag"), None)
+        if self.action == "create":
+            return f"create {self.kind} {self.desired.name} {self.desired.docker_image_tag}"
+        if tag_change:
+            return f"update {self.kind} {self.desired.name} {tag_change.before}→{tag_change.after}"
+        return f"update {self.kind} {self.desired.name} ({', '.join(c.field for c in self.changes)})"
+
+    def to_operator_kwargs(self) -> dict[str, Any]:
+        """JSON-able keyword arguments for one mapped AirbyteDefinitionOperator."""
+        return {
+            "kind": self.kind,
+            "definition": self.desired.to_api(),
+            "planned_action": self.action,
+            "definition_id": self.definition_id,
+            "label": self.label,
+        }
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something the plan reports but does not change."""
+
+    category: Literal["unchangeable", "name_taken", "ambiguous", "id_not_found", "not_renamable"]
+    kind: Kind
+    name: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    creates: tuple[Action, ...] = ()
+    updates: tuple[Action, ...] = ()
+    unchanged: tuple[DesiredDefinition, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    # Definitions in Airbyte that the config does not mention: reported, never deleted.
+    unmanaged: tuple[CurrentDefinition, ...] = ()
+
+    @property
+    def actions(self) -> tuple[Action, ...]:
+        return self.creates + self.updates
+
+    @property
+    def conflicts(self) -> tuple[Finding, ...]:
+        """Findings that leave a configured definition unmanaged until a person resolves them."""
+        return tuple(f for f in self.findings if f.category == "ambiguous")
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "create": len(self.creates),
+            "update": len(self.updates),
+            "unchanged": len(self.unchanged),
+            "unmanaged": len(self.unmanaged),
+            "findings": len(self.findings),
+            "conflicts": len(self.conflicts),
+        }
+
+
+def make_plan(
+    desired: ConnectorsConfig,
+    current: Mapping[Kind, Iterable[Mapping[str, Any]]],
+) -> Plan:
+    """Plan the writes that bring Airbyte (``current``, list answers per kind) to ``desired``."""
+    parts = [_plan_kind(kind, desired.of_kind(kind), current.get(kind, ())) for kind in KINDS]
+    return Plan(
+        creates=tuple(a for p in parts for a in p.creates),
+        updates=tuple(a for p in parts for a in p.updates),
+        unchanged=tuple(d for p in parts for d in p.unchanged),
+        findings=tuple(f for p in parts for f in p.findings),
+        unmanaged=tuple(c for p in parts for c in p.unmanaged),
+    )
+
+
+class CurrentIndex:
+    """Airbyte's definitions of one kind, indexed for identity look-ups.
+
+    The planner and the operator (again, at execute time) both decide identity here, so they agree.
+    """
+
+    def __init__(self, current: Iterable[CurrentDefinition]):
+        self.definitions = list(current)
+        self.by_id = {c.definition_id: c for c in self.definitions}
+        self.by_repository: dict[str, list[CurrentDefinition]] = defaultdict(list)
+        self.by_name: dict[str, list[CurrentDefinition]] = defaultdict(list)
+        for definition in self.definitions:
+            self.by_repository[definition.docker_repository].append(definition)
+            self.by_name[definition.name.casefold()].append(definition)
+
+    def find(self, desired: DesiredDefinition) -> tuple[CurrentDefinition | None, list[CurrentDefinition]]:
+        """Return (the definition ``desired`` identifies or None, every candidate considered).
+
+        More than one candidate and no match means the repository is ambiguous.
+        """
+        if desired.definition_id and desired.definition_id in self.by_id:
+            found = self.by_id[desired.definition_id]
+            return found, [found]
+        candidates = self.by_repository.get(desired.docker_repository, [])
+        return (candidates[0] if len(candidates) == 1 else None), candidates
+
+
+def diff_definition(desired: DesiredDefinition, current: CurrentDefinition) -> list[Change]:
+    """Differences over the managed fields, as typed changes (dictdiffer underneath)."""
+    wanted = {
+        "name": desired.name,
+        "dockerRepository": desired.docker_repository,
+        "dockerImageTag": desired.docker_image_tag,
+        "documentationUrl": desired.documentation_url,
+    }
+    changes = []
+    for kind_of_diff, path, payload in dictdiffer.diff(current.managed_fields(), wanted):
+        # Both sides always carry the same keys, so dictdiffer only ever reports 'change'.
+        assert kind_of_diff == "change", (kind_of_diff, path)
+        field_name = path if isinstance(path, str) else path[0]
+        before, after = payload
+        changes.append(Change(field_name, before, after))
+    return sorted(changes, key=lambda c: MANAGED_FIELDS.index(c.field))
+
+
+@dataclass
+class _KindPlan:
+    creates: list[Action] = field(default_factory=list)
+    updates: list[Action] = field(default_factory=list)
+    unchanged: list[DesiredDefinition] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    unmanaged: list[CurrentDefinition] = field(default_factory=list)
+
+
+def _plan_kind(kind: Kind, desired: Sequence[DesiredDefinition], current_reads: Iterable[Mapping[str, Any]]) -> _KindPlan:
+    index = CurrentIndex(CurrentDefinition.from_api(kind, read) for read in current_reads)
+    plan = _KindPlan()
+    claimed: set[str] = set()
+    for wanted in desired:
+        match, candidates = index.find(wanted)
+        if wanted.definition_id and wanted.definition_id not in index.by_id:
+            plan.findings.append(Finding(
+                "id_not_found", kind, wanted.name,
+                f"{kind} {wanted.name}: {id_key(kind)} {wanted.definition_id} is not in Airbyte; "
+                f"matched by dockerRepository {wanted.docker_repository} instead",
+            ))
+        if match is None and len(candidates) > 1:
+            ids = ", ".join(sorted(c.definition_id for c in candidates))
+            plan.findings.append(Finding(
+                "ambiguous", kind, wanted.name,
+                f"{kind} {wanted.name}: {len(candidates)} definitions in Airbyte use "
+                f"{wanted.docker_repository} ({ids}); set {id_key(kind)} in the config to choose one",
+            ))
+            claimed.update(c.definition_id for c in candidates)
+            continue
+        if match is not None and match.definition_id in claimed:
+            plan.findings.append(Finding(
+                "ambiguous", kind, wanted.name,
+                f"{kind} {wanted.name}: definition {match.definition_id} is already claimed by another "
+                f"config entry; give each entry its own {id_key(kind)} or dockerRepository",
+            ))
+            continue
+        if match is None:
+            _plan_create(wanted, index, plan)
+        else:
+            claimed.add(match.definition_id)
+            _plan_existing(wanted, match, plan)
+
+    plan.unmanaged = [c for c in index.definitions if c.definition_id not in claimed]
+    return plan
+
+
+def _plan_create(wanted: DesiredDefinition, index: CurrentIndex, plan: _KindPlan) -> None:
+    plan.creates.append(Action("create", wanted))
+    same_name = index.by_name.get(wanted.name.casefold(), [])
+    if same_name:
+        others = ", ".join(f"{c.definition_id} ({c.docker_repository})" for c in same_name)
+        plan.findings.append(Finding(
+            "name_taken", wanted.kind, wanted.name,
+            f"{wanted.kind} {wanted.name}: the name is already used by {others}; "
+            "Airbyte allows it, but the UI will show two connectors with the same name",
+        ))
+
+
+def _plan_existing(wanted: DesiredDefinition, match: CurrentDefinition, plan: _KindPlan) -> None:
+    applicable: list[Change] = []
+    for change in diff_definition(wanted, match):
+        if change.field in UNCHANGEABLE_FIELDS:
+            plan.findings.append(Finding(
+                "unchangeable", wanted.kind, wanted.name,
+                f"{wanted.kind} {wanted.name} ({match.definition_id}): {change} cannot be changed "
+                "through Airbyte's API; left as it is",
+            ))
+        elif change.field == "name" and not match.custom:
+            plan.findings.append(Finding(
+                "not_renamable", wanted.kind, wanted.name,
+                f"{wanted.kind} {match.name} ({match.definition_id}): built-in definitions cannot be "
+                f"renamed; {change} ignored",
+            ))
+        else:
+            applicable.append(change)
+    if applicable:
+        plan.updates.append(Action("update", wanted, match.definition_id, tuple(applicable)))
+    else:
+        plan.unchanged.append(wanted)

@@ -1,0 +1,53 @@
+"""The ``[airbyte_connectors]`` section of Airflow's configuration, read when needed (never at import)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SECTION = "airbyte_connectors"
+DEFAULTS = {
+    "basic_config_path": "{AIRFLOW_HOME}/configs/basic_config.yaml",
+    "conn_id": "airbyte_default",
+    "workspace_id": "",
+    "read_timeout": "30",
+    "write_timeout": "1200",
+    "max_active_writes": "4",
+}
+
+
+def get(key: str) -> str:
+    """Value of ``[airbyte_connectors] key`` (env ``AIRFLOW__AIRBYTE_CONNECTORS__KEY`` wins)."""
+    from airflow.configuration import conf
+
+    return conf.get(SECTION, key, fallback=DEFAULTS[key])
+
+
+def basic_config_path() -> Path:
+    airflow_home = os.environ.get("AIRFLOW_HOME") or str(Path("~/airflow").expanduser())
+    return Path(get("basic_config_path").replace("{AIRFLOW_HOME}", airflow_home)).expanduser()
+
+
+def basic_config_asset_uri() -> str:
+    """URI of the Asset that ``template_configs`` emits and ``create_connectors`` is scheduled on."""
+    return basic_config_path().absolute().as_uri()
+
+
+def conn_id() -> str:
+    return get("conn_id") or DEFAULTS["conn_id"]
+
+
+def workspace_id() -> str | None:
+    return get("workspace_id").strip() or None
+
+
+def read_timeout() -> float:
+    return float(get("read_timeout"))
+
+
+def write_timeout() -> float:
+    return float(get("write_timeout"))
+
+
+def max_active_writes() -> int:
+    return int(get("max_active_writes"))

@@ -1,0 +1,64 @@
+"""create_connectors: keep Airbyte's connector definitions in step with basic_config.
+
+Runs after template_configs publishes basic_config (Asset schedule), by hand from the UI (with a
+dry-run switch), or with ``airflow dags test create_connectors``.
+
+prepare  -> one AirbyteDefinitionOperator per create/update (mapped) -> report
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Asset, Param, TriggerRule, dag, task
+
+from airflow_airbyte_connectors import settings
+from airflow_airbyte_connectors.operators.airbyte_definition import AirbyteDefinitionOperator
+
+
+@dag(
+    dag_id="create_connectors",
+    schedule=[Asset(settings.basic_config_asset_uri())],
+    max_active_runs=1,
+    catchup=False,
+    tags=["airbyte"],
+    doc_md=__doc__,
+    params={
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="Plan and show what would change in Airbyte, without writing anything.",
+        ),
+    },
+)
+def create_connectors() -> None:
+    @task
+    def prepare(params: dict[str, Any], ti: Any) -> list[dict[str, Any]]:
+        from airflow_airbyte_connectors import pipeline
+
+        prepared = pipeline.prepare(dry_run=bool(params.get("dry_run", False)))
+        ti.xcom_push(key="plan", value=prepared["plan"])
+        return prepared["actions"]
+
+    planned = prepare()
+
+    apply = AirbyteDefinitionOperator.partial(
+        task_id="apply",
+        map_index_template="{{ task.label }}",
+        max_active_tis_per_dagrun=settings.max_active_writes(),
+    ).expand_kwargs(planned)
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def report(results: list[dict[str, Any]], ti: Any) -> dict[str, Any]:
+        from airflow_airbyte_connectors import pipeline
+
+        plan = ti.xcom_pull(task_ids="prepare", key="plan")
+        if plan is None:
+            raise RuntimeError("prepare did not finish: nothing was planned or written (see its log)")
+        return pipeline.report(plan, results)
+
+    report(apply.output)
+
+
+create_connectors()

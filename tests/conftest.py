@@ -1,0 +1,93 @@
+"""Shared test set-up: a throw-away AIRFLOW_HOME (set before Airflow is imported), the emulator,
+basic_config files and the Airbyte connection, all real."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support import CLIENT_ID, CLIENT_SECRET, DAGS_FOLDER, connection_uri
+
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="aac-airflow-home-")
+os.environ.update(
+    {
+        "AIRFLOW_HOME": _AIRFLOW_HOME,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+    }
+)
+# Tests say which connection and config they use; nothing leaks in from the developer's shell.
+for name in list(os.environ):
+    if name.startswith(("AIRFLOW_CONN_", "AIRFLOW__AIRBYTE_CONNECTORS__")):
+        del os.environ[name]
+
+from airflow_airbyte_connectors.testing import AirbyteEmulator  # noqa: E402
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    return Path(_AIRFLOW_HOME)
+
+
+@pytest.fixture(scope="session")
+def airflow_db(airflow_home: Path) -> None:
+    from airflow.utils import db
+
+    db.resetdb()
+
+
+@pytest.fixture
+def emulator() -> Iterator[Callable[..., AirbyteEmulator]]:
+    """Start emulators on 127.0.0.1; every one is stopped when the test ends."""
+    started: list[AirbyteEmulator] = []
+
+    def start(**kwargs: Any) -> AirbyteEmulator:
+        kwargs.setdefault("max_lifetime", 600)
+        emu = AirbyteEmulator(**kwargs).start()
+        started.append(emu)
+        return emu
+
+    yield start
+    for emu in started:
+        emu.stop()
+
+
+@pytest.fixture
+def use_emulator(monkeypatch: pytest.MonkeyPatch, emulator: Callable[..., AirbyteEmulator]):
+    """Start an emulator and make it the `airbyte_default` connection."""
+
+    def start(*, auth: str = "bearer", host_suffix: str = "", extra: dict[str, Any] | None = None,
+              **kwargs: Any) -> AirbyteEmulator:
+        profile = kwargs.get("profile", "2.0")
+        if auth != "none":
+            kwargs.setdefault("client_id", CLIENT_ID)
+            kwargs.setdefault("client_secret", CLIENT_SECRET)
+        if profile == "0.63" and auth == "bearer":
+            auth = "basic"
+        emu = emulator(**kwargs)
+        monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_DEFAULT",
+                           connection_uri(emu, auth=auth, host_suffix=host_suffix, **(extra or {})))
+        return emu
+
+    return start
+
+
+@pytest.fixture
+def write_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """Write a basic_config file and make it the configured ``basic_config_path``."""
+    path = tmp_path / "configs" / "basic_config.yaml"
+
+    def write(content: dict[str, Any] | str) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False))
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__BASIC_CONFIG_PATH", str(path))
+        return path
+
+    return write

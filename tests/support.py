@@ -1,0 +1,42 @@
+"""Constants and helpers the tests share (import this, not conftest)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_AIRBYTE = REPO_ROOT.parent / "shared" / "airbyte"
+REGISTRY = SHARED_AIRBYTE / "oss-registry-v2.0.0.json"
+CONFIG_API_SPEC = SHARED_AIRBYTE / "config-api.yaml"
+DAGS_FOLDER = REPO_ROOT / "dags"
+
+CLIENT_ID = "aac-test-client"
+CLIENT_SECRET = "aac-test-secret-4b1f9e0c7d"  # distinctive, so a scan for leaks can find it
+
+
+def connection_uri(emu: Any, *, auth: str = "bearer", host_suffix: str = "", **extra: Any) -> str:
+    """The JSON form of an `airbyte` Connection pointing at emulator ``emu``."""
+    conn: dict[str, Any] = {"conn_type": "airbyte", "host": emu.url + host_suffix}
+    if auth in ("bearer", "basic"):
+        conn.update(login=CLIENT_ID, password=CLIENT_SECRET)
+    if auth == "basic":
+        extra["auth_type"] = "basic"
+    if extra:
+        conn["extra"] = extra
+    return json.dumps(conn)
+
+
+@cache
+def registry() -> dict[str, Any]:
+    return json.loads(REGISTRY.read_text())
+
+
+def registry_entry(kind: str, name: str) -> dict[str, Any]:
+    """A copy of one entry of Airbyte's connector registry (``kind`` is source or destination)."""
+    for entry in registry()[f"{kind}s"]:
+        if entry["name"] == name:
+            return dict(entry)
+    raise KeyError(name)

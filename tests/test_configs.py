@@ -1,0 +1,198 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from airflow_airbyte_connectors.configs import ConfigError, ConnectorsConfig, get_configs, parse_connectors
+from tests.support import registry
+
+DATA = Path(__file__).parent / "data" / "configs"
+
+
+def entry(**overrides):
+    base = {
+        "name": "PokeAPI",
+        "dockerRepository": "airbyte/source-pokeapi",
+        "dockerImageTag": "0.3.40",
+        "documentationUrl": "https://docs.airbyte.com/integrations/sources/pokeapi",
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not ...}
+
+
+def problems_of(section) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_connectors(section)
+    return caught.value.problems
+
+
+class TestGetConfigs:
+    def test_valid_file_gives_typed_result_and_ignores_registry_extras(self):
+        config = get_configs("connectors", path=DATA / "valid.yaml")
+        assert isinstance(config, ConnectorsConfig)
+        poke, acme = config.source_definitions
+        assert poke.definition_id == "6371b14b-bc68-4236-bfbd-468e8df8e968"
+        assert poke.docker_image_tag == "0.3.40"
+        assert acme.definition_id is None
+        assert acme.docker_repository == "ghcr.io/acme/source-acme-crm"
+        (lake,) = config.destination_definitions
+        assert lake.docker_repository == "registry.acme.example:5000/data/destination-acme-lake"
+
+    def test_other_sections_are_returned_as_loaded(self):
+        assert get_configs("airbyte", path=DATA / "valid.yaml") == {"url": "http://localhost:8000"}
+
+    def test_missing_section_is_named(self, tmp_path):
+        path = tmp_path / "basic_config.yaml"
+        path.write_text("airbyte: {}\n")
+        with pytest.raises(ConfigError, match=r"connectors: section missing"):
+            get_configs("connectors", path=path)
+
+    @pytest.mark.parametrize(
+        ("content", "message"),
+        [
+            (b"connectors: [\n", r"YAML syntax: line \d+, column \d+"),
+            (b"connectors:\n\t- a\n", r"YAML syntax"),
+            (b"", r"file is empty"),
+            (b"- a\n- b\n", r"top level must be a mapping, got a list"),
+            (b"connectors: \xff\xfe\n", r"not UTF-8"),
+            (b"connectors: !!python/object:os.system {}\n", r"YAML syntax.*python/object"),
+        ],
+        ids=["syntax", "tab", "empty", "list-top-level", "not-utf8", "python-tag"],
+    )
+    def test_unreadable_files(self, tmp_path, content, message):
+        path = tmp_path / "basic_config.yaml"
+        path.write_bytes(content)
+        with pytest.raises(ConfigError, match=message):
+            get_configs("connectors", path=path)
+
+    def test_missing_file_and_directory(self, tmp_path):
+        with pytest.raises(ConfigError, match="file not found"):
+            get_configs("connectors", path=tmp_path / "nope.yaml")
+        with pytest.raises(ConfigError, match="is a directory"):
+            get_configs("connectors", path=tmp_path)
+
+    def test_alias_bomb_is_refused_before_expanding(self, tmp_path):
+        lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x","x"]']
+        lines += [f"a{i}: &a{i} [{','.join(['*a' + str(i - 1)] * 10)}]" for i in range(1, 12)]
+        path = tmp_path / "bomb.yaml"
+        path.write_text("\n".join(lines) + "\nconnectors: *a11\n")
+        with pytest.raises(ConfigError, match="aliases"):
+            get_configs("connectors", path=path)
+
+    def test_oversized_file_is_refused_without_parsing(self, tmp_path):
+        path = tmp_path / "big.yaml"
+        with path.open("wb") as handle:
+            handle.truncate(6 * 1024 * 1024)
+        with pytest.raises(ConfigError, match="the limit is"):
+            get_configs("connectors", path=path)
+
+
+class TestParseConnectors:
+    def test_every_problem_is_reported_at_once_with_its_path(self):
+        section = {
+            "source_definitions": [
+                entry(),
+                entry(name="", dockerRepository="airbyte/source-a"),
+                entry(name="B", dockerRepository="Airbyte/Source-B", dockerImageTag="1.0 beta"),
+                entry(name="C", dockerRepository="https://hub.docker.com/airbyte/c", documentationUrl="ftp://x"),
+                entry(name="D", dockerRepository="airbyte/source-d", dockerImageTag=...),
+            ],
+            "destination_definitions": {"name": "not a list"},
+        }
+        problems = problems_of(section)
+        assert problems == [
+            "connectors.source_definitions[1].name: must not be empty",
+            "connectors.source_definitions[2].dockerRepository: 'Airbyte/Source-B' is not a Docker image name "
+            "(lowercase, e.g. airbyte/source-pokeapi; no scheme, no tag)",
+            "connectors.source_definitions[2].dockerImageTag: '1.0 beta' is not a Docker tag "
+            "(letters, digits, '_', '.', '-'; at most 128; e.g. 0.3.40)",
+            "connectors.source_definitions[3].dockerRepository: 'https://hub.docker.com/airbyte/c' is not a "
+            "Docker image name (lowercase, e.g. airbyte/source-pokeapi; no scheme, no tag)",
+            "connectors.source_definitions[3].documentationUrl: 'ftp://x' is not an http(s) URL",
+            "connectors.source_definitions[4].dockerImageTag: required",
+            "connectors.destination_definitions: must be a list (use [] for none), got a mapping",
+        ]
+
+    def test_duplicates_within_a_kind_are_named_with_both_places(self):
+        problems = problems_of({
+            "source_definitions": [
+                entry(),
+                entry(name="pokeapi", dockerRepository="airbyte/source-other"),
+                entry(name="Other", dockerImageTag="1.0.0"),
+            ]
+        })
+        assert problems == [
+            "connectors.source_definitions[1].name: 'pokeapi' already used by connectors.source_definitions[0]",
+            "connectors.source_definitions[2].dockerRepository: 'airbyte/source-pokeapi' already used by "
+            "connectors.source_definitions[0]",
+        ]
+
+    def test_same_repository_in_both_kinds_is_fine(self):
+        config = parse_connectors({"source_definitions": [entry()], "destination_definitions": [entry()]})
+        assert len(config.source_definitions) == len(config.destination_definitions) == 1
+
+    @pytest.mark.parametrize(
+        ("section", "problem"),
+        [
+            (None, "connectors: must be a mapping"),
+            ([], "connectors: must be a mapping"),
+            ({}, "connectors: neither source_definitions nor destination_definitions"),
+            ({"destination_definitions": [], "source_definition": []}, "connectors.source_definition: unknown key"),
+            ({"source_definitions": None}, "connectors.source_definitions: must be a list"),
+            ({"source_definitions": ["x"]}, "connectors.source_definitions[0]: must be a mapping"),
+            ({"source_definitions": [entry(dockerImageTag=1.0)]},
+             'connectors.source_definitions[0].dockerImageTag: must be a string, got a number (quote it: "1.0")'),
+            ({"source_definitions": [entry(name="   ")]}, "connectors.source_definitions[0].name: must not be empty"),
+            ({"source_definitions": [entry(name=" PokeAPI")]}, "leading or trailing whitespace"),
+            ({"source_definitions": [entry(sourceDefinitionId="not-a-uuid")]},
+             "connectors.source_definitions[0].sourceDefinitionId: 'not-a-uuid' is not a UUID"),
+            ({"source_definitions": [entry(dockerRepository="airbyte/source-pokeapi:0.3.40")]},
+             "is not a Docker image name"),
+            ({"source_definitions": [entry(documentationUrl="docs.airbyte.com")]}, "is not an http(s) URL"),
+        ],
+        ids=["null", "list", "empty", "typo-key", "null-list", "entry-not-mapping", "float-tag", "blank-name",
+             "padded-name", "bad-uuid", "tag-in-repository", "url-without-scheme"],
+    )
+    def test_single_problem(self, section, problem):
+        problems = problems_of(section)
+        assert len(problems) == 1
+        assert problem in problems[0]
+
+    def test_error_message_lists_every_problem(self):
+        with pytest.raises(ConfigError) as caught:
+            parse_connectors({"source_definitions": [entry(name=""), entry(name="B", dockerRepository="a/b", dockerImageTag="")]},
+                             source="cfg.yaml")
+        text = str(caught.value)
+        assert text.startswith("Invalid basic_config cfg.yaml (2 problems):")
+        assert "[0].name: must not be empty" in text and "[1].dockerImageTag: must not be empty" in text
+
+    def test_ids_are_normalised_and_duplicate_ids_caught(self):
+        upper = "6371B14B-BC68-4236-BFBD-468E8DF8E968"
+        problems = problems_of({"source_definitions": [
+            entry(sourceDefinitionId=upper),
+            entry(name="Copy", dockerRepository="airbyte/copy", sourceDefinitionId=upper.lower()),
+        ]})
+        assert problems == [f"connectors.source_definitions[1].sourceDefinitionId: '{upper.lower()}' already used "
+                            "by connectors.source_definitions[0]"]
+        config = parse_connectors({"source_definitions": [entry(sourceDefinitionId=upper)]})
+        assert config.source_definitions[0].definition_id == upper.lower()
+
+    def test_registry_entries_are_accepted_as_they_are(self):
+        data = registry()
+        config = parse_connectors({"source_definitions": data["sources"][:100],
+                                   "destination_definitions": data["destinations"]})
+        assert (len(config.source_definitions), len(config.destination_definitions)) == (100, 55)
+
+    def test_registry_as_a_whole_has_names_used_twice(self):
+        # Airbyte's own registry reuses a few source names (Customer.io, Harness, PagerDuty up to case);
+        # names are not identity in Airbyte, but a config that repeats one is ambiguous to read.
+        problems = problems_of({"source_definitions": registry()["sources"]})
+        assert [p.split(": ")[1].split(" already")[0] for p in problems] == ["'Customer.io'", "'Harness'", "'PagerDuty'"]
+        assert all(".name: " in p and "already used by" in p for p in problems)
+
+    def test_yaml_round_trip_of_registry_tags(self):
+        # Tags like 0.3.40 stay strings in YAML; 2.0 does not, and the message says how to fix it.
+        loaded = yaml.safe_load("tag: 0.3.40\nother: 2.0\n")
+        assert loaded == {"tag": "0.3.40", "other": 2.0}

@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from airflow_airbyte_connectors.configs import ConnectorsConfig, DesiredDefinition
+from airflow_airbyte_connectors.planning import Change, make_plan
+
+POKE_ID = "6371b14b-bc68-4236-bfbd-468e8df8e968"
+
+
+def desired(name="PokeAPI", repo="airbyte/source-pokeapi", tag="0.3.40", kind="source", definition_id=None,
+            url=None) -> DesiredDefinition:
+    return DesiredDefinition(kind=kind, name=name, docker_repository=repo, docker_image_tag=tag,
+                             documentation_url=url or f"https://docs.example.com/{name}", definition_id=definition_id)
+
+
+def current(name="PokeAPI", repo="airbyte/source-pokeapi", tag="0.3.40", kind="source", definition_id=None,
+            custom=False, url=None) -> dict:
+    return {f"{kind}DefinitionId": definition_id or str(uuid.uuid4()), "name": name, "dockerRepository": repo,
+            "dockerImageTag": tag, "documentationUrl": url or f"https://docs.example.com/{name}", "custom": custom}
+
+
+def plan_for(sources=(), destinations=(), current_sources=(), current_destinations=()):
+    config = ConnectorsConfig(tuple(sources), tuple(destinations))
+    return make_plan(config, {"source": list(current_sources), "destination": list(current_destinations)})
+
+
+class TestIdentity:
+    def test_missing_definition_is_created(self):
+        plan = plan_for([desired()], current_sources=[current(name="Other", repo="airbyte/source-other")])
+        assert [a.action for a in plan.actions] == ["create"]
+        assert plan.creates[0].definition_id is None
+        assert [u.name for u in plan.unmanaged] == ["Other"]
+
+    def test_same_repository_with_other_tag_is_an_update(self):
+        plan = plan_for([desired(tag="0.3.40")], current_sources=[current(tag="0.3.38", definition_id=POKE_ID)])
+        (update,) = plan.updates
+        assert update.definition_id == POKE_ID
+        assert update.changes == (Change("dockerImageTag", "0.3.38", "0.3.40"),)
+        assert update.label == "update source PokeAPI 0.3.38→0.3.40"
+        assert not plan.creates and not plan.unchanged
+
+    def test_equal_definition_is_unchanged(self):
+        plan = plan_for([desired()], current_sources=[current()])
+        assert plan.actions == () and len(plan.unchanged) == 1 and plan.findings == ()
+
+    def test_config_id_wins_over_repository(self):
+        # The ID points at a definition whose repository differs: the ID decides, the repository
+        # difference is reported (no API can change it), and the same-repository one is left alone.
+        by_id = current(repo="acme/source-pokeapi-fork", tag="1.0.0", definition_id=POKE_ID, custom=True)
+        same_repo = current(tag="0.3.40")
+        plan = plan_for([desired(definition_id=POKE_ID, tag="1.0.1")], current_sources=[by_id, same_repo])
+        (update,) = plan.updates
+        assert update.definition_id == POKE_ID
+        assert [c.field for c in update.changes] == ["dockerImageTag"]
+        assert [f.category for f in plan.findings] == ["unchangeable"]
+        assert "dockerRepository acme/source-pokeapi-fork → airbyte/source-pokeapi" in plan.findings[0].message
+        assert [u.definition_id for u in plan.unmanaged] == [same_repo["sourceDefinitionId"]]
+
+    def test_unknown_config_id_falls_back_to_repository_and_says_so(self):
+        plan = plan_for([desired(definition_id=POKE_ID)], current_sources=[current()])
+        assert plan.unchanged and not plan.actions
+        assert [f.category for f in plan.findings] == ["id_not_found"]
+
+    def test_name_alone_never_decides_identity(self):
+        plan = plan_for([desired(name="PokeAPI", repo="acme/source-poke")], current_sources=[current(name="PokeAPI")])
+        assert [a.action for a in plan.actions] == ["create"]
+        assert [f.category for f in plan.findings] == ["name_taken"]
+
+    def test_repository_used_twice_in_airbyte_is_ambiguous_and_not_touched(self):
+        twins = [current(tag="0.3.1"), current(tag="0.3.2", custom=True)]
+        plan = plan_for([desired()], current_sources=twins)
+        assert plan.actions == ()
+        assert [f.category for f in plan.conflicts] == ["ambiguous"]
+        assert all(t["sourceDefinitionId"] in plan.conflicts[0].message for t in twins)
+        assert plan.unmanaged == ()
+
+    def test_ambiguity_is_resolved_by_an_id_in_the_config(self):
+        twins = [current(tag="0.3.1"), current(tag="0.3.2", custom=True)]
+        plan = plan_for([desired(definition_id=twins[0]["sourceDefinitionId"])], current_sources=twins)
+        assert [u.definition_id for u in plan.updates] == [twins[0]["sourceDefinitionId"]]
+        assert plan.conflicts == ()
+
+    def test_two_entries_claiming_one_definition_is_a_conflict(self):
+        existing = current(definition_id=POKE_ID, repo="airbyte/source-pokeapi")
+        entries = [desired(definition_id=POKE_ID, repo="airbyte/source-pokeapi"),
+                   desired(name="Fork", repo="acme/fork", definition_id=None)]
+        # The second entry matches nothing by ID and nothing by repo: a create, no conflict.
+        assert [a.action for a in plan_for(entries, current_sources=[existing]).actions] == ["create"]
+        entries[1] = desired(name="Fork", repo="acme/fork", definition_id=POKE_ID)
+        plan = plan_for(entries, current_sources=[existing])
+        assert [f.category for f in plan.conflicts] == ["ambiguous"]
+        assert "already claimed" in plan.conflicts[0].message
+
+    def test_kinds_are_separate(self):
+        plan = plan_for(
+            sources=[desired(repo="airbyte/x")],
+            destinations=[desired(kind="destination", repo="airbyte/x", tag="2.0.0")],
+            current_sources=[current(repo="airbyte/x")],
+            current_destinations=[current(kind="destination", repo="airbyte/x", tag="1.0.0")],
+        )
+        assert [(a.kind, a.action) for a in plan.actions] == [("destination", "update")]
+
+
+class TestWhatUpdateCanChange:
+    @pytest.mark.parametrize(("custom", "expected_update", "finding"),
+                             [(True, True, None), (False, False, "not_renamable")], ids=["custom", "built-in"])
+    def test_rename_is_an_update_only_for_custom(self, custom, expected_update, finding):
+        plan = plan_for([desired(name="Poke", url="https://x.example/doc")],
+                        current_sources=[current(name="PokeAPI", custom=custom, url="https://x.example/doc")])
+        assert bool(plan.updates) is expected_update
+        assert [f.category for f in plan.findings] == ([finding] if finding else [])
+        if expected_update:
+            assert plan.updates[0].changes == (Change("name", "PokeAPI", "Poke"),)
+            assert plan.updates[0].label == "update source Poke (name)"
+
+    def test_documentation_url_difference_is_reported_not_planned(self):
+        plan = plan_for([desired(url="https://new.example/doc")], current_sources=[current(url="https://old.example/doc")])
+        assert plan.actions == () and len(plan.unchanged) == 1
+        assert [f.category for f in plan.findings] == ["unchangeable"]
+        assert "documentationUrl https://old.example/doc → https://new.example/doc" in plan.findings[0].message
+
+    def test_tag_change_alongside_unchangeable_difference_still_updates(self):
+        plan = plan_for([desired(tag="2.0.0", url="https://new.example/doc")],
+                        current_sources=[current(tag="1.0.0", url="https://old.example/doc")])
+        assert [c.field for c in plan.updates[0].changes] == ["dockerImageTag"]
+        assert [f.category for f in plan.findings] == ["unchangeable"]
+
+    def test_downgrade_is_an_update_too(self):
+        plan = plan_for([desired(tag="0.3.1")], current_sources=[current(tag="0.3.40")])
+        assert plan.updates[0].changes == (Change("dockerImageTag", "0.3.40", "0.3.1"),)
+
+
+class TestPlanOutput:
+    def test_operator_kwargs_are_json_able_and_complete(self):
+        import json
+
+        plan = plan_for([desired(tag="0.3.40", definition_id=POKE_ID)],
+                        current_sources=[current(tag="0.3.38", definition_id=POKE_ID)])
+        kwargs = plan.updates[0].to_operator_kwargs()
+        assert json.loads(json.dumps(kwargs)) == kwargs
+        assert kwargs["kind"] == "source" and kwargs["planned_action"] == "update"
+        assert kwargs["definition"]["sourceDefinitionId"] == POKE_ID
+
+    def test_summary_counts(self):
+        plan = plan_for(
+            [desired(), desired(name="New", repo="acme/new"), desired(name="Old", repo="acme/old", tag="2")],
+            current_sources=[current(), current(name="Old", repo="acme/old", tag="1"), current(name="X", repo="x/y")],
+        )
+        assert plan.summary() == {"create": 1, "update": 1, "unchanged": 1, "unmanaged": 1, "findings": 0,
+                                  "conflicts": 0}
