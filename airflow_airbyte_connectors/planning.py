@@ -100,7 +100,7 @@ class Action:
             "definition": self.desired.to_api(),
             "planned_action": self.action,
             "definition_id": self.definition_id,
-            "label": self.label,
+            "action_label": self.label,
         }
 
 

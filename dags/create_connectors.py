@@ -45,7 +45,7 @@ def create_connectors() -> None:
 
     apply = AirbyteDefinitionOperator.partial(
         task_id="apply",
-        map_index_template="{{ task.label }}",
+        map_index_template="{{ task.action_label }}",
         max_active_tis_per_dagrun=settings.max_active_writes(),
     ).expand_kwargs(planned)
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_airbyte_connectors.configs import KINDS, DesiredDefinition, Kind, parse_connectors
 
@@ -14,6 +15,10 @@ if TYPE_CHECKING:
 
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
     from airflow_airbyte_connectors.planning import CurrentDefinition
+
+
+# Statuses that mean "this request will never succeed as sent"; 401/408/429/5xx may pass on a retry.
+_PERMANENT_STATUSES = frozenset({400, 403, 404, 409, 422})
 
 
 class DuplicateDefinitionError(RuntimeError):
@@ -35,7 +40,7 @@ class AirbyteDefinitionOperator(BaseOperator):
     :param dry_run: read and decide, but send no write.
     :param planned_action: what the plan expected (``create``/``update``), for the log and the label.
     :param definition_id: the Airbyte definition the plan matched, if any.
-    :param label: readable name of this task instance (the mapped task's label in the UI).
+    :param action_label: readable name of this task instance (the mapped task's label in the UI).
     """
 
     template_fields: Sequence[str] = ("definition", "workspace_id", "airbyte_conn_id")
@@ -51,7 +56,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         dry_run: bool = False,
         planned_action: str | None = None,
         definition_id: str | None = None,
-        label: str | None = None,
+        action_label: str | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -62,17 +67,23 @@ class AirbyteDefinitionOperator(BaseOperator):
         self.dry_run = dry_run
         self.planned_action = planned_action
         self.definition_id = definition_id
-        self.label = label or f"{planned_action or 'apply'} {kind} {definition.get('name', '?')}"
+        self.action_label = action_label or f"{planned_action or 'apply'} {kind} {definition.get('name', '?')}"
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+        from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteApiError, AirbyteDefinitionsHook
 
         desired = self._desired()
         hook = AirbyteDefinitionsHook(self.airbyte_conn_id, workspace_id=self.workspace_id)
-        current = self._find(hook, desired)
-        if current is None:
-            return self._create(hook, desired)
-        return self._update(hook, desired, current)
+        try:
+            current = self._find(hook, desired)
+            if current is None:
+                return self._create(hook, desired)
+            return self._update(hook, desired, current)
+        except AirbyteApiError as exc:
+            if exc.status in _PERMANENT_STATUSES:
+                # Airbyte rejected the request itself: a retry would be rejected again.
+                raise AirflowFailException(str(exc)) from exc
+            raise
 
     # -- steps -------------------------------------------------------------------------------
 

@@ -1,0 +1,79 @@
+"""The main job on the Airbyte emulator: `airflow dags test create_connectors`, twice.
+
+The emulator starts as an Airbyte with an older PokeAPI and an older Postgres destination and without the
+custom "Acme CRM" source. The first run prints the plan, updates those two and creates the custom one;
+the second run finds nothing to do and sends no write. Exits non-zero if either run does otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from airflow_airbyte_connectors.testing import AirbyteEmulator
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_HOME = REPO / ".demo" / "airflow"
+REGISTRY = REPO.parent / "shared" / "airbyte" / "oss-registry-v2.0.0.json"
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+OLDER = {("source", "airbyte/source-pokeapi"): "0.3.38", ("destination", "airbyte/destination-postgres"): "2.4.1"}
+
+
+def main() -> int:
+    shutil.rmtree(DEMO_HOME, ignore_errors=True)
+    (DEMO_HOME / "configs").mkdir(parents=True)
+    config = DEMO_HOME / "configs" / "basic_config.yaml"
+    shutil.copy(REPO / "examples" / "basic_config.yaml", config)
+
+    client_secret = secrets.token_urlsafe(24)
+    with AirbyteEmulator(seed=REGISTRY, client_id="demo-client", client_secret=client_secret, max_lifetime=900) as emu:
+        for (kind, repository), tag in OLDER.items():
+            emu.set_tag(kind, repository, tag)
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(DEMO_HOME),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__AIRBYTE_CONNECTORS__BASIC_CONFIG_PATH": str(config),
+            "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps({"conn_type": "airbyte", "host": emu.url,
+                                                        "login": "demo-client", "password": client_secret}),
+        }
+        print(f"Airbyte emulator at {emu.url}; basic_config: {config}", flush=True)
+        subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+
+        failures = []
+        for number, expectation in ((1, "converge Airbyte"), (2, "change nothing")):
+            print(f"\n=== Run {number}: airflow dags test create_connectors (should {expectation}) ===", flush=True)
+            emu.clear_requests()
+            subprocess.run([AIRFLOW, "dags", "test", "create_connectors"], env=env, check=True)
+            state = latest_run_state(env)
+            writes = [f"{r.operation} -> {r.status}" for r in emu.write_requests()]
+            print(f"\n=== Run {number}: {state}; {len(writes)} write request(s) reached Airbyte ===")
+            for line in writes:
+                print(f"    {line}")
+            if state != "success":
+                failures.append(f"run {number} ended {state}")
+            if number == 2 and writes:
+                failures.append("run 2 sent writes although nothing had changed")
+    if failures:
+        print("\nDEMO FAILED: " + "; ".join(failures), file=sys.stderr)
+        return 1
+    print("\nDemo OK: the first run converged Airbyte, the second changed nothing.")
+    return 0
+
+
+def latest_run_state(env: dict[str, str]) -> str:
+    # `airflow dags test` exits 0 even when the run failed, so ask for the run's state.
+    listed = subprocess.run([AIRFLOW, "dags", "list-runs", "create_connectors", "--output", "json"], env=env,
+                            check=True, capture_output=True, text=True).stdout
+    runs = json.loads(listed[listed.index("["):])
+    return max(runs, key=lambda run: run["run_after"])["state"] if runs else "missing"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

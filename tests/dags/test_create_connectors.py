@@ -1,0 +1,224 @@
+"""The create_connectors DAG end to end: real Airflow (dag.test) against the emulator over real HTTP."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.support import DAGS_FOLDER, registry_entry
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
+
+POKEAPI = registry_entry("source", "PokeAPI")
+FAKER = registry_entry("source", "Sample Data")
+DEV_NULL = registry_entry("destination", "End-to-End Testing (/dev/null)")
+CUSTOM_SOURCE = {
+    "name": "Acme CRM",
+    "dockerRepository": "ghcr.io/acme/source-acme-crm",
+    "dockerImageTag": "1.2.0",
+    "documentationUrl": "https://acme.example.com/docs/airbyte",
+}
+CUSTOM_DESTINATION = {
+    "name": "Acme Lake",
+    "dockerRepository": "ghcr.io/acme/destination-acme-lake",
+    "dockerImageTag": "0.9.1",
+    "documentationUrl": "https://acme.example.com/docs/lake",
+}
+
+
+def config(sources: list[dict[str, Any]], destinations: list[dict[str, Any]] = ()) -> dict[str, Any]:
+    return {"connectors": {"source_definitions": list(sources), "destination_definitions": list(destinations)}}
+
+
+def with_tag(entry: dict[str, Any], tag: str) -> dict[str, Any]:
+    return {**entry, "dockerImageTag": tag}
+
+
+def run_dag(**conf: Any):
+    """Parse dags/ as the dag-processor would and run create_connectors once; return the DagRun."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    assert bag.import_errors == {}
+    return bag.get_dag("create_connectors").test(run_conf=conf or None)
+
+
+def task_states(dagrun) -> dict[str, list[str]]:
+    states: dict[str, list[str]] = {}
+    for ti in sorted(dagrun.get_task_instances(), key=lambda t: (t.task_id, t.map_index)):
+        states.setdefault(ti.task_id, []).append(str(ti.state))
+    return states
+
+
+def xcom(dagrun, task_id: str, key: str = "return_value") -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = XComModel.get_many(run_id=dagrun.run_id, dag_ids=dagrun.dag_id, task_ids=task_id, key=key)
+        return [XComModel.deserialize_value(row) for row in session.scalars(query)]
+
+
+def writes(emu) -> list[tuple[str, Any]]:
+    return [(r.operation, r.body) for r in emu.write_requests()]
+
+
+def older(emu, kind: str, entry: dict[str, Any], tag: str) -> None:
+    """Make Airbyte hold an older default version of a built-in definition."""
+    emu.set_tag(kind, entry["dockerRepository"], tag)
+
+
+@pytest.fixture
+def airbyte(use_emulator):
+    from tests.support import REGISTRY
+
+    return use_emulator(seed=REGISTRY)
+
+
+class TestConvergence:
+    def test_first_run_applies_exactly_the_difference_and_second_run_writes_nothing(self, airbyte, write_config):
+        older(airbyte, "source", POKEAPI, "0.3.38")
+        write_config(config([POKEAPI, FAKER, CUSTOM_SOURCE], [DEV_NULL, CUSTOM_DESTINATION]))
+
+        first = run_dag()
+        assert first.state == "success", task_states(first)
+        operations = sorted(op for op, _ in writes(airbyte))
+        assert operations == ["destination_definitions/create_custom", "source_definitions/create_custom",
+                              "source_definitions/update"]
+        (update,) = [body for op, body in writes(airbyte) if op.endswith("update")]
+        assert update["dockerImageTag"] == "0.3.40" and update["workspaceId"] == airbyte.workspace_ids[0]
+
+        states = task_states(first)
+        assert states["apply"] == ["success"] * 3 and states["report"] == ["success"]
+        (report,) = xcom(first, "report")
+        assert report["counts"]["created"] == 2 and report["counts"]["updated"] == 1
+        assert report["counts"]["unchanged"] == 2 and report["counts"]["failed"] == 0
+
+        by_repo = {d["dockerRepository"]: d for d in airbyte.definitions("source")}
+        assert by_repo["airbyte/source-pokeapi"]["dockerImageTag"] == "0.3.40"
+        assert by_repo["ghcr.io/acme/source-acme-crm"]["custom"] is True
+
+        airbyte.clear_requests()
+        second = run_dag()
+        assert second.state == "success"
+        assert writes(airbyte) == []
+        assert task_states(second)["apply"] == ["skipped"]
+        # prepare reads each kind once and nothing else when there is nothing to write (the token
+        # from the first run is still valid in this process).
+        assert sorted(r.operation for r in airbyte.requests) == [
+            "destination_definitions/list", "source_definitions/list",
+        ]
+
+    def test_version_bump_causes_exactly_one_update(self, airbyte, write_config):
+        write_config(config([POKEAPI, CUSTOM_SOURCE]))
+        assert run_dag().state == "success"
+        airbyte.clear_requests()
+
+        write_config(config([POKEAPI, with_tag(CUSTOM_SOURCE, "1.3.0")]))
+        dagrun = run_dag()
+        assert dagrun.state == "success"
+        ((operation, body),) = writes(airbyte)
+        assert operation == "source_definitions/update" and body["dockerImageTag"] == "1.3.0"
+        labels = [ti.rendered_map_index for ti in dagrun.get_task_instances() if ti.task_id == "apply"]
+        assert labels == ["update source Acme CRM 1.2.0→1.3.0"]
+
+    def test_created_definition_is_found_again_not_created_twice(self, airbyte, write_config):
+        write_config(config([CUSTOM_SOURCE]))
+        for _ in range(3):
+            assert run_dag().state == "success"
+        matches = [d for d in airbyte.definitions("source") if d["dockerRepository"] == CUSTOM_SOURCE["dockerRepository"]]
+        assert len(matches) == 1
+        assert [op for op, _ in writes(airbyte)] == ["source_definitions/create_custom"]
+
+
+class TestDryRun:
+    def test_dry_run_plans_and_sends_no_write(self, airbyte, write_config):
+        older(airbyte, "source", POKEAPI, "0.3.38")
+        write_config(config([POKEAPI, CUSTOM_SOURCE]))
+        dagrun = run_dag(dry_run=True)
+        assert dagrun.state == "success"
+        assert writes(airbyte) == []
+        results = sorted(r["action"] for r in xcom(dagrun, "apply"))
+        assert results == ["would_create", "would_update"]
+        (plan,) = xcom(dagrun, "prepare", key="plan")
+        assert plan["dryRun"] is True and plan["updates"] == ["update source PokeAPI 0.3.38→0.3.40"]
+
+
+class TestFailures:
+    def test_invalid_config_fails_prepare_naming_every_problem_and_sends_nothing(self, airbyte, write_config, capfd):
+        write_config(config([with_tag(POKEAPI, "0.3 .40"), {**CUSTOM_SOURCE, "documentationUrl": "file:///etc"}],
+                            [{**DEV_NULL, "dockerRepository": "Airbyte/Destination-Dev-Null"}]))
+        dagrun = run_dag()
+        assert dagrun.state == "failed"
+        states = task_states(dagrun)
+        assert states["prepare"] == ["failed"]
+        assert airbyte.requests == []
+        log_text = "".join(capfd.readouterr())
+        for expected in ("connectors.source_definitions[0].dockerImageTag: '0.3 .40' is not a Docker tag",
+                         "connectors.source_definitions[1].documentationUrl: 'file:///etc' is not an http(s) URL",
+                         "connectors.destination_definitions[0].dockerRepository: 'Airbyte/Destination-Dev-Null'"):
+            assert expected in log_text
+
+    def test_one_failing_definition_does_not_stop_the_others(self, use_emulator, write_config):
+        from tests.support import REGISTRY
+
+        airbyte = use_emulator(seed=REGISTRY, unpullable_tags=("9.9.9-missing",))
+        write_config(config([with_tag(POKEAPI, "9.9.9-missing"), CUSTOM_SOURCE], [CUSTOM_DESTINATION]))
+        dagrun = run_dag()
+        assert dagrun.state == "failed"
+        states = task_states(dagrun)
+        assert sorted(states["apply"]) == ["failed", "success", "success"]
+        assert states["report"] == ["failed"]
+        created = {d["dockerRepository"] for k in ("source", "destination") for d in airbyte.definitions(k)
+                   if d.get("custom")}
+        assert created == {CUSTOM_SOURCE["dockerRepository"], CUSTOM_DESTINATION["dockerRepository"]}
+        pokeapi = [d for d in airbyte.definitions("source") if d["dockerRepository"] == POKEAPI["dockerRepository"]]
+        assert [d["dockerImageTag"] for d in pokeapi] == [POKEAPI["dockerImageTag"]]
+
+
+class TestParseTime:
+    def test_dag_file_imports_without_network_connection_variable_or_db(self, tmp_path):
+        """Parse dags/ in a fresh interpreter with tripwires on sockets, Connections, Variables and the DB."""
+        import subprocess
+        import sys
+
+        script = tmp_path / "parse.py"
+        script.write_text(PARSE_SCRIPT)
+        env = {
+            "AIRFLOW_HOME": str(tmp_path),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/no-such-dir/airflow.db",
+            "PATH": "/usr/bin:/bin",
+        }
+        done = subprocess.run([sys.executable, str(script), str(DAGS_FOLDER)], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert result == {"dags": ["create_connectors"], "import_errors": {}, "tripped": []}
+
+
+PARSE_SCRIPT = r'''
+import json, socket, sys
+tripped = []
+
+def tripwire(name):
+    def fail(*args, **kwargs):
+        tripped.append(name)
+        raise RuntimeError(f"{name} at parse time")
+    return fail
+
+import airflow.sdk
+socket.socket.connect = tripwire("socket.connect")
+airflow.sdk.BaseHook.get_connection = classmethod(tripwire("BaseHook.get_connection"))
+airflow.sdk.Connection.get = classmethod(tripwire("Connection.get"))
+airflow.sdk.Variable.get = staticmethod(tripwire("Variable.get"))
+import sqlalchemy.engine
+sqlalchemy.engine.Engine.connect = tripwire("database")
+
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+print(json.dumps({"dags": sorted(bag.dag_ids), "import_errors": {k: str(v) for k, v in bag.import_errors.items()},
+                  "tripped": tripped}))
+'''

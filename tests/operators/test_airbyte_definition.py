@@ -1,0 +1,109 @@
+"""AirbyteDefinitionOperator on its own, against the emulator: it re-reads and acts only if still needed."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_airbyte_connectors.configs import ConfigError
+from airflow_airbyte_connectors.operators.airbyte_definition import (
+    AirbyteDefinitionOperator,
+    DuplicateDefinitionError,
+)
+from tests.support import registry_entry
+
+CUSTOM = {
+    "name": "Acme CRM",
+    "dockerRepository": "ghcr.io/acme/source-acme-crm",
+    "dockerImageTag": "1.2.0",
+    "documentationUrl": "https://acme.example.com/docs",
+}
+POKEAPI = registry_entry("source", "PokeAPI")
+
+
+def run(definition, *, kind="source", **kwargs) -> dict:
+    operator = AirbyteDefinitionOperator(task_id="apply", kind=kind, definition=definition, **kwargs)
+    return operator.execute(context={})
+
+
+def seed(emu, definition, *, custom=True, tag=None):
+    return emu.add_definition("source", name=definition["name"], docker_repository=definition["dockerRepository"],
+                              docker_image_tag=tag or definition["dockerImageTag"],
+                              documentation_url=definition["documentationUrl"], custom=custom)
+
+
+class TestIdempotence:
+    def test_creates_a_missing_definition_once(self, use_emulator):
+        emu = use_emulator()
+        first = run(CUSTOM, planned_action="create")
+        assert first["action"] == "created" and first["tagAfter"] == "1.2.0"
+        second = run(CUSTOM, planned_action="create")
+        assert second == {**first, "action": "unchanged", "tagBefore": "1.2.0"}
+        assert [r.operation for r in emu.write_requests()] == ["source_definitions/create_custom"]
+
+    def test_rerun_of_an_applied_update_changes_nothing(self, use_emulator):
+        emu = use_emulator()
+        existing = seed(emu, CUSTOM, tag="1.1.0")
+        kwargs = {"planned_action": "update", "definition_id": existing["sourceDefinitionId"]}
+        assert run(CUSTOM, **kwargs)["action"] == "updated"
+        again = run(CUSTOM, **kwargs)
+        assert again["action"] == "unchanged"
+        assert len(emu.write_requests()) == 1
+
+    def test_stale_create_becomes_an_update_when_the_definition_appeared(self, use_emulator):
+        emu = use_emulator()
+        existing = seed(emu, CUSTOM, tag="1.0.0")
+        result = run(CUSTOM, planned_action="create")
+        assert result["action"] == "updated" and result["definitionId"] == existing["sourceDefinitionId"]
+        assert [r.operation for r in emu.write_requests()] == ["source_definitions/update"]
+
+    def test_custom_definition_is_renamed_built_in_is_not(self, use_emulator):
+        emu = use_emulator()
+        custom = seed(emu, CUSTOM)
+        assert run({**CUSTOM, "name": "Acme CRM v2"})["name"] == "Acme CRM v2"
+        assert emu.write_requests()[0].body["name"] == "Acme CRM v2"
+        assert custom["sourceDefinitionId"] in {d["sourceDefinitionId"] for d in emu.definitions("source")}
+
+        emu.clear_requests()
+        seed(emu, POKEAPI, custom=False)
+        assert run({**POKEAPI, "name": "Pokemon"})["action"] == "unchanged"
+        assert emu.write_requests() == []
+
+
+class TestSafety:
+    def test_dry_run_sends_no_write(self, use_emulator):
+        emu = use_emulator()
+        seed(emu, CUSTOM, tag="1.0.0")
+        assert run(CUSTOM, dry_run=True)["action"] == "would_update"
+        assert run({**CUSTOM, "dockerRepository": "ghcr.io/acme/other"}, dry_run=True)["action"] == "would_create"
+        assert emu.write_requests() == []
+
+    def test_lost_answer_to_a_create_is_confirmed_by_reading_not_by_creating_again(self, use_emulator, monkeypatch):
+        emu = use_emulator(write_delay=1.5)
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__WRITE_TIMEOUT", "0.5")
+        result = run(CUSTOM, planned_action="create")
+        assert result["action"] == "created"
+        matches = [d for d in emu.definitions("source") if d["dockerRepository"] == CUSTOM["dockerRepository"]]
+        assert [d["sourceDefinitionId"] for d in matches] == [result["definitionId"]]
+        emu.wait_idle()
+        assert len(emu.write_requests()) == 1
+
+    def test_two_definitions_with_one_identity_are_reported_with_their_ids(self, use_emulator):
+        emu = use_emulator()
+        twins = [seed(emu, CUSTOM), seed(emu, CUSTOM, tag="1.0.0")]
+        with pytest.raises(DuplicateDefinitionError) as caught:
+            run(CUSTOM)
+        assert all(t["sourceDefinitionId"] in str(caught.value) for t in twins)
+        assert emu.write_requests() == []
+
+    def test_invalid_definition_is_rejected_before_any_request(self, use_emulator):
+        emu = use_emulator()
+        with pytest.raises(ConfigError, match=r"source_definitions\[0\]\.dockerImageTag"):
+            run({**CUSTOM, "dockerImageTag": "latest please"})
+        with pytest.raises(ValueError, match="kind must be one of"):
+            run(CUSTOM, kind="sources")
+        assert emu.requests == []
+
+    def test_template_fields_name_real_attributes(self):
+        operator = AirbyteDefinitionOperator(task_id="apply", kind="source", definition=CUSTOM)
+        assert all(hasattr(operator, name) for name in operator.template_fields)
+        assert operator.action_label == "apply source Acme CRM"
