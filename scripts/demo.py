@@ -13,6 +13,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from airflow_airbyte_connectors.testing import AirbyteEmulator
@@ -50,8 +51,9 @@ def main() -> int:
         for number, expectation in ((1, "converge Airbyte"), (2, "change nothing")):
             print(f"\n=== Run {number}: airflow dags test create_connectors (should {expectation}) ===", flush=True)
             emu.clear_requests()
-            subprocess.run([AIRFLOW, "dags", "test", "create_connectors"], env=env, check=True)
-            state = latest_run_state(env)
+            logical_date = datetime.now(UTC).isoformat(timespec="seconds")
+            subprocess.run([AIRFLOW, "dags", "test", "create_connectors", logical_date], env=env, check=True)
+            state = run_state(env, logical_date)
             writes = [f"{r.operation} -> {r.status}" for r in emu.write_requests()]
             print(f"\n=== Run {number}: {state}; {len(writes)} write request(s) reached Airbyte ===")
             for line in writes:
@@ -67,12 +69,12 @@ def main() -> int:
     return 0
 
 
-def latest_run_state(env: dict[str, str]) -> str:
+def run_state(env: dict[str, str], logical_date: str) -> str:
     # `airflow dags test` exits 0 even when the run failed, so ask for the run's state.
-    listed = subprocess.run([AIRFLOW, "dags", "list-runs", "create_connectors", "--output", "json"], env=env,
-                            check=True, capture_output=True, text=True).stdout
-    runs = json.loads(listed[listed.index("["):])
-    return max(runs, key=lambda run: run["run_after"])["state"] if runs else "missing"
+    answer = subprocess.run([AIRFLOW, "dags", "state", "create_connectors", logical_date], env=env, check=True,
+                            capture_output=True, text=True).stdout
+    lines = [line.strip() for line in answer.splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown"
 
 
 if __name__ == "__main__":

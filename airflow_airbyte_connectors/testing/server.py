@@ -139,6 +139,7 @@ class AirbyteEmulator:
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
+        self._issued: list[str] = []
         self._state = _State()
         self._server: ThreadingHTTPServer | None = None
         self._timer: threading.Timer | None = None
@@ -246,7 +247,14 @@ class AirbyteEmulator:
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._state.tokens[token] = time.monotonic() + self.token_lifetime
+            self._issued.append(token)
         return token
+
+    @property
+    def tokens_issued(self) -> list[str]:
+        """Every token handed out so far (tests scan logs and XCom for them)."""
+        with self._lock:
+            return list(self._issued)
 
     def expire_tokens(self) -> None:
         with self._lock:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import DAGS_FOLDER, registry_entry
+from tests.support import CLIENT_SECRET, DAGS_FOLDER, registry_entry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
@@ -78,7 +78,8 @@ def airbyte(use_emulator):
 
 
 class TestConvergence:
-    def test_first_run_applies_exactly_the_difference_and_second_run_writes_nothing(self, airbyte, write_config):
+    def test_first_run_applies_exactly_the_difference_and_second_run_writes_nothing(self, airbyte, write_config,
+                                                                                    capfd, caplog):
         older(airbyte, "source", POKEAPI, "0.3.38")
         write_config(config([POKEAPI, FAKER, CUSTOM_SOURCE], [DEV_NULL, CUSTOM_DESTINATION]))
 
@@ -105,6 +106,16 @@ class TestConvergence:
         assert second.state == "success"
         assert writes(airbyte) == []
         assert task_states(second)["apply"] == ["skipped"]
+
+        # Neither the client secret nor a token shows in what the runs logged or stored in XCom.
+        printed = "".join(capfd.readouterr()) + caplog.text
+        assert "Plan against Airbyte" in printed
+        stored = json.dumps([xcom(run, task, key) for run in (first, second)
+                             for task, key in (("prepare", "return_value"), ("prepare", "plan"),
+                                               ("apply", "return_value"), ("report", "return_value"))])
+        assert airbyte.tokens_issued
+        for secret in (CLIENT_SECRET, *airbyte.tokens_issued):
+            assert secret not in printed and secret not in stored
         # prepare reads each kind once and nothing else when there is nothing to write (the token
         # from the first run is still valid in this process).
         assert sorted(r.operation for r in airbyte.requests) == [
@@ -147,7 +158,7 @@ class TestDryRun:
 
 
 class TestFailures:
-    def test_invalid_config_fails_prepare_naming_every_problem_and_sends_nothing(self, airbyte, write_config, capfd):
+    def test_invalid_config_fails_prepare_naming_every_problem_and_sends_nothing(self, airbyte, write_config, capfd, caplog):
         write_config(config([with_tag(POKEAPI, "0.3 .40"), {**CUSTOM_SOURCE, "documentationUrl": "file:///etc"}],
                             [{**DEV_NULL, "dockerRepository": "Airbyte/Destination-Dev-Null"}]))
         dagrun = run_dag()
@@ -155,13 +166,13 @@ class TestFailures:
         states = task_states(dagrun)
         assert states["prepare"] == ["failed"]
         assert airbyte.requests == []
-        log_text = "".join(capfd.readouterr())
+        log_text = "".join(capfd.readouterr()) + caplog.text
         for expected in ("connectors.source_definitions[0].dockerImageTag: '0.3 .40' is not a Docker tag",
                          "connectors.source_definitions[1].documentationUrl: 'file:///etc' is not an http(s) URL",
                          "connectors.destination_definitions[0].dockerRepository: 'Airbyte/Destination-Dev-Null'"):
             assert expected in log_text
 
-    def test_one_failing_definition_does_not_stop_the_others(self, use_emulator, write_config):
+    def test_one_failing_definition_does_not_stop_the_others(self, use_emulator, write_config, capfd, caplog):
         from tests.support import REGISTRY
 
         airbyte = use_emulator(seed=REGISTRY, unpullable_tags=("9.9.9-missing",))
@@ -176,6 +187,9 @@ class TestFailures:
         assert created == {CUSTOM_SOURCE["dockerRepository"], CUSTOM_DESTINATION["dockerRepository"]}
         pokeapi = [d for d in airbyte.definitions("source") if d["dockerRepository"] == POKEAPI["dockerRepository"]]
         assert [d["dockerImageTag"] for d in pokeapi] == [POKEAPI["dockerImageTag"]]
+        printed = "".join(capfd.readouterr()) + caplog.text
+        assert "1 of 3 planned writes failed" in printed
+        assert "source_definitions/update failed: HTTP 500" in printed
 
 
 class TestParseTime:
