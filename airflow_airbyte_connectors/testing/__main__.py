@@ -38,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopped.set())
-    print(f"Airbyte emulator (profile {args.profile}) listening on {emulator.url}", flush=True)
     if args.ready_file:
         args.ready_file.write_text(emulator.url)
+    print(f"Airbyte emulator (profile {args.profile}) listening on {emulator.url}", flush=True)
     stopped.wait(args.max_lifetime)
     emulator.stop()
     return 0

@@ -1,0 +1,180 @@
+"""The emulator behaves like Airbyte where the project depends on it (real HTTP, no mocks)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from airflow_airbyte_connectors.testing import AirbyteEmulator
+from airflow_airbyte_connectors.testing.server import older_tag
+from tests.support import REGISTRY
+
+NEW = {"name": "Acme", "dockerRepository": "acme/source-acme", "dockerImageTag": "1.0.0",
+       "documentationUrl": "https://acme.example/docs"}
+
+
+def post(emu: AirbyteEmulator, operation: str, body=None, token: str | None = None, **kwargs) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.post(f"{emu.url}/api/v1/{operation}", json=body, headers=headers, timeout=10, **kwargs)
+
+
+@pytest.fixture
+def emu(emulator):
+    return emulator(seed=REGISTRY)
+
+
+class TestSeeding:
+    def test_registry_snapshot_is_loaded(self, emu):
+        assert len(emu.definitions("source")) == 578 and len(emu.definitions("destination")) == 55
+        pokeapi = post(emu, "source_definitions/get", {"sourceDefinitionId": "6371b14b-bc68-4236-bfbd-468e8df8e968"})
+        assert pokeapi.json()["dockerImageTag"] == "0.3.40" and pokeapi.json()["custom"] is False
+
+    def test_older_and_missing_fractions_are_deterministic(self, emulator):
+        first = emulator(seed=REGISTRY, older_fraction=0.1, missing_fraction=0.02, rng_seed=7)
+        again = emulator(seed=REGISTRY, older_fraction=0.1, missing_fraction=0.02, rng_seed=7)
+        assert first.definitions("source") == again.definitions("source")
+        assert 540 < len(first.definitions("source")) < 578
+
+    @pytest.mark.parametrize(("tag", "older"), [("0.3.40", "0.3.39"), ("1.0.0", "0.0.0"), ("2.0", "1.0"),
+                                                ("0.0.0", "0.0.0-old")])
+    def test_older_tag(self, tag, older):
+        assert older_tag(tag) == older
+
+
+class TestDefinitions:
+    def test_create_gives_a_new_id_each_time_even_for_the_same_body(self, emu):
+        workspace = emu.workspace_ids[0]
+        ids = {post(emu, "source_definitions/create_custom", {"workspaceId": workspace, "sourceDefinition": NEW})
+               .json()["sourceDefinitionId"] for _ in range(2)}
+        assert len(ids) == 2
+        assert sum(d["dockerRepository"] == "acme/source-acme" for d in emu.definitions("source")) == 2
+
+    def test_create_without_workspace_is_422(self, emu):
+        answer = post(emu, "source_definitions/create_custom", {"sourceDefinition": NEW})
+        assert answer.status_code == 422 and answer.json()["validationErrors"][0]["propertyPath"] == "workspaceId"
+
+    def test_update_keeps_id_and_changes_only_what_airbyte_changes(self, emu):
+        workspace = emu.workspace_ids[0]
+        created = post(emu, "source_definitions/create_custom", {"workspaceId": workspace, "sourceDefinition": NEW}).json()
+        updated = post(emu, "source_definitions/update", {
+            "sourceDefinitionId": created["sourceDefinitionId"], "dockerImageTag": "1.1.0", "workspaceId": workspace,
+            "name": "Acme v2", "dockerRepository": "evil/other", "documentationUrl": "https://other.example",
+        }).json()
+        assert updated == {**created, "dockerImageTag": "1.1.0", "name": "Acme v2"}
+
+    def test_built_in_definitions_are_not_renamed(self, emu):
+        pokeapi_id = "6371b14b-bc68-4236-bfbd-468e8df8e968"
+        answer = post(emu, "source_definitions/update", {"sourceDefinitionId": pokeapi_id, "dockerImageTag": "0.3.41",
+                                                         "workspaceId": emu.workspace_ids[0], "name": "Pokemon"})
+        assert answer.json()["name"] == "PokeAPI" and answer.json()["dockerImageTag"] == "0.3.41"
+
+    def test_unknown_id_is_404_with_error_id_only_on_2_0(self, emu):
+        answer = post(emu, "destination_definitions/get", {"destinationDefinitionId": "00000000-0000-0000-0000-000000000001"})
+        assert answer.status_code == 404 and list(answer.json()) == ["errorId"]
+
+    def test_deleted_definition_is_still_returned_by_get_but_not_listed(self, emu):
+        pokeapi_id = "6371b14b-bc68-4236-bfbd-468e8df8e968"
+        assert post(emu, "source_definitions/delete", {"sourceDefinitionId": pokeapi_id}).status_code == 204
+        assert post(emu, "source_definitions/get", {"sourceDefinitionId": pokeapi_id}).status_code == 200
+        listed = post(emu, "source_definitions/list").json()["sourceDefinitions"]
+        assert pokeapi_id not in {d["sourceDefinitionId"] for d in listed}
+
+    def test_unpullable_tag_fails_with_500_and_changes_nothing(self, emulator):
+        emu = emulator(seed=REGISTRY, unpullable_tags={"9.9.9"})
+        pokeapi_id = "6371b14b-bc68-4236-bfbd-468e8df8e968"
+        answer = post(emu, "source_definitions/update", {"sourceDefinitionId": pokeapi_id, "dockerImageTag": "9.9.9",
+                                                         "workspaceId": emu.workspace_ids[0]})
+        assert answer.status_code == 500
+        assert post(emu, "source_definitions/get", {"sourceDefinitionId": pokeapi_id}).json()["dockerImageTag"] == "0.3.40"
+
+    def test_requests_are_recorded_with_operation_body_and_status(self, emu):
+        post(emu, "source_definitions/get", {"sourceDefinitionId": "6371b14b-bc68-4236-bfbd-468e8df8e968"})
+        (recorded,) = emu.requests
+        assert (recorded.method, recorded.operation, recorded.status) == ("POST", "source_definitions/get", 200)
+        assert recorded.body == {"sourceDefinitionId": "6371b14b-bc68-4236-bfbd-468e8df8e968"}
+        assert emu.write_requests() == []
+
+
+class TestProfiles:
+    @pytest.mark.parametrize(("profile", "status"), [("0.63", 200), ("1.6", 200), ("2.0", 400)])
+    def test_update_without_workspace(self, emulator, profile, status):
+        emu = emulator(seed=REGISTRY, profile=profile)
+        answer = post(emu, "source_definitions/update", {"sourceDefinitionId": "6371b14b-bc68-4236-bfbd-468e8df8e968",
+                                                         "dockerImageTag": "0.3.41"})
+        assert answer.status_code == status
+
+    @pytest.mark.parametrize(("profile", "listed", "by_org"), [("0.63", 200, 404), ("1.6", 200, 200), ("2.0", 404, 200)])
+    def test_workspace_endpoints(self, emulator, profile, listed, by_org):
+        emu = emulator(profile=profile)
+        assert post(emu, "workspaces/list").status_code == listed
+        answer = post(emu, "workspaces/list_by_organization_id", {"organizationId": "00000000-0000-0000-0000-000000000000"})
+        assert answer.status_code == by_org
+        if by_org == 200:
+            assert [w["workspaceId"] for w in answer.json()["workspaces"]] == emu.workspace_ids
+
+    def test_error_bodies_carry_a_message_before_2_0(self, emulator):
+        emu = emulator(profile="1.6")
+        answer = post(emu, "source_definitions/get", {"sourceDefinitionId": "00000000-0000-0000-0000-000000000001"})
+        assert answer.status_code == 404 and "Could not find" in answer.json()["message"]
+
+
+class TestAuth:
+    def test_bearer_token_flow_and_expiry(self, emulator):
+        emu = emulator(client_id="id", client_secret="secret", token_lifetime=1)
+        assert post(emu, "source_definitions/list").status_code == 401
+        assert post(emu, "applications/token", {"client_id": "id", "client_secret": "wrong"}).status_code == 401
+        token = post(emu, "applications/token", {"client_id": "id", "client_secret": "secret"}).json()["access_token"]
+        assert post(emu, "source_definitions/list", token=token).status_code == 200
+        time.sleep(1.1)
+        assert post(emu, "source_definitions/list", token=token).status_code == 401
+
+    def test_form_encoded_token_request_is_refused(self, emulator):
+        emu = emulator(client_id="id", client_secret="secret")
+        answer = requests.post(f"{emu.url}/api/v1/applications/token", data={"client_id": "id", "client_secret": "secret"},
+                               timeout=10)
+        assert answer.status_code == 415
+
+    def test_basic_auth_on_0_63(self, emulator):
+        emu = emulator(profile="0.63", client_id="airbyte", client_secret="password")
+        assert post(emu, "source_definitions/list").status_code == 401
+        assert requests.post(f"{emu.url}/api/v1/source_definitions/list", auth=("airbyte", "password"),
+                             timeout=10).status_code == 200
+        assert post(emu, "applications/token", {"client_id": "airbyte", "client_secret": "password"}).status_code == 401
+
+    def test_no_secret_or_token_is_echoed(self, emulator):
+        emu = emulator(client_id="id", client_secret="s3cr3t-value")
+        token = post(emu, "applications/token", {"client_id": "id", "client_secret": "s3cr3t-value"}).json()["access_token"]
+        emu.expire_tokens()
+        answer = post(emu, "source_definitions/list", token=token)
+        assert answer.status_code == 401 and token not in answer.text and "s3cr3t-value" not in answer.text
+
+
+class TestCommandLine:
+    def test_starts_on_loopback_answers_and_stops_by_itself(self, tmp_path):
+        ready = tmp_path / "url"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "airflow_airbyte_connectors.testing", "--seed", str(REGISTRY), "--port", "0",
+             "--max-lifetime", "20", "--ready-file", str(ready)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            line = process.stdout.readline()
+            assert "listening on http://127.0.0.1:" in line
+            url = ready.read_text()
+            listed = requests.post(f"{url}/api/v1/destination_definitions/list", timeout=10).json()
+            assert len(listed["destinationDefinitions"]) == 55
+        finally:
+            os.kill(process.pid, signal.SIGTERM)
+            assert process.wait(timeout=10) == 0
+
+    def test_max_lifetime_stops_it(self):
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "airflow_airbyte_connectors.testing", "--port", "0",
+                               "--max-lifetime", "1"], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0 and time.monotonic() - started < 20
