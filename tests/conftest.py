@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import CLIENT_ID, CLIENT_SECRET, DAGS_FOLDER, connection_uri
+from tests.support import CLIENT_ID, CLIENT_SECRET, DAGS_FOLDER, PROFILE_SPECS, connection_uri
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="aac-airflow-home-")
 os.environ.update(
@@ -30,6 +30,7 @@ for name in list(os.environ):
         del os.environ[name]
 
 from airflow_airbyte_connectors.testing import AirbyteEmulator  # noqa: E402
+from airflow_airbyte_connectors.testing.contract import ContractValidator  # noqa: E402
 
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:
@@ -44,19 +45,28 @@ def airflow_db(airflow_home: Path) -> None:
 
 
 @pytest.fixture
-def emulator() -> Iterator[Callable[..., AirbyteEmulator]]:
-    """Start emulators on 127.0.0.1; every one is stopped when the test ends."""
+def emulator(request: pytest.FixtureRequest) -> Iterator[Callable[..., AirbyteEmulator]]:
+    """Start emulators on 127.0.0.1; every one is stopped when the test ends.
+
+    Every request and answer is checked against Airbyte's OpenAPI spec: a violation fails the test that
+    caused it, unless the test is marked ``allow_contract_violations`` (it sends bad requests on purpose).
+    """
     started: list[AirbyteEmulator] = []
 
     def start(**kwargs: Any) -> AirbyteEmulator:
         kwargs.setdefault("max_lifetime", 600)
+        kwargs.setdefault("contract", ContractValidator(PROFILE_SPECS[kwargs.get("profile", "2.0")]))
         emu = AirbyteEmulator(**kwargs).start()
         started.append(emu)
         return emu
 
     yield start
+    violations = []
     for emu in started:
         emu.stop()
+        violations += emu.contract_violations
+    if violations and not request.node.get_closest_marker("allow_contract_violations"):
+        pytest.fail("Airbyte contract violated:\n" + "\n".join(violations), pytrace=False)
 
 
 @pytest.fixture

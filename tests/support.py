@@ -11,6 +11,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_AIRBYTE = REPO_ROOT.parent / "shared" / "airbyte"
 REGISTRY = SHARED_AIRBYTE / "oss-registry-v2.0.0.json"
 CONFIG_API_SPEC = SHARED_AIRBYTE / "config-api.yaml"
+# The contract each emulator profile is held to: Airbyte's spec at the nearest published release
+# (no spec of 0.63 is available; v1.0.0's definition endpoints are the closest).
+PROFILE_SPECS = {
+    "0.63": SHARED_AIRBYTE / "config-api-definitions@v1.0.0.yaml",
+    "1.6": SHARED_AIRBYTE / "config-api-definitions@v1.6.0.yaml",
+    "2.0": CONFIG_API_SPEC,
+}
 DAGS_FOLDER = REPO_ROOT / "dags"
 
 CLIENT_ID = "aac-test-client"

@@ -21,7 +21,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_airbyte_connectors.testing.contract import ContractValidator
 
 KINDS = ("source", "destination")
 DEFAULT_ORGANIZATION_ID = "00000000-0000-0000-0000-000000000000"
@@ -43,7 +46,7 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "0.63": Profile("0.63", "basic", 0, True, False, False, False, False),
-    "1.6": Profile("1.6", "bearer", 180, True, True, False, True, False),
+    "1.6": Profile("1.6", "bearer", 180, True, False, False, True, False),
     "2.0": Profile("2.0", "bearer", 900, False, True, True, True, True),
 }
 
@@ -105,6 +108,8 @@ class AirbyteEmulator:
         first, so a client that times out meanwhile has still changed the server, as with Airbyte.
     :param unpullable_tags: tags whose create/update fail with 500 after ``write_delay``, changing nothing.
     :param max_lifetime: the server stops itself after this many seconds.
+    :param contract: when given, every request and answer is checked against Airbyte's OpenAPI spec and
+        violations are collected in :attr:`contract_violations`.
     """
 
     def __init__(
@@ -124,6 +129,7 @@ class AirbyteEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         max_lifetime: float | None = None,
+        contract: ContractValidator | None = None,
     ):
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
@@ -134,6 +140,8 @@ class AirbyteEmulator:
         self.write_delay = write_delay
         self.unpullable_tags = frozenset(unpullable_tags)
         self.max_lifetime = max_lifetime
+        self.contract = contract
+        self._violations: list[str] = []
         self._host = host
         self._port = port
         self._lock = threading.RLock()
@@ -278,12 +286,23 @@ class AirbyteEmulator:
         except ApiError as error:
             return self._error(error)
 
+    @property
+    def contract_violations(self) -> list[str]:
+        with self._lock:
+            return list(self._violations)
+
     def begin(self) -> None:
         with self._lock:
             self._in_flight += 1
 
     def record(self, request: RecordedRequest) -> None:
+        violations = []
+        if self.contract is not None:
+            violations = self.contract.check(method=request.method, path=request.path, request_body=request.body,
+                                             status=request.status, response_body=request.response,
+                                             request_headers=request.headers)
         with self._lock:
+            self._violations.extend(violations)
             self._state.requests.append(request)
             self._in_flight -= 1
             self._idle.notify_all()
