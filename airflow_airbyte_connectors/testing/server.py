@@ -107,6 +107,7 @@ class AirbyteEmulator:
     :param write_delay: seconds a create/update takes (Airbyte runs a spec job). The write is applied
         first, so a client that times out meanwhile has still changed the server, as with Airbyte.
     :param unpullable_tags: tags whose create/update fail with 500 after ``write_delay``, changing nothing.
+    :param blocked_tags: tags the platform's compatibility matrix blocks: 400 at once, changing nothing.
     :param max_lifetime: the server stops itself after this many seconds.
     :param contract: when given, every request and answer is checked against Airbyte's OpenAPI spec and
         violations are collected in :attr:`contract_violations`.
@@ -126,6 +127,7 @@ class AirbyteEmulator:
         rng_seed: int = 0,
         write_delay: float = 0.0,
         unpullable_tags: Iterable[str] = (),
+        blocked_tags: Iterable[str] = (),
         host: str = "127.0.0.1",
         port: int = 0,
         max_lifetime: float | None = None,
@@ -139,6 +141,7 @@ class AirbyteEmulator:
         self.token_lifetime = token_lifetime if token_lifetime is not None else self.profile.token_lifetime
         self.write_delay = write_delay
         self.unpullable_tags = frozenset(unpullable_tags)
+        self.blocked_tags = frozenset(blocked_tags)
         self.max_lifetime = max_lifetime
         self.contract = contract
         self._violations: list[str] = []
@@ -381,7 +384,10 @@ class AirbyteEmulator:
             definition.tombstone = True
 
     def _spec_job(self, tag: str) -> None:
-        """Airbyte pulls the image to read its spec; an unpullable tag fails after a while."""
+        """Airbyte checks the version, then pulls the image to read its spec; an unpullable tag fails
+        after a while."""
+        if tag in self.blocked_tags:
+            raise ApiError(400, f"Version {tag} is not supported by this Airbyte version")
         if tag in self.unpullable_tags:
             time.sleep(self.write_delay)
             raise ApiError(500, f"Get Spec job failed: image tag {tag} cannot be pulled")

@@ -144,6 +144,35 @@ class TestConvergence:
         assert [op for op, _ in writes(airbyte)] == ["source_definitions/create_custom"]
 
 
+class TestAirbyteVersions:
+    @pytest.mark.parametrize(
+        ("profile", "token_lifetime"),
+        [("0.63", None), ("1.6", 1.0), ("2.0", 1.0)],
+        ids=["0.63-basic-auth", "1.6-token-expires-mid-run", "2.0-token-expires-mid-run"],
+    )
+    def test_converges_unchanged_hook_on_each_profile(self, use_emulator, write_config, profile, token_lifetime):
+        from tests.support import REGISTRY
+
+        # Each write takes longer than a token lives, so later calls meet an expired token.
+        airbyte = use_emulator(seed=REGISTRY, profile=profile, token_lifetime=token_lifetime, write_delay=1.2)
+        older(airbyte, "source", POKEAPI, "0.3.38")
+        write_config(config([POKEAPI, CUSTOM_SOURCE], [CUSTOM_DESTINATION]))
+
+        assert run_dag().state == "success"
+        assert sorted(op for op, _ in writes(airbyte)) == [
+            "destination_definitions/create_custom", "source_definitions/create_custom", "source_definitions/update"]
+        statuses = [(r.operation, r.status) for r in airbyte.requests]
+        if token_lifetime:
+            assert any(status == 401 for _, status in statuses), "the token never expired during the run"
+            assert [op for op, status in statuses if status == 401 and "_definitions/" in op]
+        else:
+            assert all(r.headers["authorization"].startswith("Basic ") for r in airbyte.requests)
+
+        airbyte.clear_requests()
+        assert run_dag().state == "success"
+        assert writes(airbyte) == []
+
+
 class TestDryRun:
     def test_dry_run_plans_and_sends_no_write(self, airbyte, write_config):
         older(airbyte, "source", POKEAPI, "0.3.38")

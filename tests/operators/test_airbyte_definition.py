@@ -56,6 +56,14 @@ class TestIdempotence:
         assert result["action"] == "updated" and result["definitionId"] == existing["sourceDefinitionId"]
         assert [r.operation for r in emu.write_requests()] == ["source_definitions/update"]
 
+    def test_deleted_definition_counts_as_missing_although_get_still_answers(self, use_emulator):
+        emu = use_emulator()
+        gone = seed(emu, CUSTOM)
+        emu.delete_definition("source", gone["sourceDefinitionId"])
+        result = run(CUSTOM, planned_action="update", definition_id=gone["sourceDefinitionId"])
+        assert result["action"] == "created" and result["definitionId"] != gone["sourceDefinitionId"]
+        assert [r.operation for r in emu.write_requests()] == ["source_definitions/create_custom"]
+
     def test_custom_definition_is_renamed_built_in_is_not(self, use_emulator):
         emu = use_emulator()
         custom = seed(emu, CUSTOM)
@@ -102,6 +110,26 @@ class TestSafety:
         with pytest.raises(ValueError, match="kind must be one of"):
             run(CUSTOM, kind="sources")
         assert emu.requests == []
+
+    @pytest.mark.parametrize(("emulator_kwargs", "status", "permanent"),
+                             [({"blocked_tags": {"1.3.0"}}, 400, True), ({"unpullable_tags": {"1.3.0"}}, 500, False)],
+                             ids=["blocked-version-400", "unpullable-500"])
+    def test_rejected_write_says_what_failed_and_whether_a_retry_helps(self, use_emulator, emulator_kwargs, status,
+                                                                      permanent):
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteApiError
+
+        emu = use_emulator(**emulator_kwargs)
+        seed(emu, CUSTOM)
+        # AirflowFailException: Airflow does not retry; AirbyteApiError: retried per the task's retries.
+        expected = AirflowFailException if permanent else AirbyteApiError
+        with pytest.raises(expected, match=rf"POST http://127\.0\.0\.1:\d+/api/v1/source_definitions/update "
+                                           rf"failed: HTTP {status}: errorId") as caught:
+            run({**CUSTOM, "dockerImageTag": "1.3.0"})
+        assert isinstance(caught.value, AirflowFailException) is permanent
+        assert len(emu.write_requests()) == 1
+        assert [d["dockerImageTag"] for d in emu.definitions("source")] == ["1.2.0"]
 
     def test_template_fields_name_real_attributes(self):
         operator = AirbyteDefinitionOperator(task_id="apply", kind="source", definition=CUSTOM)
