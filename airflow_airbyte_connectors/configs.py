@@ -136,7 +136,7 @@ def load_basic_config(path: str | os.PathLike[str]) -> dict[Any, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(source, [f"not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})"]) from None
+        raise ConfigError(source, [f"not UTF-8 text (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})"]) from None
     try:
         document = yaml.load(text, Loader=_BoundedSafeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
@@ -152,8 +152,13 @@ def parse_connectors(section: Any, *, source: str = "basic_config") -> Connector
     """Validate the ``connectors`` section; raise :class:`ConfigError` with every problem."""
     problems: list[str] = []
     if not isinstance(section, dict):
-        raise ConfigError(source, [f"connectors: must be a mapping with source_definitions and/or "
-                                   f"destination_definitions, got {_type_name(section)}"])
+        raise ConfigError(
+            source,
+            [
+                f"connectors: must be a mapping with source_definitions and/or "
+                f"destination_definitions, got {_type_name(section)}"
+            ],
+        )
     expected = {list_key(kind) for kind in KINDS}
     for key in section:
         if key not in expected:
@@ -195,7 +200,7 @@ def _parse_entry(kind: Kind, entry: Any, path: str, problems: list[str]) -> Desi
             problems.append(f"{path}.{field}: required")
         elif not isinstance(value, str):
             # YAML reads 0.3.40 as a string but 1.0 as a float: say how to write it.
-            hint = f" (quote it: \"{value}\")" if isinstance(value, int | float) else ""
+            hint = f' (quote it: "{value}")' if isinstance(value, int | float) else ""
             problems.append(f"{path}.{field}: must be a string, got {_type_name(value)}{hint}")
         elif not value.strip():
             problems.append(f"{path}.{field}: must not be empty")
@@ -204,12 +209,16 @@ def _parse_entry(kind: Kind, entry: Any, path: str, problems: list[str]) -> Desi
 
     repository = values.get("dockerRepository")
     if repository is not None and not DOCKER_REPOSITORY_RE.match(repository):
-        problems.append(f"{path}.dockerRepository: {repository!r} is not a Docker image name "
-                        "(lowercase, e.g. airbyte/source-pokeapi; no scheme, no tag)")
+        problems.append(
+            f"{path}.dockerRepository: {repository!r} is not a Docker image name "
+            "(lowercase, e.g. airbyte/source-pokeapi; no scheme, no tag)"
+        )
     tag = values.get("dockerImageTag")
     if tag is not None and not DOCKER_TAG_RE.match(tag):
-        problems.append(f"{path}.dockerImageTag: {tag!r} is not a Docker tag "
-                        "(letters, digits, '_', '.', '-'; at most 128; e.g. 0.3.40)")
+        problems.append(
+            f"{path}.dockerImageTag: {tag!r} is not a Docker tag "
+            "(letters, digits, '_', '.', '-'; at most 128; e.g. 0.3.40)"
+        )
     url = values.get("documentationUrl")
     if url is not None and not HTTP_URL_RE.match(url):
         problems.append(f"{path}.documentationUrl: {url!r} is not an http(s) URL")
@@ -249,8 +258,9 @@ def _check_unique(kind: Kind, entries: list[Any], base: str, problems: list[str]
             elif field == "name":
                 value = value.casefold()
             if value in first_seen:
-                problems.append(f"{base}[{index}].{field}: {entry[field]!r} already used by "
-                                f"{base}[{first_seen[value]}]")
+                problems.append(
+                    f"{base}[{index}].{field}: {entry[field]!r} already used by {base}[{first_seen[value]}]"
+                )
             else:
                 first_seen[value] = index
 
@@ -264,8 +274,15 @@ def _is_uuid(value: str) -> bool:
 
 
 def _type_name(value: Any) -> str:
-    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-             float: "a number", type(None): "nothing (null)"}
+    names = {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "nothing (null)",
+    }
     return names.get(type(value), type(value).__name__)
 
 

@@ -29,14 +29,22 @@ def prepare(*, dry_run: bool = False, conn_id: str | None = None, config_path: s
 
     path = config_path or settings.basic_config_path()
     desired = get_configs("connectors", path=path)
-    log.info("basic_config %s: %d source and %d destination definitions", path,
-             len(desired.source_definitions), len(desired.destination_definitions))
+    log.info(
+        "basic_config %s: %d source and %d destination definitions",
+        path,
+        len(desired.source_definitions),
+        len(desired.destination_definitions),
+    )
 
     hook = AirbyteDefinitionsHook(conn_id)
     current = {kind: hook.list_definitions(kind) for kind in KINDS}
     plan = make_plan(desired, current)
-    log.info("Plan against Airbyte at %s%s:\n%s", hook.client_settings.root_url,
-             " (dry run: nothing will be written)" if dry_run else "", format_plan(plan))
+    log.info(
+        "Plan against Airbyte at %s%s:\n%s",
+        hook.client_settings.root_url,
+        " (dry run: nothing will be written)" if dry_run else "",
+        format_plan(plan),
+    )
 
     # Resolve the workspace once here, so mapped tasks need not look it up each.
     workspace_id = hook.get_workspace_id() if plan.actions else None
@@ -67,15 +75,25 @@ def format_plan(plan: Plan) -> str:
         tag_change = next((c for c in action.changes if c.field == "dockerImageTag"), None)
         version = f"{tag_change.before} → {tag_change.after}" if tag_change else desired.docker_image_tag
         other = [str(c) for c in action.changes if c.field != "dockerImageTag"]
-        rows.append((action.action, action.kind, desired.name + (f" ({'; '.join(other)})" if other else ""),
-                     desired.docker_repository, version, action.definition_id or "(new)"))
+        rows.append(
+            (
+                action.action,
+                action.kind,
+                desired.name + (f" ({'; '.join(other)})" if other else ""),
+                desired.docker_repository,
+                version,
+                action.definition_id or "(new)",
+            )
+        )
     for desired in plan.unchanged:
         rows.append(("unchanged", desired.kind, desired.name, desired.docker_repository, desired.docker_image_tag, ""))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     counts = plan.summary()
-    lines.append(f"{counts['create']} to create, {counts['update']} to update, {counts['unchanged']} unchanged, "
-                 f"{counts['unmanaged']} in Airbyte but not in basic_config (left alone)")
+    lines.append(
+        f"{counts['create']} to create, {counts['update']} to update, {counts['unchanged']} unchanged, "
+        f"{counts['unmanaged']} in Airbyte but not in basic_config (left alone)"
+    )
     for finding in plan.findings:
         lines.append(f"NOTE [{finding.category}] {finding.message}")
     if plan.unmanaged:
@@ -99,10 +117,15 @@ def report(plan: Mapping[str, Any], results: Iterable[Mapping[str, Any] | None])
         "failed": planned - len(done),
         "reported": len(plan["findings"]),
     }
-    lines = [f"{'Dry run' if plan['dryRun'] else 'Run'} report: "
-             + ", ".join(f"{value} {key.replace('_', ' ')}" for key, value in counts.items())]
-    lines += [f"  {r['action']:<15} {r['kind']:<11} {r['name']} {r.get('tagBefore') or ''} → {r.get('tagAfter')} "
-              f"({r.get('definitionId') or 'new'})" for r in done]
+    lines = [
+        f"{'Dry run' if plan['dryRun'] else 'Run'} report: "
+        + ", ".join(f"{value} {key.replace('_', ' ')}" for key, value in counts.items())
+    ]
+    lines += [
+        f"  {r['action']:<15} {r['kind']:<11} {r['name']} {r.get('tagBefore') or ''} → {r.get('tagAfter')} "
+        f"({r.get('definitionId') or 'new'})"
+        for r in done
+    ]
     lines += [f"  NOTE {message}" for message in plan["findings"]]
     log.info("\n".join(lines))
 

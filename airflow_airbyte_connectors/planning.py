@@ -212,33 +212,47 @@ class _KindPlan:
     unmanaged: list[CurrentDefinition] = field(default_factory=list)
 
 
-def _plan_kind(kind: Kind, desired: Sequence[DesiredDefinition], current_reads: Iterable[Mapping[str, Any]]) -> _KindPlan:
+def _plan_kind(
+    kind: Kind, desired: Sequence[DesiredDefinition], current_reads: Iterable[Mapping[str, Any]]
+) -> _KindPlan:
     index = CurrentIndex(CurrentDefinition.from_api(kind, read) for read in current_reads)
     plan = _KindPlan()
     claimed: set[str] = set()
     for wanted in desired:
         match, candidates = index.find(wanted)
         if wanted.definition_id and wanted.definition_id not in index.by_id:
-            plan.findings.append(Finding(
-                "id_not_found", kind, wanted.name,
-                f"{kind} {wanted.name}: {id_key(kind)} {wanted.definition_id} is not in Airbyte; "
-                f"matched by dockerRepository {wanted.docker_repository} instead",
-            ))
+            plan.findings.append(
+                Finding(
+                    "id_not_found",
+                    kind,
+                    wanted.name,
+                    f"{kind} {wanted.name}: {id_key(kind)} {wanted.definition_id} is not in Airbyte; "
+                    f"matched by dockerRepository {wanted.docker_repository} instead",
+                )
+            )
         if match is None and len(candidates) > 1:
             ids = ", ".join(sorted(c.definition_id for c in candidates))
-            plan.findings.append(Finding(
-                "ambiguous", kind, wanted.name,
-                f"{kind} {wanted.name}: {len(candidates)} definitions in Airbyte use "
-                f"{wanted.docker_repository} ({ids}); set {id_key(kind)} in the config to choose one",
-            ))
+            plan.findings.append(
+                Finding(
+                    "ambiguous",
+                    kind,
+                    wanted.name,
+                    f"{kind} {wanted.name}: {len(candidates)} definitions in Airbyte use "
+                    f"{wanted.docker_repository} ({ids}); set {id_key(kind)} in the config to choose one",
+                )
+            )
             claimed.update(c.definition_id for c in candidates)
             continue
         if match is not None and match.definition_id in claimed:
-            plan.findings.append(Finding(
-                "ambiguous", kind, wanted.name,
-                f"{kind} {wanted.name}: definition {match.definition_id} is already claimed by another "
-                f"config entry; give each entry its own {id_key(kind)} or dockerRepository",
-            ))
+            plan.findings.append(
+                Finding(
+                    "ambiguous",
+                    kind,
+                    wanted.name,
+                    f"{kind} {wanted.name}: definition {match.definition_id} is already claimed by another "
+                    f"config entry; give each entry its own {id_key(kind)} or dockerRepository",
+                )
+            )
             continue
         if match is None:
             _plan_create(wanted, index, plan)
@@ -255,28 +269,40 @@ def _plan_create(wanted: DesiredDefinition, index: CurrentIndex, plan: _KindPlan
     same_name = index.by_name.get(wanted.name.casefold(), [])
     if same_name:
         others = ", ".join(f"{c.definition_id} ({c.docker_repository})" for c in same_name)
-        plan.findings.append(Finding(
-            "name_taken", wanted.kind, wanted.name,
-            f"{wanted.kind} {wanted.name}: the name is already used by {others}; "
-            "Airbyte allows it, but the UI will show two connectors with the same name",
-        ))
+        plan.findings.append(
+            Finding(
+                "name_taken",
+                wanted.kind,
+                wanted.name,
+                f"{wanted.kind} {wanted.name}: the name is already used by {others}; "
+                "Airbyte allows it, but the UI will show two connectors with the same name",
+            )
+        )
 
 
 def _plan_existing(wanted: DesiredDefinition, match: CurrentDefinition, plan: _KindPlan) -> None:
     applicable: list[Change] = []
     for change in diff_definition(wanted, match):
         if change.field in UNCHANGEABLE_FIELDS:
-            plan.findings.append(Finding(
-                "unchangeable", wanted.kind, wanted.name,
-                f"{wanted.kind} {wanted.name} ({match.definition_id}): {change} cannot be changed "
-                "through Airbyte's API; left as it is",
-            ))
+            plan.findings.append(
+                Finding(
+                    "unchangeable",
+                    wanted.kind,
+                    wanted.name,
+                    f"{wanted.kind} {wanted.name} ({match.definition_id}): {change} cannot be changed "
+                    "through Airbyte's API; left as it is",
+                )
+            )
         elif change.field == "name" and not match.custom:
-            plan.findings.append(Finding(
-                "not_renamable", wanted.kind, wanted.name,
-                f"{wanted.kind} {match.name} ({match.definition_id}): built-in definitions cannot be "
-                f"renamed; {change} ignored",
-            ))
+            plan.findings.append(
+                Finding(
+                    "not_renamable",
+                    wanted.kind,
+                    wanted.name,
+                    f"{wanted.kind} {match.name} ({match.definition_id}): built-in definitions cannot be "
+                    f"renamed; {change} ignored",
+                )
+            )
         else:
             applicable.append(change)
     if applicable:

@@ -41,8 +41,9 @@ def main() -> int:
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__AIRBYTE_CONNECTORS__BASIC_CONFIG_PATH": str(config),
-            "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps({"conn_type": "airbyte", "host": emu.url,
-                                                        "login": "demo-client", "password": client_secret}),
+            "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps(
+                {"conn_type": "airbyte", "host": emu.url, "login": "demo-client", "password": client_secret}
+            ),
         }
         print(f"Airbyte emulator at {emu.url}; basic_config: {config}", flush=True)
         subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
@@ -71,8 +72,13 @@ def main() -> int:
 
 def run_state(env: dict[str, str], logical_date: str) -> str:
     # `airflow dags test` exits 0 even when the run failed, so ask for the run's state.
-    answer = subprocess.run([AIRFLOW, "dags", "state", "create_connectors", logical_date], env=env, check=True,
-                            capture_output=True, text=True).stdout
+    answer = subprocess.run(
+        [AIRFLOW, "dags", "state", "create_connectors", logical_date],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     lines = [line.strip() for line in answer.splitlines() if line.strip()]
     return lines[-1] if lines else "unknown"
 

@@ -32,6 +32,7 @@ for name in list(os.environ):
 from airflow_airbyte_connectors.testing import AirbyteEmulator  # noqa: E402
 from airflow_airbyte_connectors.testing.contract import ContractValidator  # noqa: E402
 
+
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:
     return Path(_AIRFLOW_HOME)
@@ -73,8 +74,9 @@ def emulator(request: pytest.FixtureRequest) -> Iterator[Callable[..., AirbyteEm
 def use_emulator(monkeypatch: pytest.MonkeyPatch, emulator: Callable[..., AirbyteEmulator]):
     """Start an emulator and make it the `airbyte_default` connection."""
 
-    def start(*, auth: str = "bearer", host_suffix: str = "", extra: dict[str, Any] | None = None,
-              **kwargs: Any) -> AirbyteEmulator:
+    def start(
+        *, auth: str = "bearer", host_suffix: str = "", extra: dict[str, Any] | None = None, **kwargs: Any
+    ) -> AirbyteEmulator:
         profile = kwargs.get("profile", "2.0")
         if auth != "none":
             kwargs.setdefault("client_id", CLIENT_ID)
@@ -82,8 +84,9 @@ def use_emulator(monkeypatch: pytest.MonkeyPatch, emulator: Callable[..., Airbyt
         if profile == "0.63" and auth == "bearer":
             auth = "basic"
         emu = emulator(**kwargs)
-        monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_DEFAULT",
-                           connection_uri(emu, auth=auth, host_suffix=host_suffix, **(extra or {})))
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AIRBYTE_DEFAULT", connection_uri(emu, auth=auth, host_suffix=host_suffix, **(extra or {}))
+        )
         return emu
 
     return start

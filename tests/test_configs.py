@@ -116,13 +116,15 @@ class TestParseConnectors:
         ]
 
     def test_duplicates_within_a_kind_are_named_with_both_places(self):
-        problems = problems_of({
-            "source_definitions": [
-                entry(),
-                entry(name="pokeapi", dockerRepository="airbyte/source-other"),
-                entry(name="Other", dockerImageTag="1.0.0"),
-            ]
-        })
+        problems = problems_of(
+            {
+                "source_definitions": [
+                    entry(),
+                    entry(name="pokeapi", dockerRepository="airbyte/source-other"),
+                    entry(name="Other", dockerImageTag="1.0.0"),
+                ]
+            }
+        )
         assert problems == [
             "connectors.source_definitions[1].name: 'pokeapi' already used by connectors.source_definitions[0]",
             "connectors.source_definitions[2].dockerRepository: 'airbyte/source-pokeapi' already used by "
@@ -142,18 +144,36 @@ class TestParseConnectors:
             ({"destination_definitions": [], "source_definition": []}, "connectors.source_definition: unknown key"),
             ({"source_definitions": None}, "connectors.source_definitions: must be a list"),
             ({"source_definitions": ["x"]}, "connectors.source_definitions[0]: must be a mapping"),
-            ({"source_definitions": [entry(dockerImageTag=1.0)]},
-             'connectors.source_definitions[0].dockerImageTag: must be a string, got a number (quote it: "1.0")'),
+            (
+                {"source_definitions": [entry(dockerImageTag=1.0)]},
+                'connectors.source_definitions[0].dockerImageTag: must be a string, got a number (quote it: "1.0")',
+            ),
             ({"source_definitions": [entry(name="   ")]}, "connectors.source_definitions[0].name: must not be empty"),
             ({"source_definitions": [entry(name=" PokeAPI")]}, "leading or trailing whitespace"),
-            ({"source_definitions": [entry(sourceDefinitionId="not-a-uuid")]},
-             "connectors.source_definitions[0].sourceDefinitionId: 'not-a-uuid' is not a UUID"),
-            ({"source_definitions": [entry(dockerRepository="airbyte/source-pokeapi:0.3.40")]},
-             "is not a Docker image name"),
+            (
+                {"source_definitions": [entry(sourceDefinitionId="not-a-uuid")]},
+                "connectors.source_definitions[0].sourceDefinitionId: 'not-a-uuid' is not a UUID",
+            ),
+            (
+                {"source_definitions": [entry(dockerRepository="airbyte/source-pokeapi:0.3.40")]},
+                "is not a Docker image name",
+            ),
             ({"source_definitions": [entry(documentationUrl="docs.airbyte.com")]}, "is not an http(s) URL"),
         ],
-        ids=["null", "list", "empty", "typo-key", "null-list", "entry-not-mapping", "float-tag", "blank-name",
-             "padded-name", "bad-uuid", "tag-in-repository", "url-without-scheme"],
+        ids=[
+            "null",
+            "list",
+            "empty",
+            "typo-key",
+            "null-list",
+            "entry-not-mapping",
+            "float-tag",
+            "blank-name",
+            "padded-name",
+            "bad-uuid",
+            "tag-in-repository",
+            "url-without-scheme",
+        ],
     )
     def test_single_problem(self, section, problem):
         problems = problems_of(section)
@@ -162,34 +182,47 @@ class TestParseConnectors:
 
     def test_error_message_lists_every_problem(self):
         with pytest.raises(ConfigError) as caught:
-            parse_connectors({"source_definitions": [entry(name=""), entry(name="B", dockerRepository="a/b", dockerImageTag="")]},
-                             source="cfg.yaml")
+            parse_connectors(
+                {"source_definitions": [entry(name=""), entry(name="B", dockerRepository="a/b", dockerImageTag="")]},
+                source="cfg.yaml",
+            )
         text = str(caught.value)
         assert text.startswith("Invalid basic_config cfg.yaml (2 problems):")
         assert "[0].name: must not be empty" in text and "[1].dockerImageTag: must not be empty" in text
 
     def test_ids_are_normalised_and_duplicate_ids_caught(self):
         upper = "6371B14B-BC68-4236-BFBD-468E8DF8E968"
-        problems = problems_of({"source_definitions": [
-            entry(sourceDefinitionId=upper),
-            entry(name="Copy", dockerRepository="airbyte/copy", sourceDefinitionId=upper.lower()),
-        ]})
-        assert problems == [f"connectors.source_definitions[1].sourceDefinitionId: '{upper.lower()}' already used "
-                            "by connectors.source_definitions[0]"]
+        problems = problems_of(
+            {
+                "source_definitions": [
+                    entry(sourceDefinitionId=upper),
+                    entry(name="Copy", dockerRepository="airbyte/copy", sourceDefinitionId=upper.lower()),
+                ]
+            }
+        )
+        assert problems == [
+            f"connectors.source_definitions[1].sourceDefinitionId: '{upper.lower()}' already used "
+            "by connectors.source_definitions[0]"
+        ]
         config = parse_connectors({"source_definitions": [entry(sourceDefinitionId=upper)]})
         assert config.source_definitions[0].definition_id == upper.lower()
 
     def test_registry_entries_are_accepted_as_they_are(self):
         data = registry()
-        config = parse_connectors({"source_definitions": data["sources"][:100],
-                                   "destination_definitions": data["destinations"]})
+        config = parse_connectors(
+            {"source_definitions": data["sources"][:100], "destination_definitions": data["destinations"]}
+        )
         assert (len(config.source_definitions), len(config.destination_definitions)) == (100, 55)
 
     def test_registry_as_a_whole_has_names_used_twice(self):
         # Airbyte's own registry reuses a few source names (Customer.io, Harness, PagerDuty up to case);
         # names are not identity in Airbyte, but a config that repeats one is ambiguous to read.
         problems = problems_of({"source_definitions": registry()["sources"]})
-        assert [p.split(": ")[1].split(" already")[0] for p in problems] == ["'Customer.io'", "'Harness'", "'PagerDuty'"]
+        assert [p.split(": ")[1].split(" already")[0] for p in problems] == [
+            "'Customer.io'",
+            "'Harness'",
+            "'PagerDuty'",
+        ]
         assert all(".name: " in p and "already used by" in p for p in problems)
 
     def test_yaml_round_trip_of_registry_tags(self):

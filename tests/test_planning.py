@@ -10,16 +10,36 @@ from airflow_airbyte_connectors.planning import Change, make_plan
 POKE_ID = "6371b14b-bc68-4236-bfbd-468e8df8e968"
 
 
-def desired(name="PokeAPI", repo="airbyte/source-pokeapi", tag="0.3.40", kind="source", definition_id=None,
-            url=None) -> DesiredDefinition:
-    return DesiredDefinition(kind=kind, name=name, docker_repository=repo, docker_image_tag=tag,
-                             documentation_url=url or f"https://docs.example.com/{name}", definition_id=definition_id)
+def desired(
+    name="PokeAPI", repo="airbyte/source-pokeapi", tag="0.3.40", kind="source", definition_id=None, url=None
+) -> DesiredDefinition:
+    return DesiredDefinition(
+        kind=kind,
+        name=name,
+        docker_repository=repo,
+        docker_image_tag=tag,
+        documentation_url=url or f"https://docs.example.com/{name}",
+        definition_id=definition_id,
+    )
 
 
-def current(name="PokeAPI", repo="airbyte/source-pokeapi", tag="0.3.40", kind="source", definition_id=None,
-            custom=False, url=None) -> dict:
-    return {f"{kind}DefinitionId": definition_id or str(uuid.uuid4()), "name": name, "dockerRepository": repo,
-            "dockerImageTag": tag, "documentationUrl": url or f"https://docs.example.com/{name}", "custom": custom}
+def current(
+    name="PokeAPI",
+    repo="airbyte/source-pokeapi",
+    tag="0.3.40",
+    kind="source",
+    definition_id=None,
+    custom=False,
+    url=None,
+) -> dict:
+    return {
+        f"{kind}DefinitionId": definition_id or str(uuid.uuid4()),
+        "name": name,
+        "dockerRepository": repo,
+        "dockerImageTag": tag,
+        "documentationUrl": url or f"https://docs.example.com/{name}",
+        "custom": custom,
+    }
 
 
 def plan_for(sources=(), destinations=(), current_sources=(), current_destinations=()):
@@ -85,8 +105,10 @@ class TestIdentity:
 
     def test_two_entries_claiming_one_definition_is_a_conflict(self):
         existing = current(definition_id=POKE_ID, repo="airbyte/source-pokeapi")
-        entries = [desired(definition_id=POKE_ID, repo="airbyte/source-pokeapi"),
-                   desired(name="Fork", repo="acme/fork", definition_id=None)]
+        entries = [
+            desired(definition_id=POKE_ID, repo="airbyte/source-pokeapi"),
+            desired(name="Fork", repo="acme/fork", definition_id=None),
+        ]
         # The second entry matches nothing by ID and nothing by repo: a create, no conflict.
         assert [a.action for a in plan_for(entries, current_sources=[existing]).actions] == ["create"]
         entries[1] = desired(name="Fork", repo="acme/fork", definition_id=POKE_ID)
@@ -105,11 +127,16 @@ class TestIdentity:
 
 
 class TestWhatUpdateCanChange:
-    @pytest.mark.parametrize(("custom", "expected_update", "finding"),
-                             [(True, True, None), (False, False, "not_renamable")], ids=["custom", "built-in"])
+    @pytest.mark.parametrize(
+        ("custom", "expected_update", "finding"),
+        [(True, True, None), (False, False, "not_renamable")],
+        ids=["custom", "built-in"],
+    )
     def test_rename_is_an_update_only_for_custom(self, custom, expected_update, finding):
-        plan = plan_for([desired(name="Poke", url="https://x.example/doc")],
-                        current_sources=[current(name="PokeAPI", custom=custom, url="https://x.example/doc")])
+        plan = plan_for(
+            [desired(name="Poke", url="https://x.example/doc")],
+            current_sources=[current(name="PokeAPI", custom=custom, url="https://x.example/doc")],
+        )
         assert bool(plan.updates) is expected_update
         assert [f.category for f in plan.findings] == ([finding] if finding else [])
         if expected_update:
@@ -117,14 +144,18 @@ class TestWhatUpdateCanChange:
             assert plan.updates[0].label == "update source Poke (name)"
 
     def test_documentation_url_difference_is_reported_not_planned(self):
-        plan = plan_for([desired(url="https://new.example/doc")], current_sources=[current(url="https://old.example/doc")])
+        plan = plan_for(
+            [desired(url="https://new.example/doc")], current_sources=[current(url="https://old.example/doc")]
+        )
         assert plan.actions == () and len(plan.unchanged) == 1
         assert [f.category for f in plan.findings] == ["unchangeable"]
         assert "documentationUrl https://old.example/doc → https://new.example/doc" in plan.findings[0].message
 
     def test_tag_change_alongside_unchangeable_difference_still_updates(self):
-        plan = plan_for([desired(tag="2.0.0", url="https://new.example/doc")],
-                        current_sources=[current(tag="1.0.0", url="https://old.example/doc")])
+        plan = plan_for(
+            [desired(tag="2.0.0", url="https://new.example/doc")],
+            current_sources=[current(tag="1.0.0", url="https://old.example/doc")],
+        )
         assert [c.field for c in plan.updates[0].changes] == ["dockerImageTag"]
         assert [f.category for f in plan.findings] == ["unchangeable"]
 
@@ -137,8 +168,10 @@ class TestPlanOutput:
     def test_operator_kwargs_are_json_able_and_complete(self):
         import json
 
-        plan = plan_for([desired(tag="0.3.40", definition_id=POKE_ID)],
-                        current_sources=[current(tag="0.3.38", definition_id=POKE_ID)])
+        plan = plan_for(
+            [desired(tag="0.3.40", definition_id=POKE_ID)],
+            current_sources=[current(tag="0.3.38", definition_id=POKE_ID)],
+        )
         kwargs = plan.updates[0].to_operator_kwargs()
         assert json.loads(json.dumps(kwargs)) == kwargs
         assert kwargs["kind"] == "source" and kwargs["planned_action"] == "update"
@@ -149,5 +182,11 @@ class TestPlanOutput:
             [desired(), desired(name="New", repo="acme/new"), desired(name="Old", repo="acme/old", tag="2")],
             current_sources=[current(), current(name="Old", repo="acme/old", tag="1"), current(name="X", repo="x/y")],
         )
-        assert plan.summary() == {"create": 1, "update": 1, "unchanged": 1, "unmanaged": 1, "findings": 0,
-                                  "conflicts": 0}
+        assert plan.summary() == {
+            "create": 1,
+            "update": 1,
+            "unchanged": 1,
+            "unmanaged": 1,
+            "findings": 0,
+            "conflicts": 0,
+        }

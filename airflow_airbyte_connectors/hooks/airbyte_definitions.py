@@ -176,8 +176,9 @@ class AirbyteDefinitionsHook(BaseHook):
         if isinstance(verify, str) and verify.lower() in ("false", "0", "no"):
             verify = False
         if verify is False:
-            log.warning("TLS certificate verification is OFF for connection %s (extra 'verify': false)",
-                        self.airbyte_conn_id)
+            log.warning(
+                "TLS certificate verification is OFF for connection %s (extra 'verify': false)", self.airbyte_conn_id
+            )
         return ClientSettings(
             root_url=server_root(conn.host or "", conn.port),
             auth_type=auth_type,
@@ -303,7 +304,9 @@ class AirbyteDefinitionsHook(BaseHook):
             if _was_never_sent(exc):
                 raise
             raise WriteOutcomeUnknownError(
-                "POST", self.api_url(operation), None,
+                "POST",
+                self.api_url(operation),
+                None,
                 f"{type(exc).__name__} after sending; Airbyte may have applied the write",
             ) from None
 

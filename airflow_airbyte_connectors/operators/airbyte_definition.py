@@ -112,12 +112,23 @@ class AirbyteDefinitionOperator(BaseOperator):
         from airflow_airbyte_connectors.hooks.airbyte_definitions import WriteOutcomeUnknownError
 
         if self.dry_run:
-            self.log.info("Dry run: would create %s %s (%s:%s)", self.kind, desired.name,
-                          desired.docker_repository, desired.docker_image_tag)
+            self.log.info(
+                "Dry run: would create %s %s (%s:%s)",
+                self.kind,
+                desired.name,
+                desired.docker_repository,
+                desired.docker_image_tag,
+            )
             return self._result("would_create", None, desired.name, None, desired.docker_image_tag)
         workspace_id = hook.get_workspace_id()
-        self.log.info("Creating %s %s (%s:%s) in workspace %s", self.kind, desired.name,
-                      desired.docker_repository, desired.docker_image_tag, workspace_id)
+        self.log.info(
+            "Creating %s %s (%s:%s) in workspace %s",
+            self.kind,
+            desired.name,
+            desired.docker_repository,
+            desired.docker_image_tag,
+            workspace_id,
+        )
         try:
             created = hook.create_definition(self.kind, desired.to_api(), workspace_id)
             definition_id = created[desired.id_key]
@@ -137,21 +148,46 @@ class AirbyteDefinitionOperator(BaseOperator):
         tag_before = current.docker_image_tag
         rename = desired.name if current.custom and desired.name != current.name else None
         if tag_before == desired.docker_image_tag and rename is None:
-            self.log.info("%s %s (%s) is already at %s: nothing to do", self.kind, current.name,
-                          current.definition_id, tag_before)
+            self.log.info(
+                "%s %s (%s) is already at %s: nothing to do", self.kind, current.name, current.definition_id, tag_before
+            )
             return self._result("unchanged", current.definition_id, current.name, tag_before, tag_before)
         if self.dry_run:
-            self.log.info("Dry run: would update %s %s (%s) %s → %s", self.kind, current.name,
-                          current.definition_id, tag_before, desired.docker_image_tag)
-            return self._result("would_update", current.definition_id, current.name, tag_before,
-                                desired.docker_image_tag)
+            self.log.info(
+                "Dry run: would update %s %s (%s) %s → %s",
+                self.kind,
+                current.name,
+                current.definition_id,
+                tag_before,
+                desired.docker_image_tag,
+            )
+            return self._result(
+                "would_update", current.definition_id, current.name, tag_before, desired.docker_image_tag
+            )
         workspace_id = hook.get_workspace_id()
-        self.log.info("Updating %s %s (%s) %s → %s%s", self.kind, current.name, current.definition_id,
-                      tag_before, desired.docker_image_tag, f", renaming to {rename!r}" if rename else "")
-        updated = hook.update_definition(self.kind, current.definition_id, docker_image_tag=desired.docker_image_tag,
-                                         workspace_id=workspace_id, name=rename)
-        return self._result("updated", current.definition_id, updated.get("name", current.name), tag_before,
-                            updated.get("dockerImageTag", desired.docker_image_tag))
+        self.log.info(
+            "Updating %s %s (%s) %s → %s%s",
+            self.kind,
+            current.name,
+            current.definition_id,
+            tag_before,
+            desired.docker_image_tag,
+            f", renaming to {rename!r}" if rename else "",
+        )
+        updated = hook.update_definition(
+            self.kind,
+            current.definition_id,
+            docker_image_tag=desired.docker_image_tag,
+            workspace_id=workspace_id,
+            name=rename,
+        )
+        return self._result(
+            "updated",
+            current.definition_id,
+            updated.get("name", current.name),
+            tag_before,
+            updated.get("dockerImageTag", desired.docker_image_tag),
+        )
 
     def _check_single(self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, created_id: str) -> None:
         """Airbyte cannot create atomically-if-absent; a concurrent run could have created a twin.

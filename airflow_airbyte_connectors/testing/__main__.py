@@ -30,10 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     emulator = AirbyteEmulator(
-        seed=args.seed, profile=args.profile, client_id=args.client_id, client_secret=args.client_secret,
-        token_lifetime=args.token_lifetime, workspaces=args.workspaces, older_fraction=args.older_fraction,
-        missing_fraction=args.missing_fraction, rng_seed=args.rng_seed, write_delay=args.write_delay,
-        host=args.host, port=args.port,
+        seed=args.seed,
+        profile=args.profile,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        token_lifetime=args.token_lifetime,
+        workspaces=args.workspaces,
+        older_fraction=args.older_fraction,
+        missing_fraction=args.missing_fraction,
+        rng_seed=args.rng_seed,
+        write_delay=args.write_delay,
+        host=args.host,
+        port=args.port,
     ).start()
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

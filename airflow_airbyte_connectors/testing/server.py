@@ -248,7 +248,9 @@ class AirbyteEmulator:
     def set_tag(self, kind: str, docker_repository: str, tag: str) -> None:
         """Set the default version of every definition using ``docker_repository`` (an older Airbyte)."""
         with self._lock:
-            matches = [d for d in self._state.definitions[kind].values() if d.read["dockerRepository"] == docker_repository]
+            matches = [
+                d for d in self._state.definitions[kind].values() if d.read["dockerRepository"] == docker_repository
+            ]
             if not matches:
                 raise KeyError(f"no {kind} definition uses {docker_repository}")
             for definition in matches:
@@ -301,9 +303,14 @@ class AirbyteEmulator:
     def record(self, request: RecordedRequest) -> None:
         violations = []
         if self.contract is not None:
-            violations = self.contract.check(method=request.method, path=request.path, request_body=request.body,
-                                             status=request.status, response_body=request.response,
-                                             request_headers=request.headers)
+            violations = self.contract.check(
+                method=request.method,
+                path=request.path,
+                request_body=request.body,
+                status=request.status,
+                response_body=request.response,
+                request_headers=request.headers,
+            )
         with self._lock:
             self._violations.extend(violations)
             self._state.requests.append(request)
@@ -348,15 +355,22 @@ class AirbyteEmulator:
         fields = body[f"{kind}Definition"]
         missing = [f for f in ("name", "dockerRepository", "dockerImageTag", "documentationUrl") if not fields.get(f)]
         if missing:
-            raise ApiError(422, "Invalid definition", [{"propertyPath": f"{kind}Definition.{f}",
-                                                        "message": "must not be null"} for f in missing])
+            raise ApiError(
+                422,
+                "Invalid definition",
+                [{"propertyPath": f"{kind}Definition.{f}", "message": "must not be null"} for f in missing],
+            )
         # Current servers need a workspace (the scope-only form fails).
         _require(body, "workspaceId")
         self._workspace(body["workspaceId"])
         self._spec_job(fields["dockerImageTag"])
         read = self.add_definition(
-            kind, name=fields["name"], docker_repository=fields["dockerRepository"],
-            docker_image_tag=fields["dockerImageTag"], documentation_url=fields["documentationUrl"], custom=True,
+            kind,
+            name=fields["name"],
+            docker_repository=fields["dockerRepository"],
+            docker_image_tag=fields["dockerImageTag"],
+            documentation_url=fields["documentationUrl"],
+            custom=True,
         )
         time.sleep(self.write_delay)
         return read
@@ -417,8 +431,10 @@ class AirbyteEmulator:
             return 400, {"message": "Malformed JSON body"}
         missing = [f for f in ("client_id", "client_secret") if not isinstance(body.get(f), str)]
         if missing:
-            return 422, {"message": "Invalid token request",
-                         "validationErrors": [{"propertyPath": f, "message": "required"} for f in missing]}
+            return 422, {
+                "message": "Invalid token request",
+                "validationErrors": [{"propertyPath": f, "message": "required"} for f in missing],
+            }
         if (body["client_id"], body["client_secret"]) != (self.client_id, self.client_secret):
             return 401, {"message": "Invalid client credentials"}
         return 200, {"access_token": self.issue_token()}
@@ -531,10 +547,17 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw_body.decode("utf-8", "replace")
         path = self.path
-        self.emulator.record(RecordedRequest(
-            method=self.command, path=path, operation=path.removeprefix("/api/v1/"), body=body, status=status,
-            headers=headers, response=answer,
-        ))
+        self.emulator.record(
+            RecordedRequest(
+                method=self.command,
+                path=path,
+                operation=path.removeprefix("/api/v1/"),
+                body=body,
+                status=status,
+                headers=headers,
+                response=answer,
+            )
+        )
         self.send_response(status)
         if payload:
             self.send_header("Content-Type", "application/json")

@@ -78,16 +78,20 @@ def airbyte(use_emulator):
 
 
 class TestConvergence:
-    def test_first_run_applies_exactly_the_difference_and_second_run_writes_nothing(self, airbyte, write_config,
-                                                                                    capfd, caplog):
+    def test_first_run_applies_exactly_the_difference_and_second_run_writes_nothing(
+        self, airbyte, write_config, capfd, caplog
+    ):
         older(airbyte, "source", POKEAPI, "0.3.38")
         write_config(config([POKEAPI, FAKER, CUSTOM_SOURCE], [DEV_NULL, CUSTOM_DESTINATION]))
 
         first = run_dag()
         assert first.state == "success", task_states(first)
         operations = sorted(op for op, _ in writes(airbyte))
-        assert operations == ["destination_definitions/create_custom", "source_definitions/create_custom",
-                              "source_definitions/update"]
+        assert operations == [
+            "destination_definitions/create_custom",
+            "source_definitions/create_custom",
+            "source_definitions/update",
+        ]
         (update,) = [body for op, body in writes(airbyte) if op.endswith("update")]
         assert update["dockerImageTag"] == "0.3.40" and update["workspaceId"] == airbyte.workspace_ids[0]
 
@@ -110,16 +114,26 @@ class TestConvergence:
         # Neither the client secret nor a token shows in what the runs logged or stored in XCom.
         printed = "".join(capfd.readouterr()) + caplog.text
         assert "Plan against Airbyte" in printed
-        stored = json.dumps([xcom(run, task, key) for run in (first, second)
-                             for task, key in (("prepare", "return_value"), ("prepare", "plan"),
-                                               ("apply", "return_value"), ("report", "return_value"))])
+        stored = json.dumps(
+            [
+                xcom(run, task, key)
+                for run in (first, second)
+                for task, key in (
+                    ("prepare", "return_value"),
+                    ("prepare", "plan"),
+                    ("apply", "return_value"),
+                    ("report", "return_value"),
+                )
+            ]
+        )
         assert airbyte.tokens_issued
         for secret in (CLIENT_SECRET, *airbyte.tokens_issued):
             assert secret not in printed and secret not in stored
         # prepare reads each kind once and nothing else when there is nothing to write (the token
         # from the first run is still valid in this process).
         assert sorted(r.operation for r in airbyte.requests) == [
-            "destination_definitions/list", "source_definitions/list",
+            "destination_definitions/list",
+            "source_definitions/list",
         ]
 
     def test_version_bump_causes_exactly_one_update(self, airbyte, write_config):
@@ -139,7 +153,9 @@ class TestConvergence:
         write_config(config([CUSTOM_SOURCE]))
         for _ in range(3):
             assert run_dag().state == "success"
-        matches = [d for d in airbyte.definitions("source") if d["dockerRepository"] == CUSTOM_SOURCE["dockerRepository"]]
+        matches = [
+            d for d in airbyte.definitions("source") if d["dockerRepository"] == CUSTOM_SOURCE["dockerRepository"]
+        ]
         assert len(matches) == 1
         assert [op for op, _ in writes(airbyte)] == ["source_definitions/create_custom"]
 
@@ -160,7 +176,10 @@ class TestAirbyteVersions:
 
         assert run_dag().state == "success"
         assert sorted(op for op, _ in writes(airbyte)) == [
-            "destination_definitions/create_custom", "source_definitions/create_custom", "source_definitions/update"]
+            "destination_definitions/create_custom",
+            "source_definitions/create_custom",
+            "source_definitions/update",
+        ]
         statuses = [(r.operation, r.status) for r in airbyte.requests]
         if token_lifetime:
             assert any(status == 401 for _, status in statuses), "the token never expired during the run"
@@ -187,18 +206,26 @@ class TestDryRun:
 
 
 class TestFailures:
-    def test_invalid_config_fails_prepare_naming_every_problem_and_sends_nothing(self, airbyte, write_config, capfd, caplog):
-        write_config(config([with_tag(POKEAPI, "0.3 .40"), {**CUSTOM_SOURCE, "documentationUrl": "file:///etc"}],
-                            [{**DEV_NULL, "dockerRepository": "Airbyte/Destination-Dev-Null"}]))
+    def test_invalid_config_fails_prepare_naming_every_problem_and_sends_nothing(
+        self, airbyte, write_config, capfd, caplog
+    ):
+        write_config(
+            config(
+                [with_tag(POKEAPI, "0.3 .40"), {**CUSTOM_SOURCE, "documentationUrl": "file:///etc"}],
+                [{**DEV_NULL, "dockerRepository": "Airbyte/Destination-Dev-Null"}],
+            )
+        )
         dagrun = run_dag()
         assert dagrun.state == "failed"
         states = task_states(dagrun)
         assert states["prepare"] == ["failed"]
         assert airbyte.requests == []
         log_text = "".join(capfd.readouterr()) + caplog.text
-        for expected in ("connectors.source_definitions[0].dockerImageTag: '0.3 .40' is not a Docker tag",
-                         "connectors.source_definitions[1].documentationUrl: 'file:///etc' is not an http(s) URL",
-                         "connectors.destination_definitions[0].dockerRepository: 'Airbyte/Destination-Dev-Null'"):
+        for expected in (
+            "connectors.source_definitions[0].dockerImageTag: '0.3 .40' is not a Docker tag",
+            "connectors.source_definitions[1].documentationUrl: 'file:///etc' is not an http(s) URL",
+            "connectors.destination_definitions[0].dockerRepository: 'Airbyte/Destination-Dev-Null'",
+        ):
             assert expected in log_text
 
     def test_one_failing_definition_does_not_stop_the_others(self, use_emulator, write_config, capfd, caplog):
@@ -211,8 +238,9 @@ class TestFailures:
         states = task_states(dagrun)
         assert sorted(states["apply"]) == ["failed", "success", "success"]
         assert states["report"] == ["failed"]
-        created = {d["dockerRepository"] for k in ("source", "destination") for d in airbyte.definitions(k)
-                   if d.get("custom")}
+        created = {
+            d["dockerRepository"] for k in ("source", "destination") for d in airbyte.definitions(k) if d.get("custom")
+        }
         assert created == {CUSTOM_SOURCE["dockerRepository"], CUSTOM_DESTINATION["dockerRepository"]}
         pokeapi = [d for d in airbyte.definitions("source") if d["dockerRepository"] == POKEAPI["dockerRepository"]]
         assert [d["dockerImageTag"] for d in pokeapi] == [POKEAPI["dockerImageTag"]]
@@ -235,14 +263,15 @@ class TestParseTime:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/no-such-dir/airflow.db",
             "PATH": "/usr/bin:/bin",
         }
-        done = subprocess.run([sys.executable, str(script), str(DAGS_FOLDER)], env=env, capture_output=True,
-                              text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, str(script), str(DAGS_FOLDER)], env=env, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         result = json.loads(done.stdout.strip().splitlines()[-1])
         assert result == {"dags": ["create_connectors"], "import_errors": {}, "tripped": []}
 
 
-PARSE_SCRIPT = r'''
+PARSE_SCRIPT = r"""
 import json, socket, sys
 tripped = []
 
@@ -264,4 +293,4 @@ from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder=sys.argv[1])
 print(json.dumps({"dags": sorted(bag.dag_ids), "import_errors": {k: str(v) for k, v in bag.import_errors.items()},
                   "tripped": tripped}))
-'''
+"""

@@ -93,15 +93,20 @@ class TestConnectionForms:
         emu.expire_tokens()
         client.list_definitions("source")
         assert [(r.operation, r.status) for r in emu.requests] == [
-            ("applications/token", 200), ("source_definitions/list", 200),
-            ("source_definitions/list", 401), ("applications/token", 200), ("source_definitions/list", 200),
+            ("applications/token", 200),
+            ("source_definitions/list", 200),
+            ("source_definitions/list", 401),
+            ("applications/token", 200),
+            ("source_definitions/list", 200),
         ]
 
     def test_wrong_secret_is_reported_without_the_secret(self, use_emulator, monkeypatch):
         emu = use_emulator()
-        monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_DEFAULT",
-                           f'{{"conn_type": "airbyte", "host": "{emu.url}", "login": "aac-test-client", '
-                           '"password": "wrong-secret-123"}')
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AIRBYTE_DEFAULT",
+            f'{{"conn_type": "airbyte", "host": "{emu.url}", "login": "aac-test-client", '
+            '"password": "wrong-secret-123"}',
+        )
         with pytest.raises(AirbyteApiError) as caught:
             hook().list_definitions("source")
         message = str(caught.value)
@@ -166,8 +171,9 @@ class TestDefinitions:
         emu = use_emulator(unpullable_tags=("9.9.9-missing",))
         client = hook()
         with pytest.raises(AirbyteApiError, match="HTTP 500"):
-            client.create_definition("source", {**NEW_DEFINITION, "dockerImageTag": "9.9.9-missing"},
-                                     client.get_workspace_id())
+            client.create_definition(
+                "source", {**NEW_DEFINITION, "dockerImageTag": "9.9.9-missing"}, client.get_workspace_id()
+            )
         assert len(emu.write_requests()) == 1
 
     def test_write_whose_answer_times_out_is_reported_as_unknown_outcome(self, use_emulator):

@@ -26,9 +26,14 @@ def run(definition, *, kind="source", **kwargs) -> dict:
 
 
 def seed(emu, definition, *, custom=True, tag=None):
-    return emu.add_definition("source", name=definition["name"], docker_repository=definition["dockerRepository"],
-                              docker_image_tag=tag or definition["dockerImageTag"],
-                              documentation_url=definition["documentationUrl"], custom=custom)
+    return emu.add_definition(
+        "source",
+        name=definition["name"],
+        docker_repository=definition["dockerRepository"],
+        docker_image_tag=tag or definition["dockerImageTag"],
+        documentation_url=definition["documentationUrl"],
+        custom=custom,
+    )
 
 
 class TestIdempotence:
@@ -111,11 +116,14 @@ class TestSafety:
             run(CUSTOM, kind="sources")
         assert emu.requests == []
 
-    @pytest.mark.parametrize(("emulator_kwargs", "status", "permanent"),
-                             [({"blocked_tags": {"1.3.0"}}, 400, True), ({"unpullable_tags": {"1.3.0"}}, 500, False)],
-                             ids=["blocked-version-400", "unpullable-500"])
-    def test_rejected_write_says_what_failed_and_whether_a_retry_helps(self, use_emulator, emulator_kwargs, status,
-                                                                      permanent):
+    @pytest.mark.parametrize(
+        ("emulator_kwargs", "status", "permanent"),
+        [({"blocked_tags": {"1.3.0"}}, 400, True), ({"unpullable_tags": {"1.3.0"}}, 500, False)],
+        ids=["blocked-version-400", "unpullable-500"],
+    )
+    def test_rejected_write_says_what_failed_and_whether_a_retry_helps(
+        self, use_emulator, emulator_kwargs, status, permanent
+    ):
         from airflow.sdk.exceptions import AirflowFailException
 
         from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteApiError
@@ -124,8 +132,11 @@ class TestSafety:
         seed(emu, CUSTOM)
         # AirflowFailException: Airflow does not retry; AirbyteApiError: retried per the task's retries.
         expected = AirflowFailException if permanent else AirbyteApiError
-        with pytest.raises(expected, match=rf"POST http://127\.0\.0\.1:\d+/api/v1/source_definitions/update "
-                                           rf"failed: HTTP {status}: errorId") as caught:
+        with pytest.raises(
+            expected,
+            match=rf"POST http://127\.0\.0\.1:\d+/api/v1/source_definitions/update "
+            rf"failed: HTTP {status}: errorId",
+        ) as caught:
             run({**CUSTOM, "dockerImageTag": "1.3.0"})
         assert isinstance(caught.value, AirflowFailException) is permanent
         assert len(emu.write_requests()) == 1

@@ -15,8 +15,12 @@ from airflow_airbyte_connectors.testing import AirbyteEmulator
 from airflow_airbyte_connectors.testing.server import older_tag
 from tests.support import REGISTRY
 
-NEW = {"name": "Acme", "dockerRepository": "acme/source-acme", "dockerImageTag": "1.0.0",
-       "documentationUrl": "https://acme.example/docs"}
+NEW = {
+    "name": "Acme",
+    "dockerRepository": "acme/source-acme",
+    "dockerImageTag": "1.0.0",
+    "documentationUrl": "https://acme.example/docs",
+}
 
 
 def post(emu: AirbyteEmulator, operation: str, body=None, token: str | None = None, **kwargs) -> requests.Response:
@@ -41,8 +45,9 @@ class TestSeeding:
         assert first.definitions("source") == again.definitions("source")
         assert 540 < len(first.definitions("source")) < 578
 
-    @pytest.mark.parametrize(("tag", "older"), [("0.3.40", "0.3.39"), ("1.0.0", "0.0.0"), ("2.0", "1.0"),
-                                                ("0.0.0", "0.0.0-old")])
+    @pytest.mark.parametrize(
+        ("tag", "older"), [("0.3.40", "0.3.39"), ("1.0.0", "0.0.0"), ("2.0", "1.0"), ("0.0.0", "0.0.0-old")]
+    )
     def test_older_tag(self, tag, older):
         assert older_tag(tag) == older
 
@@ -50,8 +55,12 @@ class TestSeeding:
 class TestDefinitions:
     def test_create_gives_a_new_id_each_time_even_for_the_same_body(self, emu):
         workspace = emu.workspace_ids[0]
-        ids = {post(emu, "source_definitions/create_custom", {"workspaceId": workspace, "sourceDefinition": NEW})
-               .json()["sourceDefinitionId"] for _ in range(2)}
+        ids = {
+            post(emu, "source_definitions/create_custom", {"workspaceId": workspace, "sourceDefinition": NEW}).json()[
+                "sourceDefinitionId"
+            ]
+            for _ in range(2)
+        }
         assert len(ids) == 2
         assert sum(d["dockerRepository"] == "acme/source-acme" for d in emu.definitions("source")) == 2
 
@@ -61,21 +70,41 @@ class TestDefinitions:
 
     def test_update_keeps_id_and_changes_only_what_airbyte_changes(self, emu):
         workspace = emu.workspace_ids[0]
-        created = post(emu, "source_definitions/create_custom", {"workspaceId": workspace, "sourceDefinition": NEW}).json()
-        updated = post(emu, "source_definitions/update", {
-            "sourceDefinitionId": created["sourceDefinitionId"], "dockerImageTag": "1.1.0", "workspaceId": workspace,
-            "name": "Acme v2", "dockerRepository": "evil/other", "documentationUrl": "https://other.example",
-        }).json()
+        created = post(
+            emu, "source_definitions/create_custom", {"workspaceId": workspace, "sourceDefinition": NEW}
+        ).json()
+        updated = post(
+            emu,
+            "source_definitions/update",
+            {
+                "sourceDefinitionId": created["sourceDefinitionId"],
+                "dockerImageTag": "1.1.0",
+                "workspaceId": workspace,
+                "name": "Acme v2",
+                "dockerRepository": "evil/other",
+                "documentationUrl": "https://other.example",
+            },
+        ).json()
         assert updated == {**created, "dockerImageTag": "1.1.0", "name": "Acme v2"}
 
     def test_built_in_definitions_are_not_renamed(self, emu):
         pokeapi_id = "6371b14b-bc68-4236-bfbd-468e8df8e968"
-        answer = post(emu, "source_definitions/update", {"sourceDefinitionId": pokeapi_id, "dockerImageTag": "0.3.41",
-                                                         "workspaceId": emu.workspace_ids[0], "name": "Pokemon"})
+        answer = post(
+            emu,
+            "source_definitions/update",
+            {
+                "sourceDefinitionId": pokeapi_id,
+                "dockerImageTag": "0.3.41",
+                "workspaceId": emu.workspace_ids[0],
+                "name": "Pokemon",
+            },
+        )
         assert answer.json()["name"] == "PokeAPI" and answer.json()["dockerImageTag"] == "0.3.41"
 
     def test_unknown_id_is_404_with_error_id_only_on_2_0(self, emu):
-        answer = post(emu, "destination_definitions/get", {"destinationDefinitionId": "00000000-0000-0000-0000-000000000001"})
+        answer = post(
+            emu, "destination_definitions/get", {"destinationDefinitionId": "00000000-0000-0000-0000-000000000001"}
+        )
         assert answer.status_code == 404 and list(answer.json()) == ["errorId"]
 
     def test_deleted_definition_is_still_returned_by_get_but_not_listed(self, emu):
@@ -88,10 +117,15 @@ class TestDefinitions:
     def test_unpullable_tag_fails_with_500_and_changes_nothing(self, emulator):
         emu = emulator(seed=REGISTRY, unpullable_tags={"9.9.9"})
         pokeapi_id = "6371b14b-bc68-4236-bfbd-468e8df8e968"
-        answer = post(emu, "source_definitions/update", {"sourceDefinitionId": pokeapi_id, "dockerImageTag": "9.9.9",
-                                                         "workspaceId": emu.workspace_ids[0]})
+        answer = post(
+            emu,
+            "source_definitions/update",
+            {"sourceDefinitionId": pokeapi_id, "dockerImageTag": "9.9.9", "workspaceId": emu.workspace_ids[0]},
+        )
         assert answer.status_code == 500
-        assert post(emu, "source_definitions/get", {"sourceDefinitionId": pokeapi_id}).json()["dockerImageTag"] == "0.3.40"
+        assert (
+            post(emu, "source_definitions/get", {"sourceDefinitionId": pokeapi_id}).json()["dockerImageTag"] == "0.3.40"
+        )
 
     def test_requests_are_recorded_with_operation_body_and_status(self, emu):
         post(emu, "source_definitions/get", {"sourceDefinitionId": "6371b14b-bc68-4236-bfbd-468e8df8e968"})
@@ -106,15 +140,22 @@ class TestProfiles:
     @pytest.mark.parametrize(("profile", "status"), [("0.63", 200), ("1.6", 200), ("2.0", 400)])
     def test_update_without_workspace(self, emulator, profile, status):
         emu = emulator(seed=REGISTRY, profile=profile)
-        answer = post(emu, "source_definitions/update", {"sourceDefinitionId": "6371b14b-bc68-4236-bfbd-468e8df8e968",
-                                                         "dockerImageTag": "0.3.41"})
+        answer = post(
+            emu,
+            "source_definitions/update",
+            {"sourceDefinitionId": "6371b14b-bc68-4236-bfbd-468e8df8e968", "dockerImageTag": "0.3.41"},
+        )
         assert answer.status_code == status
 
-    @pytest.mark.parametrize(("profile", "listed", "by_org"), [("0.63", 200, 404), ("1.6", 200, 404), ("2.0", 404, 200)])
+    @pytest.mark.parametrize(
+        ("profile", "listed", "by_org"), [("0.63", 200, 404), ("1.6", 200, 404), ("2.0", 404, 200)]
+    )
     def test_workspace_endpoints(self, emulator, profile, listed, by_org):
         emu = emulator(profile=profile)
         assert post(emu, "workspaces/list").status_code == listed
-        answer = post(emu, "workspaces/list_by_organization_id", {"organizationId": "00000000-0000-0000-0000-000000000000"})
+        answer = post(
+            emu, "workspaces/list_by_organization_id", {"organizationId": "00000000-0000-0000-0000-000000000000"}
+        )
         assert answer.status_code == by_org
         if by_org == 200:
             assert [w["workspaceId"] for w in answer.json()["workspaces"]] == emu.workspace_ids
@@ -138,20 +179,27 @@ class TestAuth:
     @pytest.mark.allow_contract_violations  # a form body is what the airbyte-api SDK wrongly sends
     def test_form_encoded_token_request_is_refused(self, emulator):
         emu = emulator(client_id="id", client_secret="secret")
-        answer = requests.post(f"{emu.url}/api/v1/applications/token", data={"client_id": "id", "client_secret": "secret"},
-                               timeout=10)
+        answer = requests.post(
+            f"{emu.url}/api/v1/applications/token", data={"client_id": "id", "client_secret": "secret"}, timeout=10
+        )
         assert answer.status_code == 415
 
     def test_basic_auth_on_0_63(self, emulator):
         emu = emulator(profile="0.63", client_id="airbyte", client_secret="password")
         assert post(emu, "source_definitions/list").status_code == 401
-        assert requests.post(f"{emu.url}/api/v1/source_definitions/list", auth=("airbyte", "password"),
-                             timeout=10).status_code == 200
+        assert (
+            requests.post(
+                f"{emu.url}/api/v1/source_definitions/list", auth=("airbyte", "password"), timeout=10
+            ).status_code
+            == 200
+        )
         assert post(emu, "applications/token", {"client_id": "airbyte", "client_secret": "password"}).status_code == 401
 
     def test_no_secret_or_token_is_echoed(self, emulator):
         emu = emulator(client_id="id", client_secret="s3cr3t-value")
-        token = post(emu, "applications/token", {"client_id": "id", "client_secret": "s3cr3t-value"}).json()["access_token"]
+        token = post(emu, "applications/token", {"client_id": "id", "client_secret": "s3cr3t-value"}).json()[
+            "access_token"
+        ]
         emu.expire_tokens()
         answer = post(emu, "source_definitions/list", token=token)
         assert answer.status_code == 401 and token not in answer.text and "s3cr3t-value" not in answer.text
@@ -161,9 +209,21 @@ class TestCommandLine:
     def test_starts_on_loopback_answers_and_stops_by_itself(self, tmp_path):
         ready = tmp_path / "url"
         process = subprocess.Popen(
-            [sys.executable, "-m", "airflow_airbyte_connectors.testing", "--seed", str(REGISTRY), "--port", "0",
-             "--max-lifetime", "20", "--ready-file", str(ready)],
-            stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "airflow_airbyte_connectors.testing",
+                "--seed",
+                str(REGISTRY),
+                "--port",
+                "0",
+                "--max-lifetime",
+                "20",
+                "--ready-file",
+                str(ready),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         try:
             line = process.stdout.readline()
@@ -177,6 +237,10 @@ class TestCommandLine:
 
     def test_max_lifetime_stops_it(self):
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "airflow_airbyte_connectors.testing", "--port", "0",
-                               "--max-lifetime", "1"], capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow_airbyte_connectors.testing", "--port", "0", "--max-lifetime", "1"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert done.returncode == 0 and time.monotonic() - started < 20
