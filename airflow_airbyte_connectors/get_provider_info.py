@@ -72,6 +72,29 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "1200",
                         "default": "1200",
                     },
+                    "max_writes": {
+                        "description": "Safety limit: a plan with more creates and updates than this fails "
+                        "in prepare, before any write, unless raised here or in the trigger form.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "50",
+                        "default": "50",
+                    },
+                    "task_retries": {
+                        "description": "Retries of each create/update task. Safe: every attempt re-reads "
+                        "Airbyte first and never repeats a write that already happened.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "3",
+                        "default": "3",
+                    },
+                    "task_retry_delay": {
+                        "description": "Seconds between those retries.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "60",
+                        "default": "60",
+                    },
                     "max_active_writes": {
                         "description": "How many create/update tasks of one DAG run may run at once "
                         "(each starts a job in Airbyte).",

@@ -16,11 +16,21 @@ log = logging.getLogger(__name__)
 UNMANAGED_SHOWN = 10
 
 
+class PlanTooLargeError(RuntimeError):
+    """The plan holds more writes than the run may make (``max_writes``)."""
+
+
 class ApplyFailedError(RuntimeError):
     """Some planned writes did not succeed, or the plan holds conflicts a person must resolve."""
 
 
-def prepare(*, dry_run: bool = False, conn_id: str | None = None, config_path: str | None = None) -> dict[str, Any]:
+def prepare(
+    *,
+    dry_run: bool = False,
+    max_writes: int | None = None,
+    conn_id: str | None = None,
+    config_path: str | None = None,
+) -> dict[str, Any]:
     """Load basic_config, read Airbyte, plan. Returns the mapped tasks' kwargs and a plan summary.
 
     Nothing is written here, and a config error stops the run before any request to Airbyte.
@@ -45,6 +55,14 @@ def prepare(*, dry_run: bool = False, conn_id: str | None = None, config_path: s
         " (dry run: nothing will be written)" if dry_run else "",
         format_plan(plan),
     )
+
+    limit = settings.max_writes() if max_writes is None else max_writes
+    if len(plan.actions) > limit and not dry_run:
+        raise PlanTooLargeError(
+            f"The plan holds {len(plan.actions)} writes ({len(plan.creates)} creates, {len(plan.updates)} updates), "
+            f"more than max_writes={limit}. Nothing was written. If this is intended, trigger the run with a "
+            "higher max_writes or raise [airbyte_connectors] max_writes; a dry run shows the whole plan."
+        )
 
     # Resolve the workspace once here, so mapped tasks need not look it up each.
     workspace_id = hook.get_workspace_id() if plan.actions else None

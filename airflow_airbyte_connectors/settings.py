@@ -12,6 +12,9 @@ DEFAULTS = {
     "workspace_id": "",
     "read_timeout": "30",
     "write_timeout": "1200",
+    "max_writes": "50",
+    "task_retries": "3",
+    "task_retry_delay": "60",
     "max_active_writes": "4",
 }
 
@@ -51,3 +54,15 @@ def write_timeout() -> float:
 
 def max_active_writes() -> int:
     return int(get("max_active_writes"))
+
+
+def max_writes() -> int:
+    return int(get("max_writes"))
+
+
+def task_retries() -> int:
+    return int(get("task_retries"))
+
+
+def task_retry_delay() -> float:
+    return float(get("task_retry_delay"))

@@ -8,6 +8,7 @@ prepare  -> one AirbyteDefinitionOperator per create/update (mapped) -> report
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import Asset, Param, TriggerRule, dag, task
@@ -30,6 +31,13 @@ from airflow_airbyte_connectors.operators.airbyte_definition import AirbyteDefin
             title="Dry run",
             description="Plan and show what would change in Airbyte, without writing anything.",
         ),
+        "max_writes": Param(
+            settings.max_writes(),
+            type="integer",
+            minimum=0,
+            title="Most writes allowed",
+            description="Safety limit: a plan with more creates and updates than this stops before writing.",
+        ),
     },
 )
 def create_connectors() -> None:
@@ -37,7 +45,7 @@ def create_connectors() -> None:
     def prepare(params: dict[str, Any], ti: Any) -> list[dict[str, Any]]:
         from airflow_airbyte_connectors import pipeline
 
-        prepared = pipeline.prepare(dry_run=bool(params.get("dry_run", False)))
+        prepared = pipeline.prepare(dry_run=bool(params["dry_run"]), max_writes=int(params["max_writes"]))
         ti.xcom_push(key="plan", value=prepared["plan"])
         return prepared["actions"]
 
@@ -47,6 +55,8 @@ def create_connectors() -> None:
         task_id="apply",
         map_index_template="{{ task.action_label }}",
         max_active_tis_per_dagrun=settings.max_active_writes(),
+        retries=settings.task_retries(),
+        retry_delay=timedelta(seconds=settings.task_retry_delay()),
     ).expand_kwargs(planned)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)

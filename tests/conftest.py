@@ -28,6 +28,9 @@ os.environ.update(
 for name in list(os.environ):
     if name.startswith(("AIRFLOW_CONN_", "AIRFLOW__AIRBYTE_CONNECTORS__")):
         del os.environ[name]
+# A failed apply task fails at once unless a test turns retries on (dag.test would wait out the delay).
+os.environ["AIRFLOW__AIRBYTE_CONNECTORS__TASK_RETRIES"] = "0"
+os.environ["AIRFLOW__AIRBYTE_CONNECTORS__TASK_RETRY_DELAY"] = "0"
 
 from airflow_airbyte_connectors.testing import AirbyteEmulator  # noqa: E402
 from airflow_airbyte_connectors.testing.contract import ContractValidator  # noqa: E402

@@ -279,14 +279,16 @@ class AirbyteDefinitionsHook(BaseHook):
     # -- transport ---------------------------------------------------------------------------
 
     def _read(self, operation: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
-        retrying = tenacity.Retrying(
+        return self._retrying_read()(self._post, operation, body, self.read_timeout)
+
+    def _retrying_read(self) -> tenacity.Retrying:
+        return tenacity.Retrying(
             retry=tenacity.retry_if_exception(_is_retryable_read),
             stop=tenacity.stop_after_attempt(_READ_ATTEMPTS),
             wait=_wait,
             before_sleep=self._log_retry,
             reraise=True,
         )
-        return retrying(self._post, operation, body, self.read_timeout)
 
     def _write(self, operation: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """A write is repeated only when it provably never reached Airbyte; a lost answer is reported
@@ -338,7 +340,8 @@ class AirbyteDefinitionsHook(BaseHook):
         with _token_lock:
             token = _token_cache.get(key)
             if token is None:
-                token = self._fetch_token()
+                # Asking for a token changes nothing in Airbyte: retried like a read.
+                token = self._retrying_read()(self._fetch_token)
                 _token_cache[key] = token
         return token
 

@@ -145,6 +145,8 @@ class AirbyteDefinitionOperator(BaseOperator):
     def _update(
         self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, current: CurrentDefinition
     ) -> dict[str, Any]:
+        from airflow_airbyte_connectors.hooks.airbyte_definitions import WriteOutcomeUnknownError
+
         tag_before = current.docker_image_tag
         rename = desired.name if current.custom and desired.name != current.name else None
         if tag_before == desired.docker_image_tag and rename is None:
@@ -174,13 +176,20 @@ class AirbyteDefinitionOperator(BaseOperator):
             desired.docker_image_tag,
             f", renaming to {rename!r}" if rename else "",
         )
-        updated = hook.update_definition(
-            self.kind,
-            current.definition_id,
-            docker_image_tag=desired.docker_image_tag,
-            workspace_id=workspace_id,
-            name=rename,
-        )
+        try:
+            updated = hook.update_definition(
+                self.kind,
+                current.definition_id,
+                docker_image_tag=desired.docker_image_tag,
+                workspace_id=workspace_id,
+                name=rename,
+            )
+        except WriteOutcomeUnknownError:
+            # The update may have happened; read back instead of sending it again.
+            self.log.warning("The answer to the update was lost; checking whether Airbyte applied it")
+            updated = hook.get_definition(self.kind, current.definition_id)
+            if updated["dockerImageTag"] != desired.docker_image_tag:
+                raise
         return self._result(
             "updated",
             current.definition_id,

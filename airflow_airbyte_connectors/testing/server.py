@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.testing.contract import ContractValidator
 
+from airflow_airbyte_connectors.testing.faults import FaultInjector, Faults
+
 KINDS = ("source", "destination")
 DEFAULT_ORGANIZATION_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -65,6 +67,7 @@ class RecordedRequest:
     status: int
     headers: dict[str, str]
     response: Any
+    fault: str | None = None  # the fault injected into this exchange, if any; status 0 = no answer
 
 
 @dataclass
@@ -109,6 +112,7 @@ class AirbyteEmulator:
     :param unpullable_tags: tags whose create/update fail with 500 after ``write_delay``, changing nothing.
     :param blocked_tags: tags the platform's compatibility matrix blocks: 400 at once, changing nothing.
     :param max_lifetime: the server stops itself after this many seconds.
+    :param faults: inject transient failures (see :class:`Faults`); :attr:`faults_injected` counts them.
     :param contract: when given, every request and answer is checked against Airbyte's OpenAPI spec and
         violations are collected in :attr:`contract_violations`.
     """
@@ -132,6 +136,7 @@ class AirbyteEmulator:
         port: int = 0,
         max_lifetime: float | None = None,
         contract: ContractValidator | None = None,
+        faults: Faults | None = None,
     ):
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
@@ -144,6 +149,7 @@ class AirbyteEmulator:
         self.blocked_tags = frozenset(blocked_tags)
         self.max_lifetime = max_lifetime
         self.contract = contract
+        self.fault_injector = FaultInjector(faults) if faults else None
         self._violations: list[str] = []
         self._host = host
         self._port = port
@@ -292,6 +298,13 @@ class AirbyteEmulator:
             return self._error(error)
 
     @property
+    def faults_injected(self) -> dict[str, int]:
+        return dict(self.fault_injector.injected) if self.fault_injector else {}
+
+    def draw_fault(self, operation: str) -> str | None:
+        return self.fault_injector.draw(operation) if self.fault_injector else None
+
+    @property
     def contract_violations(self) -> list[str]:
         with self._lock:
             return list(self._violations)
@@ -302,7 +315,7 @@ class AirbyteEmulator:
 
     def record(self, request: RecordedRequest) -> None:
         violations = []
-        if self.contract is not None:
+        if self.contract is not None and request.fault not in ("dropped", "lost_write"):
             violations = self.contract.check(
                 method=request.method,
                 path=request.path,
@@ -529,8 +542,28 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw_body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
+        fault = self.emulator.draw_fault(self.path.removeprefix("/api/v1/"))
+        if fault == "error":
+            status = self.emulator.fault_injector.error_status()  # type: ignore[union-attr]
+            return self._answer(status, {"errorId": str(uuid.uuid4())}, headers, raw_body, fault)
+        if fault == "rate_limited":
+            retry_after = self.emulator.fault_injector.faults.retry_after  # type: ignore[union-attr]
+            return self._answer(
+                429,
+                {"message": "Too Many Requests"},
+                headers,
+                raw_body,
+                fault,
+                extra_headers={"Retry-After": str(retry_after)},
+            )
+        if fault == "dropped":
+            return self._drop(headers, raw_body, fault)
+        if fault == "slow":
+            time.sleep(self.emulator.fault_injector.faults.slow_seconds)  # type: ignore[union-attr]
         status, answer = self.emulator.handle(self.path, headers, raw_body)
-        self._answer(status, answer, headers, raw_body)
+        if fault == "lost_write":
+            return self._drop(headers, raw_body, fault)
+        self._answer(status, answer, headers, raw_body, fault)
 
     def do_GET(self) -> None:  # noqa: N802
         self.emulator.begin()
@@ -538,29 +571,47 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_PUT = do_DELETE = do_PATCH = do_GET  # noqa: N815
 
-    def _answer(self, status: int, answer: Any, headers: dict[str, str], raw_body: bytes) -> None:
-        payload = b"" if answer is None else json.dumps(answer).encode()
-        if answer is None and status == 200:
-            status = 204
+    def _record(self, status: int, answer: Any, headers: dict[str, str], raw_body: bytes, fault: str | None) -> None:
         try:
             body = json.loads(raw_body) if raw_body.strip() else None
         except ValueError:
             body = raw_body.decode("utf-8", "replace")
-        path = self.path
         self.emulator.record(
             RecordedRequest(
                 method=self.command,
-                path=path,
-                operation=path.removeprefix("/api/v1/"),
+                path=self.path,
+                operation=self.path.removeprefix("/api/v1/"),
                 body=body,
                 status=status,
                 headers=headers,
                 response=answer,
+                fault=fault,
             )
         )
+
+    def _drop(self, headers: dict[str, str], raw_body: bytes, fault: str) -> None:
+        """Close the connection without answering (the client sees it reset or closed)."""
+        self._record(0, None, headers, raw_body, fault)
+        self.close_connection = True
+
+    def _answer(
+        self,
+        status: int,
+        answer: Any,
+        headers: dict[str, str],
+        raw_body: bytes,
+        fault: str | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
+        if answer is None and status == 200:
+            status = 204
+        payload = b"" if answer is None else json.dumps(answer).encode()
+        self._record(status, answer, headers, raw_body, fault)
         self.send_response(status)
         if payload:
             self.send_header("Content-Type", "application/json")
+        for name, value in (extra_headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
