@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import threading
-from collections import Counter
 from dataclasses import dataclass
 
 WRITE_ACTIONS = ("create_custom", "update", "delete")
@@ -33,13 +32,12 @@ class Faults:
 
 
 class FaultInjector:
-    """Draws one fault (or none) per request, in arrival order, and counts what it injected."""
+    """Draws one fault (or none) per request, in arrival order."""
 
     def __init__(self, faults: Faults):
         self.faults = faults
         self._rng = random.Random(faults.seed)
         self._lock = threading.Lock()
-        self.injected: Counter[str] = Counter()
 
     def draw(self, operation: str) -> str | None:
         is_write = operation.rsplit("/", 1)[-1] in WRITE_ACTIONS
@@ -55,7 +53,6 @@ class FaultInjector:
             roll = self._rng.random()
             for fault, rate in choices:
                 if roll < rate:
-                    self.injected[fault] += 1
                     return fault
                 roll -= rate
         return None

@@ -17,6 +17,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -150,6 +151,7 @@ class AirbyteEmulator:
         self.max_lifetime = max_lifetime
         self.contract = contract
         self.fault_injector = FaultInjector(faults) if faults else None
+        self._faults_injected: Counter[str] = Counter()
         self._violations: list[str] = []
         self._host = host
         self._port = port
@@ -299,10 +301,20 @@ class AirbyteEmulator:
 
     @property
     def faults_injected(self) -> dict[str, int]:
-        return dict(self.fault_injector.injected) if self.fault_injector else {}
+        """What was injected, by fault; kept across :meth:`set_faults`."""
+        with self._lock:
+            return dict(self._faults_injected)
+
+    def set_faults(self, faults: Faults | None) -> None:
+        """Change (or, with None, stop) fault injection while running."""
+        self.fault_injector = FaultInjector(faults) if faults else None
 
     def draw_fault(self, operation: str) -> str | None:
-        return self.fault_injector.draw(operation) if self.fault_injector else None
+        fault = self.fault_injector.draw(operation) if self.fault_injector else None
+        if fault:
+            with self._lock:
+                self._faults_injected[fault] += 1
+        return fault
 
     @property
     def contract_violations(self) -> list[str]:
