@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
     from airflow_airbyte_connectors.planning import CurrentDefinition
 
+
+# Seconds to wait between looks for a create whose answer was lost.
+_CONFIRM_WAITS = (1.0, 2.0, 4.0)
 
 # Statuses that mean "this request will never succeed as sent"; 401/408/429/5xx may pass on a retry.
 _PERMANENT_STATUSES = frozenset({400, 403, 404, 409, 422})
@@ -133,9 +137,10 @@ class AirbyteDefinitionOperator(BaseOperator):
             created = hook.create_definition(self.kind, desired.to_api(), workspace_id)
             definition_id = created[desired.id_key]
         except WriteOutcomeUnknownError:
-            # The create may have happened. Never send it again blindly: look first.
+            # The create may have happened. Never send it again blindly: look first, and give Airbyte a
+            # moment to finish a create that is still running.
             self.log.warning("The answer to the create was lost; checking whether Airbyte applied it")
-            found = self._find(hook, desired)
+            found = self._find_after_lost_answer(hook, desired)
             if found is None:
                 raise
             definition_id = found.definition_id
@@ -197,6 +202,16 @@ class AirbyteDefinitionOperator(BaseOperator):
             tag_before,
             updated.get("dockerImageTag", desired.docker_image_tag),
         )
+
+    def _find_after_lost_answer(
+        self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition
+    ) -> CurrentDefinition | None:
+        for wait in _CONFIRM_WAITS:
+            found = self._find(hook, desired)
+            if found is not None:
+                return found
+            time.sleep(wait)
+        return self._find(hook, desired)
 
     def _check_single(self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, created_id: str) -> None:
         """Airbyte cannot create atomically-if-absent; a concurrent run could have created a twin.
