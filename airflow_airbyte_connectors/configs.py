@@ -24,9 +24,11 @@ MAX_CONFIG_BYTES = 5 * 1024 * 1024
 # YAML aliases let a few lines expand to billions of nodes; a connector list never needs many.
 MAX_YAML_ALIASES = 100
 
-# Docker reference grammar (distribution/reference): optional registry host[:port], then lowercase
-# path components separated by "/"; a tag is up to 128 word characters, dots and dashes.
-_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)"
+# Docker reference grammar (distribution/reference): optional registry host (it has a dot or a port, or
+# is localhost, else it is the first path component), then lowercase path components separated by "/";
+# a tag is up to 128 word characters, dots and dashes.
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_HOST = rf"(?:(?:{_LABEL}(?:\.{_LABEL})+(?::[0-9]+)?|{_LABEL}:[0-9]+|localhost)/)"
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 DOCKER_REPOSITORY_RE = re.compile(rf"^{_HOST}?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
 DOCKER_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")

@@ -131,6 +131,29 @@ class TestParseConnectors:
             "connectors.source_definitions[0]",
         ]
 
+    @pytest.mark.parametrize(
+        ("repository", "valid"),
+        [
+            ("airbyte/source-pokeapi", True),
+            ("ghcr.io/acme/source-x", True),
+            ("localhost:5000/x", True),
+            ("localhost/x", True),
+            ("registry:5000/a/b", True),
+            ("source-x", True),
+            ("UPPER/case", False),
+            ("acme/Source", False),
+            ("acme//x", False),
+            ("acme/x/", False),
+            ("-acme/x", False),
+        ],
+    )
+    def test_docker_image_names(self, repository, valid):
+        section = {"source_definitions": [entry(dockerRepository=repository)]}
+        if valid:
+            assert parse_connectors(section).source_definitions[0].docker_repository == repository
+        else:
+            assert "is not a Docker image name" in problems_of(section)[0]
+
     def test_same_repository_in_both_kinds_is_fine(self):
         config = parse_connectors({"source_definitions": [entry()], "destination_definitions": [entry()]})
         assert len(config.source_definitions) == len(config.destination_definitions) == 1
