@@ -190,6 +190,14 @@ class TestDefinitions:
         assert ok is True
         assert message.startswith("Connected to Airbyte at http://127.0.0.1:")
 
+    def test_tls_verification_is_on_unless_switched_off_with_a_warning(self, use_emulator, caplog):
+        use_emulator()
+        assert hook().session.verify is True
+        assert "verification is OFF" not in caplog.text
+        use_emulator(extra={"verify": False})
+        assert hook().session.verify is False
+        assert "TLS certificate verification is OFF for connection airbyte_default" in caplog.text
+
     def test_settings_repr_hides_the_secret(self, use_emulator):
         use_emulator()
         assert CLIENT_SECRET not in repr(hook().client_settings)
