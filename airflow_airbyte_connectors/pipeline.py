@@ -121,8 +121,14 @@ def format_plan(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def report(plan: Mapping[str, Any], results: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
-    """Count what happened, log it, and fail when a planned write did not succeed."""
+def report(
+    plan: Mapping[str, Any],
+    results: Iterable[Mapping[str, Any] | None],
+    duplicates: Iterable[Mapping[str, Any] | None] = (),
+) -> dict[str, Any]:
+    """Count what happened, log it, and fail when a planned write did not succeed or Airbyte now holds
+    a definition twice."""
+    duplicate_messages = [d["message"] for d in duplicates if d]
     done = [r for r in results if r]
     planned = len(plan["creates"]) + len(plan["updates"])
     counts = {
@@ -134,6 +140,7 @@ def report(plan: Mapping[str, Any], results: Iterable[Mapping[str, Any] | None])
         "unchanged": plan["counts"]["unchanged"],
         "failed": planned - len(done),
         "reported": len(plan["findings"]),
+        "duplicates": len(duplicate_messages),
     }
     lines = [
         f"{'Dry run' if plan['dryRun'] else 'Run'} report: "
@@ -145,12 +152,13 @@ def report(plan: Mapping[str, Any], results: Iterable[Mapping[str, Any] | None])
         for r in done
     ]
     lines += [f"  NOTE {message}" for message in plan["findings"]]
+    lines += [f"  DUPLICATE {message}" for message in duplicate_messages]
     log.info("\n".join(lines))
 
     problems: list[str] = []
     if counts["failed"]:
         problems.append(f"{counts['failed']} of {planned} planned writes failed (see the failed mapped tasks' logs)")
-    problems += plan["conflicts"]
+    problems += plan["conflicts"] + duplicate_messages
     if problems:
         raise ApplyFailedError("; ".join(problems))
     return {"counts": counts, "results": done}

@@ -66,7 +66,10 @@ def create_connectors() -> None:
         plan = ti.xcom_pull(task_ids="prepare", key="plan")
         if plan is None:
             raise RuntimeError("prepare did not finish: nothing was planned or written (see its log)")
-        return pipeline.report(plan, results)
+        # One mapped instance answers with its value, several with a sequence of them.
+        pulled = ti.xcom_pull(task_ids="apply", key="duplicates")
+        duplicates = [pulled] if isinstance(pulled, dict) else list(pulled or [])
+        return pipeline.report(plan, results, duplicates)
 
     report(apply.output)
 

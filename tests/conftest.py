@@ -60,7 +60,8 @@ def emulator(request: pytest.FixtureRequest) -> Iterator[Callable[..., AirbyteEm
     def start(**kwargs: Any) -> AirbyteEmulator:
         kwargs.setdefault("max_lifetime", 600)
         kwargs.setdefault("contract", ContractValidator(PROFILE_SPECS[kwargs.get("profile", "2.0")]))
-        emu = AirbyteEmulator(**kwargs).start()
+        emulator_class = kwargs.pop("emulator_class", AirbyteEmulator)
+        emu = emulator_class(**kwargs).start()
         started.append(emu)
         return emu
 

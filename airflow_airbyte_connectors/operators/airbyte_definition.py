@@ -25,8 +25,13 @@ _CONFIRM_WAITS = (1.0, 2.0, 4.0)
 _PERMANENT_STATUSES = frozenset({400, 403, 404, 409, 422})
 
 
-class DuplicateDefinitionError(RuntimeError):
-    """After a create, Airbyte holds more than one definition with the same identity."""
+class DuplicateDefinitionError(AirflowFailException):
+    """Airbyte holds more than one definition with the same identity. A retry cannot fix that: a person
+    must choose (an ID in basic_config) or delete the extra one."""
+
+    def __init__(self, message: str, definition_ids: list[str]):
+        super().__init__(message)
+        self.definition_ids = definition_ids
 
 
 class AirbyteDefinitionOperator(BaseOperator):
@@ -83,6 +88,11 @@ class AirbyteDefinitionOperator(BaseOperator):
             if current is None:
                 return self._create(hook, desired)
             return self._update(hook, desired, current)
+        except DuplicateDefinitionError as exc:
+            # The run's report lists every duplicate with its IDs.
+            if "ti" in context:
+                context["ti"].xcom_push(key="duplicates", value={"message": str(exc), "ids": exc.definition_ids})
+            raise
         except AirbyteApiError as exc:
             if exc.status in _PERMANENT_STATUSES:
                 # Airbyte rejected the request itself: a retry would be rejected again.
@@ -105,10 +115,11 @@ class AirbyteDefinitionOperator(BaseOperator):
         index = CurrentIndex(CurrentDefinition.from_api(self.kind, r) for r in hook.list_definitions(self.kind))
         match, candidates = index.find(desired)
         if match is None and len(candidates) > 1:
-            ids = ", ".join(sorted(c.definition_id for c in candidates))
+            ids = sorted(c.definition_id for c in candidates)
             raise DuplicateDefinitionError(
                 f"{self.kind} {desired.name}: {len(candidates)} definitions in Airbyte use "
-                f"{desired.docker_repository} ({ids}); set {desired.id_key} in basic_config to choose one"
+                f"{desired.docker_repository} ({', '.join(ids)}); set {desired.id_key} in basic_config to choose one",
+                ids,
             )
         return match
 
@@ -225,7 +236,8 @@ class AirbyteDefinitionOperator(BaseOperator):
             raise DuplicateDefinitionError(
                 f"{self.kind} {desired.name}: Airbyte now holds {len(twins)} definitions for "
                 f"{desired.docker_repository}: {', '.join(sorted(twins))} (this task created {created_id}). "
-                "Another run or person created one at the same time; delete the extra one in Airbyte."
+                "Another run or person created one at the same time; delete the extra one in Airbyte.",
+                sorted(twins),
             )
 
     def _result(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from airflow_airbyte_connectors.operators.airbyte_definition import AirbyteDefinitionOperator, DuplicateDefinitionError
-from airflow_airbyte_connectors.testing import Faults
+from airflow_airbyte_connectors.testing import AirbyteEmulator, Faults
 from tests.dags.test_create_connectors import CUSTOM_DESTINATION, CUSTOM_SOURCE, POKEAPI, config, run_dag, task_states
 from tests.support import CLIENT_SECRET, REGISTRY
 
@@ -61,6 +61,19 @@ class TestNoDuplicates:
             AirbyteDefinitionOperator(task_id="apply", kind="source", definition=CUSTOM_SOURCE).execute(context={})
         assert airbyte.write_requests() == []
 
+    def test_duplicate_made_during_a_run_is_reported_with_its_ids(self, use_emulator, write_config, capfd, caplog):
+        airbyte = use_emulator(emulator_class=_EmulatorWithAConcurrentCreator)
+        write_config(config([CUSTOM_SOURCE]))
+        dagrun = run_dag()
+        assert dagrun.state == "failed"
+        assert task_states(dagrun)["apply"] == ["failed"] and task_states(dagrun)["report"] == ["failed"]
+        twins = same_repository(airbyte, "source", CUSTOM_SOURCE["dockerRepository"])
+        assert len(twins) == 2
+        logged = "".join(capfd.readouterr()) + caplog.text
+        report_lines = [line for line in logged.splitlines() if "DUPLICATE" in line or "ApplyFailedError" in line]
+        assert report_lines and all(t["sourceDefinitionId"] in "\n".join(report_lines) for t in twins)
+        assert len(airbyte.write_requests()) == 1  # detected, not retried
+
     def test_only_one_run_at_a_time(self):
         """A hand-triggered run waits while a scheduled one is running (and vice versa)."""
         from airflow.dag_processing.dagbag import DagBag
@@ -68,6 +81,14 @@ class TestNoDuplicates:
         from tests.support import DAGS_FOLDER
 
         assert DagBag(dag_folder=str(DAGS_FOLDER)).get_dag("create_connectors").max_active_runs == 1
+
+
+class _EmulatorWithAConcurrentCreator(AirbyteEmulator):
+    """Someone else creates the same custom definition at the moment this project does."""
+
+    def _definition_create_custom(self, kind, body):
+        super()._definition_create_custom(kind, body)
+        return super()._definition_create_custom(kind, body)
 
 
 class TestBlastRadius:
