@@ -1,0 +1,84 @@
+"""What can be checked of docker-compose.yaml and the Dockerfile without a Docker engine."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+
+from airflow_airbyte_connectors.get_provider_info import get_provider_info
+from tests.support import REPO_ROOT
+
+COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yaml").read_text())
+SERVICES = COMPOSE["services"]
+AIRFLOW_SERVICES = [
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-worker",
+    "airflow-triggerer",
+    "airflow-init",
+]
+
+
+def test_services_and_profiles_are_as_documented():
+    assert set(SERVICES) == {"postgres", "redis", "airbyte-emulator", *AIRFLOW_SERVICES}
+    profiled = {name: service.get("profiles") for name, service in SERVICES.items() if service.get("profiles")}
+    assert profiled == {"airbyte-emulator": ["demo"]}
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "docker compose up" in readme and "docker compose --profile demo up" in readme
+
+
+def test_airflow_image_is_built_here_and_installs_the_package():
+    for name in AIRFLOW_SERVICES + ["airbyte-emulator"]:
+        context = REPO_ROOT / SERVICES[name].get("build", ".")
+        assert (context / "Dockerfile").is_file(), name
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM apache/airflow:3\.3\.2$", dockerfile, re.MULTILINE)
+    for copied in re.findall(r"^COPY (?:--\S+ )*(.+) \S+$", dockerfile, re.MULTILINE):
+        for source in copied.split():
+            assert (REPO_ROOT / source).exists(), source
+    assert "pip install" in dockerfile and "/opt/airflow-airbyte-connectors" in dockerfile
+
+
+@pytest.mark.parametrize("name", AIRFLOW_SERVICES)
+def test_mounted_folders_exist(name):
+    for volume in SERVICES[name].get("volumes", []):
+        host, _, container = volume.partition(":")
+        if host.startswith("./"):
+            assert (REPO_ROOT / host).is_dir(), volume
+    assert (REPO_ROOT / "configs" / "basic_config.yaml").is_file()
+
+
+def test_config_path_and_connection_agree_with_the_provider():
+    env = SERVICES["airflow-scheduler"]["environment"]
+    configured = env["AIRFLOW__AIRBYTE_CONNECTORS__BASIC_CONFIG_PATH"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in SERVICES["airflow-scheduler"]["volumes"]}
+    assert configured == "/opt/airflow/configs/basic_config.yaml" and mounts["/opt/airflow/configs"] == "./configs"
+    default = get_provider_info()["config"]["airbyte_connectors"]["options"]["basic_config_path"]["default"]
+    assert default.replace("{AIRFLOW_HOME}", "/opt/airflow") == configured  # the image's AIRFLOW_HOME
+
+    connection = env["AIRFLOW_CONN_AIRBYTE_DEFAULT"]
+    fallback = re.fullmatch(r"\$\{AIRBYTE_CONN:-(.*)\}", connection).group(1)
+    assert json.loads(fallback) == {"conn_type": "airbyte", "host": "http://host.docker.internal:8000"}
+    assert "host.docker.internal:host-gateway" in SERVICES["airflow-worker"]["extra_hosts"]
+
+
+def test_demo_emulator_answers_where_the_default_connection_looks():
+    emulator = SERVICES["airbyte-emulator"]
+    assert emulator["entrypoint"][-1] == "airflow_airbyte_connectors.testing"
+    assert "8000:8000" in emulator["ports"]
+    command = emulator["command"]
+    assert command[command.index("--host") + 1] == "0.0.0.0" and command[command.index("--port") + 1] == "8000"
+
+
+def test_example_config_is_valid():
+    from airflow_airbyte_connectors.configs import get_configs
+
+    config = get_configs("connectors", path=REPO_ROOT / "configs" / "basic_config.yaml")
+    assert config.source_definitions and config.destination_definitions
+    assert (REPO_ROOT / "configs" / "basic_config.yaml").read_text() == (
+        REPO_ROOT / "examples" / "basic_config.yaml"
+    ).read_text()
