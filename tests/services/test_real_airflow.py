@@ -205,10 +205,17 @@ def test_asset_schedule_dry_run_and_parallel_mapped_writes(deployment):
     assert plan["dryRun"] is True and len(plan["creates"]) == 3
     assert airbyte.write_requests() == []
 
-    # 3. A normal run makes exactly the planned writes, in parallel, each task labelled.
+    # 3. A normal run makes exactly the planned writes, in parallel, each task labelled. A second run
+    #    triggered by hand meanwhile waits for it (max_active_runs=1) and then finds nothing to do.
     airbyte.clear_requests()
     real = airflow.trigger("create_connectors")
-    assert wait_for("the run", lambda: finished(airflow, "create_connectors", real), timeout=180)["state"] == "success"
+    again = airflow.trigger("create_connectors")
+    first = wait_for("the run", lambda: finished(airflow, "create_connectors", real), timeout=180)
+    second = wait_for("the second run", lambda: finished(airflow, "create_connectors", again), timeout=180)
+    assert first["state"] == second["state"] == "success"
+    assert second["start_date"] >= first["end_date"], "the two runs overlapped"
+    for n in range(3):
+        assert len([d for d in airbyte.definitions("source") if d["name"] == f"Acme {n}"]) == 1
     assert sorted(r.body["sourceDefinition"]["name"] for r in airbyte.write_requests()) == [
         "Acme 0",
         "Acme 1",
