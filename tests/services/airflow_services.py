@@ -1,0 +1,134 @@
+"""Real Airflow services (api-server, scheduler, dag-processor, triggerer; LocalExecutor, SQLite) on
+loopback, and a small client for Airflow's REST API. Used by the services tests and the benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Airflow:
+    """Airflow's REST API as the tests use it."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.session = requests.Session()
+
+    def login(self) -> None:
+        token = self.session.get(f"{self.url}/auth/token", timeout=10).json()["access_token"]
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        answer = self.session.request(method, f"{self.url}/api/v2/{path}", timeout=30, **kwargs)
+        answer.raise_for_status()
+        return answer.json() if answer.content else None
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        run = self.api("POST", f"dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
+        return run["dag_run_id"]
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        return self.api("GET", f"dags/{dag_id}/dagRuns")["dag_runs"]
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        return self.api("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
+        entry = self.api("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")
+        return entry["value"]
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 120, every: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except (requests.RequestException, KeyError) as error:
+            last_error = error
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last_error})")
+
+
+def finished(airflow: Airflow, dag_id: str, run_id: str) -> dict[str, Any] | None:
+    run = airflow.api("GET", f"dags/{dag_id}/dagRuns/{run_id}")
+    return run if run["state"] in ("success", "failed") else None
+
+
+@contextmanager
+def running_airflow(home: Path, dags: Path, env: dict[str, str], *, lifetime: int = 600) -> Iterator[Airflow]:
+    """Migrate a fresh AIRFLOW_HOME and run the four services until the block ends.
+
+    Each service runs under `timeout`, so it stops by itself after ``lifetime`` seconds even if the caller
+    is killed; on exit they are stopped by process group id.
+    """
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "16",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "local-only-jwt-secret",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        **env,
+    }
+    airflow_cli = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow_cli, "db", "migrate"], env=env, check=True, capture_output=True, timeout=180)
+    logs = home / "service-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for service in SERVICES:
+            with (logs / f"{service}.log").open("wb") as out:
+                processes.append(
+                    subprocess.Popen(
+                        ["timeout", "--signal=TERM", "--kill-after=10", str(lifetime), airflow_cli, service],
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        airflow = Airflow(f"http://127.0.0.1:{port}")
+        wait_for("the api-server", lambda: requests.get(f"{airflow.url}/api/v2/monitor/health", timeout=5).ok)
+        airflow.login()
+        yield airflow
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
