@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 AIRFLOW_VERSION := 3.3.2
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test bench lint clean
 
 setup: $(VENV)/.installed
 
@@ -18,6 +18,9 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python benchmarks/run.py
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

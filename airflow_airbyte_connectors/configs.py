@@ -140,7 +140,7 @@ def load_basic_config(path: str | os.PathLike[str]) -> dict[Any, Any]:
     except UnicodeDecodeError as exc:
         raise ConfigError(source, [f"not UTF-8 text (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})"]) from None
     try:
-        document = yaml.load(text, Loader=_BoundedSafeLoader)  # noqa: S506 - a SafeLoader subclass
+        document = _safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(source, [f"YAML syntax: {_describe_yaml_error(exc)}"]) from None
     if document is None:
@@ -296,20 +296,19 @@ def _describe_yaml_error(exc: yaml.YAMLError) -> str:
     return problem
 
 
-class _BoundedSafeLoader(yaml.SafeLoader):
-    """SafeLoader that refuses alias-heavy documents (billion-laughs) before they expand."""
+# libyaml's safe loader where available: about 7x faster than the pure-Python one on large configs.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    def __init__(self, stream: Any):
-        super().__init__(stream)
-        self._aliases_seen = 0
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            self._aliases_seen += 1
-            if self._aliases_seen > MAX_YAML_ALIASES:
-                event = self.peek_event()
+def _safe_load(text: str) -> Any:
+    """Safe YAML loading that refuses alias-heavy documents (billion laughs) before building them."""
+    aliases = 0
+    for event in yaml.parse(text, Loader=_SAFE_LOADER):
+        if isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
                 raise yaml.YAMLError(
                     f"line {event.start_mark.line + 1}: more than {MAX_YAML_ALIASES} aliases; "
                     "basic_config does not need YAML anchors at this scale"
                 )
-        return super().compose_node(parent, index)
+    return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader

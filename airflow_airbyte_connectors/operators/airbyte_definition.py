@@ -9,13 +9,16 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_airbyte_connectors.configs import KINDS, DesiredDefinition, Kind, parse_connectors
-
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_airbyte_connectors.configs import DesiredDefinition, Kind
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
     from airflow_airbyte_connectors.planning import CurrentDefinition
+
+# The DAG file imports this module, so the dag-processor pays for everything imported here on every
+# parse: the config, planning and HTTP modules are imported where they are used.
+KINDS = ("source", "destination")
 
 
 # Seconds to wait between looks for a create whose answer was lost.
@@ -103,6 +106,8 @@ class AirbyteDefinitionOperator(BaseOperator):
 
     def _desired(self) -> DesiredDefinition:
         """Validate the one definition with the same rules as basic_config (also for direct use)."""
+        from airflow_airbyte_connectors.configs import parse_connectors
+
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
         section = {f"{self.kind}_definitions": [dict(self.definition)]}

@@ -48,8 +48,9 @@ class Airflow:
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return self.api("GET", f"dags/{dag_id}/dagRuns")["dag_runs"]
 
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        return self.api("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+    def task_instances(self, dag_id: str, run_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        answer = self.api("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": limit})
+        return answer["task_instances"]
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
         entry = self.api("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")

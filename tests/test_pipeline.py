@@ -1,0 +1,90 @@
+"""prepare and report, the bodies of the DAG's first and last tasks."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_airbyte_connectors import pipeline
+from airflow_airbyte_connectors.hooks import airbyte_definitions
+from tests.support import REGISTRY, registry_entry
+
+POKEAPI = registry_entry("source", "PokeAPI")
+CUSTOM = {
+    "name": "Acme CRM",
+    "dockerRepository": "ghcr.io/acme/source-acme-crm",
+    "dockerImageTag": "1.2.0",
+    "documentationUrl": "https://acme.example.com/docs",
+}
+
+
+@pytest.fixture(autouse=True)
+def fresh_token_cache():
+    airbyte_definitions._token_cache.clear()
+
+
+def config(*sources):
+    return {"connectors": {"source_definitions": list(sources), "destination_definitions": []}}
+
+
+class TestRequestsSent:
+    """The least prepare can send: a token (auth on), one list per kind, the workspace when writing."""
+
+    def test_with_writes_to_plan(self, use_emulator, write_config):
+        emu = use_emulator(seed=REGISTRY)
+        emu.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
+        prepared = pipeline.prepare(config_path=str(write_config(config(POKEAPI, CUSTOM))))
+        assert len(prepared["actions"]) == 2
+        assert [r.operation for r in emu.requests] == [
+            "applications/token",
+            "source_definitions/list",
+            "destination_definitions/list",
+            "workspaces/list_by_organization_id",
+        ]
+        assert {a["workspace_id"] for a in prepared["actions"]} == {emu.workspace_ids[0]}
+
+    def test_when_nothing_differs(self, use_emulator, write_config):
+        emu = use_emulator(seed=REGISTRY)
+        prepared = pipeline.prepare(config_path=str(write_config(config(POKEAPI))))
+        assert prepared["actions"] == []
+        assert [r.operation for r in emu.requests] == [
+            "applications/token",
+            "source_definitions/list",
+            "destination_definitions/list",
+        ]
+
+    def test_with_a_configured_workspace_and_no_auth(self, use_emulator, write_config, monkeypatch):
+        emu = use_emulator(seed=REGISTRY, auth="none")
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__WORKSPACE_ID", emu.workspace_ids[0])
+        prepared = pipeline.prepare(config_path=str(write_config(config(CUSTOM))))
+        assert len(prepared["actions"]) == 1
+        assert [r.operation for r in emu.requests] == ["source_definitions/list", "destination_definitions/list"]
+
+
+class TestReport:
+    PLAN = {
+        "dryRun": False,
+        "counts": {"unchanged": 4},
+        "creates": ["create source A 1"],
+        "updates": ["update source B 1→2"],
+        "findings": ["source C: name taken"],
+        "conflicts": [],
+    }
+
+    def test_counts_and_success(self):
+        results = [
+            {"kind": "source", "action": "created", "name": "A", "tagAfter": "1", "definitionId": "x"},
+            {"kind": "source", "action": "unchanged", "name": "B", "tagBefore": "2", "tagAfter": "2"},
+        ]
+        counts = pipeline.report(self.PLAN, results)["counts"]
+        assert counts["created"] == 1 and counts["already_applied"] == 1 and counts["failed"] == 0
+        assert counts["unchanged"] == 4 and counts["reported"] == 1
+
+    def test_missing_results_are_failures(self):
+        with pytest.raises(pipeline.ApplyFailedError, match="1 of 2 planned writes failed"):
+            pipeline.report(self.PLAN, [{"kind": "source", "action": "created", "name": "A"}, None])
+
+    def test_conflicts_and_duplicates_fail_the_run_with_their_ids(self):
+        plan = {**self.PLAN, "creates": [], "updates": [], "conflicts": ["source X: 2 definitions use x/y (a, b)"]}
+        duplicates = [{"message": "source Y: Airbyte now holds 2 definitions for y/z: c, d", "ids": ["c", "d"]}]
+        with pytest.raises(pipeline.ApplyFailedError, match=r"\(a, b\).*c, d"):
+            pipeline.report(plan, [], duplicates)
