@@ -48,6 +48,16 @@ def airflow_db(airflow_home: Path) -> None:
     db.resetdb()
 
 
+@pytest.fixture(autouse=True)
+def fresh_token_cache() -> Iterator[None]:
+    """Each test starts without a cached Airbyte token, so request counts do not depend on test order."""
+    from airflow_airbyte_connectors.hooks import airbyte_definitions
+
+    airbyte_definitions._token_cache.clear()
+    yield
+    airbyte_definitions._token_cache.clear()
+
+
 @pytest.fixture
 def emulator(request: pytest.FixtureRequest) -> Iterator[Callable[..., AirbyteEmulator]]:
     """Start emulators on 127.0.0.1; every one is stopped when the test ends.

@@ -20,6 +20,14 @@ PROFILE_SPECS = {
 }
 DAGS_FOLDER = REPO_ROOT / "dags"
 
+# A custom connector that no Airbyte ships: creating it is this project's job.
+CUSTOM_SOURCE = {
+    "name": "Acme CRM",
+    "dockerRepository": "ghcr.io/acme/source-acme-crm",
+    "dockerImageTag": "1.2.0",
+    "documentationUrl": "https://acme.example.com/docs/airbyte",
+}
+
 CLIENT_ID = "aac-test-client"
 CLIENT_SECRET = "aac-test-secret-4b1f9e0c7d"  # distinctive, so a scan for leaks can find it
 

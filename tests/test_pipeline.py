@@ -5,21 +5,9 @@ from __future__ import annotations
 import pytest
 
 from airflow_airbyte_connectors import pipeline
-from airflow_airbyte_connectors.hooks import airbyte_definitions
-from tests.support import REGISTRY, registry_entry
+from tests.support import CUSTOM_SOURCE, REGISTRY, registry_entry
 
 POKEAPI = registry_entry("source", "PokeAPI")
-CUSTOM = {
-    "name": "Acme CRM",
-    "dockerRepository": "ghcr.io/acme/source-acme-crm",
-    "dockerImageTag": "1.2.0",
-    "documentationUrl": "https://acme.example.com/docs",
-}
-
-
-@pytest.fixture(autouse=True)
-def fresh_token_cache():
-    airbyte_definitions._token_cache.clear()
 
 
 def config(*sources):
@@ -32,7 +20,7 @@ class TestRequestsSent:
     def test_with_writes_to_plan(self, use_emulator, write_config):
         emu = use_emulator(seed=REGISTRY)
         emu.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
-        prepared = pipeline.prepare(config_path=str(write_config(config(POKEAPI, CUSTOM))))
+        prepared = pipeline.prepare(config_path=str(write_config(config(POKEAPI, CUSTOM_SOURCE))))
         assert len(prepared["actions"]) == 2
         assert [r.operation for r in emu.requests] == [
             "applications/token",
@@ -55,7 +43,7 @@ class TestRequestsSent:
     def test_with_a_configured_workspace_and_no_auth(self, use_emulator, write_config, monkeypatch):
         emu = use_emulator(seed=REGISTRY, auth="none")
         monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__WORKSPACE_ID", emu.workspace_ids[0])
-        prepared = pipeline.prepare(config_path=str(write_config(config(CUSTOM))))
+        prepared = pipeline.prepare(config_path=str(write_config(config(CUSTOM_SOURCE))))
         assert len(prepared["actions"]) == 1
         assert [r.operation for r in emu.requests] == ["source_definitions/list", "destination_definitions/list"]
 

@@ -7,19 +7,13 @@ from typing import Any
 
 import pytest
 
-from tests.support import CLIENT_SECRET, DAGS_FOLDER, registry_entry
+from tests.support import CLIENT_SECRET, CUSTOM_SOURCE, DAGS_FOLDER, registry_entry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
 POKEAPI = registry_entry("source", "PokeAPI")
 FAKER = registry_entry("source", "Sample Data")
 DEV_NULL = registry_entry("destination", "End-to-End Testing (/dev/null)")
-CUSTOM_SOURCE = {
-    "name": "Acme CRM",
-    "dockerRepository": "ghcr.io/acme/source-acme-crm",
-    "dockerImageTag": "1.2.0",
-    "documentationUrl": "https://acme.example.com/docs/airbyte",
-}
 CUSTOM_DESTINATION = {
     "name": "Acme Lake",
     "dockerRepository": "ghcr.io/acme/destination-acme-lake",

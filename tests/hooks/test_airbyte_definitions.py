@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_airbyte_connectors.hooks import airbyte_definitions
 from airflow_airbyte_connectors.hooks.airbyte_definitions import (
     AirbyteApiError,
     AirbyteDefinitionsHook,
@@ -12,21 +11,7 @@ from airflow_airbyte_connectors.hooks.airbyte_definitions import (
     WriteOutcomeUnknownError,
     server_root,
 )
-from tests.support import CLIENT_SECRET
-
-NEW_DEFINITION = {
-    "name": "Acme CRM",
-    "dockerRepository": "ghcr.io/acme/source-acme-crm",
-    "dockerImageTag": "1.2.0",
-    "documentationUrl": "https://acme.example.com/docs",
-}
-
-
-@pytest.fixture(autouse=True)
-def fresh_token_cache():
-    airbyte_definitions._token_cache.clear()
-    yield
-    airbyte_definitions._token_cache.clear()
+from tests.support import CLIENT_SECRET, CUSTOM_SOURCE
 
 
 def hook(**kwargs) -> AirbyteDefinitionsHook:
@@ -150,7 +135,7 @@ class TestDefinitions:
         emu = use_emulator()
         client = hook()
         workspace = client.get_workspace_id()
-        created = client.create_definition("source", NEW_DEFINITION, workspace)
+        created = client.create_definition("source", CUSTOM_SOURCE, workspace)
         definition_id = created["sourceDefinitionId"]
         assert client.get_definition("source", definition_id)["dockerImageTag"] == "1.2.0"
         updated = client.update_definition("source", definition_id, docker_image_tag="1.3.0", workspace_id=workspace)
@@ -172,7 +157,7 @@ class TestDefinitions:
         client = hook()
         with pytest.raises(AirbyteApiError, match="HTTP 500"):
             client.create_definition(
-                "source", {**NEW_DEFINITION, "dockerImageTag": "9.9.9-missing"}, client.get_workspace_id()
+                "source", {**CUSTOM_SOURCE, "dockerImageTag": "9.9.9-missing"}, client.get_workspace_id()
             )
         assert len(emu.write_requests()) == 1
 
@@ -180,7 +165,7 @@ class TestDefinitions:
         emu = use_emulator(write_delay=2.0)
         client = hook(write_timeout=0.5)
         with pytest.raises(WriteOutcomeUnknownError, match="may have applied"):
-            client.create_definition("source", NEW_DEFINITION, client.get_workspace_id())
+            client.create_definition("source", CUSTOM_SOURCE, client.get_workspace_id())
         emu.wait_idle()
         assert len(emu.write_requests()) == 1
 

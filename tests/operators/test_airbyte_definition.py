@@ -9,14 +9,8 @@ from airflow_airbyte_connectors.operators.airbyte_definition import (
     AirbyteDefinitionOperator,
     DuplicateDefinitionError,
 )
-from tests.support import registry_entry
+from tests.support import CUSTOM_SOURCE, registry_entry
 
-CUSTOM = {
-    "name": "Acme CRM",
-    "dockerRepository": "ghcr.io/acme/source-acme-crm",
-    "dockerImageTag": "1.2.0",
-    "documentationUrl": "https://acme.example.com/docs",
-}
 POKEAPI = registry_entry("source", "PokeAPI")
 
 
@@ -39,40 +33,40 @@ def seed(emu, definition, *, custom=True, tag=None):
 class TestIdempotence:
     def test_creates_a_missing_definition_once(self, use_emulator):
         emu = use_emulator()
-        first = run(CUSTOM, planned_action="create")
+        first = run(CUSTOM_SOURCE, planned_action="create")
         assert first["action"] == "created" and first["tagAfter"] == "1.2.0"
-        second = run(CUSTOM, planned_action="create")
+        second = run(CUSTOM_SOURCE, planned_action="create")
         assert second == {**first, "action": "unchanged", "tagBefore": "1.2.0"}
         assert [r.operation for r in emu.write_requests()] == ["source_definitions/create_custom"]
 
     def test_rerun_of_an_applied_update_changes_nothing(self, use_emulator):
         emu = use_emulator()
-        existing = seed(emu, CUSTOM, tag="1.1.0")
+        existing = seed(emu, CUSTOM_SOURCE, tag="1.1.0")
         kwargs = {"planned_action": "update", "definition_id": existing["sourceDefinitionId"]}
-        assert run(CUSTOM, **kwargs)["action"] == "updated"
-        again = run(CUSTOM, **kwargs)
+        assert run(CUSTOM_SOURCE, **kwargs)["action"] == "updated"
+        again = run(CUSTOM_SOURCE, **kwargs)
         assert again["action"] == "unchanged"
         assert len(emu.write_requests()) == 1
 
     def test_stale_create_becomes_an_update_when_the_definition_appeared(self, use_emulator):
         emu = use_emulator()
-        existing = seed(emu, CUSTOM, tag="1.0.0")
-        result = run(CUSTOM, planned_action="create")
+        existing = seed(emu, CUSTOM_SOURCE, tag="1.0.0")
+        result = run(CUSTOM_SOURCE, planned_action="create")
         assert result["action"] == "updated" and result["definitionId"] == existing["sourceDefinitionId"]
         assert [r.operation for r in emu.write_requests()] == ["source_definitions/update"]
 
     def test_deleted_definition_counts_as_missing_although_get_still_answers(self, use_emulator):
         emu = use_emulator()
-        gone = seed(emu, CUSTOM)
+        gone = seed(emu, CUSTOM_SOURCE)
         emu.delete_definition("source", gone["sourceDefinitionId"])
-        result = run(CUSTOM, planned_action="update", definition_id=gone["sourceDefinitionId"])
+        result = run(CUSTOM_SOURCE, planned_action="update", definition_id=gone["sourceDefinitionId"])
         assert result["action"] == "created" and result["definitionId"] != gone["sourceDefinitionId"]
         assert [r.operation for r in emu.write_requests()] == ["source_definitions/create_custom"]
 
     def test_custom_definition_is_renamed_built_in_is_not(self, use_emulator):
         emu = use_emulator()
-        custom = seed(emu, CUSTOM)
-        assert run({**CUSTOM, "name": "Acme CRM v2"})["name"] == "Acme CRM v2"
+        custom = seed(emu, CUSTOM_SOURCE)
+        assert run({**CUSTOM_SOURCE, "name": "Acme CRM v2"})["name"] == "Acme CRM v2"
         assert emu.write_requests()[0].body["name"] == "Acme CRM v2"
         assert custom["sourceDefinitionId"] in {d["sourceDefinitionId"] for d in emu.definitions("source")}
 
@@ -85,35 +79,37 @@ class TestIdempotence:
 class TestSafety:
     def test_dry_run_sends_no_write(self, use_emulator):
         emu = use_emulator()
-        seed(emu, CUSTOM, tag="1.0.0")
-        assert run(CUSTOM, dry_run=True)["action"] == "would_update"
-        assert run({**CUSTOM, "dockerRepository": "ghcr.io/acme/other"}, dry_run=True)["action"] == "would_create"
+        seed(emu, CUSTOM_SOURCE, tag="1.0.0")
+        assert run(CUSTOM_SOURCE, dry_run=True)["action"] == "would_update"
+        assert (
+            run({**CUSTOM_SOURCE, "dockerRepository": "ghcr.io/acme/other"}, dry_run=True)["action"] == "would_create"
+        )
         assert emu.write_requests() == []
 
     def test_lost_answer_to_a_create_is_confirmed_by_reading_not_by_creating_again(self, use_emulator, monkeypatch):
         emu = use_emulator(write_delay=1.5)
         monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__WRITE_TIMEOUT", "0.5")
-        result = run(CUSTOM, planned_action="create")
+        result = run(CUSTOM_SOURCE, planned_action="create")
         assert result["action"] == "created"
-        matches = [d for d in emu.definitions("source") if d["dockerRepository"] == CUSTOM["dockerRepository"]]
+        matches = [d for d in emu.definitions("source") if d["dockerRepository"] == CUSTOM_SOURCE["dockerRepository"]]
         assert [d["sourceDefinitionId"] for d in matches] == [result["definitionId"]]
         emu.wait_idle()
         assert len(emu.write_requests()) == 1
 
     def test_two_definitions_with_one_identity_are_reported_with_their_ids(self, use_emulator):
         emu = use_emulator()
-        twins = [seed(emu, CUSTOM), seed(emu, CUSTOM, tag="1.0.0")]
+        twins = [seed(emu, CUSTOM_SOURCE), seed(emu, CUSTOM_SOURCE, tag="1.0.0")]
         with pytest.raises(DuplicateDefinitionError) as caught:
-            run(CUSTOM)
+            run(CUSTOM_SOURCE)
         assert all(t["sourceDefinitionId"] in str(caught.value) for t in twins)
         assert emu.write_requests() == []
 
     def test_invalid_definition_is_rejected_before_any_request(self, use_emulator):
         emu = use_emulator()
         with pytest.raises(ConfigError, match=r"source_definitions\[0\]\.dockerImageTag"):
-            run({**CUSTOM, "dockerImageTag": "latest please"})
+            run({**CUSTOM_SOURCE, "dockerImageTag": "latest please"})
         with pytest.raises(ValueError, match="kind must be one of"):
-            run(CUSTOM, kind="sources")
+            run(CUSTOM_SOURCE, kind="sources")
         assert emu.requests == []
 
     @pytest.mark.parametrize(
@@ -129,7 +125,7 @@ class TestSafety:
         from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteApiError
 
         emu = use_emulator(**emulator_kwargs)
-        seed(emu, CUSTOM)
+        seed(emu, CUSTOM_SOURCE)
         # AirflowFailException: Airflow does not retry; AirbyteApiError: retried per the task's retries.
         expected = AirflowFailException if permanent else AirbyteApiError
         with pytest.raises(
@@ -137,12 +133,12 @@ class TestSafety:
             match=rf"POST http://127\.0\.0\.1:\d+/api/v1/source_definitions/update "
             rf"failed: HTTP {status}: errorId",
         ) as caught:
-            run({**CUSTOM, "dockerImageTag": "1.3.0"})
+            run({**CUSTOM_SOURCE, "dockerImageTag": "1.3.0"})
         assert isinstance(caught.value, AirflowFailException) is permanent
         assert len(emu.write_requests()) == 1
         assert [d["dockerImageTag"] for d in emu.definitions("source")] == ["1.2.0"]
 
     def test_template_fields_name_real_attributes(self):
-        operator = AirbyteDefinitionOperator(task_id="apply", kind="source", definition=CUSTOM)
+        operator = AirbyteDefinitionOperator(task_id="apply", kind="source", definition=CUSTOM_SOURCE)
         assert all(hasattr(operator, name) for name in operator.template_fields)
         assert operator.action_label == "apply source Acme CRM"
