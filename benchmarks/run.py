@@ -343,7 +343,7 @@ def bench_dag_runs() -> None:
         f"no-op {wall_noop * 1000:.0f} ms",
         wall_op / wall_noop,
         "< 1.2x",
-        f"{n} mapped, each: token?, list, compare -> unchanged",
+        f"{n} mapped, each: list, compare -> unchanged",
     )
     record(
         "4b per mapped task, CPU (dag.test)",
@@ -366,7 +366,7 @@ started = time.perf_counter()
 bag = DagBag(dag_folder=sys.argv[1])
 elapsed = time.perf_counter() - started
 assert not bag.import_errors, bag.import_errors
-new = sorted({m.split(".")[0] for m in set(sys.modules) - before})
+new = sorted({m.split(".")[0] for m in set(sys.modules) - before if not m.startswith("unusual_prefix_")})
 print(json.dumps({"seconds": elapsed, "new_top_level_modules": new}))
 """
 
