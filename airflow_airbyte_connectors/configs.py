@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -72,17 +71,6 @@ class DesiredDefinition:
         if self.definition_id:
             fields[self.id_key] = self.definition_id
         return fields
-
-    @classmethod
-    def from_api(cls, kind: Kind, fields: Mapping[str, Any]) -> DesiredDefinition:
-        return cls(
-            kind=kind,
-            name=fields["name"],
-            docker_repository=fields["dockerRepository"],
-            docker_image_tag=fields["dockerImageTag"],
-            documentation_url=fields["documentationUrl"],
-            definition_id=fields.get(id_key(kind)),
-        )
 
 
 @dataclass(frozen=True)
