@@ -189,8 +189,12 @@ def _parse_entry(kind: Kind, entry: Any, path: str, problems: list[str]) -> Desi
         if field not in entry or value is None:
             problems.append(f"{path}.{field}: required")
         elif not isinstance(value, str):
-            # YAML reads 0.3.40 as a string but 1.0 as a float: say how to write it.
-            hint = f' (quote it: "{value}")' if isinstance(value, int | float) else ""
+            # YAML reads 1.10 as the number 1.1: the text as written is gone, so show how to write it.
+            hint = (
+                f' (YAML read a number: put it in quotes, e.g. {field}: "1.10")'
+                if isinstance(value, int | float)
+                else ""
+            )
             problems.append(f"{path}.{field}: must be a string, got {_type_name(value)}{hint}")
         elif not value.strip():
             problems.append(f"{path}.{field}: must not be empty")
@@ -279,6 +283,9 @@ def _type_name(value: Any) -> str:
 def _describe_yaml_error(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    if context:  # e.g. "expected a single document in the stream, but found another document"
+        problem = f"{context}, {problem}"
     if mark is not None:
         return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
     return problem
@@ -299,4 +306,36 @@ def _safe_load(text: str) -> Any:
                     f"line {event.start_mark.line + 1}: more than {MAX_YAML_ALIASES} aliases; "
                     "basic_config does not need YAML anchors at this scale"
                 )
-    return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
+    loader = _SAFE_LOADER(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _refuse_duplicate_keys(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _refuse_duplicate_keys(root: yaml.Node) -> None:
+    """YAML keeps the last of two equal keys silently; in a config that hides a mistake, so name it."""
+    seen_nodes: set[int] = set()
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen_nodes:  # aliases share nodes: visit each once
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in first_line:
+                        raise yaml.YAMLError(
+                            f"line {key.start_mark.line + 1}, column {key.start_mark.column + 1}: key "
+                            f"{key.value!r} repeats the one on line {first_line[key.value]}"
+                        )
+                    first_line[key.value] = key.start_mark.line + 1
+                pending.extend((key, value))
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend(node.value)

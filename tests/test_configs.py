@@ -169,7 +169,8 @@ class TestParseConnectors:
             ({"source_definitions": ["x"]}, "connectors.source_definitions[0]: must be a mapping"),
             (
                 {"source_definitions": [entry(dockerImageTag=1.0)]},
-                'connectors.source_definitions[0].dockerImageTag: must be a string, got a number (quote it: "1.0")',
+                "connectors.source_definitions[0].dockerImageTag: must be a string, got a number (YAML read a number: "
+                'put it in quotes, e.g. dockerImageTag: "1.10")',
             ),
             ({"source_definitions": [entry(name="   ")]}, "connectors.source_definitions[0].name: must not be empty"),
             ({"source_definitions": [entry(name=" PokeAPI")]}, "leading or trailing whitespace"),
