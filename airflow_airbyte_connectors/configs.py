@@ -10,7 +10,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 from uuid import UUID
 
 import yaml
@@ -22,6 +22,16 @@ KINDS: tuple[Kind, ...] = ("source", "destination")
 MAX_CONFIG_BYTES = 5 * 1024 * 1024
 # YAML aliases let a few lines expand to billions of nodes; a connector list never needs many.
 MAX_YAML_ALIASES = 100
+# The whole Airbyte registry as a basic_config is under 20,000 YAML nodes and 6 levels deep. Beyond these
+# a file is refused during the streaming pre-scan, before any Python objects are built: the pure-Python
+# loader recurses (RecursionError) and its scanner is quadratic on deep flow collections, and a 5 MB file
+# of `[x,x,...]` is 2.6 million nodes and as many problems.
+MAX_YAML_NODES = 100_000
+MAX_YAML_DEPTH = 64
+# A config this wrong is reported by its first problems; the rest are counted.
+MAX_REPORTED_PROBLEMS = 200
+# Characters YAML does not allow in a stream (PyYAML's reader refuses them, with an offset, not a line).
+_NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 # Docker reference grammar (distribution/reference): optional registry host (it has a dot or a port, or
 # is localhost, else it is the first path component), then lowercase path components separated by "/";
@@ -118,15 +128,32 @@ def load_basic_config(path: str | os.PathLike[str]) -> dict[Any, Any]:
             raise ConfigError(source, ["is a directory, expected a YAML file"])
         if size > MAX_CONFIG_BYTES:
             raise ConfigError(source, [f"file is {size} bytes; the limit is {MAX_CONFIG_BYTES} bytes"])
-        raw = file.read_bytes()
+        # st_size is 0 for pipes and devices (/dev/stdin, /dev/zero): the read itself is bounded too.
+        with file.open("rb") as handle:
+            raw = _read_at_most(handle, MAX_CONFIG_BYTES)
+        if raw is None:
+            raise ConfigError(source, [f"file is over {MAX_CONFIG_BYTES} bytes; the limit is {MAX_CONFIG_BYTES} bytes"])
+    except ConfigError:
+        raise
     except FileNotFoundError:
         raise ConfigError(source, ["file not found"]) from None
-    except OSError as exc:
-        raise ConfigError(source, [f"cannot read file: {exc.strerror or exc}"]) from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise ConfigError(source, [f"cannot read file: {getattr(exc, 'strerror', None) or exc}"]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(source, [f"not UTF-8 text (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})"]) from None
+        line, column = _line_and_column(raw, exc.start)
+        utf16 = "; it looks like UTF-16, save it as UTF-8" if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else ""
+        raise ConfigError(
+            source,
+            [f"not UTF-8 text (line {line}, column {column}: byte {raw[exc.start : exc.start + 1]!r}){utf16}"],
+        ) from None
+    if (bad := _NON_PRINTABLE.search(text)) is not None:
+        line, column = _line_and_column(text, bad.start())
+        raise ConfigError(
+            source,
+            [f"YAML syntax: line {line}, column {column}: control character U+{ord(bad.group()):04X} is not allowed"],
+        )
     try:
         document = _safe_load(text)
     except yaml.YAMLError as exc:
@@ -170,6 +197,9 @@ def parse_connectors(section: Any, *, source: str = "basic_config") -> Connector
         ]
         _check_unique(kind, entries, base, problems)
 
+    if len(problems) > MAX_REPORTED_PROBLEMS:
+        hidden = len(problems) - MAX_REPORTED_PROBLEMS
+        problems = [*problems[:MAX_REPORTED_PROBLEMS], f"connectors: {hidden} more problems not shown"]
     if problems:
         raise ConfigError(source, problems)
     return ConnectorsConfig(tuple(parsed["source"]), tuple(parsed["destination"]))
@@ -190,11 +220,12 @@ def _parse_entry(kind: Kind, entry: Any, path: str, problems: list[str]) -> Desi
             problems.append(f"{path}.{field}: required")
         elif not isinstance(value, str):
             # YAML reads 1.10 as the number 1.1: the text as written is gone, so show how to write it.
-            hint = (
-                f' (YAML read a number: put it in quotes, e.g. {field}: "1.10")'
-                if isinstance(value, int | float)
-                else ""
-            )
+            if isinstance(value, bool):  # before int: bool is an int
+                hint = f' (YAML reads yes/no/on/off/true/false as a boolean: put it in quotes, e.g. {field}: "yes")'
+            elif isinstance(value, int | float):
+                hint = f' (YAML read a number: put it in quotes, e.g. {field}: "1.10")'
+            else:
+                hint = ""
             problems.append(f"{path}.{field}: must be a string, got {_type_name(value)}{hint}")
         elif not value.strip():
             problems.append(f"{path}.{field}: must not be empty")
@@ -280,6 +311,23 @@ def _type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def _read_at_most(handle: BinaryIO, limit: int) -> bytes | None:
+    """The whole content, or None when it is longer than ``limit`` (reads at most ``limit`` + 64 KiB)."""
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := handle.read(64 * 1024):
+        total += len(chunk)
+        if total > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _line_and_column(text: str | bytes, offset: int) -> tuple[int, int]:
+    newline = "\n" if isinstance(text, str) else b"\n"
+    return text.count(newline, 0, offset) + 1, offset - (text.rfind(newline, 0, offset) + 1) + 1  # type: ignore[arg-type]
+
+
 def _describe_yaml_error(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
@@ -297,8 +345,24 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def _safe_load(text: str) -> Any:
     """Safe YAML loading that refuses alias-heavy documents (billion laughs) before building them."""
-    aliases = 0
+    aliases = nodes = depth = 0
     for event in yaml.parse(text, Loader=_SAFE_LOADER):
+        if isinstance(event, yaml.NodeEvent):  # scalars, aliases, collection starts
+            nodes += 1
+            if nodes > MAX_YAML_NODES:
+                raise yaml.YAMLError(
+                    f"line {event.start_mark.line + 1}: more than {MAX_YAML_NODES} YAML nodes; "
+                    "basic_config is not this large"
+                )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise yaml.YAMLError(
+                    f"line {event.start_mark.line + 1}, column {event.start_mark.column + 1}: "
+                    f"nested more than {MAX_YAML_DEPTH} levels deep"
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
         if isinstance(event, yaml.AliasEvent):
             aliases += 1
             if aliases > MAX_YAML_ALIASES:
