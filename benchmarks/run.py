@@ -144,10 +144,15 @@ def start_emulator(seed: Path, *extra: str) -> tuple[subprocess.Popen[str], str]
     )
     process.stdout.readline()
     url = ready.read_text()
+    use_airbyte(url)
+    return process, url
+
+
+def use_airbyte(url: str) -> None:
+    """Point the `airbyte_default` connection at the emulator at ``url``."""
     os.environ["AIRFLOW_CONN_AIRBYTE_DEFAULT"] = json.dumps(
         {"conn_type": "airbyte", "host": url, "login": CLIENT_ID, "password": CLIENT_SECRET}
     )
-    return process, url
 
 
 def median_of(runs: int, measure: Callable[[], float]) -> float:
@@ -177,9 +182,7 @@ def bench_registry_plan() -> None:
         missing_fraction=0.01,
         rng_seed=1,
     ) as emu:
-        os.environ["AIRFLOW_CONN_AIRBYTE_DEFAULT"] = json.dumps(
-            {"conn_type": "airbyte", "host": emu.url, "login": CLIENT_ID, "password": CLIENT_SECRET}
-        )
+        use_airbyte(emu.url)
         current = {kind: emu.definitions(kind) for kind in ("source", "destination")}
 
         def plan_cpu() -> float:
@@ -291,9 +294,7 @@ def bench_dag_runs() -> None:
 
     # No-op run: the emulator in this process, so its request log can be read.
     with AirbyteEmulator(seed=seed, client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as emu:
-        os.environ["AIRFLOW_CONN_AIRBYTE_DEFAULT"] = json.dumps(
-            {"conn_type": "airbyte", "host": emu.url, "login": CLIENT_ID, "password": CLIENT_SECRET}
-        )
+        use_airbyte(emu.url)
         for dag_id in ("trivial", "create_connectors"):
             run(dag_id)  # warm-up: the first dag.test in a process pays one-off start-up
         emu.clear_requests()
@@ -442,7 +443,7 @@ def bench_fan_out(n: int = 100, latency: float = 1.0) -> None:
     dags = WORK / "fan_dags"
     dags.mkdir()
     shutil.copy(REPO / "dags" / "create_connectors.py", dags)
-    emulator, url = start_emulator(seed, "--write-delay", str(latency))
+    emulator, _ = start_emulator(seed, "--write-delay", str(latency))
     try:
         env = {
             "AIRFLOW__AIRBYTE_CONNECTORS__BASIC_CONFIG_PATH": str(config),
