@@ -271,8 +271,12 @@ def _parse_entry(kind: Kind, entry: Any, path: str, problems: list[str]) -> Desi
 
 
 def _check_unique(kind: Kind, entries: list[Any], base: str, problems: list[str]) -> None:
-    """Within one kind, a name, a repository or an ID may appear once: otherwise identity is ambiguous."""
-    for field in ("name", "dockerRepository", id_key(kind)):
+    """Within one kind, a repository or an ID may appear once: otherwise identity is ambiguous.
+
+    Names may repeat (Airbyte's own registry reuses a few with different images); identity is by ID,
+    then image, and the plan notes the repetition.
+    """
+    for field in ("dockerRepository", id_key(kind)):
         first_seen: dict[str, int] = {}
         for index, entry in enumerate(entries):
             if not isinstance(entry, dict) or not isinstance(entry.get(field), str):
@@ -280,8 +284,6 @@ def _check_unique(kind: Kind, entries: list[Any], base: str, problems: list[str]
             value = entry[field].strip()
             if field == id_key(kind) and _is_uuid(value):
                 value = str(UUID(value))
-            elif field == "name":
-                value = value.casefold()
             if value in first_seen:
                 problems.append(
                     f"{base}[{index}].{field}: {entry[field]!r} already used by {base}[{first_seen[value]}]"

@@ -108,7 +108,7 @@ class Action:
 class Finding:
     """Something the plan reports but does not change."""
 
-    category: Literal["unchangeable", "name_taken", "ambiguous", "id_not_found", "not_renamable"]
+    category: Literal["unchangeable", "name_taken", "repeated_name", "ambiguous", "id_not_found", "not_renamable"]
     kind: Kind
     name: str
     message: str
@@ -217,6 +217,7 @@ def _plan_kind(
 ) -> _KindPlan:
     index = CurrentIndex(CurrentDefinition.from_api(kind, read) for read in current_reads)
     plan = _KindPlan()
+    plan.findings.extend(_repeated_names(kind, desired))
     claimed: set[str] = set()
     for wanted in desired:
         match, candidates = index.find(wanted)
@@ -262,6 +263,25 @@ def _plan_kind(
 
     plan.unmanaged = [c for c in index.definitions if c.definition_id not in claimed]
     return plan
+
+
+def _repeated_names(kind: Kind, desired: Sequence[DesiredDefinition]) -> list[Finding]:
+    """Names the config uses more than once in a kind (with different images, or validation refuses it)."""
+    by_name: dict[str, list[DesiredDefinition]] = defaultdict(list)
+    for wanted in desired:
+        by_name[wanted.name.casefold()].append(wanted)
+    return [
+        Finding(
+            "repeated_name",
+            kind,
+            same[0].name,
+            f"{kind} {same[0].name}: {len(same)} entries use this name "
+            f"({', '.join(d.docker_repository for d in same)}); each is managed by its image, "
+            "but Airbyte's UI will show them under one name",
+        )
+        for same in by_name.values()
+        if len(same) > 1
+    ]
 
 
 def _plan_create(wanted: DesiredDefinition, index: CurrentIndex, plan: _KindPlan) -> None:

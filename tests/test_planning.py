@@ -89,6 +89,16 @@ class TestIdentity:
         assert [a.action for a in plan.actions] == ["create"]
         assert [f.category for f in plan.findings] == ["name_taken"]
 
+    def test_repeated_name_in_the_config_is_noted_and_both_are_managed_by_image(self):
+        twin = desired(name="pokeapi", repo="acme/source-poke")
+        plan = plan_for([desired(), twin], current_sources=[current(tag="0.3.38")])
+        assert [(a.action, a.desired.docker_repository) for a in plan.actions] == [
+            ("create", "acme/source-poke"),
+            ("update", "airbyte/source-pokeapi"),
+        ]
+        assert [f.category for f in plan.findings] == ["repeated_name", "name_taken"]
+        assert "2 entries use this name (airbyte/source-pokeapi, acme/source-poke)" in plan.findings[0].message
+
     def test_repository_used_twice_in_airbyte_is_ambiguous_and_not_touched(self):
         twins = [current(tag="0.3.1"), current(tag="0.3.2", custom=True)]
         plan = plan_for([desired()], current_sources=twins)

@@ -288,3 +288,42 @@ bag = DagBag(dag_folder=sys.argv[1])
 print(json.dumps({"dags": sorted(bag.dag_ids), "import_errors": {k: str(v) for k, v in bag.import_errors.items()},
                   "tripped": tripped}))
 """
+
+
+class TestRealInputs:
+    def test_whole_airbyte_registry_as_basic_config_converges_in_one_run(self, use_emulator, write_config, caplog):
+        from tests.support import REGISTRY, registry
+
+        # An Airbyte where some built-ins are older and some missing; the config is the registry itself
+        # (633 definitions, three source names used twice with different images).
+        airbyte = use_emulator(seed=REGISTRY, older_fraction=0.08, missing_fraction=0.04, rng_seed=9)
+        data = registry()
+        write_config(config(data["sources"], data["destinations"]))
+        before = {kind: len(airbyte.definitions(kind)) for kind in ("source", "destination")}
+
+        first = run_dag(max_writes=1000)
+        assert first.state == "success", task_states(first)
+        (report,) = xcom(first, "report")
+        counts = report["counts"]
+        assert counts["failed"] == 0 and counts["duplicates"] == 0
+        assert counts["created"] + counts["updated"] == len(airbyte.write_requests()) > 40
+        assert counts["created"] + counts["updated"] + counts["unchanged"] == 633
+        (plan,) = xcom(first, "prepare", "plan")
+        repeated = [f for f in plan["findings"] if "entries use this name" in f]
+        assert len(repeated) == 3, repeated
+
+        # Every configured image is now in Airbyte exactly once, at the configured tag.
+        for kind in ("source", "destination"):
+            held = {}
+            for d in airbyte.definitions(kind):
+                assert d["dockerRepository"] not in held, d["dockerRepository"]
+                held[d["dockerRepository"]] = d["dockerImageTag"]
+            assert all(held[e["dockerRepository"]] == e["dockerImageTag"] for e in data[f"{kind}s"])
+            assert len(held) == before[kind] + sum(
+                1 for r in report["results"] if r["action"] == "created" and r["kind"] == kind
+            )
+
+        airbyte.clear_requests()
+        second = run_dag()
+        assert second.state == "success"
+        assert writes(airbyte) == []
