@@ -103,6 +103,40 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "4",
                         "default": "4",
                     },
+                    "reconcile_schedule": {
+                        "description": "Cron expression. When set, create_connectors also runs on this schedule "
+                        "(besides the basic_config Asset), so a change made in Airbyte behind the config's back is "
+                        "put back within the interval. Empty: only when basic_config is published.",
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "example": "0 * * * *",
+                        "default": "",
+                    },
+                    "check_images": {
+                        "description": "Before writing, check that each image tag to create or update exists in "
+                        "its registry (Docker Registry HTTP API v2); a missing tag is never sent to Airbyte. "
+                        "Turn off where registries are unreachable (air-gapped).",
+                        "version_added": "0.2.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    },
+                    "docker_hub_url": {
+                        "description": "Docker Hub's registry API used by the image check, or a mirror of it "
+                        "(images named like airbyte/source-x live on Docker Hub). Other registries are asked at "
+                        "the host their image names.",
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "example": "https://mirror.example.com",
+                        "default": "https://registry-1.docker.io",
+                    },
+                    "image_check_timeout": {
+                        "description": "Seconds to wait for an image registry's answer during that check.",
+                        "version_added": "0.2.0",
+                        "type": "float",
+                        "example": "5",
+                        "default": "5",
+                    },
                 },
             }
         },

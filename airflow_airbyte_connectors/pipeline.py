@@ -3,8 +3,10 @@ that parsing it stays cheap and the logic is testable on its own."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from airflow_airbyte_connectors import settings
@@ -14,6 +16,8 @@ from airflow_airbyte_connectors.planning import Plan, make_plan
 log = logging.getLogger(__name__)
 
 UNMANAGED_SHOWN = 10
+# Airflow Variable holding the digest of the basic_config the last writing run planned from.
+CONFIG_DIGEST_VARIABLE = "airbyte_connectors_basic_config_digest"
 
 
 class PlanTooLargeError(RuntimeError):
@@ -30,6 +34,7 @@ def prepare(
     max_writes: int | None = None,
     conn_id: str | None = None,
     config_path: str | None = None,
+    remember_digest: bool = False,
 ) -> dict[str, Any]:
     """Load basic_config, read Airbyte, plan. Returns the mapped tasks' kwargs and a plan summary.
 
@@ -37,7 +42,7 @@ def prepare(
     """
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
 
-    path = config_path or settings.basic_config_path()
+    path = Path(config_path) if config_path else settings.basic_config_path()
     desired = get_configs("connectors", path=path)
     log.info(
         "basic_config %s: %d source and %d destination definitions",
@@ -70,7 +75,32 @@ def prepare(
         {**action.to_operator_kwargs(), "workspace_id": workspace_id, "dry_run": dry_run, "airbyte_conn_id": conn_id}
         for action in plan.actions
     ]
-    return {"actions": actions, "plan": plan_summary(plan, dry_run=dry_run)}
+    summary = plan_summary(plan, dry_run=dry_run)
+    summary["airbyteUrl"] = hook.client_settings.root_url
+    summary["definitionsAsset"] = settings.definitions_asset_uri(hook.client_settings.root_url)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    summary["configDigest"] = digest
+    # Only a run inside Airflow that may write keeps the digest (dry runs and the CLI change nothing).
+    summary["configUnchanged"] = _remember_config_digest(digest) == digest if remember_digest and not dry_run else None
+    return {"actions": actions, "plan": summary}
+
+
+def _remember_config_digest(digest: str) -> str | None:
+    """Record this run's basic_config digest; return the one the previous writing run recorded.
+
+    A Variable, not the previous run's XCom: asset-triggered and manual runs have no logical date, so
+    "the previous run" is not reliably ordered among XComs.
+    """
+    from airflow.sdk import Variable
+
+    previous = Variable.get(CONFIG_DIGEST_VARIABLE, default=None)
+    if previous != digest:
+        Variable.set(
+            CONFIG_DIGEST_VARIABLE,
+            digest,
+            description="sha256 of the basic_config create_connectors last planned from (set by the DAG)",
+        )
+    return previous
 
 
 def plan_summary(plan: Plan, *, dry_run: bool) -> dict[str, Any]:
@@ -142,6 +172,8 @@ def report(
         "reported": len(plan["findings"]),
         "duplicates": len(duplicate_messages),
     }
+    # The same basic_config as last time, yet writes were needed: someone changed Airbyte in between.
+    counts["put_back"] = counts["created"] + counts["updated"] if plan.get("configUnchanged") else 0
     lines = [
         f"{'Dry run' if plan['dryRun'] else 'Run'} report: "
         + ", ".join(f"{value} {key.replace('_', ' ')}" for key, value in counts.items())
@@ -151,6 +183,11 @@ def report(
         f"({r.get('definitionId') or 'new'})"
         for r in done
     ]
+    if counts["put_back"]:
+        lines.append(
+            f"  {counts['put_back']} definitions put back: basic_config has not changed since the previous run, "
+            "so they were changed in Airbyte (by hand, or by Airbyte's daily registry update) in between"
+        )
     lines += [f"  NOTE {message}" for message in plan["findings"]]
     lines += [f"  DUPLICATE {message}" for message in duplicate_messages]
     log.info("\n".join(lines))
@@ -162,6 +199,45 @@ def report(
     if problems:
         raise ApplyFailedError("; ".join(problems))
     return {"counts": counts, "results": done}
+
+
+def publish_changes(plan: Mapping[str, Any], results: Iterable[Mapping[str, Any] | None], outlet_events: Any) -> None:
+    """Emit an event of the Asset naming this Airbyte's definitions when the run created or updated any,
+    its ``extra`` listing each change, for DAGs scheduled on that Asset."""
+    from airflow.sdk import Asset, AssetAlias
+
+    changes = [
+        {
+            "action": r["action"],
+            "kind": r["kind"],
+            "name": r["name"],
+            "definitionId": r["definitionId"],
+            "dockerRepository": r.get("dockerRepository"),
+            "tagBefore": r.get("tagBefore"),
+            "tagAfter": r.get("tagAfter"),
+        }
+        for r in results
+        if r and r.get("action") in ("created", "updated")
+    ]
+    if not changes:
+        log.info("Nothing was created or updated: no asset event")
+        return
+    asset = Asset(plan["definitionsAsset"])
+    outlet_events[AssetAlias(settings.DEFINITIONS_ASSET_ALIAS)].add(
+        asset, extra={"airbyte": plan["airbyteUrl"], "changes": changes}
+    )
+    log.info("Announcing %d changes as an event of %s", len(changes), asset.uri)
+
+
+def mapped_results(ti: Any, key: str) -> list[Any]:
+    """Every value the mapped ``apply`` tasks pushed under ``key``, in one read.
+
+    Not ``apply.output``: iterating it reads index after index until Airflow answers "not found", which
+    the task log records as an error on every run.
+    """
+    pulled = ti.xcom_pull(task_ids="apply", key=key)
+    # One mapped instance answers with its value, several with a list of them, none with None.
+    return [pulled] if isinstance(pulled, dict) else list(pulled or [])
 
 
 def _count(results: Sequence[Mapping[str, Any]], action: str) -> int:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 SECTION = "airbyte_connectors"
+# create_connectors announces what it changed through this alias, as an event of the Asset that names the
+# Airbyte instance (see definitions_asset_uri).
+DEFINITIONS_ASSET_ALIAS = "airbyte_connector_definitions"
 DEFAULTS = {
     "basic_config_path": "{AIRFLOW_HOME}/configs/basic_config.yaml",
     "conn_id": "airbyte_default",
@@ -16,6 +20,10 @@ DEFAULTS = {
     "task_retries": "3",
     "task_retry_delay": "60",
     "max_active_writes": "4",
+    "reconcile_schedule": "",
+    "check_images": "True",
+    "image_check_timeout": "5",
+    "docker_hub_url": "https://registry-1.docker.io",
 }
 
 
@@ -66,3 +74,28 @@ def task_retries() -> int:
 
 def task_retry_delay() -> float:
     return float(get("task_retry_delay"))
+
+
+def reconcile_schedule() -> str | None:
+    """Cron expression for periodic runs besides the basic_config Asset; None when unset."""
+    return get("reconcile_schedule").strip() or None
+
+
+def check_images() -> bool:
+    return get("check_images").strip().lower() in ("true", "1", "yes", "on")
+
+
+def image_check_timeout() -> float:
+    return float(get("image_check_timeout"))
+
+
+def docker_hub_url() -> str:
+    """Docker Hub's registry API, or a mirror of it, for the image check."""
+    return get("docker_hub_url").strip().rstrip("/") or DEFAULTS["docker_hub_url"]
+
+
+def definitions_asset_uri(airbyte_root_url: str) -> str:
+    """``airbyte://<host>:<port>[/<path>]/connector-definitions``: the Asset naming one Airbyte's definitions."""
+    parts = urlsplit(airbyte_root_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"airbyte://{parts.hostname}:{port}{parts.path.rstrip('/')}/connector-definitions"

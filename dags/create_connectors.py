@@ -3,7 +3,11 @@
 Runs after template_configs publishes basic_config (Asset schedule), by hand from the UI (with a
 dry-run switch), or with ``airflow dags test create_connectors``.
 
-prepare  -> one AirbyteDefinitionOperator per create/update (mapped) -> report
+prepare -> one AirbyteDefinitionOperator per create/update (mapped) -> publish_changes -> report
+
+With ``[airbyte_connectors] reconcile_schedule`` set, it also runs on that cron schedule, putting back what
+was changed in Airbyte behind the config's back. A run that created or updated something emits an event of
+the Asset ``airbyte://<host>:<port>/connector-definitions`` listing the changes, for DAGs that come next.
 """
 
 from __future__ import annotations
@@ -11,15 +15,24 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Asset, Param, TriggerRule, dag, task
+from airflow.sdk import Asset, AssetAlias, AssetOrTimeSchedule, CronTriggerTimetable, Param, TriggerRule, dag, task
 
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.operators.airbyte_definition import AirbyteDefinitionOperator
 
 
+def schedule() -> Any:
+    """The basic_config Asset, or that Asset or the reconcile cron, whichever comes first."""
+    basic_config = Asset(settings.basic_config_asset_uri())
+    cron = settings.reconcile_schedule()
+    if cron is None:
+        return [basic_config]
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=basic_config)
+
+
 @dag(
     dag_id="create_connectors",
-    schedule=[Asset(settings.basic_config_asset_uri())],
+    schedule=schedule(),
     max_active_runs=1,
     catchup=False,
     tags=["airbyte"],
@@ -45,7 +58,9 @@ def create_connectors() -> None:
     def prepare(params: dict[str, Any], ti: Any) -> list[dict[str, Any]]:
         from airflow_airbyte_connectors import pipeline
 
-        prepared = pipeline.prepare(dry_run=bool(params["dry_run"]), max_writes=int(params["max_writes"]))
+        prepared = pipeline.prepare(
+            dry_run=bool(params["dry_run"]), max_writes=int(params["max_writes"]), remember_digest=True
+        )
         ti.xcom_push(key="plan", value=prepared["plan"])
         return prepared["actions"]
 
@@ -59,19 +74,27 @@ def create_connectors() -> None:
         retry_delay=timedelta(seconds=settings.task_retry_delay()),
     ).expand_kwargs(planned)
 
+    @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[AssetAlias(settings.DEFINITIONS_ASSET_ALIAS)])
+    def publish_changes(ti: Any, outlet_events: Any) -> None:
+        """Announce what was written, also when some other write failed: those changes happened."""
+        from airflow_airbyte_connectors import pipeline
+
+        plan = ti.xcom_pull(task_ids="prepare", key="plan")
+        if plan is not None:
+            pipeline.publish_changes(plan, pipeline.mapped_results(ti, "return_value"), outlet_events)
+
     @task(trigger_rule=TriggerRule.ALL_DONE)
-    def report(results: list[dict[str, Any]], ti: Any) -> dict[str, Any]:
+    def report(ti: Any) -> dict[str, Any]:
         from airflow_airbyte_connectors import pipeline
 
         plan = ti.xcom_pull(task_ids="prepare", key="plan")
         if plan is None:
             raise RuntimeError("prepare did not finish: nothing was planned or written (see its log)")
-        # One mapped instance answers with its value, several with a sequence of them.
-        pulled = ti.xcom_pull(task_ids="apply", key="duplicates")
-        duplicates = [pulled] if isinstance(pulled, dict) else list(pulled or [])
-        return pipeline.report(plan, results, duplicates)
+        return pipeline.report(
+            plan, pipeline.mapped_results(ti, "return_value"), pipeline.mapped_results(ti, "duplicates")
+        )
 
-    report(apply.output)
+    apply >> publish_changes() >> report()
 
 
 create_connectors()
