@@ -74,6 +74,27 @@ def test_demo_emulator_answers_where_the_default_connection_looks():
     assert command[command.index("--host") + 1] == "0.0.0.0" and command[command.index("--port") + 1] == "8000"
 
 
+def test_demo_emulator_is_seeded_so_the_first_run_has_work():
+    # Parsed by the emulator's own command line and seeded (not started): no Docker engine needed.
+    from airflow_airbyte_connectors.configs import get_configs
+    from airflow_airbyte_connectors.testing.__main__ import build_emulator, build_parser
+
+    command = SERVICES["airbyte-emulator"]["command"]
+    args = build_parser().parse_args(command)
+    assert args.seed == "builtin" and args.set_tag
+    emulator = build_emulator(args)
+    config = get_configs("connectors", path=REPO_ROOT / "configs" / "basic_config.yaml")
+    older, missing = [], []
+    for kind, wanted in (("source", config.source_definitions), ("destination", config.destination_definitions)):
+        seeded = {d["dockerRepository"]: d["dockerImageTag"] for d in emulator.definitions(kind)}
+        for entry in wanted:
+            if entry.docker_repository not in seeded:
+                missing.append(entry.name)
+            elif seeded[entry.docker_repository] != entry.docker_image_tag:
+                older.append(entry.name)
+    assert older and missing, (older, missing)
+
+
 def test_example_config_is_valid():
     from airflow_airbyte_connectors.configs import get_configs
 

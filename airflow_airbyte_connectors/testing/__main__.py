@@ -8,12 +8,33 @@ import sys
 import threading
 from pathlib import Path
 
-from airflow_airbyte_connectors.testing.server import PROFILES, AirbyteEmulator
+from airflow_airbyte_connectors.testing.seeds import BUILTIN, SeedError
+from airflow_airbyte_connectors.testing.server import KINDS, PROFILES, AirbyteEmulator
 
 
-def main(argv: list[str] | None = None) -> int:
+def _kind_and_repository(value: str) -> tuple[str, str]:
+    kind, sep, repository = value.partition(":")
+    if not sep or kind not in KINDS or not repository:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected KIND:REPOSITORY with KIND source or destination")
+    return kind, repository
+
+
+def _tag_setting(value: str) -> tuple[str, str, str]:
+    # rpartition: a registry host may carry a port (host:5000/repo), a tag never contains "=".
+    target, sep, tag = value.rpartition("=")
+    if not sep or not tag:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected KIND:REPOSITORY=TAG")
+    return (*_kind_and_repository(target), tag)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="airbyte-emulator", description=__doc__)
-    parser.add_argument("--seed", type=Path, help="registry JSON to seed definitions from (sources, destinations)")
+    parser.add_argument(
+        "--seed",
+        default=BUILTIN,
+        help=f"definitions to start with: {BUILTIN!r} (default: a few dozen well-known connectors shipped with the "
+        "package), 'none', or a path or http(s) URL of a registry JSON (sources, destinations)",
+    )
     parser.add_argument("--profile", choices=sorted(PROFILES), default="2.0", help="Airbyte version to behave as")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000)
@@ -23,14 +44,53 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspaces", type=int, default=1)
     parser.add_argument("--older-fraction", type=float, default=0.0, help="share of definitions seeded older")
     parser.add_argument("--missing-fraction", type=float, default=0.0, help="share of definitions left out")
+    parser.add_argument(
+        "--set-tag",
+        metavar="KIND:REPOSITORY=TAG",
+        type=_tag_setting,
+        action="append",
+        default=[],
+        help="seed that definition at TAG, e.g. source:airbyte/source-pokeapi=0.3.38 (repeatable)",
+    )
+    parser.add_argument(
+        "--remove",
+        metavar="KIND:REPOSITORY",
+        type=_kind_and_repository,
+        action="append",
+        default=[],
+        help="leave that definition out of the seed, e.g. destination:airbyte/destination-dev-null (repeatable)",
+    )
     parser.add_argument("--rng-seed", type=int, default=0)
     parser.add_argument("--write-delay", type=float, default=0.0, help="seconds each create/update takes")
     parser.add_argument("--max-lifetime", type=float, default=3600.0, help="stop by itself after this many seconds")
     parser.add_argument("--ready-file", type=Path, help="write the server URL here once listening")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        emulator = build_emulator(args)
+    except (SeedError, KeyError) as exc:
+        # One line, no traceback: these are mistakes in the command line, not bugs.
+        print(f"airbyte-emulator: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return 2
+    emulator.start()
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    if args.ready_file:
+        args.ready_file.write_text(emulator.url)
+    print(f"Airbyte emulator (profile {args.profile}) listening on {emulator.url}", flush=True)
+    stopped.wait(args.max_lifetime)
+    emulator.stop()
+    return 0
+
+
+def build_emulator(args: argparse.Namespace) -> AirbyteEmulator:
+    """The emulator the parsed command line describes, seeded but not started."""
     emulator = AirbyteEmulator(
-        seed=args.seed,
+        seed=None if args.seed.lower() == "none" else args.seed,
         profile=args.profile,
         client_id=args.client_id,
         client_secret=args.client_secret,
@@ -42,16 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         write_delay=args.write_delay,
         host=args.host,
         port=args.port,
-    ).start()
-    stopped = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopped.set())
-    if args.ready_file:
-        args.ready_file.write_text(emulator.url)
-    print(f"Airbyte emulator (profile {args.profile}) listening on {emulator.url}", flush=True)
-    stopped.wait(args.max_lifetime)
-    emulator.stop()
-    return 0
+    )
+    for kind, repository in args.remove:
+        emulator.remove(kind, repository)
+    for kind, repository, tag in args.set_tag:
+        emulator.set_tag(kind, repository, tag)
+    return emulator
 
 
 if __name__ == "__main__":

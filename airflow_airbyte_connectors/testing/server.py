@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from airflow_airbyte_connectors.testing.contract import ContractValidator
 
 from airflow_airbyte_connectors.testing.faults import FaultInjector, Faults
+from airflow_airbyte_connectors.testing.seeds import load_registry
 
 KINDS = ("source", "destination")
 DEFAULT_ORGANIZATION_ID = "00000000-0000-0000-0000-000000000000"
@@ -101,7 +102,9 @@ class _State:
 class AirbyteEmulator:
     """Airbyte's Configuration API for definitions, tokens and workspaces, on 127.0.0.1.
 
-    :param seed: None, a registry JSON path (``{"sources": [...], "destinations": [...]}``) or such a dict.
+    :param seed: None (no definitions), ``"builtin"`` (the small registry shipped with the package), an
+        ``http(s)://`` URL or a path of a registry JSON (``{"sources": [...], "destinations": [...]}``), or
+        such a dict. A seed that cannot be read raises :class:`~.seeds.SeedError`.
     :param profile: ``"0.63"``, ``"1.6"`` or ``"2.0"``.
     :param client_id: with ``client_secret``, turns auth on (Basic for 0.63, bearer tokens otherwise).
     :param token_lifetime: seconds a token lives (default: the profile's).
@@ -252,6 +255,16 @@ class AirbyteEmulator:
     def delete_definition(self, kind: str, definition_id: str) -> None:
         with self._lock:
             self._state.definitions[kind][definition_id].tombstone = True
+
+    def remove(self, kind: str, docker_repository: str) -> None:
+        """Forget every definition using ``docker_repository``, as if this Airbyte never had it."""
+        with self._lock:
+            definitions = self._state.definitions[kind]
+            matches = [key for key, d in definitions.items() if d.read["dockerRepository"] == docker_repository]
+            if not matches:
+                raise KeyError(f"no {kind} definition uses {docker_repository}")
+            for key in matches:
+                del definitions[key]
 
     def set_tag(self, kind: str, docker_repository: str, tag: str) -> None:
         """Set the default version of every definition using ``docker_repository`` (an older Airbyte)."""
@@ -486,7 +499,7 @@ class AirbyteEmulator:
     # -- seeding -------------------------------------------------------------------------------
 
     def _seed(self, seed: str | Path | Mapping[str, Any], older: float, missing: float, rng: random.Random) -> None:
-        registry = json.loads(Path(seed).read_text()) if isinstance(seed, str | Path) else seed
+        registry = load_registry(seed)
         for kind in KINDS:
             for entry in registry.get(f"{kind}s", []):
                 if entry.get("tombstone") or rng.random() < missing:

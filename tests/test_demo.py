@@ -1,0 +1,70 @@
+"""`make demo` works from a clone alone: scripts/demo.py run in a copy with no `../shared` beside it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO_ROOT
+
+pytestmark = pytest.mark.e2e
+
+_NOT_COPIED = (".git", ".venv", ".demo", "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info", "logs")
+
+
+def _copy_clone(target: Path) -> None:
+    # What a clone has: the files git knows (tracked, plus new ones not ignored), not this checkout's extras.
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO_ROOT,
+            check=True,
+            capture_output=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        shutil.copytree(REPO_ROOT, target, ignore=shutil.ignore_patterns(*_NOT_COPIED))
+        return
+    for name in listed.decode().split("\0"):
+        source = REPO_ROOT / name
+        if name and source.is_file():  # skip files deleted in the working tree
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+def test_demo_runs_from_a_clone_with_nothing_beside_it(tmp_path):
+    clone = tmp_path / "clone"
+    _copy_clone(clone)
+    assert not (tmp_path / "shared").exists() and (clone / "scripts" / "demo.py").is_file()
+
+    # The demo sets up its own AIRFLOW_HOME (.demo inside the copy): nothing of this test session's leaks in.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
+    env["PYTHONPATH"] = str(clone)
+    imported = subprocess.run(
+        [sys.executable, "-c", "import airflow_airbyte_connectors as p; print(p.__file__)"],
+        cwd=clone,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert Path(imported.strip()).is_relative_to(clone)  # the copy's package, not the checkout's
+
+    done = subprocess.run(
+        [sys.executable, "scripts/demo.py"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-5000:]
+    assert "Demo OK" in done.stdout
+    assert "=== Run 2: success; 0 write request(s) reached Airbyte ===" in done.stdout
+    assert "FileNotFoundError" not in output and "oss-registry" not in output
+    assert (clone / ".demo" / "airflow").is_dir()
