@@ -4,7 +4,8 @@ A real HTTP server on 127.0.0.1 for the image pre-flight's tests: it knows a set
 answers ``HEAD``/``GET /v2/<name>/manifests/<tag>`` with 200 or 404, and with ``require_token`` asks
 for a Bearer token the way Docker Hub does (401 + ``WWW-Authenticate``, anonymous ``GET /token``).
 Faults are attributes that can be switched while it runs: ``rate_limited``, ``server_error``,
-``forbidden``, ``basic_auth``, ``delay``, ``token_delay``, ``garbage_token``.
+``forbidden``, ``basic_auth``, ``delay``, ``token_delay``, ``trickle``,
+``garbage_token``.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class ImageRegistryEmulator:
         garbage_token: bool = False,
         delay: float = 0.0,
         token_delay: float = 0.0,
+        trickle: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
         max_lifetime: float | None = 120.0,
@@ -73,6 +75,9 @@ class ImageRegistryEmulator:
         self.garbage_token = garbage_token
         self.delay = delay
         self.token_delay = token_delay
+        # Seconds between bytes of an answer: each read is quick, the answer never ends (a client's
+        # per-read timeout does not fire).
+        self.trickle = trickle
         self.max_lifetime = max_lifetime
         self._images: set[tuple[str, str]] = set()
         for image in images:
@@ -241,6 +246,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.registry.record(RegistryRequest(self.command, parts.path, status, query, bool(authorization)))
         self.registry.sleep(self.registry.token_delay if parts.path == "/token" else self.registry.delay)
         try:
+            if self.registry.trickle > 0:
+                return self._trickle(status, headers)
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -250,6 +257,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client timed out and left
+
+    def _trickle(self, status: int, headers: dict[str, str]) -> None:
+        head = f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        head += "Content-Length: 0\r\nConnection: close\r\n\r\n"
+        self.close_connection = True
+        for byte in head.encode():
+            if self.registry._stopping.is_set():
+                return
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            self.registry.sleep(self.registry.trickle)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
         return

@@ -232,6 +232,15 @@ class TestRegistryProblems:
         # Four images, two workers, 0.5 s each: about 1-1.5 s; 5x the per-image timeout as a guard only.
         assert elapsed < 4 * 0.5 * 5
 
+    def test_trickling_registry_is_cut_off(self, registry):
+        # Each byte comes well within the read timeout, the answer would take ~10 s: the call's guard ends it.
+        registry.trickle = 0.1
+        started = time.monotonic()
+        check = hub(registry, [(REPO, "0.3.0")], timeout=0.5)[(REPO, "0.3.0")]
+        elapsed = time.monotonic() - started
+        assert check == ImageCheck(f"{REPO}:0.3.0", "unknown", "timed out after 0.5 s")
+        assert elapsed < 5  # the guard is 0.5 * (1 + 1) + 1 s
+
     def test_basic_auth_challenge_is_unknown(self, registry):
         registry.basic_auth = True
         check = hub(registry, [(REPO, "0.3.0")])[(REPO, "0.3.0")]
