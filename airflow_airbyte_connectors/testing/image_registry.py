@@ -148,9 +148,10 @@ class ImageRegistryEmulator:
             self._requests.clear()
 
     @property
-    def tokens_issued(self) -> int:
+    def tokens_issued(self) -> list[str]:
+        """Every token handed out so far (tests scan logs and results for them)."""
         with self._lock:
-            return len(self._tokens)
+            return list(self._tokens)
 
     # -- answers -----------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 
@@ -152,6 +153,15 @@ class TestTokenFlow:
         ]
         token_request = registry.requests[1]
         assert token_request.query == {"service": "registry.test", "scope": f"repository:{REPO}:pull"}
+
+    def test_tokens_stay_out_of_logs_and_results(self, registry, caplog):
+        caplog.set_level(logging.DEBUG)  # urllib3 and the hook at their chattiest
+        results = hub(registry, [(REPO, "0.3.0"), (REPO, "9.9.9")])
+        (token,) = registry.tokens_issued
+        assert registry.count("HEAD") == 3
+        assert caplog.text
+        assert token not in caplog.text
+        assert token not in repr(results)
 
     def test_missing_tag_behind_token(self, registry):
         assert hub(registry, [(REPO, "9.9.9")])[(REPO, "9.9.9")].status == "missing"
