@@ -1,6 +1,8 @@
-"""An Airbyte emulator for tests, demos and your own CI: ``AirbyteEmulator(...).start()``."""
+"""An Airbyte emulator for tests, demos and your own CI: ``AirbyteEmulator(...).start()``; and an image
+registry stand-in for the image check: ``ImageRegistryEmulator(...)``."""
 
 from airflow_airbyte_connectors.testing.faults import Faults
+from airflow_airbyte_connectors.testing.image_registry import ImageRegistryEmulator, RegistryRequest
 from airflow_airbyte_connectors.testing.seeds import BUILTIN, SeedError, builtin_registry, load_registry
 from airflow_airbyte_connectors.testing.server import PROFILES, AirbyteEmulator, RecordedRequest
 
@@ -9,7 +11,9 @@ __all__ = [
     "PROFILES",
     "AirbyteEmulator",
     "Faults",
+    "ImageRegistryEmulator",
     "RecordedRequest",
+    "RegistryRequest",
     "SeedError",
     "builtin_registry",
     "load_registry",

@@ -1,0 +1,340 @@
+"""Ask image registries (Docker Registry HTTP API v2) whether ``repository:tag`` exists, before Airbyte is told.
+
+The only module that talks to image registries. Plain ``requests``, no Airflow. Anonymous only: a
+``HEAD /v2/<name>/manifests/<tag>``, and on a Bearer challenge the anonymous token flow, then the HEAD
+once more. A registry problem never raises: it gives ``status="unknown"`` with a short reason, and the
+caller decides whether unknown blocks a write.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass
+from typing import Literal
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from airflow_airbyte_connectors.configs import DOCKER_REPOSITORY_RE, DOCKER_TAG_RE
+
+log = logging.getLogger(__name__)
+
+Status = Literal["exists", "missing", "unknown"]
+
+DOCKER_HUB = "registry-1.docker.io"
+DOCKER_HUB_URL = f"https://{DOCKER_HUB}"
+# Names people write for Docker Hub; all mean the same registry.
+_DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", DOCKER_HUB})
+
+# Multi-arch images are an index / manifest list; single-arch ones a manifest. Without these a registry
+# may answer 404 for a tag that only exists as an index.
+MANIFEST_ACCEPT = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+    ]
+)
+# A token answer is a few KB; a registry (or something pretending to be one) sending more is refused.
+MAX_TOKEN_ANSWER_BYTES = 64 * 1024
+_CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]+))')
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """What one registry said about one image. ``reason`` is a short sentence for logs and task output."""
+
+    image: str
+    status: Status
+    reason: str
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    """Where a ``dockerRepository`` lives: registry host and the repository name inside it."""
+
+    registry: str  # a host[:port]; Docker Hub is always DOCKER_HUB
+    name: str  # e.g. library/postgres
+
+    @property
+    def is_docker_hub(self) -> bool:
+        return self.registry == DOCKER_HUB
+
+
+def parse_reference(repository: str) -> ImageReference:
+    """Split a ``dockerRepository`` the way Docker does (configs.DOCKER_REPOSITORY_RE's grammar).
+
+    The first component is a registry host only if it has a dot or a port, or is ``localhost``;
+    otherwise the image is on Docker Hub, where a one-component name is an official ``library/`` image.
+    Raises ValueError for something that is not an image name.
+    """
+    if not DOCKER_REPOSITORY_RE.match(repository):
+        raise ValueError(f"{repository!r} is not a Docker image name")
+    first, _, rest = repository.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        registry, name = first, rest
+    else:
+        registry, name = DOCKER_HUB, repository
+    if registry in _DOCKER_HUB_ALIASES:
+        registry = DOCKER_HUB
+        if "/" not in name:
+            name = f"library/{name}"
+    return ImageReference(registry, name)
+
+
+def check_images(
+    images: Iterable[tuple[str, str]],
+    *,
+    docker_hub_url: str = DOCKER_HUB_URL,
+    registry_urls: Mapping[str, str] | None = None,
+    timeout: float = 5.0,
+    max_workers: int = 4,
+    session: requests.Session | None = None,
+) -> dict[tuple[str, str], ImageCheck]:
+    """Check that each ``(repository, tag)`` exists in its registry; one answer per distinct pair.
+
+    :param docker_hub_url: base URL for Docker Hub images.
+    :param registry_urls: base URL per registry host (``{"ghcr.io": "https://ghcr.io"}``); a host not
+        listed is reached at ``https://<host>``.
+    :param timeout: seconds one image may take, all its requests together (HEAD, token, HEAD).
+    :param max_workers: images checked at the same time.
+    :param session: a ``requests.Session`` to use (not closed here); by default one is made per call.
+
+    Tags of one repository are checked one after the other by one worker, so they share one token.
+    Worst case the call takes about ``timeout * (ceil(n / max_workers) + tags_per_repository_max)``;
+    an image still unanswered then is reported unknown and its thread is left to end on its own.
+    """
+    wanted = list(dict.fromkeys(images))  # each image once, in the caller's order
+    results: dict[tuple[str, str], ImageCheck] = {}
+    groups: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
+    for repository, tag in wanted:
+        image = f"{repository}:{tag}"
+        try:
+            reference = parse_reference(repository)
+        except ValueError:
+            results[(repository, tag)] = ImageCheck(image, "unknown", f"{repository!r} is not a Docker image name")
+            continue
+        if not DOCKER_TAG_RE.match(tag):
+            results[(repository, tag)] = ImageCheck(image, "unknown", f"{tag!r} is not a Docker tag")
+            continue
+        base = _base_url(reference, docker_hub_url, registry_urls or {})
+        groups.setdefault((base, reference.registry, reference.name), []).append((repository, tag))
+    if not groups:
+        return {key: results[key] for key in wanted}
+
+    workers = max(1, min(max_workers, len(groups)))
+    own_session = session is None
+    if session is None:
+        session = requests.Session()
+        # One pooled connection per worker, so concurrent checks of one registry reuse connections.
+        adapter = HTTPAdapter(pool_connections=workers, pool_maxsize=workers)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+    checker = _Checker(session, timeout)
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="image-check")
+    futures = {}
+    try:
+        futures = {
+            executor.submit(checker.check_repository, base, registry, name, members): members
+            for (base, registry, name), members in groups.items()
+        }
+        # A guard against a registry that trickles bytes (requests' read timeout is per read, not per
+        # answer): greedy scheduling finishes within total/workers + the longest group.
+        longest = max(len(members) for members in groups.values())
+        guard = timeout * (math.ceil(len(wanted) / workers) + longest) + 1.0
+        wait_futures(futures, timeout=guard)
+        for future, members in futures.items():
+            if future.done() and future.exception() is None:
+                results.update(future.result())
+                continue
+            for repository, tag in members:
+                if (repository, tag) in checker.finished:
+                    results[(repository, tag)] = checker.finished[(repository, tag)]
+                elif future.done():
+                    # A bug here must not stop the DAG from planning: report the image as unknown.
+                    log.warning("Image check of %s:%s failed", repository, tag, exc_info=future.exception())
+                    results[(repository, tag)] = ImageCheck(
+                        f"{repository}:{tag}", "unknown", f"check failed: {type(future.exception()).__name__}"
+                    )
+                else:
+                    results[(repository, tag)] = ImageCheck(
+                        f"{repository}:{tag}", "unknown", f"timed out after {_seconds(timeout)} s"
+                    )
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+        if own_session and all(f.done() for f in futures):
+            session.close()
+    return {key: results[key] for key in wanted}
+
+
+def _base_url(reference: ImageReference, docker_hub_url: str, registry_urls: Mapping[str, str]) -> str:
+    if reference.is_docker_hub:
+        return registry_urls.get(DOCKER_HUB, docker_hub_url).rstrip("/")
+    return registry_urls.get(reference.registry, f"https://{reference.registry}").rstrip("/")
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}"
+
+
+class _Unknown(Exception):
+    """Internal: the check of one image ends as unknown with this reason."""
+
+
+class _Checker:
+    """The requests for one check_images call: shared session, per-call token cache."""
+
+    def __init__(self, session: requests.Session, timeout: float):
+        self.session = session
+        self.timeout = timeout
+        self._tokens: dict[tuple[str, str, str], str] = {}
+        self._lock = threading.Lock()
+        # Results by image as they are decided, so a group cut off by the guard keeps what it had.
+        self.finished: dict[tuple[str, str], ImageCheck] = {}
+
+    def check_repository(
+        self, base: str, registry: str, name: str, members: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], ImageCheck]:
+        authorization: str | None = None  # a token from this repository's first tag serves the others
+        answers = {}
+        for repository, tag in members:
+            image = f"{repository}:{tag}"
+            deadline = time.monotonic() + self.timeout
+            try:
+                status, reason, authorization = self._check_tag(base, registry, name, tag, authorization, deadline)
+            except _Unknown as problem:
+                status, reason = "unknown", str(problem)
+            check = ImageCheck(image, status, reason)
+            log.debug("Image %s: %s (%s)", image, status, reason)
+            answers[(repository, tag)] = check
+            with self._lock:
+                self.finished[(repository, tag)] = check
+        return answers
+
+    def _check_tag(
+        self, base: str, registry: str, name: str, tag: str, authorization: str | None, deadline: float
+    ) -> tuple[Status, str, str | None]:
+        url = f"{base}/v2/{name}/manifests/{tag}"
+        response = self._head(url, authorization, deadline)
+        if response.status_code == 401:
+            challenge = response.headers.get("WWW-Authenticate", "")
+            token = self._token(challenge, name, deadline)
+            if f"Bearer {token}" != authorization:  # a token already refused is not tried twice
+                authorization = f"Bearer {token}"
+                response = self._head(url, authorization, deadline)
+        status = response.status_code
+        if status == 200:
+            return "exists", f"tag {tag} found in {registry}", authorization
+        if status == 404:
+            return "missing", f"tag {tag} not found in {registry} (HTTP 404)", authorization
+        if status in (401, 403):
+            reason = f"registry refused anonymous access (HTTP {status}): private image, or no such repository?"
+            return "unknown", reason, authorization
+        if status == 429:
+            return "unknown", "rate-limited by the registry (HTTP 429)", authorization
+        return "unknown", f"unexpected answer HTTP {status}", authorization
+
+    def _head(self, url: str, authorization: str | None, deadline: float) -> requests.Response:
+        headers = {"Accept": MANIFEST_ACCEPT}
+        if authorization:
+            headers["Authorization"] = authorization
+        return self._send("HEAD", url, deadline, headers=headers, allow_redirects=True)
+
+    def _token(self, challenge: str, name: str, deadline: float) -> str:
+        scheme, _, params_text = challenge.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            what = f"{scheme} authentication" if scheme else "authentication without a usable challenge"
+            raise _Unknown(f"registry requires {what} (HTTP 401); only anonymous checks are made")
+        params = {key.lower(): quoted or bare for key, quoted, bare in _CHALLENGE_PARAM.findall(params_text)}
+        realm = params.get("realm", "")
+        if not realm.lower().startswith(("https://", "http://")):
+            raise _Unknown("registry's token challenge names no usable token service")
+        service = params.get("service", "")
+        scope = params.get("scope") or f"repository:{name}:pull"
+        key = (realm, service, scope)
+        with self._lock:
+            cached = self._tokens.get(key)
+        if cached:
+            return cached
+        query = {"scope": scope}
+        if service:
+            query["service"] = service
+        response = self._send("GET", realm, deadline, params=query, stream=True)
+        try:
+            if response.status_code != 200:
+                raise _Unknown(f"token service answered HTTP {response.status_code}")
+            body = _read_limited(response, MAX_TOKEN_ANSWER_BYTES, self.timeout)
+        finally:
+            response.close()
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            raise _Unknown("token service answered something that is not JSON") from None
+        token = (answer.get("token") or answer.get("access_token")) if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not token.strip():
+            raise _Unknown("token service answered without a token")
+        with self._lock:
+            self._tokens[key] = token
+        return token
+
+    def _send(self, method: str, url: str, deadline: float, **kwargs) -> requests.Response:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Unknown(f"timed out after {_seconds(self.timeout)} s")
+        try:
+            # The image's remaining budget bounds both connecting and each read.
+            return self.session.request(method, url, timeout=(remaining, remaining), **kwargs)
+        except requests.Timeout:
+            raise _Unknown(f"timed out after {_seconds(self.timeout)} s") from None
+        except requests.TooManyRedirects:
+            raise _Unknown("registry redirected too many times") from None
+        except requests.exceptions.SSLError:
+            raise _Unknown("registry unreachable: TLS handshake failed") from None
+        except requests.ConnectionError as error:
+            raise _Unknown(f"registry unreachable: {_connection_problem(error)}") from None
+        except requests.RequestException as error:
+            raise _Unknown(f"request failed: {type(error).__name__}") from None
+
+
+def _read_limited(response: requests.Response, limit: int, timeout: float) -> bytes:
+    body = bytearray()
+    try:
+        for chunk in response.iter_content(chunk_size=8192):
+            body += chunk
+            if len(body) > limit:
+                raise _Unknown(f"token service answer larger than {limit // 1024} KB")
+    except requests.Timeout:
+        raise _Unknown(f"timed out after {_seconds(timeout)} s") from None
+    except requests.RequestException:
+        raise _Unknown("token service answer broken off") from None
+    return bytes(body)
+
+
+def _connection_problem(error: requests.ConnectionError) -> str:
+    """A few words for why a connection failed; the full text has URLs and object reprs."""
+    text = str(error).lower()
+    if "timed out" in text:
+        return "timed out"
+    for marker, words in (
+        ("refused", "connection refused"),
+        ("name or service not known", "host name not resolved"),
+        ("nodename nor servname", "host name not resolved"),
+        ("temporary failure in name resolution", "host name not resolved"),
+        ("failed to resolve", "host name not resolved"),
+        ("network is unreachable", "network unreachable"),
+        ("reset by peer", "connection reset"),
+        ("remotedisconnected", "connection closed without an answer"),
+        ("connection aborted", "connection closed without an answer"),
+    ):
+        if marker in text:
+            return words
+    return type(error).__name__

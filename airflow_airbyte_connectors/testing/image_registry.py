@@ -1,0 +1,275 @@
+"""An image registry stand-in (Docker Registry HTTP API v2, manifests and anonymous tokens only).
+
+A real HTTP server on 127.0.0.1 for the image pre-flight's tests: it knows a set of ``(name, tag)``,
+answers ``HEAD``/``GET /v2/<name>/manifests/<tag>`` with 200 or 404, and with ``require_token`` asks
+for a Bearer token the way Docker Hub does (401 + ``WWW-Authenticate``, anonymous ``GET /token``).
+Faults are attributes that can be switched while it runs: ``rate_limited``, ``server_error``,
+``forbidden``, ``basic_auth``, ``delay``, ``token_delay``, ``trickle``,
+``garbage_token``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+MANIFEST_LIST_TYPE = "application/vnd.docker.distribution.manifest.list.v2+json"
+_MANIFEST_PATH = re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<reference>[^/]+)$")
+
+
+@dataclass(frozen=True)
+class RegistryRequest:
+    method: str
+    path: str  # without the query string
+    status: int
+    query: dict[str, str]
+    authorized: bool  # an Authorization header was sent (its value is not kept)
+
+
+class ImageRegistryEmulator:
+    """A registry holding ``images`` (``"name:tag"`` strings or ``(name, tag)`` pairs), on 127.0.0.1.
+
+    :param require_token: answer 401 with a Bearer challenge unless a token it issued for the
+        repository's ``pull`` scope is presented; tokens come from ``GET /token``.
+    :param private: repositories whose tokens grant nothing (still 401 with a token, like Docker Hub
+        for a private or non-existent repository).
+    :param service: the ``service`` named in the challenge.
+    :param max_lifetime: the server stops itself after this many seconds.
+    """
+
+    def __init__(
+        self,
+        images: Iterable[str | tuple[str, str]] = (),
+        *,
+        require_token: bool = False,
+        private: Iterable[str] = (),
+        service: str = "registry.test",
+        rate_limited: bool = False,
+        server_error: bool = False,
+        forbidden: bool = False,
+        basic_auth: bool = False,
+        garbage_token: bool = False,
+        delay: float = 0.0,
+        token_delay: float = 0.0,
+        trickle: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_lifetime: float | None = 120.0,
+    ):
+        self.require_token = require_token
+        self.private = set(private)
+        self.service = service
+        # Switches tests flip while the server runs.
+        self.rate_limited = rate_limited
+        self.server_error = server_error
+        self.forbidden = forbidden
+        self.basic_auth = basic_auth  # wants credentials, as a private registry does: 401 with a Basic challenge
+        self.garbage_token = garbage_token
+        self.delay = delay
+        self.token_delay = token_delay
+        # Seconds between bytes of an answer: each read is quick, the answer never ends (a client's
+        # per-read timeout does not fire).
+        self.trickle = trickle
+        self.max_lifetime = max_lifetime
+        self._images: set[tuple[str, str]] = set()
+        for image in images:
+            self.add_image(*(image.rsplit(":", 1) if isinstance(image, str) else image))
+        self._tokens: dict[str, str] = {}  # token -> scope
+        self._requests: list[RegistryRequest] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._host = host
+        self._port = port
+        self._server: ThreadingHTTPServer | None = None
+        self._timer: threading.Timer | None = None
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def start(self) -> ImageRegistryEmulator:
+        handler = type("Handler", (_Handler,), {"registry": self})
+        self._stopping.clear()
+        self._server = ThreadingHTTPServer((self._host, self._port), handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="image-registry", daemon=True).start()
+        if self.max_lifetime:
+            self._timer = threading.Timer(self.max_lifetime, self.stop)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes handlers sleeping out a delay
+        if self._timer:
+            self._timer.cancel()
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> ImageRegistryEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server, "the registry is not running"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- contents and inspection -----------------------------------------------------------------
+
+    def add_image(self, name: str, tag: str) -> None:
+        self._images.add((name, tag))
+
+    def remove_image(self, name: str, tag: str) -> None:
+        self._images.discard((name, tag))
+
+    @property
+    def requests(self) -> list[RegistryRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def count(self, method: str, path_prefix: str = "/") -> int:
+        """How many ``method`` requests had a path starting with ``path_prefix``."""
+        return sum(1 for r in self.requests if r.method == method and r.path.startswith(path_prefix))
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    @property
+    def tokens_issued(self) -> list[str]:
+        """Every token handed out so far (tests scan logs and results for them)."""
+        with self._lock:
+            return list(self._tokens)
+
+    # -- answers -----------------------------------------------------------------------------------
+
+    def answer(
+        self, method: str, path: str, query: dict[str, str], authorization: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """(status, headers, body) for one request; the body is dropped for HEAD by the handler."""
+        if path == "/token" and method == "GET":
+            return self._token(query)
+        match = _MANIFEST_PATH.match(path)
+        if path in ("/v2", "/v2/"):
+            name = None
+        elif match and method in ("GET", "HEAD"):
+            name = match["name"]
+        else:
+            return 404, {"Content-Type": "application/json"}, _errors("NOT_FOUND", "no such endpoint")
+        if self.rate_limited:
+            return 429, {"Retry-After": "60"}, _errors("TOOMANYREQUESTS", "rate limit exceeded")
+        if self.server_error:
+            return 500, {}, _errors("UNKNOWN", "internal error")
+        if self.forbidden:
+            return 403, {}, _errors("DENIED", "requested access to the resource is denied")
+        if self.basic_auth:
+            return 401, {"WWW-Authenticate": 'Basic realm="registry"'}, _errors("UNAUTHORIZED", "credentials needed")
+        if self.require_token and not self._authorized(authorization, name):
+            scope = f',scope="repository:{name}:pull"' if name else ""
+            challenge = f'Bearer realm="{self.url}/token",service="{self.service}"{scope}'
+            return 401, {"WWW-Authenticate": challenge}, _errors("UNAUTHORIZED", "authentication required")
+        if name is None:
+            return 200, {"Docker-Distribution-API-Version": "registry/2.0"}, b"{}"
+        if (name, match["reference"]) not in self._images:
+            return 404, {}, _errors("MANIFEST_UNKNOWN", "manifest unknown")
+        body = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST_LIST_TYPE, "manifests": []}).encode()
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        return 200, {"Content-Type": MANIFEST_LIST_TYPE, "Docker-Content-Digest": digest}, body
+
+    def record(self, request: RegistryRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    def _token(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if self.garbage_token:
+            # A captive portal or proxy error page instead of the token service.
+            return 200, {"Content-Type": "text/html"}, b"<html><body>Service Unavailable</body></html>"
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._tokens[token] = query.get("scope", "")
+        answer = {"token": token, "access_token": token, "expires_in": 300}
+        return 200, {"Content-Type": "application/json"}, json.dumps(answer).encode()
+
+    def _authorized(self, authorization: str, name: str | None) -> bool:
+        if not authorization.startswith("Bearer "):
+            return False
+        with self._lock:
+            scope = self._tokens.get(authorization.removeprefix("Bearer "))
+        if scope is None:
+            return False
+        if name is None:  # the /v2/ version check needs a token, any scope
+            return True
+        # A token grants pull on the repository it was asked for, and nothing on a private one.
+        return name not in self.private and f"repository:{name}:pull" in scope.split(" ")
+
+
+def _errors(code: str, message: str) -> bytes:
+    return json.dumps({"errors": [{"code": code, "message": message}]}).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    registry: ImageRegistryEmulator
+    protocol_version = "HTTP/1.1"
+
+    def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+        self._handle()
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._handle()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET  # noqa: N815
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)  # not used, but read so the connection stays usable
+        parts = urlsplit(self.path)
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        authorization = self.headers.get("Authorization", "")
+        status, headers, body = self.registry.answer(self.command, parts.path, query, authorization)
+        # Recorded on arrival, so a client that gave up waiting is still counted.
+        self.registry.record(RegistryRequest(self.command, parts.path, status, query, bool(authorization)))
+        self.registry.sleep(self.registry.token_delay if parts.path == "/token" else self.registry.delay)
+        try:
+            if self.registry.trickle > 0:
+                return self._trickle(status, headers)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client timed out and left
+
+    def _trickle(self, status: int, headers: dict[str, str]) -> None:
+        head = f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        head += "Content-Length: 0\r\nConnection: close\r\n\r\n"
+        self.close_connection = True
+        for byte in head.encode():
+            if self.registry._stopping.is_set():
+                return
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            self.registry.sleep(self.registry.trickle)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
+        return
