@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.configs import KINDS, get_configs
-from airflow_airbyte_connectors.planning import Plan, make_plan
+from airflow_airbyte_connectors.planning import Plan, make_plan, with_image_checks
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +55,17 @@ def prepare(
     hook = AirbyteDefinitionsHook(conn_id)
     current = {kind: hook.list_definitions(kind) for kind in KINDS}
     plan = make_plan(desired, current)
+    limit = settings.max_writes() if max_writes is None else max_writes
+    too_large = len(plan.actions) > limit and not dry_run
+    if not too_large:
+        plan = check_plan_images(plan)
     log.info(
         "Plan against Airbyte at %s%s:\n%s",
         hook.client_settings.root_url,
         " (dry run: nothing will be written)" if dry_run else "",
         format_plan(plan),
     )
-
-    limit = settings.max_writes() if max_writes is None else max_writes
-    if len(plan.actions) > limit and not dry_run:
+    if too_large:
         raise PlanTooLargeError(
             f"The plan holds {len(plan.actions)} writes ({len(plan.creates)} creates, {len(plan.updates)} updates), "
             f"more than max_writes={limit}. Nothing was written. If this is intended, trigger the run with a "
@@ -103,6 +106,22 @@ def _remember_config_digest(digest: str) -> str | None:
     return previous
 
 
+def check_plan_images(plan: Plan) -> Plan:
+    """Ask the image registries whether each image to create or update exists (``check_images``); writes
+    whose image does not exist leave the plan, so Airbyte never pulls for them."""
+    if not plan.actions or not settings.check_images():
+        return plan
+    from airflow_airbyte_connectors.hooks.image_registry import check_images
+
+    images = [(a.desired.docker_repository, a.desired.docker_image_tag) for a in plan.actions]
+    checked = check_images(images, docker_hub_url=settings.docker_hub_url(), timeout=settings.image_check_timeout())
+    log.info(
+        "Image check: %s",
+        ", ".join(f"{status} {n}" for status, n in Counter(c.status for c in checked.values()).most_common()),
+    )
+    return with_image_checks(plan, {image: (c.status, c.reason) for image, c in checked.items()})
+
+
 def plan_summary(plan: Plan, *, dry_run: bool) -> dict[str, Any]:
     """The plan as small, JSON-able data for XCom and the report."""
     return {
@@ -110,7 +129,8 @@ def plan_summary(plan: Plan, *, dry_run: bool) -> dict[str, Any]:
         "counts": plan.summary(),
         "creates": [a.label for a in plan.creates],
         "updates": [a.label for a in plan.updates],
-        "findings": [f.message for f in plan.findings],
+        "blocked": [f.message for f in plan.findings if f.category == "image_missing"],
+        "findings": [f.message for f in plan.findings if f.category != "image_missing"],
         "conflicts": [f.message for f in plan.conflicts],
     }
 
@@ -171,6 +191,7 @@ def report(
         "failed": planned - len(done),
         "reported": len(plan["findings"]),
         "duplicates": len(duplicate_messages),
+        "image_missing": len(plan.get("blocked", [])),
     }
     # The same basic_config as last time, yet writes were needed: someone changed Airbyte in between.
     counts["put_back"] = counts["created"] + counts["updated"] if plan.get("configUnchanged") else 0
@@ -189,13 +210,14 @@ def report(
             "so they were changed in Airbyte (by hand, or by Airbyte's daily registry update) in between"
         )
     lines += [f"  NOTE {message}" for message in plan["findings"]]
+    lines += [f"  IMAGE MISSING {message}" for message in plan.get("blocked", [])]
     lines += [f"  DUPLICATE {message}" for message in duplicate_messages]
     log.info("\n".join(lines))
 
     problems: list[str] = []
     if counts["failed"]:
         problems.append(f"{counts['failed']} of {planned} planned writes failed (see the failed mapped tasks' logs)")
-    problems += plan["conflicts"] + duplicate_messages
+    problems += plan["conflicts"] + plan.get("blocked", []) + duplicate_messages
     if problems:
         raise ApplyFailedError("; ".join(problems))
     return {"counts": counts, "results": done}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import dictdiffer
@@ -108,7 +108,16 @@ class Action:
 class Finding:
     """Something the plan reports but does not change."""
 
-    category: Literal["unchangeable", "name_taken", "repeated_name", "ambiguous", "id_not_found", "not_renamable"]
+    category: Literal[
+        "unchangeable",
+        "name_taken",
+        "repeated_name",
+        "ambiguous",
+        "id_not_found",
+        "not_renamable",
+        "image_missing",
+        "image_unchecked",
+    ]
     kind: Kind
     name: str
     message: str
@@ -122,6 +131,8 @@ class Plan:
     findings: tuple[Finding, ...] = ()
     # Definitions in Airbyte that the config does not mention: reported, never deleted.
     unmanaged: tuple[CurrentDefinition, ...] = ()
+    # Writes not sent because their image does not exist (see with_image_checks): each fails the run.
+    blocked: tuple[Action, ...] = ()
 
     @property
     def actions(self) -> tuple[Action, ...]:
@@ -136,11 +147,60 @@ class Plan:
         return {
             "create": len(self.creates),
             "update": len(self.updates),
+            "blocked": len(self.blocked),
             "unchanged": len(self.unchanged),
             "unmanaged": len(self.unmanaged),
             "findings": len(self.findings),
             "conflicts": len(self.conflicts),
         }
+
+
+ImageStatus = Literal["exists", "missing", "unknown"]
+
+
+def with_image_checks(plan: Plan, checks: Mapping[tuple[str, str], tuple[ImageStatus, str]]) -> Plan:
+    """Take the writes whose image a registry says does not exist out of the plan (``blocked``), and note
+    the ones no registry could confirm (they are written anyway).
+
+    ``checks`` maps ``(dockerRepository, dockerImageTag)`` to ``(status, reason)``; images not in it are
+    taken to exist.
+    """
+    kept: dict[ActionType, list[Action]] = {"create": [], "update": []}
+    blocked: list[Action] = []
+    findings: list[Finding] = []
+    for action in plan.actions:
+        desired = action.desired
+        image = f"{desired.docker_repository}:{desired.docker_image_tag}"
+        status, reason = checks.get((desired.docker_repository, desired.docker_image_tag), ("exists", ""))
+        if status == "missing":
+            blocked.append(action)
+            findings.append(
+                Finding(
+                    "image_missing",
+                    desired.kind,
+                    desired.name,
+                    f"{desired.kind} {desired.name}: image {image} does not exist ({reason}); "
+                    f"'{action.label}' was not sent to Airbyte — fix dockerImageTag in basic_config",
+                )
+            )
+            continue
+        if status == "unknown":
+            findings.append(
+                Finding(
+                    "image_unchecked",
+                    desired.kind,
+                    desired.name,
+                    f"{desired.kind} {desired.name}: could not check image {image} ({reason}); writing it anyway",
+                )
+            )
+        kept[action.action].append(action)
+    return replace(
+        plan,
+        creates=tuple(kept["create"]),
+        updates=tuple(kept["update"]),
+        blocked=plan.blocked + tuple(blocked),
+        findings=plan.findings + tuple(findings),
+    )
 
 
 def make_plan(

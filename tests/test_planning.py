@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from airflow_airbyte_connectors.configs import ConnectorsConfig, DesiredDefinition
-from airflow_airbyte_connectors.planning import Change, make_plan
+from airflow_airbyte_connectors.planning import Change, make_plan, with_image_checks
 
 POKE_ID = "6371b14b-bc68-4236-bfbd-468e8df8e968"
 
@@ -195,8 +195,42 @@ class TestPlanOutput:
         assert plan.summary() == {
             "create": 1,
             "update": 1,
+            "blocked": 0,
             "unchanged": 1,
             "unmanaged": 1,
             "findings": 0,
             "conflicts": 0,
         }
+
+
+class TestImageChecks:
+    def plan(self):
+        return plan_for(
+            [desired(), desired(name="New", repo="acme/new", tag="1.0"), desired(name="Old", repo="acme/old", tag="2")],
+            current_sources=[current(tag="0.3.38"), current(name="Old", repo="acme/old", tag="1")],
+        )
+
+    def test_missing_image_leaves_the_plan_and_is_named(self):
+        checked = with_image_checks(self.plan(), {("acme/new", "1.0"): ("missing", "tag 1.0 not found (HTTP 404)")})
+        assert [a.label for a in checked.actions] == [
+            "update source PokeAPI 0.3.38→0.3.40",
+            "update source Old 1→2",
+        ]
+        assert [a.label for a in checked.blocked] == ["create source New 1.0"]
+        (finding,) = checked.findings
+        assert finding.category == "image_missing"
+        assert "image acme/new:1.0 does not exist (tag 1.0 not found (HTTP 404))" in finding.message
+        assert checked.summary()["blocked"] == 1
+
+    def test_unknown_image_is_noted_and_still_written(self):
+        plan = self.plan()
+        checked = with_image_checks(plan, {("acme/old", "2"): ("unknown", "rate-limited by the registry (HTTP 429)")})
+        assert checked.actions == plan.actions and checked.blocked == ()
+        assert [f.category for f in checked.findings] == ["image_unchecked"]
+        assert (
+            "could not check image acme/old:2 (rate-limited by the registry (HTTP 429))" in checked.findings[0].message
+        )
+
+    def test_existing_images_change_nothing(self):
+        plan = self.plan()
+        assert with_image_checks(plan, {("acme/new", "1.0"): ("exists", "")}) == plan
