@@ -16,7 +16,14 @@ from typing import Any
 
 import requests
 
-SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+# Each service with its arguments. The scheduler and triggerer would otherwise start a log server on every
+# interface; the api-server reads task logs from the shared AIRFLOW_HOME instead.
+SERVICES = {
+    "api-server": [],
+    "scheduler": ["--skip-serve-logs"],
+    "dag-processor": [],
+    "triggerer": ["--skip-serve-logs"],
+}
 
 
 def free_port() -> int:
@@ -71,6 +78,18 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 120, every: f
     raise AssertionError(f"timed out waiting for {what} (last error: {last_error})")
 
 
+def logged_errors(home: Path) -> list[str]:
+    """Lines logged at error level or worse: in the task logs (JSON lines) and in what the services printed
+    (task processes of LocalExecutor print there too)."""
+    found = []
+    for log_file in sorted((home / "logs").rglob("*.log")) + sorted((home / "service-logs").glob("*.log")):
+        for line in log_file.read_text(errors="replace").splitlines():
+            compact = line.replace(" ", "")
+            if any(mark in compact for mark in ('"level":"error"', '"level":"critical"', "[error]", "[critical]")):
+                found.append(f"{log_file.relative_to(home)}: {line[:300]}")
+    return found
+
+
 def finished(airflow: Airflow, dag_id: str, run_id: str) -> dict[str, Any] | None:
     run = airflow.api("GET", f"dags/{dag_id}/dagRuns/{run_id}")
     return run if run["state"] in ("success", "failed") else None
@@ -108,11 +127,19 @@ def running_airflow(home: Path, dags: Path, env: dict[str, str], *, lifetime: in
     logs.mkdir(parents=True, exist_ok=True)
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        for service in SERVICES:
+        for service, arguments in SERVICES.items():
             with (logs / f"{service}.log").open("wb") as out:
                 processes.append(
                     subprocess.Popen(
-                        ["timeout", "--signal=TERM", "--kill-after=10", str(lifetime), airflow_cli, service],
+                        [
+                            "timeout",
+                            "--signal=TERM",
+                            "--kill-after=10",
+                            str(lifetime),
+                            airflow_cli,
+                            service,
+                            *arguments,
+                        ],
                         env=env,
                         stdout=out,
                         stderr=subprocess.STDOUT,

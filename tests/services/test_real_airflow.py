@@ -2,7 +2,8 @@
 LocalExecutor, driven only through Airflow's REST API, against the Airbyte emulator.
 
 Covers: asset scheduling after template_configs, a dry run from the trigger form's conf, a normal run
-with parallel mapped writes and their labels. Every service is started under `timeout` (so it stops by
+with parallel mapped writes and their labels, a downstream DAG started by the Asset event of the runs that
+changed something (and only those), and task logs without error lines. Every service is started under `timeout` (so it stops by
 itself) and stopped by process id when the test ends.
 """
 
@@ -17,7 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.services.airflow_services import Airflow, finished, running_airflow, wait_for
+from airflow_airbyte_connectors import settings
+from tests.services.airflow_services import Airflow, finished, running_airflow, logged_errors, wait_for
 from tests.support import CLIENT_ID, CLIENT_SECRET, REGISTRY, REPO_ROOT, registry_entry
 
 pytestmark = pytest.mark.services
@@ -42,7 +44,8 @@ def deployment(tmp_path: Path, emulator) -> Iterator[tuple[Airflow, Any, Path]]:
     dags = tmp_path / "dags"
     dags.mkdir(parents=True)
     shutil.copy(REPO_ROOT / "dags" / "create_connectors.py", dags)
-    shutil.copy(Path(__file__).parent / "dags" / "template_configs.py", dags)
+    for stand_in in ("template_configs.py", "after_connectors.py"):
+        shutil.copy(Path(__file__).parent / "dags" / stand_in, dags)
     template_source = tmp_path / "template_source.yaml"
     airbyte = emulator(seed=REGISTRY, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, write_delay=WRITE_DELAY)
     env = {
@@ -53,9 +56,12 @@ def deployment(tmp_path: Path, emulator) -> Iterator[tuple[Airflow, Any, Path]]:
             {"conn_type": "airbyte", "host": airbyte.url, "login": CLIENT_ID, "password": CLIENT_SECRET}
         ),
         "TEMPLATE_CONFIGS_SOURCE": str(template_source),
+        "AIRBYTE_DEFINITIONS_ASSET": settings.definitions_asset_uri(airbyte.url),
     }
     with running_airflow(tmp_path / "airflow", dags, env, lifetime=SERVICE_LIFETIME) as airflow:
         yield airflow, airbyte, template_source
+        # A run that went well logs no error line (Airflow's own included).
+        assert logged_errors(tmp_path / "airflow") == []
 
 
 def write_source(path: Path, sources: list[dict[str, Any]]) -> None:
@@ -67,7 +73,7 @@ def test_asset_schedule_dry_run_and_parallel_mapped_writes(deployment):
     airbyte.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
     write_source(template_source, [POKEAPI, FAKER])
 
-    for dag_id in ("template_configs", "create_connectors"):
+    for dag_id in ("template_configs", "create_connectors", "after_connectors"):
         wait_for(f"{dag_id} to be parsed", lambda dag_id=dag_id: airflow.api("GET", f"dags/{dag_id}"))
         airflow.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
 
@@ -84,6 +90,19 @@ def test_asset_schedule_dry_run_and_parallel_mapped_writes(deployment):
         == "success"
     )
     assert [(r.operation, r.status) for r in airbyte.write_requests()] == [("source_definitions/update", 200)]
+    # The DAG that comes next starts on create_connectors' Asset event and reads the change from it.
+    (downstream,) = wait_for("after_connectors to start", lambda: airflow.runs("after_connectors"))
+    downstream_id = downstream["dag_run_id"]
+    assert wait_for("after_connectors", lambda: finished(airflow, "after_connectors", downstream_id))["state"] == (
+        "success"
+    )
+    (change,) = airflow.xcom("after_connectors", downstream_id, "read_changes", "return_value")
+    assert (change["action"], change["name"], change["tagBefore"], change["tagAfter"]) == (
+        "updated",
+        "PokeAPI",
+        "0.3.38",
+        POKEAPI["dockerImageTag"],
+    )
 
     # 2. After a config change, a dry run from the trigger form plans and writes nothing.
     write_source(template_source.parent / "configs" / "basic_config.yaml", [POKEAPI, FAKER, *CUSTOMS])
@@ -112,9 +131,17 @@ def test_asset_schedule_dry_run_and_parallel_mapped_writes(deployment):
         "Acme 1",
         "Acme 2",
     ]
+    # One more downstream run, for the run that created three; none for the dry run or the no-op run.
+    wait_for("a second after_connectors run", lambda: len(airflow.runs("after_connectors")) == 2)
+    latest = max(airflow.runs("after_connectors"), key=lambda r: r["run_after"])["dag_run_id"]
+    wait_for("after_connectors", lambda: finished(airflow, "after_connectors", latest))
+    changes = airflow.xcom("after_connectors", latest, "read_changes", "return_value")
+    assert sorted((c["action"], c["name"]) for c in changes) == [("created", f"Acme {n}") for n in range(3)]
     mapped = [ti for ti in airflow.task_instances("create_connectors", real) if ti["task_id"] == "apply"]
     assert sorted(ti["rendered_map_index"] for ti in mapped) == [f"create source Acme {n} 1.0.0" for n in range(3)]
     spans = sorted((ti["start_date"], ti["end_date"]) for ti in mapped)
     assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False)), (
         f"mapped writes never overlapped: {spans}"
     )
+    airflow.api("PATCH", "dags/after_connectors", json={"is_paused": True})  # nothing more may start it
+    assert len(airflow.runs("after_connectors")) == 2
