@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.configs import KINDS, get_configs
+from airflow_airbyte_connectors.plan_output import format_plan
 from airflow_airbyte_connectors.planning import Plan, make_plan
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
 
-UNMANAGED_SHOWN = 10
+log = logging.getLogger(__name__)
 
 
 class PlanTooLargeError(RuntimeError):
@@ -35,20 +37,7 @@ def prepare(
 
     Nothing is written here, and a config error stops the run before any request to Airbyte.
     """
-    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
-
-    path = config_path or settings.basic_config_path()
-    desired = get_configs("connectors", path=path)
-    log.info(
-        "basic_config %s: %d source and %d destination definitions",
-        path,
-        len(desired.source_definitions),
-        len(desired.destination_definitions),
-    )
-
-    hook = AirbyteDefinitionsHook(conn_id)
-    current = {kind: hook.list_definitions(kind) for kind in KINDS}
-    plan = make_plan(desired, current)
+    hook, plan = load_and_plan(conn_id=conn_id, config_path=config_path)
     log.info(
         "Plan against Airbyte at %s%s:\n%s",
         hook.client_settings.root_url,
@@ -73,6 +62,26 @@ def prepare(
     return {"actions": actions, "plan": plan_summary(plan, dry_run=dry_run)}
 
 
+def load_and_plan(*, conn_id: str | None = None, config_path: str | None = None) -> tuple[AirbyteDefinitionsHook, Plan]:
+    """Load and validate basic_config, list Airbyte's definitions (one call per kind), plan. Writes nothing.
+
+    Shared by ``prepare`` and the command line, so both plan the same way.
+    """
+    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+
+    path = config_path or settings.basic_config_path()
+    desired = get_configs("connectors", path=path)
+    log.info(
+        "basic_config %s: %d source and %d destination definitions",
+        path,
+        len(desired.source_definitions),
+        len(desired.destination_definitions),
+    )
+    hook = AirbyteDefinitionsHook(conn_id)
+    current = {kind: hook.list_definitions(kind) for kind in KINDS}
+    return hook, make_plan(desired, current)
+
+
 def plan_summary(plan: Plan, *, dry_run: bool) -> dict[str, Any]:
     """The plan as small, JSON-able data for XCom and the report."""
     return {
@@ -83,42 +92,6 @@ def plan_summary(plan: Plan, *, dry_run: bool) -> dict[str, Any]:
         "findings": [f.message for f in plan.findings],
         "conflicts": [f.message for f in plan.conflicts],
     }
-
-
-def format_plan(plan: Plan) -> str:
-    """A readable table of the plan, for the task log."""
-    rows = [("ACTION", "KIND", "NAME", "IMAGE", "VERSION", "ID")]
-    for action in plan.actions:
-        desired = action.desired
-        tag_change = next((c for c in action.changes if c.field == "dockerImageTag"), None)
-        version = f"{tag_change.before} → {tag_change.after}" if tag_change else desired.docker_image_tag
-        other = [str(c) for c in action.changes if c.field != "dockerImageTag"]
-        rows.append(
-            (
-                action.action,
-                action.kind,
-                desired.name + (f" ({'; '.join(other)})" if other else ""),
-                desired.docker_repository,
-                version,
-                action.definition_id or "(new)",
-            )
-        )
-    for desired in plan.unchanged:
-        rows.append(("unchanged", desired.kind, desired.name, desired.docker_repository, desired.docker_image_tag, ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
-    counts = plan.summary()
-    lines.append(
-        f"{counts['create']} to create, {counts['update']} to update, {counts['unchanged']} unchanged, "
-        f"{counts['unmanaged']} in Airbyte but not in basic_config (left alone)"
-    )
-    for finding in plan.findings:
-        lines.append(f"NOTE [{finding.category}] {finding.message}")
-    if plan.unmanaged:
-        shown = ", ".join(f"{c.kind} {c.name}" for c in plan.unmanaged[:UNMANAGED_SHOWN])
-        more = len(plan.unmanaged) - UNMANAGED_SHOWN
-        lines.append(f"Not in basic_config: {shown}{f' and {more} more' if more > 0 else ''}")
-    return "\n".join(lines)
 
 
 def report(
