@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 from urllib.parse import unquote, urlsplit
@@ -42,7 +43,6 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Check a basic_config and plan it against Airbyte, writing nothing.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show log messages (retries, requests)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{validate,plan}")
 
     validate = commands.add_parser("validate", help="check a basic_config file (no network); exit 0 valid, 1 not")
@@ -57,18 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--conn-id", help="the Airflow Connection to Airbyte (default: [airbyte_connectors] conn_id, airbyte_default)"
     )
     plan.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output (default text)")
-    for sub in (validate, plan):
-        sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        _configure_logging(args.verbose)
         if args.command == "validate":
             return _validate(args.path)
-        return _plan(args.path, args.conn_id, args.format, args.verbose)
+        return _plan(args.path, args.conn_id, args.format)
     except CliError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
@@ -93,12 +90,10 @@ def _validate(path: str) -> int:
     return EXIT_OK
 
 
-def _plan(path: str, conn_id: str | None, output: str, verbose: bool) -> int:
+def _plan(path: str, conn_id: str | None, output: str) -> int:
+    _quiet_airflow()
     # Imported here so that `validate` never imports Airflow.
     from airflow_airbyte_connectors import pipeline, settings
-    from airflow_airbyte_connectors.hooks import airbyte_definitions  # noqa: F401  (imports Airflow's SDK)
-
-    _configure_logging(verbose)  # again: importing Airflow may have set up its own handlers
 
     conn_id = conn_id or settings.conn_id()
     try:
@@ -160,10 +155,12 @@ def _short_reason(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def _configure_logging(verbose: bool) -> None:
-    """Airflow and the hook log to stderr (retries, TLS warnings); by default only our error line shows."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.CRITICAL, format="%(levelname)s %(message)s")
-    logging.getLogger().setLevel(logging.INFO if verbose else logging.CRITICAL)
+def _quiet_airflow() -> None:
+    """Airflow logs to stdout (it would corrupt ``--format json``) and warns on stderr; the hook logs its
+    retries. Our output is printed, not logged, so silencing logging and warnings never hides it."""
+    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "CRITICAL"  # this process only, read when Airflow loads
+    logging.disable(logging.CRITICAL)
+    warnings.simplefilter("ignore")
 
 
 def _fail(message: str) -> None:
@@ -185,6 +182,7 @@ def _redact(text: str) -> str:
                 password = None
         if isinstance(password, str) and password:
             passwords.append(password)
-    for password in sorted(passwords, key=len, reverse=True):
+    # Like Airflow's masker, skip very short values: replacing every "b" would garble the message.
+    for password in sorted((p for p in passwords if len(p) >= 5), key=len, reverse=True):
         text = text.replace(password, "***")
     return text

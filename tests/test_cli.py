@@ -206,6 +206,15 @@ class TestPlan:
         assert plan["summary"]["conflicts"] == 1
         assert [f["category"] for f in plan["findings"]] == ["ambiguous"]
 
+    def test_no_log_noise_around_the_json(self, cli, emulator, write_config):
+        # A password under 5 characters makes Airflow's secrets masker log a warning (to stdout).
+        emu = emulator(seed=SEED, client_id="ci", client_secret="shh")
+        conn = json.dumps({"conn_type": "airbyte", "host": emu.url, "login": "ci", "password": "shh"})
+        result = cli("plan", str(write_config(config(POKEAPI))), "--format", "json", conn=conn)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+        assert json.loads(result.stdout)["summary"]["unchanged"] == 1
+
     def test_other_connection_id(self, cli, emulator, write_config):
         emu = emulator(seed=SEED)
         env = {"AIRFLOW_CONN_MY_AIRBYTE": connection_uri(emu, auth="none")}
