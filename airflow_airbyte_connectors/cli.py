@@ -115,9 +115,10 @@ def _plan(path: str, conn_id: str | None, output: str) -> int:
 
     if plan.conflicts:
         # The DAG fails its run on these (no write is made for the entry), so CI must fail too.
+        count = len(plan.conflicts)
         raise CliError(
-            f"{len(plan.conflicts)} conflict{'s' if len(plan.conflicts) != 1 else ''} need a person: "
-            + "; ".join(f.message for f in plan.conflicts)
+            f"{count} conflict{'s need' if count != 1 else ' needs'} a person, nothing would be written for "
+            f"{'them' if count != 1 else 'it'}: " + "; ".join(f.message for f in plan.conflicts)
         )
     return EXIT_CHANGES if plan.actions else EXIT_OK
 

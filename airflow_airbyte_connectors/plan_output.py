@@ -50,7 +50,9 @@ def format_plan(plan: Plan) -> str:
 def plan_markdown(plan: Plan) -> str:
     """The plan as GitHub-flavoured Markdown, sized for a pull-request comment: a heading with the counts,
     the creates and updates in a table, the notes, and the unchanged definitions folded away."""
-    lines = [f"### Airbyte connector plan: {_counts_sentence(plan)}", ""]
+    conflicts = len(plan.conflicts)
+    flag = f" — ⛔ {conflicts} conflict{'s' if conflicts != 1 else ''}" if conflicts else ""
+    lines = [f"### Airbyte connector plan: {_counts_sentence(plan)}{flag}", ""]
     header = ["| Action | Kind | Name | Image | Version | Definition ID |", "|---|---|---|---|---|---|"]
     if plan.actions:
         lines += header

@@ -198,6 +198,7 @@ class TestMarkdown:
 
     def test_notes(self, conflict_plan):
         markdown = plan_markdown(conflict_plan)
+        assert markdown.splitlines()[0].endswith("(left alone) — ⛔ 1 conflict")
         notes = [line for line in markdown.splitlines() if line.startswith("- ")]
         assert len(notes) == 1 and notes[0].startswith("- **⛔ conflict**: ") and CUSTOM_ID in notes[0]
 
