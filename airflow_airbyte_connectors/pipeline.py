@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.configs import KINDS, get_configs
+from airflow_airbyte_connectors.plan_output import format_plan
 from airflow_airbyte_connectors.planning import Plan, make_plan, with_image_checks
+
+if TYPE_CHECKING:
+    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
 
 log = logging.getLogger(__name__)
 
-UNMANAGED_SHOWN = 10
 # Airflow Variable holding the digest of the basic_config the last writing run planned from.
 CONFIG_DIGEST_VARIABLE = "airbyte_connectors_basic_config_digest"
 
@@ -41,20 +45,7 @@ def prepare(
 
     Nothing is written here, and a config error stops the run before any request to Airbyte.
     """
-    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
-
-    path = Path(config_path) if config_path else settings.basic_config_path()
-    desired = get_configs("connectors", path=path)
-    log.info(
-        "basic_config %s: %d source and %d destination definitions",
-        path,
-        len(desired.source_definitions),
-        len(desired.destination_definitions),
-    )
-
-    hook = AirbyteDefinitionsHook(conn_id)
-    current = {kind: hook.list_definitions(kind) for kind in KINDS}
-    plan = make_plan(desired, current)
+    hook, plan, path = load_and_plan(conn_id=conn_id, config_path=config_path)
     limit = settings.max_writes() if max_writes is None else max_writes
     too_large = len(plan.actions) > limit and not dry_run
     if not too_large:
@@ -122,6 +113,28 @@ def check_plan_images(plan: Plan) -> Plan:
     return with_image_checks(plan, {image: (c.status, c.reason) for image, c in checked.items()})
 
 
+def load_and_plan(
+    *, conn_id: str | None = None, config_path: str | os.PathLike[str] | None = None
+) -> tuple[AirbyteDefinitionsHook, Plan, Path]:
+    """Load and validate basic_config, list Airbyte's definitions (one call per kind), plan. Writes nothing.
+
+    Shared by ``prepare`` and the command line, so both plan the same way.
+    """
+    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+
+    path = Path(config_path) if config_path else settings.basic_config_path()
+    desired = get_configs("connectors", path=path)
+    log.info(
+        "basic_config %s: %d source and %d destination definitions",
+        path,
+        len(desired.source_definitions),
+        len(desired.destination_definitions),
+    )
+    hook = AirbyteDefinitionsHook(conn_id)
+    current = {kind: hook.list_definitions(kind) for kind in KINDS}
+    return hook, make_plan(desired, current), path
+
+
 def plan_summary(plan: Plan, *, dry_run: bool) -> dict[str, Any]:
     """The plan as small, JSON-able data for XCom and the report."""
     return {
@@ -133,42 +146,6 @@ def plan_summary(plan: Plan, *, dry_run: bool) -> dict[str, Any]:
         "findings": [f.message for f in plan.findings if f.category != "image_missing"],
         "conflicts": [f.message for f in plan.conflicts],
     }
-
-
-def format_plan(plan: Plan) -> str:
-    """A readable table of the plan, for the task log."""
-    rows = [("ACTION", "KIND", "NAME", "IMAGE", "VERSION", "ID")]
-    for action in plan.actions:
-        desired = action.desired
-        tag_change = next((c for c in action.changes if c.field == "dockerImageTag"), None)
-        version = f"{tag_change.before} → {tag_change.after}" if tag_change else desired.docker_image_tag
-        other = [str(c) for c in action.changes if c.field != "dockerImageTag"]
-        rows.append(
-            (
-                action.action,
-                action.kind,
-                desired.name + (f" ({'; '.join(other)})" if other else ""),
-                desired.docker_repository,
-                version,
-                action.definition_id or "(new)",
-            )
-        )
-    for desired in plan.unchanged:
-        rows.append(("unchanged", desired.kind, desired.name, desired.docker_repository, desired.docker_image_tag, ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
-    counts = plan.summary()
-    lines.append(
-        f"{counts['create']} to create, {counts['update']} to update, {counts['unchanged']} unchanged, "
-        f"{counts['unmanaged']} in Airbyte but not in basic_config (left alone)"
-    )
-    for finding in plan.findings:
-        lines.append(f"NOTE [{finding.category}] {finding.message}")
-    if plan.unmanaged:
-        shown = ", ".join(f"{c.kind} {c.name}" for c in plan.unmanaged[:UNMANAGED_SHOWN])
-        more = len(plan.unmanaged) - UNMANAGED_SHOWN
-        lines.append(f"Not in basic_config: {shown}{f' and {more} more' if more > 0 else ''}")
-    return "\n".join(lines)
 
 
 def report(

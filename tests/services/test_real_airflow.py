@@ -3,8 +3,8 @@ LocalExecutor, driven only through Airflow's REST API, against the Airbyte emula
 
 Covers: asset scheduling after template_configs, a dry run from the trigger form's conf, a normal run
 with parallel mapped writes and their labels, a downstream DAG started by the Asset event of the runs that
-changed something (and only those), and task logs without error lines. Every service is started under `timeout` (so it stops by
-itself) and stopped by process id when the test ends.
+changed something (and only those), and task logs without error lines. Every service is started under
+`timeout` (so it stops by itself) and stopped by process id when the test ends.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from airflow_airbyte_connectors import settings
-from tests.services.airflow_services import Airflow, finished, running_airflow, logged_errors, wait_for
+from tests.services.airflow_services import Airflow, finished, logged_errors, running_airflow, wait_for
 from tests.support import CLIENT_ID, CLIENT_SECRET, REGISTRY, REPO_ROOT, registry_entry
 
 pytestmark = pytest.mark.services

@@ -1,0 +1,193 @@
+"""``airbyte-connectors``: check a basic_config from the command line (CI), without Airflow's database.
+
+- ``validate PATH``: checks the file, no network. Exit 0 valid, 1 invalid.
+- ``plan PATH``: reads Airbyte through the same hook and Airflow Connection as the DAG and prints the plan
+  the DAG would make; writes nothing. Exit 0 in step, 2 changes pending, 1 on any error or conflict.
+
+Errors are one line on stderr (``airbyte-connectors: error: ...``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import NoReturn
+from urllib.parse import unquote, urlsplit
+
+from airflow_airbyte_connectors.configs import ConfigError, get_configs
+from airflow_airbyte_connectors.plan_output import format_plan, plan_json, plan_markdown
+
+PROG = "airbyte-connectors"
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+
+class CliError(Exception):
+    """An error reported as one line on stderr with exit code 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 with a usage block on a bad flag; 2 means "changes pending" here, so a usage error
+    is one line and exit 1 like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message} (see {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Check a basic_config and plan it against Airbyte, writing nothing.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{validate,plan}")
+
+    validate = commands.add_parser("validate", help="check a basic_config file (no network); exit 0 valid, 1 not")
+    validate.add_argument("path", help="the basic_config YAML file")
+
+    plan = commands.add_parser(
+        "plan",
+        help="print what create_connectors would change in Airbyte; exit 0 in step, 2 changes pending, 1 error",
+    )
+    plan.add_argument("path", help="the basic_config YAML file")
+    plan.add_argument(
+        "--conn-id", help="the Airflow Connection to Airbyte (default: [airbyte_connectors] conn_id, airbyte_default)"
+    )
+    plan.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output (default text)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "validate":
+            return _validate(args.path)
+        return _plan(args.path, args.conn_id, args.format)
+    except CliError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted")
+    except Exception as exc:  # the promise is one line and no traceback, whatever failed
+        _fail(f"{type(exc).__name__}: {exc}")
+    return EXIT_ERROR
+
+
+def _validate(path: str) -> int:
+    try:
+        config = get_configs("connectors", path=path)
+    except ConfigError as exc:
+        # The problems are validate's report (stdout); the error line says the outcome (stderr).
+        print(exc)
+        count = len(exc.problems)
+        raise CliError(f"basic_config {exc.source} is invalid ({count} problem{'s' if count != 1 else ''})") from None
+    print(
+        f"OK basic_config {path}: {len(config.source_definitions)} source and "
+        f"{len(config.destination_definitions)} destination definitions"
+    )
+    return EXIT_OK
+
+
+def _plan(path: str, conn_id: str | None, output: str) -> int:
+    _quiet_airflow()
+    # Imported here so that `validate` never imports Airflow.
+    from airflow_airbyte_connectors import pipeline, settings
+
+    conn_id = conn_id or settings.conn_id()
+    try:
+        hook, plan, _ = pipeline.load_and_plan(conn_id=conn_id, config_path=path)
+        plan = pipeline.check_plan_images(plan)
+    except ConfigError as exc:
+        # One line: stdout stays clean for the plan; every problem is kept (each is one line already).
+        raise CliError(f"{str(exc).splitlines()[0]} {'; '.join(exc.problems)}") from None
+    except Exception as exc:
+        raise CliError(_describe_airbyte_error(exc, conn_id)) from None
+
+    if output == "json":
+        print(json.dumps(plan_json(plan), indent=2, ensure_ascii=False))
+    elif output == "markdown":
+        print(plan_markdown(plan), end="")
+    else:
+        print(f"Plan against Airbyte at {hook.client_settings.root_url} (nothing is written):")
+        print(format_plan(plan))
+    sys.stdout.flush()
+
+    if plan.conflicts:
+        # The DAG fails its run on these (no write is made for the entry), so CI must fail too.
+        count = len(plan.conflicts)
+        raise CliError(
+            f"{count} conflict{'s need' if count != 1 else ' needs'} a person, nothing would be written for "
+            f"{'them' if count != 1 else 'it'}: " + "; ".join(f.message for f in plan.conflicts)
+        )
+    if plan.blocked:
+        # The DAG's run fails on these too: the config names an image tag that does not exist.
+        raise CliError("; ".join(f.message for f in plan.findings if f.category == "image_missing"))
+    return EXIT_CHANGES if plan.actions else EXIT_OK
+
+
+def _describe_airbyte_error(exc: Exception, conn_id: str) -> str:
+    """One line for a failure to resolve the connection or to read Airbyte."""
+    import requests
+
+    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteApiError
+
+    if type(exc).__name__ == "AirflowNotFoundException":
+        env = f"AIRFLOW_CONN_{conn_id.upper()}"
+        return (
+            f"Airflow connection {conn_id!r} is not defined or cannot be parsed; set {env} to its JSON "
+            f'(e.g. {{"conn_type": "airbyte", "host": "http://localhost:8000"}}) or pass --conn-id'
+        )
+    if isinstance(exc, AirbyteApiError):
+        return f"Airbyte: {exc}"
+    if isinstance(exc, requests.RequestException):
+        url = exc.request.url if exc.request is not None else "Airbyte"
+        return f"cannot reach Airbyte ({url}): {_short_reason(exc)}"
+    if isinstance(exc, ValueError):  # e.g. a connection without a host, several workspaces
+        return f"connection {conn_id!r}: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _short_reason(exc: Exception) -> str:
+    """'[Errno 111] Connection refused' rather than urllib3's nested reprs."""
+    text = str(exc)
+    match = re.search(r"(\[Errno [^\]]+\][^'\")]*)", text)
+    if match:
+        return match.group(1).strip()
+    if "timed out" in text.lower():
+        return "timed out"
+    return type(exc).__name__
+
+
+def _quiet_airflow() -> None:
+    """Airflow logs to stdout (it would corrupt ``--format json``) and warns on stderr; the hook logs its
+    retries. Our output is printed, not logged, so silencing logging and warnings never hides it."""
+    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "CRITICAL"  # this process only, read when Airflow loads
+    logging.disable(logging.CRITICAL)
+    warnings.simplefilter("ignore")
+
+
+def _fail(message: str) -> None:
+    print(f"{PROG}: error: {_redact(' '.join(message.split()))}", file=sys.stderr)
+
+
+def _redact(text: str) -> str:
+    # Messages from libraries may quote a connection; never echo its password (JSON or URI form).
+    passwords: list[str] = []
+    for name, value in os.environ.items():
+        if not name.startswith("AIRFLOW_CONN_") or not value:
+            continue
+        try:
+            password = json.loads(value).get("password")
+        except (ValueError, AttributeError):
+            try:
+                password = unquote(urlsplit(value).password or "")
+            except ValueError:
+                password = None
+        if isinstance(password, str) and password:
+            passwords.append(password)
+    # Like Airflow's masker, skip very short values: replacing every "b" would garble the message.
+    for password in sorted((p for p in passwords if len(p) >= 5), key=len, reverse=True):
+        text = text.replace(password, "***")
+    return text

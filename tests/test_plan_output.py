@@ -1,0 +1,246 @@
+"""The plan's renderers: text (task log), Markdown (pull-request comment), JSON (programs)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from airflow_airbyte_connectors.configs import parse_connectors
+from airflow_airbyte_connectors.plan_output import format_plan, plan_json, plan_markdown
+from airflow_airbyte_connectors.planning import Plan, make_plan
+
+POKEAPI_ID = "6371b14b-bc68-4236-bfbd-468e8df8e968"
+CUSTOM_ID = "0a9d4f3e-2c55-4c1e-9a77-1f1b2a3c4d5e"
+POSTGRES_ID = "25c5221d-dce2-4163-ade9-739ef790f503"
+
+
+def entry(name, repository, tag, **extra):
+    return {
+        "name": name,
+        "dockerRepository": repository,
+        "dockerImageTag": tag,
+        "documentationUrl": "https://docs.example.com/x",
+        **extra,
+    }
+
+
+def current(kind, definition_id, name, repository, tag, custom=False):
+    return {
+        f"{kind}DefinitionId": definition_id,
+        "name": name,
+        "dockerRepository": repository,
+        "dockerImageTag": tag,
+        "documentationUrl": "https://docs.example.com/x",
+        "custom": custom,
+    }
+
+
+def build_plan(sources, destinations=(), current_sources=(), current_destinations=()) -> Plan:
+    desired = parse_connectors({"source_definitions": list(sources), "destination_definitions": list(destinations)})
+    return make_plan(desired, {"source": list(current_sources), "destination": list(current_destinations)})
+
+
+@pytest.fixture
+def mixed_plan() -> Plan:
+    """One create, a version update, a rename of a custom definition, one unchanged, one unmanaged."""
+    return build_plan(
+        sources=[
+            entry("Acme CRM", "ghcr.io/acme/source-acme-crm", "1.2.0"),
+            entry("PokeAPI", "airbyte/source-pokeapi", "0.3.40"),
+            entry("Acme Billing", "ghcr.io/acme/source-billing", "2.0"),
+        ],
+        destinations=[entry("Postgres", "airbyte/destination-postgres", "2.4.7")],
+        current_sources=[
+            current("source", POKEAPI_ID, "PokeAPI", "airbyte/source-pokeapi", "0.3.38"),
+            current("source", CUSTOM_ID, "Billing (old name)", "ghcr.io/acme/source-billing", "2.0", custom=True),
+            current("source", "7b2c1f0e-1111-4222-8333-944455556666", "Faker", "airbyte/source-faker", "6.0.0"),
+        ],
+        current_destinations=[
+            current("destination", POSTGRES_ID, "Postgres", "airbyte/destination-postgres", "2.4.7"),
+        ],
+    )
+
+
+@pytest.fixture
+def conflict_plan() -> Plan:
+    return build_plan(
+        sources=[entry("PokeAPI", "airbyte/source-pokeapi", "0.3.40")],
+        current_sources=[
+            current("source", POKEAPI_ID, "PokeAPI", "airbyte/source-pokeapi", "0.3.38"),
+            current("source", CUSTOM_ID, "PokeAPI copy", "airbyte/source-pokeapi", "0.1.0", custom=True),
+        ],
+    )
+
+
+def markdown_rows(markdown: str) -> list[list[str]]:
+    return [
+        [cell.strip() for cell in line.strip("|").split(" | ")]
+        for line in markdown.splitlines()
+        if line.startswith("| ") and not line.startswith("| Action")
+    ]
+
+
+class TestJson:
+    def test_document(self, mixed_plan):
+        document = plan_json(mixed_plan)
+        assert json.loads(json.dumps(document)) == document  # JSON-able as it is
+        assert document["version"] == 1
+        assert document["summary"] == {
+            "create": 1,
+            "update": 2,
+            "blocked": 0,
+            "unchanged": 1,
+            "unmanaged": 1,
+            "findings": 0,
+            "conflicts": 0,
+        }
+        assert list(document) == ["version", "summary", "changes", "blocked", "unchanged", "findings", "unmanaged"]
+        assert document["unmanaged"] == 1
+        assert document["unchanged"] == [
+            {
+                "kind": "destination",
+                "name": "Postgres",
+                "dockerRepository": "airbyte/destination-postgres",
+                "dockerImageTag": "2.4.7",
+            }
+        ]
+
+    @pytest.mark.parametrize(
+        ("name", "expected"),
+        [
+            (
+                "Acme CRM",
+                {
+                    "action": "create",
+                    "tagBefore": None,
+                    "tagAfter": "1.2.0",
+                    "definitionId": None,
+                    "changes": [],
+                },
+            ),
+            (
+                "PokeAPI",
+                {
+                    "action": "update",
+                    "tagBefore": "0.3.38",
+                    "tagAfter": "0.3.40",
+                    "definitionId": POKEAPI_ID,
+                    "changes": [{"field": "dockerImageTag", "before": "0.3.38", "after": "0.3.40"}],
+                },
+            ),
+            (
+                "Acme Billing",
+                {
+                    "action": "update",
+                    "tagBefore": "2.0",
+                    "tagAfter": "2.0",
+                    "definitionId": CUSTOM_ID,
+                    "changes": [{"field": "name", "before": "Billing (old name)", "after": "Acme Billing"}],
+                },
+            ),
+        ],
+        ids=["create", "version_update", "rename_only"],
+    )
+    def test_change(self, mixed_plan, name, expected):
+        change = next(c for c in plan_json(mixed_plan)["changes"] if c["name"] == name)
+        assert set(change) == {
+            "action",
+            "kind",
+            "name",
+            "dockerRepository",
+            "tagBefore",
+            "tagAfter",
+            "definitionId",
+            "changes",
+        }
+        assert change["kind"] == "source"
+        assert {k: change[k] for k in expected} == expected
+
+    def test_findings(self, conflict_plan):
+        document = plan_json(conflict_plan)
+        assert document["summary"]["conflicts"] == 1 and document["changes"] == []
+        (finding,) = document["findings"]
+        assert finding["category"] == "ambiguous" and finding["kind"] == "source" and finding["name"] == "PokeAPI"
+        assert POKEAPI_ID in finding["message"] and CUSTOM_ID in finding["message"]
+
+
+class TestMarkdown:
+    def test_heading_table_and_folded_unchanged(self, mixed_plan):
+        markdown = plan_markdown(mixed_plan)
+        assert markdown.startswith("### Airbyte connector plan: 1 to create, 2 to update, 1 unchanged, 1 in Airbyte")
+        assert "| Action | Kind | Name | Image | Version | Definition ID |" in markdown
+        assert markdown_rows(markdown) == [
+            ["**create**", "source", "Acme CRM", "`ghcr.io/acme/source-acme-crm`", "1.2.0", "(new)"],
+            ["**update**", "source", "PokeAPI", "`airbyte/source-pokeapi`", "0.3.38 → 0.3.40", f"`{POKEAPI_ID}`"],
+            [
+                "**update**",
+                "source",
+                r"Acme Billing (name Billing (old name) → Acme Billing)",
+                "`ghcr.io/acme/source-billing`",
+                "2.0",
+                f"`{CUSTOM_ID}`",
+            ],
+            ["unchanged", "destination", "Postgres", "`airbyte/destination-postgres`", "2.4.7", ""],
+        ]
+        details = markdown.index("<details><summary>1 unchanged</summary>")
+        assert markdown.index("| **update**") < details < markdown.index("| unchanged")
+        assert markdown.rstrip().endswith("</details>")
+
+    def test_in_step(self):
+        plan = build_plan(
+            [entry("PokeAPI", "airbyte/source-pokeapi", "0.3.40")],
+            current_sources=[current("source", POKEAPI_ID, "PokeAPI", "airbyte/source-pokeapi", "0.3.40")],
+        )
+        markdown = plan_markdown(plan)
+        assert "No changes: Airbyte is in step with basic_config." in markdown
+        assert "| **" not in markdown
+
+    def test_notes(self, conflict_plan):
+        markdown = plan_markdown(conflict_plan)
+        assert markdown.splitlines()[0].endswith("(left alone) — ⛔ 1 conflict")
+        notes = [line for line in markdown.splitlines() if line.startswith("- ")]
+        assert len(notes) == 1 and notes[0].startswith("- **⛔ conflict**: ") and CUSTOM_ID in notes[0]
+
+    @pytest.mark.parametrize(
+        "name",
+        ["Pipe | in name", "<img src=x onerror=alert(1)>", "[link](https://evil.example)", "`code` *bold*"],
+        ids=["pipe", "html", "link", "emphasis"],
+    )
+    def test_names_cannot_break_the_table(self, name):
+        markdown = plan_markdown(build_plan([entry(name, "ghcr.io/acme/source-x", "1.0")]))
+        (row,) = [line for line in markdown.splitlines() if line.startswith("| **create**")]
+        # Six cells (no unescaped pipe), and no unescaped Markdown or HTML character in the name's cell.
+        cells = re.split(r"(?<!\\)\|", row)[1:-1]
+        assert len(cells) == 6
+        assert re.search(r"(?<!\\)[<>\[\]`*_|]", cells[2]) is None, cells[2]
+
+
+class TestText:
+    def test_table(self, mixed_plan):
+        lines = format_plan(mixed_plan).splitlines()
+        assert lines[0].split() == ["ACTION", "KIND", "NAME", "IMAGE", "VERSION", "ID"]
+        assert lines[1].split() == ["create", "source", "Acme", "CRM", "ghcr.io/acme/source-acme-crm", "1.2.0", "(new)"]
+        assert lines[2].split()[-4:] == ["0.3.38", "→", "0.3.40", POKEAPI_ID]
+        assert lines[4].split()[:2] == ["unchanged", "destination"]
+        assert lines[5] == "1 to create, 2 to update, 1 unchanged, 1 in Airbyte but not in basic_config (left alone)"
+        assert lines[6] == "Not in basic_config: source Faker"
+
+    def test_many_unmanaged_are_counted(self):
+        others = [
+            current("source", f"00000000-0000-4000-8000-{n:012d}", f"S{n}", f"airbyte/source-s{n}", "1.0")
+            for n in range(13)
+        ]
+        text = format_plan(build_plan([], current_sources=others))
+        assert text.splitlines()[-1] == "Not in basic_config: " + ", ".join(f"source S{n}" for n in range(10)) + (
+            " and 3 more"
+        )
+
+
+@pytest.mark.parametrize("render", [format_plan, plan_markdown], ids=["text", "markdown"])
+def test_every_surface_has_the_same_counts(mixed_plan, render):
+    counts = plan_json(mixed_plan)["summary"]
+    assert f"{counts['create']} to create, {counts['update']} to update, {counts['unchanged']} unchanged" in render(
+        mixed_plan
+    )
