@@ -17,9 +17,11 @@ import secrets
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from airflow_airbyte_connectors.testing.local_server import LocalServer
 
 MANIFEST_LIST_TYPE = "application/vnd.docker.distribution.manifest.list.v2+json"
 _MANIFEST_PATH = re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<reference>[^/]+)$")
@@ -34,7 +36,7 @@ class RegistryRequest:
     authorized: bool  # an Authorization header was sent (its value is not kept)
 
 
-class ImageRegistryEmulator:
+class ImageRegistryEmulator(LocalServer):
     """A registry holding ``images`` (``"name:tag"`` strings or ``(name, tag)`` pairs), on 127.0.0.1.
 
     :param require_token: answer 401 with a Bearer challenge unless a token it issued for the
@@ -44,6 +46,8 @@ class ImageRegistryEmulator:
     :param service: the ``service`` named in the challenge.
     :param max_lifetime: the server stops itself after this many seconds.
     """
+
+    thread_name = "image-registry"
 
     def __init__(
         self,
@@ -78,7 +82,7 @@ class ImageRegistryEmulator:
         # Seconds between bytes of an answer: each read is quick, the answer never ends (a client's
         # per-read timeout does not fire).
         self.trickle = trickle
-        self.max_lifetime = max_lifetime
+        super().__init__(host=host, port=port, max_lifetime=max_lifetime)
         self._images: set[tuple[str, str]] = set()
         for image in images:
             self.add_image(*(image.rsplit(":", 1) if isinstance(image, str) else image))
@@ -86,45 +90,19 @@ class ImageRegistryEmulator:
         self._requests: list[RegistryRequest] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._host = host
-        self._port = port
-        self._server: ThreadingHTTPServer | None = None
-        self._timer: threading.Timer | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
 
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return type("Handler", (_Handler,), {"registry": self})
+
     def start(self) -> ImageRegistryEmulator:
-        handler = type("Handler", (_Handler,), {"registry": self})
         self._stopping.clear()
-        self._server = ThreadingHTTPServer((self._host, self._port), handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="image-registry", daemon=True).start()
-        if self.max_lifetime:
-            self._timer = threading.Timer(self.max_lifetime, self.stop)
-            self._timer.daemon = True
-            self._timer.start()
-        return self
+        return super().start()
 
     def stop(self) -> None:
         self._stopping.set()  # wakes handlers sleeping out a delay
-        if self._timer:
-            self._timer.cancel()
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> ImageRegistryEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server, "the registry is not running"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().stop()
 
     # -- contents and inspection -----------------------------------------------------------------
 

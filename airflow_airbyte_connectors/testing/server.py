@@ -20,7 +20,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from airflow_airbyte_connectors.testing.contract import ContractValidator
 
 from airflow_airbyte_connectors.testing.faults import FaultInjector, Faults
+from airflow_airbyte_connectors.testing.local_server import LocalServer
 from airflow_airbyte_connectors.testing.seeds import load_registry
 
 KINDS = ("source", "destination")
@@ -99,7 +100,7 @@ class _State:
     requests: list[RecordedRequest] = field(default_factory=list)
 
 
-class AirbyteEmulator:
+class AirbyteEmulator(LocalServer):
     """Airbyte's Configuration API for definitions, tokens and workspaces, on 127.0.0.1.
 
     :param seed: None (no definitions), ``"builtin"`` (the small registry shipped with the package), an
@@ -120,6 +121,8 @@ class AirbyteEmulator:
     :param contract: when given, every request and answer is checked against Airbyte's OpenAPI spec and
         violations are collected in :attr:`contract_violations`.
     """
+
+    thread_name = "airbyte-emulator"
 
     def __init__(
         self,
@@ -151,20 +154,16 @@ class AirbyteEmulator:
         self.write_delay = write_delay
         self.unpullable_tags = frozenset(unpullable_tags)
         self.blocked_tags = frozenset(blocked_tags)
-        self.max_lifetime = max_lifetime
+        super().__init__(host=host, port=port, max_lifetime=max_lifetime)
         self.contract = contract
         self.fault_injector = FaultInjector(faults) if faults else None
         self._faults_injected: Counter[str] = Counter()
         self._violations: list[str] = []
-        self._host = host
-        self._port = port
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
         self._issued: list[str] = []
         self._state = _State()
-        self._server: ThreadingHTTPServer | None = None
-        self._timer: threading.Timer | None = None
         for number in range(1, workspaces + 1):
             self._state.workspaces.append(_workspace("Default Workspace" if number == 1 else f"Workspace {number}"))
         if seed is not None:
@@ -172,36 +171,8 @@ class AirbyteEmulator:
 
     # -- life cycle ----------------------------------------------------------------------------
 
-    def start(self) -> AirbyteEmulator:
-        handler = type("Handler", (_Handler,), {"emulator": self})
-        self._server = ThreadingHTTPServer((self._host, self._port), handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="airbyte-emulator", daemon=True).start()
-        if self.max_lifetime:
-            self._timer = threading.Timer(self.max_lifetime, self.stop)
-            self._timer.daemon = True
-            self._timer.start()
-        return self
-
-    def stop(self) -> None:
-        if self._timer:
-            self._timer.cancel()
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> AirbyteEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server, "the emulator is not running"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return type("Handler", (_Handler,), {"emulator": self})
 
     @property
     def auth_enabled(self) -> bool:

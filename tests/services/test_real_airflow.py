@@ -52,6 +52,7 @@ def deployment(tmp_path: Path, emulator) -> Iterator[tuple[Airflow, Any, Path]]:
         "AIRFLOW__AIRBYTE_CONNECTORS__BASIC_CONFIG_PATH": str(tmp_path / "configs" / "basic_config.yaml"),
         "AIRFLOW__AIRBYTE_CONNECTORS__MAX_ACTIVE_WRITES": "3",
         "AIRFLOW__AIRBYTE_CONNECTORS__TASK_RETRIES": "0",
+        "AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES": "False",  # no route to Docker Hub here
         "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps(
             {"conn_type": "airbyte", "host": airbyte.url, "login": CLIENT_ID, "password": CLIENT_SECRET}
         ),

@@ -1,0 +1,55 @@
+"""The life cycle the test servers share: a threaded HTTP server on loopback that stops by itself."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
+
+
+class LocalServer:
+    """Base of the emulators: ``start``/``stop``, a context manager, ``url``, and a ``max_lifetime`` after
+    which the server stops itself, so a killed test cannot leave it running."""
+
+    thread_name = "local-server"
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, max_lifetime: float | None = None):
+        self.max_lifetime = max_lifetime
+        self._host = host
+        self._port = port
+        self._server: ThreadingHTTPServer | None = None
+        self._timer: threading.Timer | None = None
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        """The request handler, bound to this server's state."""
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._server = ThreadingHTTPServer((self._host, self._port), self.handler_class())
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name=self.thread_name, daemon=True).start()
+        if self.max_lifetime:
+            self._timer = threading.Timer(self.max_lifetime, self.stop)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def stop(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server, f"{type(self).__name__} is not running"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
