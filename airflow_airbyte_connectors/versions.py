@@ -37,6 +37,7 @@ _SEMVER = re.compile(
 )
 
 NOTE_NO_DATA = "no breaking-change data (registry unavailable): a major/unknown change counts as breaking"
+NOTE_NO_DATA_OTHER = "no breaking-change data (registry unavailable): the breaking changes it crosses are unknown"
 NOTE_NOT_IN_REGISTRY = "no registry data (connector not in the registry): Airbyte pins no actor on this change"
 
 
@@ -224,6 +225,9 @@ def classify(
         elif classes & {"major", "unknown"}:
             classes.add("breaking")
             notes.append(NOTE_NO_DATA)
+        elif classes & {"patch", "minor", "downgrade"}:
+            # Not counted as breaking (minor and patch breaking changes are rare), but not known to be safe either.
+            notes.append(NOTE_NO_DATA_OTHER)
 
     ordered = tuple(name for name in VERSION_CLASSES if name in classes)
     return VersionChange(current=current, target=target, classes=ordered, crossed=crossed, notes=tuple(notes))

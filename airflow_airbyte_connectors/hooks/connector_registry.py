@@ -1,0 +1,216 @@
+"""Read Airbyte's connector registry (``oss_registry.json`` or one entry of it) for its breaking changes.
+
+The only module that reads the connector registry. Plain ``requests``, no Airflow. A registry that cannot be read
+never raises: the result is ``(None, [finding])`` with one short sentence, and the caller decides what an unknown
+breaking-change list means (``versions.classify(..., None)`` treats major changes as breaking).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import requests
+import tenacity
+
+from airflow_airbyte_connectors.releases import RegistryFormatError, RegistryReleases, parse_registry
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+# Exponential backoff between attempts (seconds: 0.5, 1, 2, ... up to the cap); a Retry-After is honoured up to
+# the same cap, so a read is bounded by attempts × timeout plus a few backoffs.
+BACKOFF_MULTIPLIER = 0.5
+BACKOFF_CAP = 8.0
+_CHUNK = 64 * 1024
+_RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class _Unreadable(Exception):
+    """The registry cannot be read; the message is the finding's reason."""
+
+
+class _Transient(_Unreadable):
+    """A failure another attempt may not have (connection, timeout, 429, 5xx)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+def read_connector_registry(
+    location: str,
+    *,
+    timeout: float = 30.0,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    attempts: int = 3,
+) -> tuple[RegistryReleases | None, list[str]]:
+    """Read the registry at ``location`` (an http(s) URL, a ``file://`` URI or a path).
+
+    Returns ``(releases, [])``, or ``(None, [finding])`` when it cannot be read, is larger than ``max_bytes``,
+    is not JSON or is not a registry. Problems inside single entries are in ``releases.findings``.
+    ``timeout`` bounds each attempt as a whole (connect, wait and body), not only each network read.
+    """
+    try:
+        raw = _read(location, timeout=timeout, max_bytes=max_bytes, attempts=max(1, attempts))
+        document = _decode(raw)
+        releases = parse_registry(document)
+    except (_Unreadable, RegistryFormatError) as exc:
+        finding = f"connector registry {location}: {exc}"
+        log.warning("%s", finding)
+        return None, [finding]
+    log.info(
+        "Connector registry %s: %d connectors, %d findings", location, releases.connector_count, len(releases.findings)
+    )
+    return releases, []
+
+
+def _read(location: str, *, timeout: float, max_bytes: int, attempts: int) -> bytes:
+    parts = urlsplit(location)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        return _read_http(location, timeout=timeout, max_bytes=max_bytes, attempts=attempts)
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise _Unreadable(f"a file:// URI with a host ({parts.netloc}) is not supported")
+        return _read_file(Path(url2pathname(parts.path)), max_bytes)
+    if "://" in location:
+        raise _Unreadable(f"unsupported scheme {parts.scheme!r} (use http://, https://, file:// or a path)")
+    return _read_file(Path(location), max_bytes)
+
+
+def _read_file(path: Path, max_bytes: int) -> bytes:
+    try:
+        if path.is_dir():
+            raise _Unreadable("is a directory, expected a JSON file")
+        with path.open("rb") as handle:
+            raw = handle.read(max_bytes + 1)  # bounded even for pipes and devices, whose size says nothing
+    except FileNotFoundError:
+        raise _Unreadable("file not found") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise _Unreadable(f"cannot read file: {getattr(exc, 'strerror', None) or exc}") from None
+    if len(raw) > max_bytes:
+        raise _Unreadable(_too_large(max_bytes))
+    return raw
+
+
+def _read_http(url: str, *, timeout: float, max_bytes: int, attempts: int) -> bytes:
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return min(retry_after, BACKOFF_CAP)
+        return tenacity.wait_exponential(multiplier=BACKOFF_MULTIPLIER, max=BACKOFF_CAP)(state)
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning("Connector registry %s: %s; attempt %d of %d", url, exc, state.attempt_number, attempts)
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(_Transient),
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=wait,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        return retrying(_get_once, url, timeout=timeout, max_bytes=max_bytes)
+    except _Transient as exc:
+        raise _Unreadable(f"{exc} ({attempts} attempt{'s' if attempts != 1 else ''})") from None
+
+
+def _get_once(url: str, *, timeout: float, max_bytes: int) -> bytes:
+    deadline = time.monotonic() + timeout
+    try:
+        with requests.get(url, stream=True, timeout=(timeout, timeout), headers={"Accept": "application/json"}) as r:
+            if r.status_code in _RETRYABLE_STATUS:
+                raise _Transient(f"HTTP {r.status_code} {r.reason}".rstrip(), _retry_after(r))
+            if r.status_code != 200:
+                raise _Unreadable(f"HTTP {r.status_code} {r.reason}".rstrip())
+            length = r.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > max_bytes:
+                raise _Unreadable(_too_large(max_bytes))
+            body = bytearray()
+            for chunk in r.iter_content(_CHUNK):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise _Unreadable(_too_large(max_bytes))
+                # requests' timeout is per socket read; a server trickling bytes would never trip it.
+                if time.monotonic() > deadline:
+                    raise _Transient(f"no complete answer within {timeout:g} s")
+            return bytes(body)
+    except requests.exceptions.SSLError as exc:
+        raise _Unreadable(f"TLS error: {_short(exc)}") from None
+    except requests.Timeout:
+        raise _Transient(f"no answer within {timeout:g} s") from None
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        raise _Transient(_connection_reason(exc)) from None
+    except requests.RequestException as exc:
+        raise _Unreadable(f"request failed: {_short(exc)}") from None
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "").strip()
+    return float(value) if value.isdigit() else None
+
+
+def _connection_reason(exc: Exception) -> str:
+    text = str(exc)
+    for needle, reason in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "host name not found"),
+        ("nodename nor servname", "host name not found"),
+        ("Temporary failure in name resolution", "host name could not be resolved"),
+        ("Connection reset", "connection reset"),
+        ("Connection broken", "connection broken during the answer"),
+        ("RemoteDisconnected", "connection closed without an answer"),
+    ):
+        if needle in text:
+            return reason
+    return f"connection failed ({type(exc).__name__})"
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _too_large(max_bytes: int) -> str:
+    size = f"{max_bytes // (1024 * 1024)} MB" if max_bytes % (1024 * 1024) == 0 else f"{max_bytes} bytes"
+    return f"larger than {size}; not read"
+
+
+def _decode(raw: bytes) -> object:
+    """The JSON document, or :class:`_Unreadable` saying what the bytes are instead."""
+    if raw.startswith(b"\x1f\x8b"):
+        raise _Unreadable("not JSON (gzip-compressed data)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(f"not UTF-8 text (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})") from None
+    if not text.strip():
+        raise _Unreadable("empty answer, expected JSON")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise _Unreadable("JSON nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        stripped = text.strip()
+        if stripped[0] not in "{[":
+            raise _Unreadable(f"not JSON (it starts with {_opening(stripped)})") from None
+        if exc.pos >= len(text.rstrip()):
+            raise _Unreadable(f"truncated JSON: it ends after {len(raw)} bytes in the middle of the document") from None
+        raise _Unreadable(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+
+
+def _opening(text: str) -> str:
+    """The first line of a non-JSON answer, short: ``'<!DOCTYPE html>' ...`` (an error or login page?)."""
+    first = text.splitlines()[0]
+    shown = first[:60]
+    more = " ..." if len(shown) < len(text) else ""
+    hint = ": an HTML page" if text.startswith("<") else ""
+    return f"{shown!r}{more}{hint}"
