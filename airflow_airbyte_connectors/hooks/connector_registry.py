@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import requests
 import tenacity
+import urllib3.exceptions
 
 from airflow_airbyte_connectors.releases import RegistryFormatError, RegistryReleases, parse_registry
 
@@ -28,6 +31,7 @@ BACKOFF_MULTIPLIER = 0.5
 BACKOFF_CAP = 8.0
 _CHUNK = 64 * 1024
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 class _Unreadable(Exception):
@@ -135,7 +139,7 @@ def _get_once(url: str, *, timeout: float, max_bytes: int) -> bytes:
             if length.isdigit() and int(length) > max_bytes:
                 raise _Unreadable(_too_large(max_bytes))
             body = bytearray()
-            for chunk in r.iter_content(_CHUNK):
+            for chunk in _chunks(r):
                 body += chunk
                 if len(body) > max_bytes:
                     raise _Unreadable(_too_large(max_bytes))
@@ -145,12 +149,27 @@ def _get_once(url: str, *, timeout: float, max_bytes: int) -> bytes:
             return bytes(body)
     except requests.exceptions.SSLError as exc:
         raise _Unreadable(f"TLS error: {_short(exc)}") from None
-    except requests.Timeout:
+    except (requests.Timeout, urllib3.exceptions.TimeoutError):
         raise _Transient(f"no answer within {timeout:g} s") from None
-    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+    except (
+        requests.ConnectionError,
+        requests.exceptions.ChunkedEncodingError,
+        urllib3.exceptions.ProtocolError,
+    ) as exc:
         raise _Transient(_connection_reason(exc)) from None
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise _Unreadable(f"request failed: {_short(exc)}") from None
+
+
+def _chunks(response: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives. ``read1`` returns whatever is there, so the deadline is checked even when a server
+    trickles bytes; ``iter_content`` would wait for a full chunk. Raises urllib3's exceptions, not requests'."""
+    raw = response.raw
+    if not hasattr(raw, "read1"):  # urllib3 < 2.3
+        yield from response.iter_content(_CHUNK)
+        return
+    while chunk := raw.read1(_CHUNK, decode_content=True):
+        yield chunk
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -202,9 +221,17 @@ def _decode(raw: bytes) -> object:
         stripped = text.strip()
         if stripped[0] not in "{[":
             raise _Unreadable(f"not JSON (it starts with {_opening(stripped)})") from None
-        if exc.pos >= len(text.rstrip()):
-            raise _Unreadable(f"truncated JSON: it ends after {len(raw)} bytes in the middle of the document") from None
+        if (still_open := _open_brackets(text)) > 0:
+            raise _Unreadable(
+                f"truncated JSON: it ends after {len(raw)} bytes with {still_open} object(s) or list(s) still open"
+            ) from None
         raise _Unreadable(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+
+
+def _open_brackets(text: str) -> int:
+    """How many ``{``/``[`` are left unclosed, outside complete strings (a cut-off string counts as open)."""
+    outside = _JSON_STRING.sub("", text).split('"')[0]  # a quote left over opens a string cut off at the end
+    return outside.count("{") + outside.count("[") - outside.count("}") - outside.count("]")
 
 
 def _opening(text: str) -> str:
