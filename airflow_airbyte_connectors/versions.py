@@ -189,11 +189,12 @@ def classify(
     if "-" in _airbyte_text(target):
         classes.add("prerelease")
 
+    old, new = airbyte_version(current), airbyte_version(target)
     if is_dev(current) or is_dev(target):
         classes.add("unknown")
         dev = current if is_dev(current) else target
         notes.append(f"{dev!r} is a dev tag: Airbyte treats it as equal to every version and pins no actor")
-    elif (old := airbyte_version(current)) is None or (new := airbyte_version(target)) is None:
+    elif old is None or new is None:
         classes.add("unknown")
         for tag in (current, target):
             if airbyte_version(tag) is None:
@@ -212,7 +213,7 @@ def classify(
             versions = ", ".join(change.version for change in crossed)
             notes.append(
                 f"downgrade across breaking change {versions}: Airbyte ignores breaking changes on the way down "
-                "and releases their pins, so every actor moves to the target"
+                "and releases their pins, so every actor without a pin of its own moves to the target"
             )
     else:
         notes.extend(_same_numbers_note(current, target))

@@ -128,6 +128,13 @@ class TestHttp:
         releases, findings = read_connector_registry(server.url, timeout=5)
         assert findings == [] and releases.connector_count == 647
 
+    def test_credentials_in_the_url_are_not_shown(self, serve, caplog):
+        server = serve(Answer(status=503, body=b""))
+        url = server.url.replace("http://", "http://mirror-user:s3cret-pw@")
+        finding = only_finding(read_connector_registry(url, timeout=5, attempts=2))
+        assert "s3cret-pw" not in finding and "s3cret-pw" not in caplog.text
+        assert finding.startswith("connector registry http://***@127.0.0.1:")
+
     def test_404_is_not_retried(self, serve):
         server = serve(Answer(status=404, body=b"Not Found"))
         finding = only_finding(read_connector_registry(server.url + "/x.json", timeout=5))
