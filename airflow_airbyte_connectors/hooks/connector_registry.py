@@ -57,7 +57,8 @@ def read_connector_registry(
 
     Returns ``(releases, [])``, or ``(None, [finding])`` when it cannot be read, is larger than ``max_bytes``,
     is not JSON or is not a registry. Problems inside single entries are in ``releases.findings``.
-    ``timeout`` bounds each attempt as a whole (connect, wait and body), not only each network read.
+    ``timeout`` is the connect timeout, the longest wait for data, and the longest a whole answer may take (checked
+    as data arrives), so a slow or trickling server holds an attempt for at most about twice ``timeout``.
     """
     try:
         raw = _read(location, timeout=timeout, max_bytes=max_bytes, attempts=max(1, attempts))
