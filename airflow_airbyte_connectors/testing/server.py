@@ -8,18 +8,16 @@ differences between Airbyte versions (profiles ``0.63``, ``1.6``, ``2.0``).
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import random
 import re
-import secrets
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,12 +25,23 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.testing.contract import ContractValidator
 
+from airflow_airbyte_connectors.testing.auth import DEFAULT_ORGANIZATION_ID, Auth, Workspaces
+from airflow_airbyte_connectors.testing.definitions import KINDS, Definition, DefinitionStore, older_tag
+from airflow_airbyte_connectors.testing.errors import ApiError, require
 from airflow_airbyte_connectors.testing.faults import FaultInjector, Faults
 from airflow_airbyte_connectors.testing.local_server import LocalServer
 from airflow_airbyte_connectors.testing.seeds import load_registry
 
-KINDS = ("source", "destination")
-DEFAULT_ORGANIZATION_ID = "00000000-0000-0000-0000-000000000000"
+# Re-exported: callers import these from here.
+__all__ = [
+    "DEFAULT_ORGANIZATION_ID",
+    "KINDS",
+    "PROFILES",
+    "AirbyteEmulator",
+    "ApiError",
+    "RecordedRequest",
+    "older_tag",
+]
 
 
 @dataclass(frozen=True)
@@ -55,11 +64,6 @@ PROFILES: dict[str, Profile] = {
     "2.0": Profile("2.0", "bearer", 900, False, True, True, True, True),
 }
 
-# Enum values the spec allows in SourceDefinitionRead / DestinationDefinitionRead.
-_SOURCE_TYPES = {"api", "file", "database", "custom"}
-_SUPPORT_LEVELS = {"community", "certified", "archived", "none"}
-_RELEASE_STAGES = {"alpha", "beta", "generally_available", "custom"}
-
 
 @dataclass(frozen=True)
 class RecordedRequest:
@@ -73,35 +77,11 @@ class RecordedRequest:
     fault: str | None = None  # the fault injected into this exchange, if any; status 0 = no answer
 
 
-@dataclass
-class _Definition:
-    kind: str
-    read: dict[str, Any]
-    tombstone: bool = False
-
-    @property
-    def id(self) -> str:
-        return self.read[f"{self.kind}DefinitionId"]
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, validation_errors: list[dict[str, str]] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.validation_errors = validation_errors
-
-
-@dataclass
-class _State:
-    definitions: dict[str, dict[str, _Definition]] = field(default_factory=lambda: {k: {} for k in KINDS})
-    workspaces: list[dict[str, Any]] = field(default_factory=list)
-    tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (monotonic)
-    requests: list[RecordedRequest] = field(default_factory=list)
-
-
 class AirbyteEmulator(LocalServer):
     """Airbyte's Configuration API for definitions, tokens and workspaces, on 127.0.0.1.
+
+    This class is the facade: HTTP dispatch, request log, contract checks and faults. The state lives in
+    one object per resource (:mod:`.definitions`, :mod:`.auth`), all guarded by one lock.
 
     :param seed: None (no definitions), ``"builtin"`` (the small registry shipped with the package), an
         ``http(s)://`` URL or a path of a registry JSON (``{"sources": [...], "destinations": [...]}``), or
@@ -148,9 +128,8 @@ class AirbyteEmulator(LocalServer):
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
         self.profile = PROFILES[profile]
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.token_lifetime = token_lifetime if token_lifetime is not None else self.profile.token_lifetime
+        lifetime = token_lifetime if token_lifetime is not None else self.profile.token_lifetime
+        self._auth = Auth(self.profile.auth, client_id, client_secret, lifetime)
         self.write_delay = write_delay
         self.unpullable_tags = frozenset(unpullable_tags)
         self.blocked_tags = frozenset(blocked_tags)
@@ -159,15 +138,14 @@ class AirbyteEmulator(LocalServer):
         self.fault_injector = FaultInjector(faults) if faults else None
         self._faults_injected: Counter[str] = Counter()
         self._violations: list[str] = []
+        self._requests: list[RecordedRequest] = []
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
-        self._issued: list[str] = []
-        self._state = _State()
-        for number in range(1, workspaces + 1):
-            self._state.workspaces.append(_workspace("Default Workspace" if number == 1 else f"Workspace {number}"))
+        self._workspaces = Workspaces(workspaces)
+        self._definitions = DefinitionStore()
         if seed is not None:
-            self._seed(seed, older_fraction, missing_fraction, random.Random(rng_seed))
+            self._definitions.seed(load_registry(seed), older_fraction, missing_fraction, random.Random(rng_seed))
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -175,30 +153,42 @@ class AirbyteEmulator(LocalServer):
         return type("Handler", (_Handler,), {"emulator": self})
 
     @property
+    def client_id(self) -> str | None:
+        return self._auth.client_id
+
+    @property
+    def client_secret(self) -> str | None:
+        return self._auth.client_secret
+
+    @property
+    def token_lifetime(self) -> float:
+        return self._auth.token_lifetime
+
+    @property
     def auth_enabled(self) -> bool:
-        return bool(self.client_id and self.client_secret)
+        return self._auth.enabled
 
     # -- inspection and direct seeding (no request logged) ---------------------------------------
 
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
-            return list(self._state.requests)
+            return list(self._requests)
 
     def clear_requests(self) -> None:
         with self._lock:
-            self._state.requests.clear()
+            self._requests.clear()
 
     def write_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.operation.rsplit("/", 1)[-1] in ("create_custom", "update", "delete")]
 
     @property
     def workspace_ids(self) -> list[str]:
-        return [w["workspaceId"] for w in self._state.workspaces]
+        return self._workspaces.ids
 
     def definitions(self, kind: str) -> list[dict[str, Any]]:
         with self._lock:
-            return [copy.deepcopy(d.read) for d in self._state.definitions[kind].values() if not d.tombstone]
+            return self._definitions.reads(kind)
 
     def add_definition(
         self,
@@ -211,59 +201,45 @@ class AirbyteEmulator(LocalServer):
         custom: bool = False,
         definition_id: str | None = None,
     ) -> dict[str, Any]:
-        read = {
-            f"{kind}DefinitionId": definition_id or str(uuid.uuid4()),
-            "name": name,
-            "dockerRepository": docker_repository,
-            "dockerImageTag": docker_image_tag,
-            "documentationUrl": documentation_url,
-            "custom": custom,
-        }
         with self._lock:
-            self._state.definitions[kind][read[f"{kind}DefinitionId"]] = _Definition(kind, read)
-        return copy.deepcopy(read)
+            return self._definitions.add(
+                kind,
+                name=name,
+                docker_repository=docker_repository,
+                docker_image_tag=docker_image_tag,
+                documentation_url=documentation_url,
+                custom=custom,
+                definition_id=definition_id,
+            )
 
     def delete_definition(self, kind: str, definition_id: str) -> None:
         with self._lock:
-            self._state.definitions[kind][definition_id].tombstone = True
+            self._definitions.by_kind[kind][definition_id].tombstone = True
 
     def remove(self, kind: str, docker_repository: str) -> None:
         """Forget every definition using ``docker_repository``, as if this Airbyte never had it."""
         with self._lock:
-            definitions = self._state.definitions[kind]
-            matches = [key for key, d in definitions.items() if d.read["dockerRepository"] == docker_repository]
-            if not matches:
-                raise KeyError(f"no {kind} definition uses {docker_repository}")
-            for key in matches:
-                del definitions[key]
+            self._definitions.remove(kind, docker_repository)
 
     def set_tag(self, kind: str, docker_repository: str, tag: str) -> None:
         """Set the default version of every definition using ``docker_repository`` (an older Airbyte)."""
         with self._lock:
-            matches = [
-                d for d in self._state.definitions[kind].values() if d.read["dockerRepository"] == docker_repository
-            ]
-            if not matches:
-                raise KeyError(f"no {kind} definition uses {docker_repository}")
-            for definition in matches:
+            for definition in self._definitions.with_repository(kind, docker_repository):
                 definition.read["dockerImageTag"] = tag
 
     def issue_token(self) -> str:
-        token = secrets.token_urlsafe(32)
         with self._lock:
-            self._state.tokens[token] = time.monotonic() + self.token_lifetime
-            self._issued.append(token)
-        return token
+            return self._auth.issue()
 
     @property
     def tokens_issued(self) -> list[str]:
         """Every token handed out so far (tests scan logs and XCom for them)."""
         with self._lock:
-            return list(self._issued)
+            return list(self._auth.issued)
 
     def expire_tokens(self) -> None:
         with self._lock:
-            self._state.tokens.clear()
+            self._auth.tokens.clear()
 
     # -- request handling ----------------------------------------------------------------------
 
@@ -271,8 +247,12 @@ class AirbyteEmulator(LocalServer):
         """Answer one POST; returns (status, JSON body or None)."""
         operation = path.removeprefix("/api/v1/") if path.startswith("/api/v1/") else path
         if operation == "applications/token" and self.profile.auth == "bearer":
-            return self._token(headers, raw_body)
-        if self.auth_enabled and not self._authorised(headers):
+            with self._lock:
+                status, answer, _ = self._auth.token_answer(headers, raw_body)
+            return status, answer
+        with self._lock:
+            authorised = not self._auth.enabled or self._auth.authorised(headers)
+        if not authorised:
             return 401, {"message": "Unauthorized"}
         try:
             body = json.loads(raw_body) if raw_body.strip() else None
@@ -322,7 +302,7 @@ class AirbyteEmulator(LocalServer):
             )
         with self._lock:
             self._violations.extend(violations)
-            self._state.requests.append(request)
+            self._requests.append(request)
             self._in_flight -= 1
             self._idle.notify_all()
 
@@ -340,27 +320,30 @@ class AirbyteEmulator(LocalServer):
             if handler is not None:
                 return handler(kind, body if isinstance(body, dict) else {})
         if operation == "workspaces/list" and self.profile.workspaces_list:
-            return {"workspaces": copy.deepcopy(self._state.workspaces)}
+            return {"workspaces": copy.deepcopy(self._workspaces.reads)}
         if operation == "workspaces/list_by_organization_id" and self.profile.list_by_organization:
-            _require(body, "organizationId")
+            require(body, "organizationId")
             org = body["organizationId"]
-            return {"workspaces": [copy.deepcopy(w) for w in self._state.workspaces if w["organizationId"] == org]}
+            return {"workspaces": [copy.deepcopy(w) for w in self._workspaces.reads if w["organizationId"] == org]}
         raise ApiError(404, f"No such endpoint: {operation}")
+
+    # -- definitions (subclasses in tests override these to misbehave) ---------------------------
 
     def _definition_list(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         return {f"{kind}Definitions": self.definitions(kind)}
 
     def _definition_list_for_workspace(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
-        _require(body, "workspaceId")
-        self._workspace(body["workspaceId"])
+        require(body, "workspaceId")
+        self._workspaces.find(body["workspaceId"])
         return self._definition_list(kind, body)
 
     def _definition_get(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         # Like Airbyte, a deleted (tombstoned) definition is still returned by get.
-        return copy.deepcopy(self._find(kind, body, include_deleted=True).read)
+        with self._lock:
+            return copy.deepcopy(self._definitions.find(kind, body, include_deleted=True).read)
 
     def _definition_create_custom(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
-        _require(body, f"{kind}Definition")
+        require(body, f"{kind}Definition")
         fields = body[f"{kind}Definition"]
         missing = [f for f in ("name", "dockerRepository", "dockerImageTag", "documentationUrl") if not fields.get(f)]
         if missing:
@@ -370,8 +353,8 @@ class AirbyteEmulator(LocalServer):
                 [{"propertyPath": f"{kind}Definition.{f}", "message": "must not be null"} for f in missing],
             )
         # Current servers need a workspace (the scope-only form fails).
-        _require(body, "workspaceId")
-        self._workspace(body["workspaceId"])
+        require(body, "workspaceId")
+        self._workspaces.find(body["workspaceId"])
         self._spec_job(fields["dockerImageTag"])
         read = self.add_definition(
             kind,
@@ -385,26 +368,30 @@ class AirbyteEmulator(LocalServer):
         return read
 
     def _definition_update(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
-        _require(body, f"{kind}DefinitionId")
-        _require(body, "dockerImageTag")
+        require(body, f"{kind}DefinitionId")
+        require(body, "dockerImageTag")
         if "workspaceId" not in body and self.profile.update_requires_workspace:
             raise ApiError(400, "workspaceId is required")
-        definition = self._find(kind, body)
+        with self._lock:
+            definition = self._definitions.find(kind, body)
         self._spec_job(body["dockerImageTag"])
         with self._lock:
-            definition.read["dockerImageTag"] = body["dockerImageTag"]
-            if body.get("name") and definition.read.get("custom") and self.profile.custom_rename:
-                definition.read["name"] = body["name"]
-            if "resourceRequirements" in body:
-                definition.read["resourceRequirements"] = body["resourceRequirements"]
+            self._apply_update(definition, body)
             answer = copy.deepcopy(definition.read)
         time.sleep(self.write_delay)
         return answer
 
+    def _apply_update(self, definition: Definition, body: dict[str, Any]) -> None:
+        """What ``update`` changes: the default tag, resources, and (custom, newer servers) the name."""
+        definition.read["dockerImageTag"] = body["dockerImageTag"]
+        if body.get("name") and definition.read.get("custom") and self.profile.custom_rename:
+            definition.read["name"] = body["name"]
+        if "resourceRequirements" in body:
+            definition.read["resourceRequirements"] = body["resourceRequirements"]
+
     def _definition_delete(self, kind: str, body: dict[str, Any]) -> None:
-        definition = self._find(kind, body)
         with self._lock:
-            definition.tombstone = True
+            self._definitions.find(kind, body).tombstone = True
 
     def _spec_job(self, tag: str) -> None:
         """Airbyte checks the version, then pulls the image to read its spec; an unpullable tag fails
@@ -415,50 +402,6 @@ class AirbyteEmulator(LocalServer):
             time.sleep(self.write_delay)
             raise ApiError(500, f"Get Spec job failed: image tag {tag} cannot be pulled")
 
-    def _find(self, kind: str, body: dict[str, Any], *, include_deleted: bool = False) -> _Definition:
-        key = f"{kind}DefinitionId"
-        _require(body, key)
-        definition = self._state.definitions[kind].get(str(body[key]))
-        if definition is None or (definition.tombstone and not include_deleted):
-            raise ApiError(404, f"Could not find configuration for {kind}_definition: {body[key]}.")
-        return definition
-
-    def _workspace(self, workspace_id: str) -> dict[str, Any]:
-        for workspace in self._state.workspaces:
-            if workspace["workspaceId"] == workspace_id:
-                return workspace
-        raise ApiError(404, f"Could not find configuration for STANDARD_WORKSPACE: {workspace_id}.")
-
-    # -- auth and errors -------------------------------------------------------------------------
-
-    def _token(self, headers: Mapping[str, str], raw_body: bytes) -> tuple[int, Any]:
-        if not headers.get("content-type", "").startswith("application/json"):
-            return 415, {"message": "Content-Type must be application/json"}
-        try:
-            body = json.loads(raw_body or b"{}")
-        except ValueError:
-            return 400, {"message": "Malformed JSON body"}
-        missing = [f for f in ("client_id", "client_secret") if not isinstance(body.get(f), str)]
-        if missing:
-            return 422, {
-                "message": "Invalid token request",
-                "validationErrors": [{"propertyPath": f, "message": "required"} for f in missing],
-            }
-        if (body["client_id"], body["client_secret"]) != (self.client_id, self.client_secret):
-            return 401, {"message": "Invalid client credentials"}
-        return 200, {"access_token": self.issue_token()}
-
-    def _authorised(self, headers: Mapping[str, str]) -> bool:
-        header = headers.get("authorization", "")
-        if self.profile.auth == "basic":
-            expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
-            return secrets.compare_digest(header, f"Basic {expected}")
-        if not header.startswith("Bearer "):
-            return False
-        with self._lock:
-            expiry = self._state.tokens.get(header.removeprefix("Bearer "))
-        return expiry is not None and time.monotonic() < expiry
-
     def _error(self, error: ApiError) -> tuple[int, Any]:
         if error.status == 422:
             return 422, {"message": error.message, "validationErrors": error.validation_errors or []}
@@ -466,67 +409,6 @@ class AirbyteEmulator(LocalServer):
             return error.status, {"errorId": str(uuid.uuid4())}
         exception = {400: "BadRequestException", 404: "ConfigNotFoundException"}.get(error.status, "RuntimeException")
         return error.status, {"message": error.message, "exceptionClassName": f"io.airbyte.commons.{exception}"}
-
-    # -- seeding -------------------------------------------------------------------------------
-
-    def _seed(self, seed: str | Path | Mapping[str, Any], older: float, missing: float, rng: random.Random) -> None:
-        registry = load_registry(seed)
-        for kind in KINDS:
-            for entry in registry.get(f"{kind}s", []):
-                if entry.get("tombstone") or rng.random() < missing:
-                    continue
-                read = _read_from_registry(kind, entry)
-                if rng.random() < older:
-                    read["dockerImageTag"] = older_tag(read["dockerImageTag"])
-                self._state.definitions[kind][read[f"{kind}DefinitionId"]] = _Definition(kind, read)
-
-
-def older_tag(tag: str) -> str:
-    """A lower version than ``tag`` (patch, else minor, else major), still a valid Docker tag."""
-    parts = tag.split(".")
-    for index in range(len(parts) - 1, -1, -1):
-        if parts[index].isdigit() and int(parts[index]) > 0:
-            parts[index] = str(int(parts[index]) - 1)
-            return ".".join(parts)
-    return f"{tag}-old"
-
-
-def _read_from_registry(kind: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-    read: dict[str, Any] = {
-        f"{kind}DefinitionId": entry[f"{kind}DefinitionId"],
-        "name": entry["name"],
-        "dockerRepository": entry["dockerRepository"],
-        "dockerImageTag": entry["dockerImageTag"],
-        "documentationUrl": entry.get("documentationUrl") or "https://docs.airbyte.com",
-        "custom": bool(entry.get("custom", False)),
-    }
-    if entry.get("iconUrl"):
-        read["icon"] = entry["iconUrl"]
-    if entry.get("supportLevel") in _SUPPORT_LEVELS:
-        read["supportLevel"] = entry["supportLevel"]
-    if entry.get("releaseStage") in _RELEASE_STAGES:
-        read["releaseStage"] = entry["releaseStage"]
-    if kind == "source" and entry.get("sourceType") in _SOURCE_TYPES:
-        read["sourceType"] = entry["sourceType"]
-    if entry.get("language"):
-        read["language"] = entry["language"]
-    return read
-
-
-def _workspace(name: str) -> dict[str, Any]:
-    return {
-        "workspaceId": str(uuid.uuid4()),
-        "customerId": str(uuid.uuid4()),
-        "organizationId": DEFAULT_ORGANIZATION_ID,
-        "name": name,
-        "slug": re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"),
-        "initialSetupComplete": True,
-    }
-
-
-def _require(body: Any, key: str) -> None:
-    if not isinstance(body, dict) or body.get(key) in (None, ""):
-        raise ApiError(422, f"{key} is required", [{"propertyPath": key, "message": "must not be null"}])
 
 
 class _Handler(BaseHTTPRequestHandler):
