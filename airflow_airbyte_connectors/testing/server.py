@@ -25,11 +25,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.testing.contract import ContractValidator
 
+from airflow_airbyte_connectors.testing.actors import Actor, ActorStore, masked
 from airflow_airbyte_connectors.testing.auth import DEFAULT_ORGANIZATION_ID, Auth, Workspaces
 from airflow_airbyte_connectors.testing.definitions import KINDS, Definition, DefinitionStore, older_tag
 from airflow_airbyte_connectors.testing.errors import ApiError, require
 from airflow_airbyte_connectors.testing.faults import FaultInjector, Faults
 from airflow_airbyte_connectors.testing.local_server import LocalServer
+from airflow_airbyte_connectors.testing.registry import ConnectorRegistry, support_state, upcoming
 from airflow_airbyte_connectors.testing.seeds import load_registry
 
 # Re-exported: callers import these from here.
@@ -56,12 +58,13 @@ class Profile:
     update_requires_workspace: bool
     custom_rename: bool  # update.name renames a custom definition
     error_id_only: bool  # 400/404/500 bodies are {"errorId"} only
+    paginated_actor_lists: bool = False  # sources/list and destinations/list page by cursor (v1.8.0+)
 
 
 PROFILES: dict[str, Profile] = {
     "0.63": Profile("0.63", "basic", 0, True, False, False, False, False),
     "1.6": Profile("1.6", "bearer", 180, True, False, False, True, False),
-    "2.0": Profile("2.0", "bearer", 900, False, True, True, True, True),
+    "2.0": Profile("2.0", "bearer", 900, False, True, True, True, True, paginated_actor_lists=True),
 }
 
 
@@ -78,10 +81,18 @@ class RecordedRequest:
 
 
 class AirbyteEmulator(LocalServer):
-    """Airbyte's Configuration API for definitions, tokens and workspaces, on 127.0.0.1.
+    """Airbyte's Configuration API for definitions, sources, destinations, connections, actor versions,
+    tokens and workspaces, on 127.0.0.1; and the connector registry it consults, over HTTP too.
 
     This class is the facade: HTTP dispatch, request log, contract checks and faults. The state lives in
-    one object per resource (:mod:`.definitions`, :mod:`.auth`), all guarded by one lock.
+    one object per resource (:mod:`.definitions`, :mod:`.actors`, :mod:`.auth`, :mod:`.registry`), all
+    guarded by one lock.
+
+    Endpoints (``POST /api/v1/...``): ``{source,destination}_definitions/{list, list_for_workspace, get,
+    create_custom, update, delete}``, ``{sources,destinations}/{search, list, get}``, ``connections/list``,
+    ``actor_definition_versions/get_for_{source,destination}``, ``applications/token``, ``workspaces/list``
+    (profiles 0.63, 1.6) or ``workspaces/list_by_organization_id`` (2.0). ``GET /registry/oss_registry.json``
+    and ``GET /metadata/<dockerRepository>/latest/oss.json`` serve the registry (see :attr:`registry_url`).
 
     :param seed: None (no definitions), ``"builtin"`` (the small registry shipped with the package), an
         ``http(s)://`` URL or a path of a registry JSON (``{"sources": [...], "destinations": [...]}``), or
@@ -100,6 +111,11 @@ class AirbyteEmulator(LocalServer):
     :param faults: inject transient failures (see :class:`Faults`); :attr:`faults_injected` counts them.
     :param contract: when given, every request and answer is checked against Airbyte's OpenAPI spec and
         violations are collected in :attr:`contract_violations`.
+    :param registry: the connector registry (as ``seed``: path, URL, ``"builtin"`` or a dict) whose
+        ``releases.breakingChanges`` a definition ``update`` uses to pin actors back, as Airbyte does with
+        ``metadata/<repo>/latest/oss.json``. None: no registry, so no connector has breaking changes.
+    :param registry_unreachable: the registry cannot be fetched (an air-gapped Airbyte): definition
+        ``update`` answers 500 and changes nothing; the HTTP registry answers 503. Settable while running.
     """
 
     thread_name = "airbyte-emulator"
@@ -124,6 +140,8 @@ class AirbyteEmulator(LocalServer):
         max_lifetime: float | None = None,
         contract: ContractValidator | None = None,
         faults: Faults | None = None,
+        registry: str | Path | Mapping[str, Any] | None = None,
+        registry_unreachable: bool = False,
     ):
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
@@ -144,6 +162,9 @@ class AirbyteEmulator(LocalServer):
         self._in_flight = 0
         self._workspaces = Workspaces(workspaces)
         self._definitions = DefinitionStore()
+        self._actors = ActorStore()
+        document = load_registry(registry) if registry is not None else None
+        self._registry = ConnectorRegistry(document, unreachable=registry_unreachable)
         if seed is not None:
             self._definitions.seed(load_registry(seed), older_fraction, missing_fraction, random.Random(rng_seed))
 
@@ -215,6 +236,7 @@ class AirbyteEmulator(LocalServer):
     def delete_definition(self, kind: str, definition_id: str) -> None:
         with self._lock:
             self._definitions.by_kind[kind][definition_id].tombstone = True
+            self._actors.delete_for_definition(kind, definition_id)
 
     def remove(self, kind: str, docker_repository: str) -> None:
         """Forget every definition using ``docker_repository``, as if this Airbyte never had it."""
@@ -226,6 +248,119 @@ class AirbyteEmulator(LocalServer):
         with self._lock:
             for definition in self._definitions.with_repository(kind, docker_repository):
                 definition.read["dockerImageTag"] = tag
+
+    # -- sources, destinations, connections, version pins (direct; no request logged) ----------
+
+    def add_source(
+        self,
+        definition: str,
+        *,
+        name: str,
+        workspace_id: str | None = None,
+        configuration: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Create a source of ``definition`` (a definition ID or ``dockerRepository``); returns its sourceId.
+
+        ``workspace_id`` defaults to the first workspace; ``configuration`` to a small one with one
+        secret (answered masked as ``**********``).
+        """
+        return self._add_actor("source", definition, name, workspace_id, configuration)
+
+    def add_destination(
+        self,
+        definition: str,
+        *,
+        name: str,
+        workspace_id: str | None = None,
+        configuration: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Create a destination, like :meth:`add_source`; returns its destinationId."""
+        return self._add_actor("destination", definition, name, workspace_id, configuration)
+
+    def _add_actor(
+        self, kind: str, definition: str, name: str, workspace_id: str | None, configuration: Mapping[str, Any] | None
+    ) -> str:
+        with self._lock:
+            found = self._definitions.resolve(kind, definition)
+            workspace = workspace_id or self._workspaces.ids[0]
+            self._workspaces.find(workspace)
+            actor = self._actors.add_actor(
+                kind, definition_id=found.id, workspace_id=workspace, name=name, configuration=configuration
+            )
+            return actor.id
+
+    def add_connection(
+        self,
+        source_id: str,
+        destination_id: str,
+        streams: Mapping[str, bool] | Iterable[str],
+        *,
+        status: str = "active",
+    ) -> str:
+        """Connect a source to a destination (same workspace); returns the connectionId.
+
+        :param streams: stream name -> selected; an iterable of names means all of them selected.
+        :param status: ``active``, ``inactive`` or ``deprecated`` (deleted: ignored by breaking-change
+            scopes and not listed).
+        """
+        with self._lock:
+            return self._actors.add_connection(source_id, destination_id, streams, status=status).id
+
+    def pin_actor(
+        self, kind: str, actor_id: str, tag: str, *, origin: str = "user", breaking_change: str | None = None
+    ):
+        """Pin one source/destination to ``tag`` (an actor-scoped ``connector_version`` configuration).
+
+        :param origin: ``"user"`` (shown as ``isVersionOverrideApplied``; never moved by ``update``) or
+            ``"breaking_change"`` (as ``update`` makes them; give the breaking change's version).
+        """
+        with self._lock:
+            self._actors.pin(kind, actor_id, tag, origin=origin, breaking_change=breaking_change)
+
+    def unpin_actor(self, kind: str, actor_id: str) -> None:
+        """Remove an actor's pin (it follows its definition's default again)."""
+        with self._lock:
+            self._actors.pins[kind].pop(actor_id, None)
+
+    def actor_version(self, kind: str, actor_id: str) -> str:
+        """The tag the actor runs: its pin's, else its definition's default."""
+        with self._lock:
+            actor = self._actors.get(kind, actor_id)
+            return self._actors.version(actor, self._definitions.by_kind[kind][actor.definition_id].tag)
+
+    def actor_pins(self, kind: str) -> dict[str, tuple[str, str, str | None]]:
+        """Every pin of ``kind``: actor ID -> (tag, origin, breaking-change version or None)."""
+        with self._lock:
+            return {key: (pin.tag, pin.origin, pin.breaking_change) for key, pin in self._actors.pins[kind].items()}
+
+    # -- the connector registry ------------------------------------------------------------------
+
+    @property
+    def registry_unreachable(self) -> bool:
+        return self._registry.unreachable
+
+    @registry_unreachable.setter
+    def registry_unreachable(self, value: bool) -> None:
+        self._registry.unreachable = value
+
+    @property
+    def registry_url(self) -> str:
+        """Where the registry document is served (the shape of connectors.airbyte.com's oss_registry.json)."""
+        return f"{self.url}/registry/oss_registry.json"
+
+    def handle_get(self, path: str) -> tuple[int, Any]:
+        """Answer a GET of the registry: the whole document, or one connector's ``latest/oss.json``."""
+        metadata = re.fullmatch(r"/metadata/(.+)/latest/oss\.json", path)
+        if path != "/registry/oss_registry.json" and not metadata:
+            return (405, {"message": "Use POST"}) if path.startswith("/api/v1/") else (404, {"message": "Not found"})
+        if self._registry.unreachable:
+            return 503, {"message": "Service Unavailable"}
+        if metadata:
+            entry = self._registry.entry("source", metadata[1]) or self._registry.entry("destination", metadata[1])
+            return (200, copy.deepcopy(dict(entry))) if entry else (404, {"message": "Not found"})
+        if self._registry.document is None:
+            return 404, {"message": "This emulator has no registry"}
+        return 200, copy.deepcopy(dict(self._registry.document))
 
     def issue_token(self) -> str:
         with self._lock:
@@ -291,7 +426,9 @@ class AirbyteEmulator(LocalServer):
 
     def record(self, request: RecordedRequest) -> None:
         violations = []
-        if self.contract is not None and request.fault not in ("dropped", "lost_write"):
+        # Only the Configuration API has a contract; the registry's documents are not in the spec.
+        api_call = request.path.startswith("/api/")
+        if self.contract is not None and api_call and request.fault not in ("dropped", "lost_write"):
             violations = self.contract.check(
                 method=request.method,
                 path=request.path,
@@ -319,6 +456,15 @@ class AirbyteEmulator(LocalServer):
             handler = getattr(self, f"_definition_{action}", None)
             if handler is not None:
                 return handler(kind, body if isinstance(body, dict) else {})
+        match = re.fullmatch(r"(source|destination)s/(search|list|get)", operation)
+        if match:
+            kind, action = match.groups()
+            return getattr(self, f"_actor_{action}")(kind, body if isinstance(body, dict) else {})
+        match = re.fullmatch(r"actor_definition_versions/get_for_(source|destination)", operation)
+        if match:
+            return self._actor_version_read(match[1], body if isinstance(body, dict) else {})
+        if operation == "connections/list":
+            return self._connections_list(body)
         if operation == "workspaces/list" and self.profile.workspaces_list:
             return {"workspaces": copy.deepcopy(self._workspaces.reads)}
         if operation == "workspaces/list_by_organization_id" and self.profile.list_by_organization:
@@ -376,6 +522,17 @@ class AirbyteEmulator(LocalServer):
             definition = self._definitions.find(kind, body)
         self._spec_job(body["dockerImageTag"])
         with self._lock:
+            if self._registry.unreachable:  # Airbyte fetches latest/oss.json on every update, even for customs
+                raise ApiError(
+                    500, f"Failed to fetch connector registry entry for {definition.read['dockerRepository']}"
+                )
+            # Custom definitions and repositories the registry lacks (404) have no breaking changes.
+            custom = definition.read.get("custom")
+            changes = {} if custom else self._registry.breaking_changes(kind, definition.read["dockerRepository"])
+            try:
+                self._actors.apply_default_change(kind, definition.id, definition.tag, body["dockerImageTag"], changes)
+            except ValueError as error:  # Airbyte's Version throws on such a tag: a 500, nothing written
+                raise ApiError(500, str(error)) from None
             self._apply_update(definition, body)
             answer = copy.deepcopy(definition.read)
         time.sleep(self.write_delay)
@@ -391,7 +548,9 @@ class AirbyteEmulator(LocalServer):
 
     def _definition_delete(self, kind: str, body: dict[str, Any]) -> None:
         with self._lock:
-            self._definitions.find(kind, body).tombstone = True
+            definition = self._definitions.find(kind, body)
+            definition.tombstone = True
+            self._actors.delete_for_definition(kind, definition.id)
 
     def _spec_job(self, tag: str) -> None:
         """Airbyte checks the version, then pulls the image to read its spec; an unpullable tag fails
@@ -401,6 +560,122 @@ class AirbyteEmulator(LocalServer):
         if tag in self.unpullable_tags:
             time.sleep(self.write_delay)
             raise ApiError(500, f"Get Spec job failed: image tag {tag} cannot be pulled")
+
+    # -- sources, destinations, connections ----------------------------------------------------
+
+    def _actor_search(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``SourceSearch``/``DestinationSearch``: every live actor of the instance (all workspaces) whose
+        fields equal the ones given; an empty body matches all."""
+        fields = {
+            f"{kind}DefinitionId": lambda a: a.definition_id,
+            f"{kind}Id": lambda a: a.id,
+            "workspaceId": lambda a: a.workspace_id,
+            "name": lambda a: a.name,
+        }
+        with self._lock:
+            actors = [
+                a
+                for a in self._actors.live(kind)
+                if all(get(a) == body[key] for key, get in fields.items() if body.get(key) is not None)
+                and (body.get(f"{kind}Name") is None or self._definition_of(a).read["name"] == body[f"{kind}Name"])
+            ]
+            return {f"{kind}s": [self._actor_read(a) for a in actors]}
+
+    def _actor_list(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Per workspace. From v1.8.0 (profile 2.0) paged by cursor: ``pageSize`` (default 20) actors after
+        the actor ID in ``cursor``; before, everything at once."""
+        require(body, "workspaceId")
+        with self._lock:
+            self._workspaces.find(body["workspaceId"])
+            actors = [a for a in self._actors.live(kind) if a.workspace_id == body["workspaceId"]]
+            if not self.profile.paginated_actor_lists:
+                return {f"{kind}s": [self._actor_read(a) for a in actors]}
+            page_size = int(body.get("pageSize") or 20)
+            ids = [a.id for a in actors]
+            start = ids.index(body["cursor"]) + 1 if body.get("cursor") in ids else 0
+            page = actors[start : start + page_size]
+            return {
+                f"{kind}s": [self._actor_read(a) for a in page],
+                "page_size": page_size,
+                "num_connections": len(actors),
+            }
+
+    def _actor_get(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        require(body, f"{kind}Id")
+        with self._lock:
+            return self._actor_read(self._actors.find(kind, body[f"{kind}Id"]))
+
+    def _actor_version_read(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``ActorDefinitionVersionRead`` of the version the actor runs."""
+        require(body, f"{kind}Id")
+        with self._lock:
+            actor = self._actors.find(kind, body[f"{kind}Id"])
+            definition = self._definition_of(actor)
+            read: dict[str, Any] = {
+                "dockerRepository": definition.read["dockerRepository"],
+                "dockerImageTag": self._actors.version(actor, definition.tag),
+                "supportsRefreshes": False,
+                "supportsFileTransfer": False,
+                "supportsDataActivation": False,
+                **self._version_state(actor),
+            }
+            if definition.read.get("supportLevel"):
+                read["supportLevel"] = definition.read["supportLevel"]
+            return read
+
+    def _connections_list(self, body: Any) -> dict[str, Any]:
+        require(body, "workspaceId")
+        with self._lock:
+            self._workspaces.find(body["workspaceId"])
+            connections = [
+                c
+                for c in self._actors.connections.values()
+                if c.workspace_id == body["workspaceId"] and c.status != "deprecated"  # deprecated = deleted
+            ]
+            return {"connections": [self._actors.connection_read(c) for c in connections]}
+
+    def _definition_of(self, actor: Actor) -> Definition:
+        return self._definitions.by_kind[actor.kind][actor.definition_id]
+
+    def _version_state(self, actor: Actor) -> dict[str, Any]:
+        """``isVersionOverrideApplied`` (user pins only), ``supportState`` of the version the actor runs
+        and ``breakingChanges`` (only when it runs behind some) from the registry's list."""
+        definition = self._definition_of(actor)
+        pin = self._actors.pins[actor.kind].get(actor.id)
+        tag = self._actors.version(actor, definition.tag)
+        changes = (
+            {}
+            if definition.read.get("custom")
+            else self._registry.breaking_changes(actor.kind, definition.read["dockerRepository"])
+        )
+        state: dict[str, Any] = {
+            "isVersionOverrideApplied": bool(pin and pin.origin == "user"),
+            "supportState": support_state(tag, definition.tag, changes),
+        }
+        breaking = upcoming(tag, definition.tag, changes)
+        if breaking:
+            state["breakingChanges"] = breaking
+        return state
+
+    def _actor_read(self, actor: Actor) -> dict[str, Any]:
+        """``SourceRead``/``DestinationRead``: the spec's required fields plus version state and usage."""
+        definition = self._definition_of(actor)
+        connections = self._actors.connections_of(actor)
+        read: dict[str, Any] = {
+            f"{actor.kind}DefinitionId": actor.definition_id,
+            f"{actor.kind}Id": actor.id,
+            "workspaceId": actor.workspace_id,
+            "connectionConfiguration": masked(actor.configuration),
+            "name": actor.name,
+            f"{actor.kind}Name": definition.read["name"],
+            "createdAt": actor.created_at,
+            "status": "active" if any(c.status == "active" for c in connections) else "inactive",
+            "numConnections": len(connections),
+            **self._version_state(actor),
+        }
+        if definition.read.get("icon"):
+            read["icon"] = definition.read["icon"]
+        return read
 
     def _error(self, error: ApiError) -> tuple[int, Any]:
         if error.status == 422:
@@ -445,9 +720,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         self.emulator.begin()
+        status, answer = self.emulator.handle_get(self.path)
+        self._answer(status, answer, {}, b"")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self.emulator.begin()
         self._answer(405 if self.path.startswith("/api/v1/") else 404, {"message": "Use POST"}, {}, b"")
 
-    do_PUT = do_DELETE = do_PATCH = do_GET  # noqa: N815
+    do_DELETE = do_PATCH = do_PUT  # noqa: N815
 
     def _record(self, status: int, answer: Any, headers: dict[str, str], raw_body: bytes, fault: str | None) -> None:
         try:
