@@ -205,3 +205,20 @@ class TestThroughTheEmulator:
         assert any(
             "source_definitions/update request: body: 'workspaceId' is a required property" in v for v in violations
         )
+
+
+class TestExcerptFallback:
+    """The 0.63/1.6 excerpts hold only definition endpoints; other resources are judged by the main spec."""
+
+    def test_resources_an_excerpt_lacks_are_checked_against_the_main_spec(self):
+        old = ContractValidator(PROFILE_SPECS["1.6"])
+        body = {"sourceDefinitionId": POKE_ID}
+        assert check(old, "sources/search", body, 200, {"sources": []}) == []
+        violations = check(old, "sources/search", body, 200, {"sources": [{"sourceId": POKE_ID}]})
+        assert any("'workspaceId' is a required property" in v for v in violations), violations
+
+    def test_a_path_neither_spec_has_stays_unknown(self):
+        old = ContractValidator(PROFILE_SPECS["0.63"])
+        assert check(old, "sources/rename", {}, 200, {}) == [
+            "POST /api/v1/sources/rename: no such operation in the spec"
+        ]
