@@ -157,7 +157,9 @@ class ActorStore:
 
     # -- versions ----------------------------------------------------------------------------
 
-    def pin(self, kind: str, actor_id: str, tag: str, *, origin: str = "user", breaking_change: str | None = None):
+    def pin(
+        self, kind: str, actor_id: str, tag: str, *, origin: str = "user", breaking_change: str | None = None
+    ) -> None:
         if origin not in ORIGINS:
             raise ValueError(f"origin must be one of {ORIGINS}, not {origin!r}")
         self.get(kind, actor_id)

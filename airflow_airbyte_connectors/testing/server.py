@@ -302,13 +302,14 @@ class AirbyteEmulator(LocalServer):
         :param streams: stream name -> selected; an iterable of names means all of them selected.
         :param status: ``active``, ``inactive`` or ``deprecated`` (deleted: ignored by breaking-change
             scopes and not listed).
+        :raises KeyError: an unknown actor. :raises ValueError: a bad status, or two workspaces.
         """
         with self._lock:
             return self._actors.add_connection(source_id, destination_id, streams, status=status).id
 
     def pin_actor(
         self, kind: str, actor_id: str, tag: str, *, origin: str = "user", breaking_change: str | None = None
-    ):
+    ) -> None:
         """Pin one source/destination to ``tag`` (an actor-scoped ``connector_version`` configuration).
 
         :param origin: ``"user"`` (shown as ``isVersionOverrideApplied``; never moved by ``update``) or
