@@ -766,14 +766,18 @@ class _Handler(BaseHTTPRequestHandler):
             status = 204
         payload = b"" if answer is None else json.dumps(answer).encode()
         self._record(status, answer, headers, raw_body, fault)
-        self.send_response(status)
-        if payload:
-            self.send_header("Content-Type", "application/json")
-        for name, value in (extra_headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            if payload:
+                self.send_header("Content-Type", "application/json")
+            for name, value in (extra_headers or {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client stopped waiting (a short timeout against a slow write); Airbyte carries on too.
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence: keep logs free of headers
         return
