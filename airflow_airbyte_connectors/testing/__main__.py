@@ -60,6 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="leave that definition out of the seed, e.g. destination:airbyte/destination-dev-null (repeatable)",
     )
+    parser.add_argument(
+        "--registry",
+        help="registry JSON (path or http(s) URL, or 'builtin') whose releases.breakingChanges definition updates "
+        "use to pin sources/destinations back, as Airbyte does; also served at /registry/oss_registry.json",
+    )
+    parser.add_argument(
+        "--registry-unreachable",
+        action="store_true",
+        help="behave as an air-gapped Airbyte: definition updates fail with 500",
+    )
     parser.add_argument("--rng-seed", type=int, default=0)
     parser.add_argument("--write-delay", type=float, default=0.0, help="seconds each create/update takes")
     parser.add_argument("--max-lifetime", type=float, default=3600.0, help="stop by itself after this many seconds")
@@ -100,6 +110,8 @@ def build_emulator(args: argparse.Namespace) -> AirbyteEmulator:
         missing_fraction=args.missing_fraction,
         rng_seed=args.rng_seed,
         write_delay=args.write_delay,
+        registry=args.registry,
+        registry_unreachable=args.registry_unreachable,
         host=args.host,
         port=args.port,
     )

@@ -6,6 +6,7 @@ so a test fails when the hook sends, or the emulator answers, something Airbyte'
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from functools import lru_cache
@@ -30,11 +31,24 @@ class ContractValidator:
     :param spec_path: an OpenAPI file (``config-api.yaml`` or ``public-api.yaml``).
     :param base_path: the path the spec's paths hang under on the server (``/api`` for the config API's
         ``/v1/...`` paths, ``/api/public/v1`` for the public API).
+    :param fallback_spec_path: the spec for resources an excerpt does not cover. Default: for a per-release
+        excerpt (a file without ``openapi:``), the ``config-api.yaml`` beside it, if there is one.
     """
 
-    def __init__(self, spec_path: str | os.PathLike[str], *, base_path: str = "/api"):
+    def __init__(
+        self,
+        spec_path: str | os.PathLike[str],
+        *,
+        base_path: str = "/api",
+        fallback_spec_path: str | os.PathLike[str] | None = None,
+    ):
         self.base_path = base_path.rstrip("/")
         self._api = _load(str(Path(spec_path).resolve()), self.base_path)
+        self._covered = _resources(str(Path(spec_path).resolve()))
+        if fallback_spec_path is None and self._covered is not None:
+            sibling = Path(spec_path).resolve().with_name("config-api.yaml")
+            fallback_spec_path = sibling if sibling.is_file() else None
+        self._fallback = _load(str(Path(fallback_spec_path).resolve()), self.base_path) if fallback_spec_path else None
 
     def check(
         self,
@@ -54,8 +68,9 @@ class ContractValidator:
         data = None if request_body is None else json.dumps(request_body).encode()
         request = MockRequest(_HOST, method.lower(), path, data=data, headers=request_headers or {})
         operation = f"{method.upper()} {path}"
+        api = self._api_for(path)
         violations = []
-        for error in self._api.iter_request_errors(request):
+        for error in api.iter_request_errors(request):
             if isinstance(error, PathNotFound):
                 # A server of this version answering 404 to a path its spec lacks is right (clients
                 # probe for endpoints that older or newer versions lack); anything else is not.
@@ -64,11 +79,20 @@ class ContractValidator:
 
         payload = b"" if response_body is None else json.dumps(response_body).encode()
         response = MockResponse(payload, status_code=status, content_type="application/json" if payload else "")
-        for error in self._api.iter_response_errors(request, response):
+        for error in api.iter_response_errors(request, response):
             if isinstance(error, ResponseNotFound) and status in UNDECLARED_ERROR_STATUSES:
                 continue
             violations += [f"{operation} response {status}: {detail}" for detail in _details(error)]
         return violations
+
+    def _api_for(self, path: str) -> Any:
+        """The excerpts of 0.63/1.6 hold only the definition endpoints, yet sources, connections and actor
+        definition versions exist there since 0.63: an excerpt speaks only for the resources (first path
+        segment after ``/v1/``) it has, and the main spec for the others. A path neither has stays unknown."""
+        resource = path.removeprefix(self.base_path).removeprefix("/v1/").split("/", 1)[0]
+        if self._fallback is not None and self._covered is not None and resource not in self._covered:
+            return self._fallback
+        return self._api
 
     def assert_ok(self, **exchange: Any) -> None:
         violations = self.check(**exchange)
@@ -76,20 +100,39 @@ class ContractValidator:
             raise ContractViolation("\n".join(violations))
 
 
+@lru_cache(maxsize=8)
+def _resources(spec_path: str) -> frozenset[str] | None:
+    """The resources a per-release excerpt covers; None for a whole spec (it has ``openapi:``)."""
+    spec = _read(spec_path)
+    if "openapi" in spec:
+        return None
+    return frozenset(path.removeprefix("/v1/").split("/", 1)[0] for path in spec.get("paths", {}))
+
+
+@lru_cache(maxsize=8)
+def _read(spec_path: str) -> dict[str, Any]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(spec_path, encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=loader)  # noqa: S506 - a SafeLoader
+
+
 @lru_cache(maxsize=4)
 def _load(spec_path: str, base_path: str) -> Any:
     """Parse a spec once per process (the config API's is 715 KB)."""
     from openapi_core import Config, OpenAPI
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(spec_path, encoding="utf-8") as handle:
-        spec = yaml.load(handle, Loader=loader)  # noqa: S506 - a SafeLoader
+    spec = copy.deepcopy(_read(spec_path))
     # Per-release excerpts carry only paths and components.
     spec.setdefault("openapi", "3.0.0")
     spec.setdefault("info", {"title": Path(spec_path).name, "version": "excerpt"})
     spec["servers"] = [{"url": f"{_HOST}{base_path}"}]
     # The published spec has a `default: null` on a non-nullable string, which the strict
     # spec validator rejects; validating exchanges does not need it.
+    # AirbyteStream requires `json_schema` but declares only `jsonSchema` with additionalProperties false, so
+    # nothing can satisfy it; Airbyte's generated server ignores `required` and sends `jsonSchema`.
+    stream = spec.get("components", {}).get("schemas", {}).get("AirbyteStream", {})
+    if "json_schema" in stream.get("required", []) and "json_schema" not in stream.get("properties", {}):
+        stream["required"] = ["jsonSchema" if name == "json_schema" else name for name in stream["required"]]
     return OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
 
 

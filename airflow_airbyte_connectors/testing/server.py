@@ -8,18 +8,16 @@ differences between Airbyte versions (profiles ``0.63``, ``1.6``, ``2.0``).
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import random
 import re
-import secrets
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,12 +25,25 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.testing.contract import ContractValidator
 
+from airflow_airbyte_connectors.testing.actors import Actor, ActorStore, masked
+from airflow_airbyte_connectors.testing.auth import DEFAULT_ORGANIZATION_ID, Auth, Workspaces
+from airflow_airbyte_connectors.testing.definitions import KINDS, Definition, DefinitionStore, older_tag
+from airflow_airbyte_connectors.testing.errors import ApiError, require
 from airflow_airbyte_connectors.testing.faults import FaultInjector, Faults
 from airflow_airbyte_connectors.testing.local_server import LocalServer
+from airflow_airbyte_connectors.testing.registry import ConnectorRegistry, support_state, upcoming
 from airflow_airbyte_connectors.testing.seeds import load_registry
 
-KINDS = ("source", "destination")
-DEFAULT_ORGANIZATION_ID = "00000000-0000-0000-0000-000000000000"
+# Re-exported: callers import these from here.
+__all__ = [
+    "DEFAULT_ORGANIZATION_ID",
+    "KINDS",
+    "PROFILES",
+    "AirbyteEmulator",
+    "ApiError",
+    "RecordedRequest",
+    "older_tag",
+]
 
 
 @dataclass(frozen=True)
@@ -47,18 +58,14 @@ class Profile:
     update_requires_workspace: bool
     custom_rename: bool  # update.name renames a custom definition
     error_id_only: bool  # 400/404/500 bodies are {"errorId"} only
+    paginated_actor_lists: bool = False  # sources/list and destinations/list page by cursor (v1.8.0+)
 
 
 PROFILES: dict[str, Profile] = {
     "0.63": Profile("0.63", "basic", 0, True, False, False, False, False),
     "1.6": Profile("1.6", "bearer", 180, True, False, False, True, False),
-    "2.0": Profile("2.0", "bearer", 900, False, True, True, True, True),
+    "2.0": Profile("2.0", "bearer", 900, False, True, True, True, True, paginated_actor_lists=True),
 }
-
-# Enum values the spec allows in SourceDefinitionRead / DestinationDefinitionRead.
-_SOURCE_TYPES = {"api", "file", "database", "custom"}
-_SUPPORT_LEVELS = {"community", "certified", "archived", "none"}
-_RELEASE_STAGES = {"alpha", "beta", "generally_available", "custom"}
 
 
 @dataclass(frozen=True)
@@ -73,35 +80,19 @@ class RecordedRequest:
     fault: str | None = None  # the fault injected into this exchange, if any; status 0 = no answer
 
 
-@dataclass
-class _Definition:
-    kind: str
-    read: dict[str, Any]
-    tombstone: bool = False
-
-    @property
-    def id(self) -> str:
-        return self.read[f"{self.kind}DefinitionId"]
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, validation_errors: list[dict[str, str]] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.validation_errors = validation_errors
-
-
-@dataclass
-class _State:
-    definitions: dict[str, dict[str, _Definition]] = field(default_factory=lambda: {k: {} for k in KINDS})
-    workspaces: list[dict[str, Any]] = field(default_factory=list)
-    tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (monotonic)
-    requests: list[RecordedRequest] = field(default_factory=list)
-
-
 class AirbyteEmulator(LocalServer):
-    """Airbyte's Configuration API for definitions, tokens and workspaces, on 127.0.0.1.
+    """Airbyte's Configuration API for definitions, sources, destinations, connections, actor versions,
+    tokens and workspaces, on 127.0.0.1; and the connector registry it consults, over HTTP too.
+
+    This class is the facade: HTTP dispatch, request log, contract checks and faults. The state lives in
+    one object per resource (:mod:`.definitions`, :mod:`.actors`, :mod:`.auth`, :mod:`.registry`), all
+    guarded by one lock.
+
+    Endpoints (``POST /api/v1/...``): ``{source,destination}_definitions/{list, list_for_workspace, get,
+    create_custom, update, delete}``, ``{sources,destinations}/{search, list, get}``, ``connections/list``,
+    ``actor_definition_versions/get_for_{source,destination}``, ``applications/token``, ``workspaces/list``
+    (profiles 0.63, 1.6) or ``workspaces/list_by_organization_id`` (2.0). ``GET /registry/oss_registry.json``
+    and ``GET /metadata/<dockerRepository>/latest/oss.json`` serve the registry (see :attr:`registry_url`).
 
     :param seed: None (no definitions), ``"builtin"`` (the small registry shipped with the package), an
         ``http(s)://`` URL or a path of a registry JSON (``{"sources": [...], "destinations": [...]}``), or
@@ -120,6 +111,11 @@ class AirbyteEmulator(LocalServer):
     :param faults: inject transient failures (see :class:`Faults`); :attr:`faults_injected` counts them.
     :param contract: when given, every request and answer is checked against Airbyte's OpenAPI spec and
         violations are collected in :attr:`contract_violations`.
+    :param registry: the connector registry (as ``seed``: path, URL, ``"builtin"`` or a dict) whose
+        ``releases.breakingChanges`` a definition ``update`` uses to pin actors back, as Airbyte does with
+        ``metadata/<repo>/latest/oss.json``. None: no registry, so no connector has breaking changes.
+    :param registry_unreachable: the registry cannot be fetched (an air-gapped Airbyte): definition
+        ``update`` answers 500 and changes nothing; the HTTP registry answers 503. Settable while running.
     """
 
     thread_name = "airbyte-emulator"
@@ -144,13 +140,14 @@ class AirbyteEmulator(LocalServer):
         max_lifetime: float | None = None,
         contract: ContractValidator | None = None,
         faults: Faults | None = None,
+        registry: str | Path | Mapping[str, Any] | None = None,
+        registry_unreachable: bool = False,
     ):
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
         self.profile = PROFILES[profile]
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.token_lifetime = token_lifetime if token_lifetime is not None else self.profile.token_lifetime
+        lifetime = token_lifetime if token_lifetime is not None else self.profile.token_lifetime
+        self._auth = Auth(self.profile.auth, client_id, client_secret, lifetime)
         self.write_delay = write_delay
         self.unpullable_tags = frozenset(unpullable_tags)
         self.blocked_tags = frozenset(blocked_tags)
@@ -159,15 +156,17 @@ class AirbyteEmulator(LocalServer):
         self.fault_injector = FaultInjector(faults) if faults else None
         self._faults_injected: Counter[str] = Counter()
         self._violations: list[str] = []
+        self._requests: list[RecordedRequest] = []
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
-        self._issued: list[str] = []
-        self._state = _State()
-        for number in range(1, workspaces + 1):
-            self._state.workspaces.append(_workspace("Default Workspace" if number == 1 else f"Workspace {number}"))
+        self._workspaces = Workspaces(workspaces)
+        self._definitions = DefinitionStore()
+        self._actors = ActorStore()
+        document = load_registry(registry) if registry is not None else None
+        self._registry = ConnectorRegistry(document, unreachable=registry_unreachable)
         if seed is not None:
-            self._seed(seed, older_fraction, missing_fraction, random.Random(rng_seed))
+            self._definitions.seed(load_registry(seed), older_fraction, missing_fraction, random.Random(rng_seed))
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -175,30 +174,42 @@ class AirbyteEmulator(LocalServer):
         return type("Handler", (_Handler,), {"emulator": self})
 
     @property
+    def client_id(self) -> str | None:
+        return self._auth.client_id
+
+    @property
+    def client_secret(self) -> str | None:
+        return self._auth.client_secret
+
+    @property
+    def token_lifetime(self) -> float:
+        return self._auth.token_lifetime
+
+    @property
     def auth_enabled(self) -> bool:
-        return bool(self.client_id and self.client_secret)
+        return self._auth.enabled
 
     # -- inspection and direct seeding (no request logged) ---------------------------------------
 
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
-            return list(self._state.requests)
+            return list(self._requests)
 
     def clear_requests(self) -> None:
         with self._lock:
-            self._state.requests.clear()
+            self._requests.clear()
 
     def write_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.operation.rsplit("/", 1)[-1] in ("create_custom", "update", "delete")]
 
     @property
     def workspace_ids(self) -> list[str]:
-        return [w["workspaceId"] for w in self._state.workspaces]
+        return self._workspaces.ids
 
     def definitions(self, kind: str) -> list[dict[str, Any]]:
         with self._lock:
-            return [copy.deepcopy(d.read) for d in self._state.definitions[kind].values() if not d.tombstone]
+            return self._definitions.reads(kind)
 
     def add_definition(
         self,
@@ -211,59 +222,160 @@ class AirbyteEmulator(LocalServer):
         custom: bool = False,
         definition_id: str | None = None,
     ) -> dict[str, Any]:
-        read = {
-            f"{kind}DefinitionId": definition_id or str(uuid.uuid4()),
-            "name": name,
-            "dockerRepository": docker_repository,
-            "dockerImageTag": docker_image_tag,
-            "documentationUrl": documentation_url,
-            "custom": custom,
-        }
         with self._lock:
-            self._state.definitions[kind][read[f"{kind}DefinitionId"]] = _Definition(kind, read)
-        return copy.deepcopy(read)
+            return self._definitions.add(
+                kind,
+                name=name,
+                docker_repository=docker_repository,
+                docker_image_tag=docker_image_tag,
+                documentation_url=documentation_url,
+                custom=custom,
+                definition_id=definition_id,
+            )
 
     def delete_definition(self, kind: str, definition_id: str) -> None:
         with self._lock:
-            self._state.definitions[kind][definition_id].tombstone = True
+            self._definitions.by_kind[kind][definition_id].tombstone = True
+            self._actors.delete_for_definition(kind, definition_id)
 
     def remove(self, kind: str, docker_repository: str) -> None:
         """Forget every definition using ``docker_repository``, as if this Airbyte never had it."""
         with self._lock:
-            definitions = self._state.definitions[kind]
-            matches = [key for key, d in definitions.items() if d.read["dockerRepository"] == docker_repository]
-            if not matches:
-                raise KeyError(f"no {kind} definition uses {docker_repository}")
-            for key in matches:
-                del definitions[key]
+            self._definitions.remove(kind, docker_repository)
 
     def set_tag(self, kind: str, docker_repository: str, tag: str) -> None:
         """Set the default version of every definition using ``docker_repository`` (an older Airbyte)."""
         with self._lock:
-            matches = [
-                d for d in self._state.definitions[kind].values() if d.read["dockerRepository"] == docker_repository
-            ]
-            if not matches:
-                raise KeyError(f"no {kind} definition uses {docker_repository}")
-            for definition in matches:
+            for definition in self._definitions.with_repository(kind, docker_repository):
                 definition.read["dockerImageTag"] = tag
 
-    def issue_token(self) -> str:
-        token = secrets.token_urlsafe(32)
+    # -- sources, destinations, connections, version pins (direct; no request logged) ----------
+
+    def add_source(
+        self,
+        definition: str,
+        *,
+        name: str,
+        workspace_id: str | None = None,
+        configuration: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Create a source of ``definition`` (a definition ID or ``dockerRepository``); returns its sourceId.
+
+        ``workspace_id`` defaults to the first workspace; ``configuration`` to a small one with one
+        secret (answered masked as ``**********``).
+        """
+        return self._add_actor("source", definition, name, workspace_id, configuration)
+
+    def add_destination(
+        self,
+        definition: str,
+        *,
+        name: str,
+        workspace_id: str | None = None,
+        configuration: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Create a destination, like :meth:`add_source`; returns its destinationId."""
+        return self._add_actor("destination", definition, name, workspace_id, configuration)
+
+    def _add_actor(
+        self, kind: str, definition: str, name: str, workspace_id: str | None, configuration: Mapping[str, Any] | None
+    ) -> str:
         with self._lock:
-            self._state.tokens[token] = time.monotonic() + self.token_lifetime
-            self._issued.append(token)
-        return token
+            found = self._definitions.resolve(kind, definition)
+            workspace = workspace_id or self._workspaces.ids[0]
+            self._workspaces.find(workspace)
+            actor = self._actors.add_actor(
+                kind, definition_id=found.id, workspace_id=workspace, name=name, configuration=configuration
+            )
+            return actor.id
+
+    def add_connection(
+        self,
+        source_id: str,
+        destination_id: str,
+        streams: Mapping[str, bool] | Iterable[str],
+        *,
+        status: str = "active",
+    ) -> str:
+        """Connect a source to a destination (same workspace); returns the connectionId.
+
+        :param streams: stream name -> selected; an iterable of names means all of them selected.
+        :param status: ``active``, ``inactive`` or ``deprecated`` (deleted: ignored by breaking-change
+            scopes and not listed).
+        :raises KeyError: an unknown actor. :raises ValueError: a bad status, or two workspaces.
+        """
+        with self._lock:
+            return self._actors.add_connection(source_id, destination_id, streams, status=status).id
+
+    def pin_actor(
+        self, kind: str, actor_id: str, tag: str, *, origin: str = "user", breaking_change: str | None = None
+    ) -> None:
+        """Pin one source/destination to ``tag`` (an actor-scoped ``connector_version`` configuration).
+
+        :param origin: ``"user"`` (shown as ``isVersionOverrideApplied``; never moved by ``update``) or
+            ``"breaking_change"`` (as ``update`` makes them; give the breaking change's version).
+        """
+        with self._lock:
+            self._actors.pin(kind, actor_id, tag, origin=origin, breaking_change=breaking_change)
+
+    def unpin_actor(self, kind: str, actor_id: str) -> None:
+        """Remove an actor's pin (it follows its definition's default again)."""
+        with self._lock:
+            self._actors.pins[kind].pop(actor_id, None)
+
+    def actor_version(self, kind: str, actor_id: str) -> str:
+        """The tag the actor runs: its pin's, else its definition's default."""
+        with self._lock:
+            actor = self._actors.get(kind, actor_id)
+            return self._actors.version(actor, self._definitions.by_kind[kind][actor.definition_id].tag)
+
+    def actor_pins(self, kind: str) -> dict[str, tuple[str, str, str | None]]:
+        """Every pin of ``kind``: actor ID -> (tag, origin, breaking-change version or None)."""
+        with self._lock:
+            return {key: (pin.tag, pin.origin, pin.breaking_change) for key, pin in self._actors.pins[kind].items()}
+
+    # -- the connector registry ------------------------------------------------------------------
+
+    @property
+    def registry_unreachable(self) -> bool:
+        return self._registry.unreachable
+
+    @registry_unreachable.setter
+    def registry_unreachable(self, value: bool) -> None:
+        self._registry.unreachable = value
+
+    @property
+    def registry_url(self) -> str:
+        """Where the registry document is served (the shape of connectors.airbyte.com's oss_registry.json)."""
+        return f"{self.url}/registry/oss_registry.json"
+
+    def handle_get(self, path: str) -> tuple[int, Any]:
+        """Answer a GET of the registry: the whole document, or one connector's ``latest/oss.json``."""
+        metadata = re.fullmatch(r"/metadata/(.+)/latest/oss\.json", path)
+        if path != "/registry/oss_registry.json" and not metadata:
+            return (405, {"message": "Use POST"}) if path.startswith("/api/v1/") else (404, {"message": "Not found"})
+        if self._registry.unreachable:
+            return 503, {"message": "Service Unavailable"}
+        if metadata:
+            entry = self._registry.entry("source", metadata[1]) or self._registry.entry("destination", metadata[1])
+            return (200, copy.deepcopy(dict(entry))) if entry else (404, {"message": "Not found"})
+        if self._registry.document is None:
+            return 404, {"message": "This emulator has no registry"}
+        return 200, copy.deepcopy(dict(self._registry.document))
+
+    def issue_token(self) -> str:
+        with self._lock:
+            return self._auth.issue()
 
     @property
     def tokens_issued(self) -> list[str]:
         """Every token handed out so far (tests scan logs and XCom for them)."""
         with self._lock:
-            return list(self._issued)
+            return list(self._auth.issued)
 
     def expire_tokens(self) -> None:
         with self._lock:
-            self._state.tokens.clear()
+            self._auth.tokens.clear()
 
     # -- request handling ----------------------------------------------------------------------
 
@@ -271,8 +383,12 @@ class AirbyteEmulator(LocalServer):
         """Answer one POST; returns (status, JSON body or None)."""
         operation = path.removeprefix("/api/v1/") if path.startswith("/api/v1/") else path
         if operation == "applications/token" and self.profile.auth == "bearer":
-            return self._token(headers, raw_body)
-        if self.auth_enabled and not self._authorised(headers):
+            with self._lock:
+                status, answer, _ = self._auth.token_answer(headers, raw_body)
+            return status, answer
+        with self._lock:
+            authorised = not self._auth.enabled or self._auth.authorised(headers)
+        if not authorised:
             return 401, {"message": "Unauthorized"}
         try:
             body = json.loads(raw_body) if raw_body.strip() else None
@@ -311,7 +427,9 @@ class AirbyteEmulator(LocalServer):
 
     def record(self, request: RecordedRequest) -> None:
         violations = []
-        if self.contract is not None and request.fault not in ("dropped", "lost_write"):
+        # Only the Configuration API has a contract; the registry's documents are not in the spec.
+        api_call = request.path.startswith("/api/")
+        if self.contract is not None and api_call and request.fault not in ("dropped", "lost_write"):
             violations = self.contract.check(
                 method=request.method,
                 path=request.path,
@@ -322,7 +440,7 @@ class AirbyteEmulator(LocalServer):
             )
         with self._lock:
             self._violations.extend(violations)
-            self._state.requests.append(request)
+            self._requests.append(request)
             self._in_flight -= 1
             self._idle.notify_all()
 
@@ -339,28 +457,40 @@ class AirbyteEmulator(LocalServer):
             handler = getattr(self, f"_definition_{action}", None)
             if handler is not None:
                 return handler(kind, body if isinstance(body, dict) else {})
+        match = re.fullmatch(r"(source|destination)s/(search|list|get)", operation)
+        if match:
+            kind, action = match.groups()
+            return getattr(self, f"_actor_{action}")(kind, body if isinstance(body, dict) else {})
+        match = re.fullmatch(r"actor_definition_versions/get_for_(source|destination)", operation)
+        if match:
+            return self._actor_version_read(match[1], body if isinstance(body, dict) else {})
+        if operation == "connections/list":
+            return self._connections_list(body)
         if operation == "workspaces/list" and self.profile.workspaces_list:
-            return {"workspaces": copy.deepcopy(self._state.workspaces)}
+            return {"workspaces": copy.deepcopy(self._workspaces.reads)}
         if operation == "workspaces/list_by_organization_id" and self.profile.list_by_organization:
-            _require(body, "organizationId")
+            require(body, "organizationId")
             org = body["organizationId"]
-            return {"workspaces": [copy.deepcopy(w) for w in self._state.workspaces if w["organizationId"] == org]}
+            return {"workspaces": [copy.deepcopy(w) for w in self._workspaces.reads if w["organizationId"] == org]}
         raise ApiError(404, f"No such endpoint: {operation}")
+
+    # -- definitions (subclasses in tests override these to misbehave) ---------------------------
 
     def _definition_list(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         return {f"{kind}Definitions": self.definitions(kind)}
 
     def _definition_list_for_workspace(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
-        _require(body, "workspaceId")
-        self._workspace(body["workspaceId"])
+        require(body, "workspaceId")
+        self._workspaces.find(body["workspaceId"])
         return self._definition_list(kind, body)
 
     def _definition_get(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         # Like Airbyte, a deleted (tombstoned) definition is still returned by get.
-        return copy.deepcopy(self._find(kind, body, include_deleted=True).read)
+        with self._lock:
+            return copy.deepcopy(self._definitions.find(kind, body, include_deleted=True).read)
 
     def _definition_create_custom(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
-        _require(body, f"{kind}Definition")
+        require(body, f"{kind}Definition")
         fields = body[f"{kind}Definition"]
         missing = [f for f in ("name", "dockerRepository", "dockerImageTag", "documentationUrl") if not fields.get(f)]
         if missing:
@@ -370,8 +500,8 @@ class AirbyteEmulator(LocalServer):
                 [{"propertyPath": f"{kind}Definition.{f}", "message": "must not be null"} for f in missing],
             )
         # Current servers need a workspace (the scope-only form fails).
-        _require(body, "workspaceId")
-        self._workspace(body["workspaceId"])
+        require(body, "workspaceId")
+        self._workspaces.find(body["workspaceId"])
         self._spec_job(fields["dockerImageTag"])
         read = self.add_definition(
             kind,
@@ -385,26 +515,43 @@ class AirbyteEmulator(LocalServer):
         return read
 
     def _definition_update(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
-        _require(body, f"{kind}DefinitionId")
-        _require(body, "dockerImageTag")
+        require(body, f"{kind}DefinitionId")
+        require(body, "dockerImageTag")
         if "workspaceId" not in body and self.profile.update_requires_workspace:
             raise ApiError(400, "workspaceId is required")
-        definition = self._find(kind, body)
+        with self._lock:
+            definition = self._definitions.find(kind, body)
         self._spec_job(body["dockerImageTag"])
         with self._lock:
-            definition.read["dockerImageTag"] = body["dockerImageTag"]
-            if body.get("name") and definition.read.get("custom") and self.profile.custom_rename:
-                definition.read["name"] = body["name"]
-            if "resourceRequirements" in body:
-                definition.read["resourceRequirements"] = body["resourceRequirements"]
+            if self._registry.unreachable:  # Airbyte fetches latest/oss.json on every update, even for customs
+                raise ApiError(
+                    500, f"Failed to fetch connector registry entry for {definition.read['dockerRepository']}"
+                )
+            # Custom definitions and repositories the registry lacks (404) have no breaking changes.
+            custom = definition.read.get("custom")
+            changes = {} if custom else self._registry.breaking_changes(kind, definition.read["dockerRepository"])
+            try:
+                self._actors.apply_default_change(kind, definition.id, definition.tag, body["dockerImageTag"], changes)
+            except ValueError as error:  # Airbyte's Version throws on such a tag: a 500, nothing written
+                raise ApiError(500, str(error)) from None
+            self._apply_update(definition, body)
             answer = copy.deepcopy(definition.read)
         time.sleep(self.write_delay)
         return answer
 
+    def _apply_update(self, definition: Definition, body: dict[str, Any]) -> None:
+        """What ``update`` changes: the default tag, resources, and (custom, newer servers) the name."""
+        definition.read["dockerImageTag"] = body["dockerImageTag"]
+        if body.get("name") and definition.read.get("custom") and self.profile.custom_rename:
+            definition.read["name"] = body["name"]
+        if "resourceRequirements" in body:
+            definition.read["resourceRequirements"] = body["resourceRequirements"]
+
     def _definition_delete(self, kind: str, body: dict[str, Any]) -> None:
-        definition = self._find(kind, body)
         with self._lock:
+            definition = self._definitions.find(kind, body)
             definition.tombstone = True
+            self._actors.delete_for_definition(kind, definition.id)
 
     def _spec_job(self, tag: str) -> None:
         """Airbyte checks the version, then pulls the image to read its spec; an unpullable tag fails
@@ -415,49 +562,121 @@ class AirbyteEmulator(LocalServer):
             time.sleep(self.write_delay)
             raise ApiError(500, f"Get Spec job failed: image tag {tag} cannot be pulled")
 
-    def _find(self, kind: str, body: dict[str, Any], *, include_deleted: bool = False) -> _Definition:
-        key = f"{kind}DefinitionId"
-        _require(body, key)
-        definition = self._state.definitions[kind].get(str(body[key]))
-        if definition is None or (definition.tombstone and not include_deleted):
-            raise ApiError(404, f"Could not find configuration for {kind}_definition: {body[key]}.")
-        return definition
+    # -- sources, destinations, connections ----------------------------------------------------
 
-    def _workspace(self, workspace_id: str) -> dict[str, Any]:
-        for workspace in self._state.workspaces:
-            if workspace["workspaceId"] == workspace_id:
-                return workspace
-        raise ApiError(404, f"Could not find configuration for STANDARD_WORKSPACE: {workspace_id}.")
-
-    # -- auth and errors -------------------------------------------------------------------------
-
-    def _token(self, headers: Mapping[str, str], raw_body: bytes) -> tuple[int, Any]:
-        if not headers.get("content-type", "").startswith("application/json"):
-            return 415, {"message": "Content-Type must be application/json"}
-        try:
-            body = json.loads(raw_body or b"{}")
-        except ValueError:
-            return 400, {"message": "Malformed JSON body"}
-        missing = [f for f in ("client_id", "client_secret") if not isinstance(body.get(f), str)]
-        if missing:
-            return 422, {
-                "message": "Invalid token request",
-                "validationErrors": [{"propertyPath": f, "message": "required"} for f in missing],
-            }
-        if (body["client_id"], body["client_secret"]) != (self.client_id, self.client_secret):
-            return 401, {"message": "Invalid client credentials"}
-        return 200, {"access_token": self.issue_token()}
-
-    def _authorised(self, headers: Mapping[str, str]) -> bool:
-        header = headers.get("authorization", "")
-        if self.profile.auth == "basic":
-            expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
-            return secrets.compare_digest(header, f"Basic {expected}")
-        if not header.startswith("Bearer "):
-            return False
+    def _actor_search(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``SourceSearch``/``DestinationSearch``: every live actor of the instance (all workspaces) whose
+        fields equal the ones given; an empty body matches all."""
+        fields = {
+            f"{kind}DefinitionId": lambda a: a.definition_id,
+            f"{kind}Id": lambda a: a.id,
+            "workspaceId": lambda a: a.workspace_id,
+            "name": lambda a: a.name,
+        }
         with self._lock:
-            expiry = self._state.tokens.get(header.removeprefix("Bearer "))
-        return expiry is not None and time.monotonic() < expiry
+            actors = [
+                a
+                for a in self._actors.live(kind)
+                if all(get(a) == body[key] for key, get in fields.items() if body.get(key) is not None)
+                and (body.get(f"{kind}Name") is None or self._definition_of(a).read["name"] == body[f"{kind}Name"])
+            ]
+            return {f"{kind}s": [self._actor_read(a) for a in actors]}
+
+    def _actor_list(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Per workspace. From v1.8.0 (profile 2.0) paged by cursor: ``pageSize`` (default 20) actors after
+        the actor ID in ``cursor``; before, everything at once."""
+        require(body, "workspaceId")
+        with self._lock:
+            self._workspaces.find(body["workspaceId"])
+            actors = [a for a in self._actors.live(kind) if a.workspace_id == body["workspaceId"]]
+            if not self.profile.paginated_actor_lists:
+                return {f"{kind}s": [self._actor_read(a) for a in actors]}
+            page_size = int(body.get("pageSize") or 20)
+            ids = [a.id for a in actors]
+            start = ids.index(body["cursor"]) + 1 if body.get("cursor") in ids else 0
+            page = actors[start : start + page_size]
+            return {
+                f"{kind}s": [self._actor_read(a) for a in page],
+                "page_size": page_size,
+                "num_connections": len(actors),
+            }
+
+    def _actor_get(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        require(body, f"{kind}Id")
+        with self._lock:
+            return self._actor_read(self._actors.find(kind, body[f"{kind}Id"]))
+
+    def _actor_version_read(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``ActorDefinitionVersionRead`` of the version the actor runs."""
+        require(body, f"{kind}Id")
+        with self._lock:
+            actor = self._actors.find(kind, body[f"{kind}Id"])
+            definition = self._definition_of(actor)
+            read: dict[str, Any] = {
+                "dockerRepository": definition.read["dockerRepository"],
+                "dockerImageTag": self._actors.version(actor, definition.tag),
+                "supportsRefreshes": False,
+                "supportsFileTransfer": False,
+                "supportsDataActivation": False,
+                **self._version_state(actor),
+            }
+            if definition.read.get("supportLevel"):
+                read["supportLevel"] = definition.read["supportLevel"]
+            return read
+
+    def _connections_list(self, body: Any) -> dict[str, Any]:
+        require(body, "workspaceId")
+        with self._lock:
+            self._workspaces.find(body["workspaceId"])
+            connections = [
+                c
+                for c in self._actors.connections.values()
+                if c.workspace_id == body["workspaceId"] and c.status != "deprecated"  # deprecated = deleted
+            ]
+            return {"connections": [self._actors.connection_read(c) for c in connections]}
+
+    def _definition_of(self, actor: Actor) -> Definition:
+        return self._definitions.by_kind[actor.kind][actor.definition_id]
+
+    def _version_state(self, actor: Actor) -> dict[str, Any]:
+        """``isVersionOverrideApplied`` (user pins only), ``supportState`` of the version the actor runs
+        and ``breakingChanges`` (only when it runs behind some) from the registry's list."""
+        definition = self._definition_of(actor)
+        pin = self._actors.pins[actor.kind].get(actor.id)
+        tag = self._actors.version(actor, definition.tag)
+        changes = (
+            {}
+            if definition.read.get("custom")
+            else self._registry.breaking_changes(actor.kind, definition.read["dockerRepository"])
+        )
+        state: dict[str, Any] = {
+            "isVersionOverrideApplied": bool(pin and pin.origin == "user"),
+            "supportState": support_state(tag, definition.tag, changes),
+        }
+        breaking = upcoming(tag, definition.tag, changes)
+        if breaking:
+            state["breakingChanges"] = breaking
+        return state
+
+    def _actor_read(self, actor: Actor) -> dict[str, Any]:
+        """``SourceRead``/``DestinationRead``: the spec's required fields plus version state and usage."""
+        definition = self._definition_of(actor)
+        connections = self._actors.connections_of(actor)
+        read: dict[str, Any] = {
+            f"{actor.kind}DefinitionId": actor.definition_id,
+            f"{actor.kind}Id": actor.id,
+            "workspaceId": actor.workspace_id,
+            "connectionConfiguration": masked(actor.configuration),
+            "name": actor.name,
+            f"{actor.kind}Name": definition.read["name"],
+            "createdAt": actor.created_at,
+            "status": "active" if any(c.status == "active" for c in connections) else "inactive",
+            "numConnections": len(connections),
+            **self._version_state(actor),
+        }
+        if definition.read.get("icon"):
+            read["icon"] = definition.read["icon"]
+        return read
 
     def _error(self, error: ApiError) -> tuple[int, Any]:
         if error.status == 422:
@@ -466,67 +685,6 @@ class AirbyteEmulator(LocalServer):
             return error.status, {"errorId": str(uuid.uuid4())}
         exception = {400: "BadRequestException", 404: "ConfigNotFoundException"}.get(error.status, "RuntimeException")
         return error.status, {"message": error.message, "exceptionClassName": f"io.airbyte.commons.{exception}"}
-
-    # -- seeding -------------------------------------------------------------------------------
-
-    def _seed(self, seed: str | Path | Mapping[str, Any], older: float, missing: float, rng: random.Random) -> None:
-        registry = load_registry(seed)
-        for kind in KINDS:
-            for entry in registry.get(f"{kind}s", []):
-                if entry.get("tombstone") or rng.random() < missing:
-                    continue
-                read = _read_from_registry(kind, entry)
-                if rng.random() < older:
-                    read["dockerImageTag"] = older_tag(read["dockerImageTag"])
-                self._state.definitions[kind][read[f"{kind}DefinitionId"]] = _Definition(kind, read)
-
-
-def older_tag(tag: str) -> str:
-    """A lower version than ``tag`` (patch, else minor, else major), still a valid Docker tag."""
-    parts = tag.split(".")
-    for index in range(len(parts) - 1, -1, -1):
-        if parts[index].isdigit() and int(parts[index]) > 0:
-            parts[index] = str(int(parts[index]) - 1)
-            return ".".join(parts)
-    return f"{tag}-old"
-
-
-def _read_from_registry(kind: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-    read: dict[str, Any] = {
-        f"{kind}DefinitionId": entry[f"{kind}DefinitionId"],
-        "name": entry["name"],
-        "dockerRepository": entry["dockerRepository"],
-        "dockerImageTag": entry["dockerImageTag"],
-        "documentationUrl": entry.get("documentationUrl") or "https://docs.airbyte.com",
-        "custom": bool(entry.get("custom", False)),
-    }
-    if entry.get("iconUrl"):
-        read["icon"] = entry["iconUrl"]
-    if entry.get("supportLevel") in _SUPPORT_LEVELS:
-        read["supportLevel"] = entry["supportLevel"]
-    if entry.get("releaseStage") in _RELEASE_STAGES:
-        read["releaseStage"] = entry["releaseStage"]
-    if kind == "source" and entry.get("sourceType") in _SOURCE_TYPES:
-        read["sourceType"] = entry["sourceType"]
-    if entry.get("language"):
-        read["language"] = entry["language"]
-    return read
-
-
-def _workspace(name: str) -> dict[str, Any]:
-    return {
-        "workspaceId": str(uuid.uuid4()),
-        "customerId": str(uuid.uuid4()),
-        "organizationId": DEFAULT_ORGANIZATION_ID,
-        "name": name,
-        "slug": re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"),
-        "initialSetupComplete": True,
-    }
-
-
-def _require(body: Any, key: str) -> None:
-    if not isinstance(body, dict) or body.get(key) in (None, ""):
-        raise ApiError(422, f"{key} is required", [{"propertyPath": key, "message": "must not be null"}])
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -563,9 +721,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         self.emulator.begin()
+        status, answer = self.emulator.handle_get(self.path)
+        self._answer(status, answer, {}, b"")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self.emulator.begin()
         self._answer(405 if self.path.startswith("/api/v1/") else 404, {"message": "Use POST"}, {}, b"")
 
-    do_PUT = do_DELETE = do_PATCH = do_GET  # noqa: N815
+    do_DELETE = do_PATCH = do_PUT  # noqa: N815
 
     def _record(self, status: int, answer: Any, headers: dict[str, str], raw_body: bytes, fault: str | None) -> None:
         try:
@@ -603,14 +766,18 @@ class _Handler(BaseHTTPRequestHandler):
             status = 204
         payload = b"" if answer is None else json.dumps(answer).encode()
         self._record(status, answer, headers, raw_body, fault)
-        self.send_response(status)
-        if payload:
-            self.send_header("Content-Type", "application/json")
-        for name, value in (extra_headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            if payload:
+                self.send_header("Content-Type", "application/json")
+            for name, value in (extra_headers or {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client stopped waiting (a short timeout against a slow write); Airbyte carries on too.
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence: keep logs free of headers
         return

@@ -205,3 +205,39 @@ class TestThroughTheEmulator:
         assert any(
             "source_definitions/update request: body: 'workspaceId' is a required property" in v for v in violations
         )
+
+
+class TestExcerptFallback:
+    """The 0.63/1.6 excerpts hold only definition endpoints; other resources are judged by the main spec."""
+
+    def test_resources_an_excerpt_lacks_are_checked_against_the_main_spec(self):
+        old = ContractValidator(PROFILE_SPECS["1.6"])
+        body = {"sourceDefinitionId": POKE_ID}
+        assert check(old, "sources/search", body, 200, {"sources": []}) == []
+        violations = check(old, "sources/search", body, 200, {"sources": [{"sourceId": POKE_ID}]})
+        assert any("'workspaceId' is a required property" in v for v in violations), violations
+
+    def test_stream_schema_is_accepted_as_airbyte_sends_it(self):
+        # The spec requires `json_schema` but only declares `jsonSchema` (additionalProperties false).
+        main = ContractValidator(CONFIG_API_SPEC)
+        stream = {
+            "stream": {"name": "issues", "jsonSchema": {}},
+            "config": {"syncMode": "full_refresh", "destinationSyncMode": "append", "selected": True},
+        }
+        connection = {
+            "connectionId": POKE_ID,
+            "name": "c",
+            "sourceId": POKE_ID,
+            "destinationId": POKE_ID,
+            "status": "active",
+            "breakingChange": False,
+            "syncCatalog": {"streams": [stream]},
+        }
+        answer = {"connections": [connection]}
+        assert check(main, "connections/list", {"workspaceId": WORKSPACE}, 200, answer) == []
+
+    def test_a_path_neither_spec_has_stays_unknown(self):
+        old = ContractValidator(PROFILE_SPECS["0.63"])
+        assert check(old, "sources/rename", {}, 200, {}) == [
+            "POST /api/v1/sources/rename: no such operation in the spec"
+        ]

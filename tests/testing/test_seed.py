@@ -213,6 +213,14 @@ def test_cli_set_tag_and_remove():
     assert len(destinations) == len(builtin_registry()["destinations"]) - 1
 
 
+def test_cli_registry(tmp_path):
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps(SMALL))
+    emulator = _seeded("--registry", str(path), "--registry-unreachable")
+    assert emulator.registry_unreachable is True
+    assert _seeded().registry_unreachable is False
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -1,0 +1,21 @@
+"""The error the emulated server answers with, and the one request check every resource needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """An answer other than 200: the server turns it into Airbyte's error body for the profile."""
+
+    def __init__(self, status: int, message: str, validation_errors: list[dict[str, str]] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.validation_errors = validation_errors
+
+
+def require(body: Any, key: str) -> None:
+    """422 like Airbyte's bean validation when ``key`` is missing from the request body."""
+    if not isinstance(body, dict) or body.get(key) in (None, ""):
+        raise ApiError(422, f"{key} is required", [{"propertyPath": key, "message": "must not be null"}])
