@@ -98,7 +98,8 @@ def _plan(path: str, conn_id: str | None, output: str) -> int:
     conn_id = conn_id or settings.conn_id()
     try:
         hook, plan, _ = pipeline.load_and_plan(conn_id=conn_id, config_path=path)
-        plan = pipeline.check_plan_images(plan)
+        # The same steps as the DAG's prepare: what each change means, what is held, images, impact.
+        plan = pipeline.assess_impact(hook, pipeline.check_plan_images(pipeline.assess_versions(plan)))
     except ConfigError as exc:
         # One line: stdout stays clean for the plan; every problem is kept (each is one line already).
         raise CliError(f"{str(exc).splitlines()[0]} {'; '.join(exc.problems)}") from None
@@ -124,7 +125,7 @@ def _plan(path: str, conn_id: str | None, output: str) -> int:
     if plan.blocked:
         # The DAG's run fails on these too: the config names an image tag that does not exist.
         raise CliError("; ".join(f.message for f in plan.findings if f.category == "image_missing"))
-    return EXIT_CHANGES if plan.actions else EXIT_OK
+    return EXIT_CHANGES if plan.actions or plan.held else EXIT_OK
 
 
 def _describe_airbyte_error(exc: Exception, conn_id: str) -> str:

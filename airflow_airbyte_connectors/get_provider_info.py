@@ -130,6 +130,24 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "https://mirror.example.com",
                         "default": "https://registry-1.docker.io",
                     },
+                    "registry_url": {
+                        "description": "Airbyte's connector registry, read once per run for the breaking changes "
+                        "of each updated connector: an http(s) URL, a file:// URI or a path (an air-gapped mirror). "
+                        "Empty: off (no breaking-change data; downgrades are still held).",
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "example": "file:///opt/airflow/configs/oss_registry.json",
+                        "default": "https://connectors.airbyte.com/files/registries/v0/oss_registry.json",
+                    },
+                    "hold_changes": {
+                        "description": "Comma-separated version classes whose updates are held (not written) until "
+                        "a run is triggered with apply_held: breaking, downgrade, major, minor, patch, prerelease, "
+                        "unknown. Empty: hold nothing. Creates are never held.",
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "example": "breaking,downgrade,major",
+                        "default": "breaking,downgrade",
+                    },
                     "image_check_timeout": {
                         "description": "Seconds to wait for an image registry's answer during that check.",
                         "version_added": "0.2.0",

@@ -8,13 +8,23 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.configs import KINDS, get_configs
-from airflow_airbyte_connectors.plan_output import format_plan
-from airflow_airbyte_connectors.planning import Plan, make_plan, with_image_checks
+from airflow_airbyte_connectors.impact import Actor, Crossing, predict, selected_streams
+from airflow_airbyte_connectors.plan_output import HOW_TO_RELEASE, action_json, format_plan
+from airflow_airbyte_connectors.planning import (
+    Action,
+    Finding,
+    Plan,
+    make_plan,
+    with_holds,
+    with_image_checks,
+    with_version_changes,
+)
 
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
@@ -40,22 +50,31 @@ def prepare(
     conn_id: str | None = None,
     config_path: str | None = None,
     remember_digest: bool = False,
+    apply_held: bool = False,
 ) -> dict[str, Any]:
     """Load basic_config, read Airbyte, plan. Returns the mapped tasks' kwargs and a plan summary.
 
     Nothing is written here, and a config error stops the run before any request to Airbyte.
     """
     hook, plan, path = load_and_plan(conn_id=conn_id, config_path=config_path)
+    plan = assess_versions(plan, apply_held=apply_held)
     limit = settings.max_writes() if max_writes is None else max_writes
     too_large = len(plan.actions) > limit and not dry_run
     if not too_large:
-        plan = check_plan_images(plan)
+        plan = assess_impact(hook, check_plan_images(plan))
     log.info(
         "Plan against Airbyte at %s%s:\n%s",
         hook.client_settings.root_url,
         " (dry run: nothing will be written)" if dry_run else "",
         format_plan(plan),
     )
+    if plan.held:
+        log.warning(
+            "%d held change(s) not written: %s. They wait for a person: trigger the run with apply_held "
+            '("Also apply held changes"), or change [airbyte_connectors] hold_changes.',
+            len(plan.held),
+            "; ".join(f"{a.label} (held: {', '.join(a.hold_reasons)})" for a in plan.held),
+        )
     if too_large:
         raise PlanTooLargeError(
             f"The plan holds {len(plan.actions)} writes ({len(plan.creates)} creates, {len(plan.updates)} updates), "
@@ -95,6 +114,55 @@ def _remember_config_digest(digest: str) -> str | None:
             description="sha256 of the basic_config create_connectors last planned from (set by the DAG)",
         )
     return previous
+
+
+def assess_versions(plan: Plan, *, apply_held: bool = False) -> Plan:
+    """What each update's version move means (classes, crossed breaking changes from Airbyte's connector
+    registry, read once and only when there is an update), and which updates are held."""
+    if not any(action.tag_change for action in plan.updates):
+        return plan
+    location = settings.registry_url()
+    if location is None:
+        plan = with_version_changes(plan, None, registry="off")
+        note = "registry_url is empty: breaking changes are not checked (downgrades are still held)"
+        plan = replace(plan, findings=(*plan.findings, Finding("registry", None, "", note)))
+    else:
+        from airflow_airbyte_connectors.hooks.connector_registry import read_connector_registry
+
+        releases, problems = read_connector_registry(location, timeout=settings.read_timeout())
+        plan = with_version_changes(plan, releases, registry="read" if releases is not None else "failed")
+        if releases is None:
+            problems = [*problems, "without breaking-change data, a major or unknown version move counts as breaking"]
+        findings = tuple(Finding("registry", None, "", f"connector registry {location}: {p}") for p in problems)
+        plan = replace(plan, findings=plan.findings + findings)
+    return with_holds(plan, settings.hold_changes(), apply_held=apply_held)
+
+
+def assess_impact(hook: AirbyteDefinitionsHook, plan: Plan) -> Plan:
+    """Find the sources/destinations each planned or held version move touches, and predict which Airbyte
+    moves and which it keeps behind. Reads Airbyte only for those definitions."""
+    connections: dict[str, list[dict[str, Any]]] = {}
+
+    def with_impact(action: Action) -> Action:
+        change = action.version_change
+        if change is None or action.definition_id is None:
+            return action
+        actors = [Actor.from_api(action.kind, read) for read in hook.search_actors(action.kind, action.definition_id)]
+        crossings = [Crossing(c.version, c.impacted_streams) for c in change.crossed]
+        downgrade = "downgrade" in change.classes
+        streams: dict[str, set[str]] = {}
+        if not downgrade and any(c.impacted_streams for c in crossings):
+            for actor in actors:
+                if actor.workspace_id not in connections:
+                    connections[actor.workspace_id] = hook.list_connections(actor.workspace_id)
+                streams[actor.actor_id] = selected_streams(actor.actor_id, connections[actor.workspace_id])
+        return replace(action, impact=predict(actors, streams, crossings, downgrade=downgrade))
+
+    return replace(
+        plan,
+        updates=tuple(with_impact(a) for a in plan.updates),
+        held=tuple(with_impact(a) for a in plan.held),
+    )
 
 
 def check_plan_images(plan: Plan) -> Plan:
@@ -142,6 +210,12 @@ def plan_summary(plan: Plan, *, dry_run: bool) -> dict[str, Any]:
         "counts": plan.summary(),
         "creates": [a.label for a in plan.creates],
         "updates": [a.label for a in plan.updates],
+        "held": [
+            {"label": a.label, "reasons": list(a.hold_reasons), "release": HOW_TO_RELEASE, **action_json(a)}
+            for a in plan.held
+        ],
+        # Every create and update with what its version move means and whom it touches.
+        "changes": [action_json(a) for a in plan.actions],
         "blocked": [f.message for f in plan.findings if f.category == "image_missing"],
         "findings": [f.message for f in plan.findings if f.category != "image_missing"],
         "conflicts": [f.message for f in plan.conflicts],
@@ -169,6 +243,7 @@ def report(
         "reported": len(plan["findings"]),
         "duplicates": len(duplicate_messages),
         "image_missing": len(plan.get("blocked", [])),
+        "held": len(plan.get("held", [])),
     }
     # The same basic_config as last time, yet writes were needed: someone changed Airbyte in between.
     counts["put_back"] = counts["created"] + counts["updated"] if plan.get("configUnchanged") else 0
@@ -187,6 +262,9 @@ def report(
             "so they were changed in Airbyte (by hand, or by Airbyte's daily registry update) in between"
         )
     lines += [f"  NOTE {message}" for message in plan["findings"]]
+    lines += [f"  HELD {h['label']} ({', '.join(h['reasons'])}): {h['release']}" for h in plan.get("held", [])]
+    after_update = [{"label": _label_of(r), **r["afterUpdate"]} for r in done if r.get("afterUpdate")]
+    lines += _after_update_lines(after_update)
     lines += [f"  IMAGE MISSING {message}" for message in plan.get("blocked", [])]
     lines += [f"  DUPLICATE {message}" for message in duplicate_messages]
     log.info("\n".join(lines))
@@ -197,7 +275,37 @@ def report(
     problems += plan["conflicts"] + plan.get("blocked", []) + duplicate_messages
     if problems:
         raise ApplyFailedError("; ".join(problems))
-    return {"counts": counts, "results": done}
+    if counts["held"]:
+        log.warning(
+            "%d held change(s) were not written (see HELD above); the run succeeds all the same", counts["held"]
+        )
+    return {"counts": counts, "results": done, "held": plan.get("held", []), "afterUpdate": after_update}
+
+
+def _label_of(result: Mapping[str, Any]) -> str:
+    return f"{result['kind']} {result['name']} {result.get('tagBefore')}→{result.get('tagAfter')}"
+
+
+def _after_update_lines(after_update: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The report's section on what Airbyte did after updates across breaking changes."""
+    lines = []
+    for entry in after_update:
+        versions = ", ".join(c["version"] for c in entry["breakingChanges"])
+        lines.append(
+            f"  AFTER {entry['label']} (breaking change {versions}): {len(entry['moved'])} moved, "
+            f"{len(entry['stayed'])} stayed on the old version"
+        )
+        for actor in entry["stayed"]:
+            lines.append(f"    stays on {actor['runs']}: {actor['name']} (workspace {actor['workspaceId']})")
+        for change in entry["breakingChanges"]:
+            if entry["stayed"]:
+                lines.append(
+                    f"    {change['version']}: deadline {change.get('upgradeDeadline') or 'none'}; migration guide "
+                    f"{change.get('migrationDocumentationUrl') or '-'}"
+                )
+        if entry.get("notRead"):
+            lines.append(f"    {entry['notRead']} more not read")
+    return lines
 
 
 def publish_changes(plan: Mapping[str, Any], results: Iterable[Mapping[str, Any] | None], outlet_events: Any) -> None:

@@ -7,19 +7,37 @@ log and the command line cannot drift apart.
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import date
 from typing import Any
 
+from airflow_airbyte_connectors.impact import ActorImpact
 from airflow_airbyte_connectors.planning import Action, Plan
+from airflow_airbyte_connectors.versions import BreakingChange
 
 # Definitions in Airbyte that basic_config does not mention are named up to this many; the rest are counted.
 UNMANAGED_SHOWN = 10
 # Bumped only when a field is removed or changes meaning; new fields may appear within a version.
 PLAN_JSON_VERSION = 1
+# Sources/destinations named per outcome of one change; the rest are counted.
+ACTORS_SHOWN = 10
+# How each predicted outcome reads in a plan.
+OUTCOME_TEXT = {
+    "stays_behind": "stay behind (Airbyte pins them to the old version)",
+    "moves": "move to the new version",
+    "user_pinned": "keep a version a person pinned",
+    "already_pinned": "stay on the version an earlier breaking change pinned",
+    "released": "lose their breaking-change pin and move to the new version",
+}
+HOW_TO_RELEASE = (
+    'not written: trigger create_connectors with "Also apply held changes" (apply_held), '
+    "or change [airbyte_connectors] hold_changes"
+)
 
 
 def format_plan(plan: Plan) -> str:
     """A readable table of the plan, for the task log."""
-    rows = [("ACTION", "KIND", "NAME", "IMAGE", "VERSION", "ID")]
+    rows = [("ACTION", "KIND", "NAME", "IMAGE", "VERSION", "CHANGE", "ID")]
     for label, action in _rows(plan):
         desired = action.desired
         other = [str(c) for c in action.changes if c.field != "dockerImageTag"]
@@ -30,14 +48,22 @@ def format_plan(plan: Plan) -> str:
                 desired.name + (f" ({'; '.join(other)})" if other else ""),
                 desired.docker_repository,
                 _version(action),
+                _meaning(label, action),
                 action.definition_id or "(new)",
             )
         )
     for desired in plan.unchanged:
-        rows.append(("unchanged", desired.kind, desired.name, desired.docker_repository, desired.docker_image_tag, ""))
+        rows.append(
+            ("unchanged", desired.kind, desired.name, desired.docker_repository, desired.docker_image_tag, "", "")
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.append(_counts_sentence(plan))
+    for label, action in _rows(plan):
+        details = _details(label, action)
+        if details:
+            lines.append(f"{label} {action.kind} {action.desired.name} {_version(action)}:")
+            lines += [f"  {line}" for line in details]
     for finding in plan.findings:
         lines.append(f"NOTE [{finding.category}] {finding.message}")
     if plan.unmanaged:
@@ -53,8 +79,11 @@ def plan_markdown(plan: Plan) -> str:
     conflicts = len(plan.conflicts)
     flag = f" — ⛔ {conflicts} conflict{'s' if conflicts != 1 else ''}" if conflicts else ""
     lines = [f"### Airbyte connector plan: {_counts_sentence(plan)}{flag}", ""]
-    header = ["| Action | Kind | Name | Image | Version | Definition ID |", "|---|---|---|---|---|---|"]
-    if plan.actions or plan.blocked:
+    header = [
+        "| Action | Kind | Name | Image | Version | Change | Definition ID |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    if plan.actions or plan.blocked or plan.held:
         lines += header
         for label, action in _rows(plan):
             other = [str(c) for c in action.changes if c.field != "dockerImageTag"]
@@ -66,9 +95,19 @@ def plan_markdown(plan: Plan) -> str:
                     _escape(name),
                     _code(action.desired.docker_repository),
                     _escape(_version(action)),
+                    _escape(_meaning(label, action)),
                     _code(action.definition_id) if action.definition_id else "(new)",
                 )
             )
+        for label, action in _rows(plan):
+            details = _details(label, action)
+            if details:
+                lines += [
+                    "",
+                    f"**{label} {action.kind} {_escape(action.desired.name)} {_escape(_version(action))}**",
+                    "",
+                ]
+                lines += [f"- {_escape(line)}" for line in details]
     else:
         lines.append("No changes: Airbyte is in step with basic_config.")
     if plan.findings:
@@ -89,6 +128,7 @@ def plan_markdown(plan: Plan) -> str:
                     _escape(desired.name),
                     _code(desired.docker_repository),
                     _escape(desired.docker_image_tag),
+                    "",
                     _code(desired.definition_id) if desired.definition_id else "",
                 )
             )
@@ -104,6 +144,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "changes": [_action_json(action) for action in plan.actions],
         # Writes not made because their image tag does not exist in its registry.
         "blocked": [_action_json(action) for action in plan.blocked],
+        # Updates not made because of their version class (hold_changes), until a run applies them.
+        "held": [_action_json(action) for action in plan.held],
         "unchanged": [
             {
                 "kind": d.kind,
@@ -121,8 +163,12 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
 
 def _rows(plan: Plan) -> list[tuple[str, Action]]:
-    """The writes to make, then those held back because their image does not exist."""
-    return [(a.action, a) for a in plan.actions] + [("blocked", a) for a in plan.blocked]
+    """The writes to make, then the held updates, then those blocked because their image does not exist."""
+    return (
+        [(a.action, a) for a in plan.actions]
+        + [("held", a) for a in plan.held]
+        + [("blocked", a) for a in plan.blocked]
+    )
 
 
 def _action_json(action: Action) -> dict[str, Any]:
@@ -142,7 +188,89 @@ def _action_json(action: Action) -> dict[str, Any]:
         "tagAfter": action.desired.docker_image_tag,
         "definitionId": action.definition_id,
         "changes": [{"field": c.field, "before": c.before, "after": c.after} for c in action.changes],
+        "versionChange": action.version_change.to_json() if action.version_change else None,
+        "holdReasons": list(action.hold_reasons),
+        "impact": impact_json(action.impact),
     }
+
+
+def action_json(action: Action) -> dict[str, Any]:
+    """One create/update/held change as JSON-able data (XCom, the report, the CLI's JSON)."""
+    return _action_json(action)
+
+
+def impact_json(impact: tuple[ActorImpact, ...] | None) -> dict[str, Any] | None:
+    """Counts per outcome and the first actors of each (never their configuration)."""
+    if impact is None:
+        return None
+    counts = Counter(i.outcome for i in impact)
+    shown: list[dict[str, Any]] = []
+    for outcome in OUTCOME_TEXT:
+        shown += [i.to_json() for i in impact if i.outcome == outcome][:ACTORS_SHOWN]
+    return {"total": len(impact), "outcomes": dict(counts), "actors": shown}
+
+
+def _meaning(label: str, action: Action) -> str:
+    """``major, breaking; held for breaking``: the version classes, and whether the change waits for a person."""
+    meaning = action.version_change.describe() if action.version_change and action.version_change.classes else ""
+    if label == "held":
+        meaning += f"; held for {', '.join(action.hold_reasons)}"
+    elif action.hold_reasons:
+        meaning += "; released by apply_held"
+    return meaning
+
+
+def _details(label: str, action: Action, today: date | None = None) -> list[str]:
+    """Lines under the table for one change: why it is held, the breaking changes it crosses, notes on the
+    versions, and which sources/destinations it touches."""
+    lines: list[str] = [f"held ({', '.join(action.hold_reasons)}): {HOW_TO_RELEASE}"] if label == "held" else []
+    change = action.version_change
+    if change is not None:
+        for crossed in change.crossed:
+            lines.append(_breaking_change_line(crossed, today or date.today()))
+        lines += list(change.notes)
+    if action.impact is not None:
+        lines.append(_impact_line(action))
+    return lines
+
+
+def _breaking_change_line(change: BreakingChange, today: date) -> str:
+    deadline = "no deadline"
+    if change.upgrade_deadline:
+        passed = " (passed)" if change.deadline_passed(today) else ""
+        deadline = f"deadline {change.upgrade_deadline.isoformat()}{passed}"
+    action = f", then {change.deadline_action}" if change.deadline_action else ""
+    streams = (
+        f"; only for connections selecting {', '.join(change.impacted_streams)}" if change.impacted_streams else ""
+    )
+    guide = f"; migration guide {change.migration_documentation_url}" if change.migration_documentation_url else ""
+    message = " ".join(change.message.split())
+    return f"breaking change {change.version} ({deadline}{action}): {message}{streams}{guide}"
+
+
+def _impact_line(action: Action) -> str:
+    impact = action.impact or ()
+    kind = f"{action.kind}s"
+    if not impact:
+        return f"touches no {kind}: nothing uses this definition"
+    parts = []
+    for outcome, text in OUTCOME_TEXT.items():
+        matching = [i for i in impact if i.outcome == outcome]
+        if not matching:
+            continue
+        names = ", ".join(_actor_name(i) for i in matching[:ACTORS_SHOWN])
+        more = f" and {len(matching) - ACTORS_SHOWN} more" if len(matching) > ACTORS_SHOWN else ""
+        parts.append(f"{len(matching)} {text}: {names}{more}")
+    connections = sum(i.actor.num_connections or 0 for i in impact)
+    return f"touches {len(impact)} {kind} ({connections} connections): " + "; ".join(parts)
+
+
+def _actor_name(impact: ActorImpact) -> str:
+    because = ""
+    if impact.outcome == "stays_behind":
+        streams = f", selects {', '.join(impact.streams)}" if impact.streams else ""
+        because = f" [{impact.because_of}{streams}]"
+    return f"{impact.actor.name}{because}"
 
 
 def _version(action: Action) -> str:

@@ -19,6 +19,9 @@ from typing import Any, Literal
 import dictdiffer
 
 from airflow_airbyte_connectors.configs import KINDS, ConnectorsConfig, DesiredDefinition, Kind, id_key
+from airflow_airbyte_connectors.impact import ActorImpact
+from airflow_airbyte_connectors.releases import RegistryReleases
+from airflow_airbyte_connectors.versions import VersionChange, classify
 
 # Fields the project manages, in Airbyte's names, and what the Configuration API can change.
 MANAGED_FIELDS = ("name", "dockerRepository", "dockerImageTag", "documentationUrl")
@@ -78,6 +81,16 @@ class Action:
     desired: DesiredDefinition
     definition_id: str | None = None  # the Airbyte definition to update; None for a create
     changes: tuple[Change, ...] = ()
+    # What the version move means (updates of the tag only; see with_version_changes).
+    version_change: VersionChange | None = None
+    # The version classes [airbyte_connectors] hold_changes holds it for (also when apply_held releases it).
+    hold_reasons: tuple[str, ...] = ()
+    # Which sources/destinations the update moves or leaves behind (filled by the caller, which reads Airbyte).
+    impact: tuple[ActorImpact, ...] | None = None
+
+    @property
+    def tag_change(self) -> Change | None:
+        return next((c for c in self.changes if c.field == "dockerImageTag"), None)
 
     @property
     def kind(self) -> Kind:
@@ -86,11 +99,14 @@ class Action:
     @property
     def label(self) -> str:
         """Short human label, used as the mapped task's name in the UI."""
-        tag_change = next((c for c in self.changes if c.field == "dockerImageTag"), None)
+        tag_change = self.tag_change
         if self.action == "create":
             return f"create {self.kind} {self.desired.name} {self.desired.docker_image_tag}"
         if tag_change:
-            return f"update {self.kind} {self.desired.name} {tag_change.before}→{tag_change.after}"
+            meaning = (
+                f" {self.version_change.describe()}" if self.version_change and self.version_change.classes else ""
+            )
+            return f"update {self.kind} {self.desired.name} {tag_change.before}→{tag_change.after}{meaning}"
         return f"update {self.kind} {self.desired.name} ({', '.join(c.field for c in self.changes)})"
 
     def to_operator_kwargs(self) -> dict[str, Any]:
@@ -101,6 +117,8 @@ class Action:
             "planned_action": self.action,
             "definition_id": self.definition_id,
             "action_label": self.label,
+            # The operator reads the sources/destinations again after an update that crossed one.
+            "breaking_changes": [c.to_json() for c in self.version_change.crossed] if self.version_change else [],
         }
 
 
@@ -117,8 +135,9 @@ class Finding:
         "not_renamable",
         "image_missing",
         "image_unchecked",
+        "registry",
     ]
-    kind: Kind
+    kind: Kind | None  # None: about the run as a whole (e.g. the connector registry could not be read)
     name: str
     message: str
 
@@ -133,6 +152,8 @@ class Plan:
     unmanaged: tuple[CurrentDefinition, ...] = ()
     # Writes not sent because their image does not exist (see with_image_checks): each fails the run.
     blocked: tuple[Action, ...] = ()
+    # Updates not written because of their version class (see with_holds): a decision, not a failure.
+    held: tuple[Action, ...] = ()
 
     @property
     def actions(self) -> tuple[Action, ...]:
@@ -148,6 +169,7 @@ class Plan:
             "create": len(self.creates),
             "update": len(self.updates),
             "blocked": len(self.blocked),
+            "held": len(self.held),
             "unchanged": len(self.unchanged),
             "unmanaged": len(self.unmanaged),
             "findings": len(self.findings),
@@ -156,6 +178,55 @@ class Plan:
 
 
 ImageStatus = Literal["exists", "missing", "unknown"]
+
+
+def with_version_changes(
+    plan: Plan, releases: RegistryReleases | None, *, registry: Literal["read", "off", "failed"]
+) -> Plan:
+    """Classify each update's version move and find the registry breaking changes it crosses.
+
+    ``registry``: ``read`` (``releases`` holds the registry), ``off`` (the user turned breaking-change data
+    off: nothing counts as breaking), ``failed`` (unreadable: a major or unknown move counts as breaking).
+    """
+    updates = []
+    findings: list[Finding] = []
+    for action in plan.updates:
+        tag = action.tag_change
+        if tag is None:
+            updates.append(action)
+            continue
+        desired = action.desired
+        known: tuple[Any, ...] | None
+        if registry == "read" and releases is not None:
+            known = releases.breaking_changes(desired.kind, action.definition_id, desired.docker_repository)
+            prefix = f"{desired.kind} {desired.docker_repository} ("
+            findings += [
+                Finding("registry", desired.kind, desired.name, f"connector registry: {problem}")
+                for problem in releases.findings
+                if problem.startswith(prefix)
+            ]
+        else:
+            known = () if registry == "off" else None
+        change = classify(
+            str(tag.before), str(tag.after), known, registry_known=registry != "read" or known is not None
+        )
+        updates.append(replace(action, version_change=change))
+    return replace(plan, updates=tuple(updates), findings=plan.findings + tuple(findings))
+
+
+def with_holds(plan: Plan, hold_classes: frozenset[str], *, apply_held: bool = False) -> Plan:
+    """Move the updates whose version classes are in ``hold_classes`` to ``held`` (unless ``apply_held``:
+    then they stay writes, still marked with why they would have been held). Creates are never held."""
+    updates, held = [], []
+    for action in plan.updates:
+        classes = action.version_change.classes if action.version_change else ()
+        reasons = tuple(c for c in classes if c in hold_classes)
+        if not reasons:
+            updates.append(action)
+            continue
+        marked = replace(action, hold_reasons=reasons)
+        (updates if apply_held else held).append(marked)
+    return replace(plan, updates=tuple(updates), held=plan.held + tuple(held))
 
 
 def with_image_checks(plan: Plan, checks: Mapping[tuple[str, str], tuple[ImageStatus, str]]) -> Plan:

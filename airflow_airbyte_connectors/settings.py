@@ -24,7 +24,11 @@ DEFAULTS = {
     "check_images": "True",
     "image_check_timeout": "5",
     "docker_hub_url": "https://registry-1.docker.io",
+    "registry_url": "https://connectors.airbyte.com/files/registries/v0/oss_registry.json",
+    "hold_changes": "breaking,downgrade",
 }
+# Version classes a user may hold (see versions.py); creates are never held.
+HOLDABLE_CLASSES = ("patch", "minor", "major", "downgrade", "prerelease", "unknown", "breaking")
 
 
 def get(key: str) -> str:
@@ -99,3 +103,20 @@ def definitions_asset_uri(airbyte_root_url: str) -> str:
     parts = urlsplit(airbyte_root_url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return f"airbyte://{parts.hostname}:{port}{parts.path.rstrip('/')}/connector-definitions"
+
+
+def registry_url() -> str | None:
+    """Airbyte's connector registry (URL, ``file://`` URI or path) for breaking changes; None when off."""
+    return get("registry_url").strip() or None
+
+
+def hold_changes() -> frozenset[str]:
+    """Version classes whose updates wait for a person (``apply_held``) instead of being written."""
+    classes = {c.strip().lower() for c in get("hold_changes").split(",") if c.strip()}
+    unknown = classes - set(HOLDABLE_CLASSES)
+    if unknown:
+        raise ValueError(
+            f"[airbyte_connectors] hold_changes: {', '.join(sorted(unknown))} is not a version class "
+            f"(choose from {', '.join(HOLDABLE_CLASSES)}, comma-separated, or leave it empty)"
+        )
+    return frozenset(classes)

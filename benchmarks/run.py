@@ -39,6 +39,7 @@ os.environ.update(
         "AIRFLOW__AIRBYTE_CONNECTORS__MAX_WRITES": "100000",
         # The figures are about Airbyte and Airflow; the image check would ask Docker Hub, not reachable here.
         "AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES": "False",
+        "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": "",
     }
 )
 sys.path.insert(0, str(REPO))
@@ -452,6 +453,7 @@ def bench_fan_out(n: int = 100, latency: float = 1.0) -> None:
             "AIRFLOW__AIRBYTE_CONNECTORS__MAX_WRITES": "1000",
             "AIRFLOW__AIRBYTE_CONNECTORS__TASK_RETRIES": "0",
             "AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES": "False",
+            "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": "",
             "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "1000",
             "AIRFLOW_CONN_AIRBYTE_DEFAULT": os.environ["AIRFLOW_CONN_AIRBYTE_DEFAULT"],
         }

@@ -44,6 +44,13 @@ def schedule() -> Any:
             title="Dry run",
             description="Plan and show what would change in Airbyte, without writing anything.",
         ),
+        "apply_held": Param(
+            False,
+            type="boolean",
+            title="Also apply held changes",
+            description="Write the updates that [airbyte_connectors] hold_changes holds (breaking changes, "
+            "downgrades, ...) in this run too. The plan in the prepare log says what each one means.",
+        ),
         "max_writes": Param(
             settings.max_writes(),
             type="integer",
@@ -59,7 +66,10 @@ def create_connectors() -> None:
         from airflow_airbyte_connectors import pipeline
 
         prepared = pipeline.prepare(
-            dry_run=bool(params["dry_run"]), max_writes=int(params["max_writes"]), remember_digest=True
+            dry_run=bool(params["dry_run"]),
+            max_writes=int(params["max_writes"]),
+            apply_held=bool(params.get("apply_held", False)),
+            remember_digest=True,
         )
         ti.xcom_push(key="plan", value=prepared["plan"])
         return prepared["actions"]

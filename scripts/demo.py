@@ -43,6 +43,7 @@ def main() -> int:
             "AIRFLOW__AIRBYTE_CONNECTORS__BASIC_CONFIG_PATH": str(config),
             # The demo machine may be offline: do not ask Docker Hub whether the images exist.
             "AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES": "False",
+            "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": "",
             "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps(
                 {"conn_type": "airbyte", "host": emu.url, "login": "demo-client", "password": client_secret}
             ),

@@ -33,6 +33,8 @@ os.environ["AIRFLOW__AIRBYTE_CONNECTORS__TASK_RETRIES"] = "0"
 os.environ["AIRFLOW__AIRBYTE_CONNECTORS__TASK_RETRY_DELAY"] = "0"
 # This machine has no route to Docker Hub; the image-check tests turn the check on against a local registry.
 os.environ["AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES"] = "False"
+# Nor to Airbyte's connector registry; the breaking-change tests point registry_url at the emulator's.
+os.environ["AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL"] = ""
 
 from airflow_airbyte_connectors.testing import AirbyteEmulator  # noqa: E402
 from airflow_airbyte_connectors.testing.contract import ContractValidator  # noqa: E402

@@ -10,6 +10,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_AIRBYTE = REPO_ROOT.parent / "shared" / "airbyte"
 REGISTRY = SHARED_AIRBYTE / "oss-registry-v2.0.0.json"
+# Airbyte's OSS registry of March 2026 with each connector's releases (breaking changes).
+RELEASES = SHARED_AIRBYTE / "oss-registry-releases-b8390e04.json"
 CONFIG_API_SPEC = SHARED_AIRBYTE / "config-api.yaml"
 # The contract each emulator profile is held to: Airbyte's spec at the nearest published release
 # (no spec of 0.63 is available; v1.0.0's definition endpoints are the closest).

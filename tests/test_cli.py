@@ -46,6 +46,7 @@ def cli(tmp_path: Path):
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
             # No route to Docker Hub here; TestImageCheck points the check at a local registry.
             AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES="False",
+            AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL="",
         )
         if conn is not None:
             child_env["AIRFLOW_CONN_AIRBYTE_DEFAULT"] = conn
@@ -129,6 +130,7 @@ class TestPlan:
             "create": 1,
             "update": 1,
             "blocked": 0,
+            "held": 0,
             "unchanged": 1,
             "unmanaged": 1,
             "findings": 0,

@@ -91,12 +91,22 @@ class TestJson:
             "create": 1,
             "update": 2,
             "blocked": 0,
+            "held": 0,
             "unchanged": 1,
             "unmanaged": 1,
             "findings": 0,
             "conflicts": 0,
         }
-        assert list(document) == ["version", "summary", "changes", "blocked", "unchanged", "findings", "unmanaged"]
+        assert list(document) == [
+            "version",
+            "summary",
+            "changes",
+            "blocked",
+            "held",
+            "unchanged",
+            "findings",
+            "unmanaged",
+        ]
         assert document["unmanaged"] == 1
         assert document["unchanged"] == [
             {
@@ -154,6 +164,9 @@ class TestJson:
             "tagAfter",
             "definitionId",
             "changes",
+            "versionChange",
+            "holdReasons",
+            "impact",
         }
         assert change["kind"] == "source"
         assert {k: change[k] for k in expected} == expected
@@ -170,19 +183,20 @@ class TestMarkdown:
     def test_heading_table_and_folded_unchanged(self, mixed_plan):
         markdown = plan_markdown(mixed_plan)
         assert markdown.startswith("### Airbyte connector plan: 1 to create, 2 to update, 1 unchanged, 1 in Airbyte")
-        assert "| Action | Kind | Name | Image | Version | Definition ID |" in markdown
+        assert "| Action | Kind | Name | Image | Version | Change | Definition ID |" in markdown
         assert markdown_rows(markdown) == [
-            ["**create**", "source", "Acme CRM", "`ghcr.io/acme/source-acme-crm`", "1.2.0", "(new)"],
-            ["**update**", "source", "PokeAPI", "`airbyte/source-pokeapi`", "0.3.38 → 0.3.40", f"`{POKEAPI_ID}`"],
+            ["**create**", "source", "Acme CRM", "`ghcr.io/acme/source-acme-crm`", "1.2.0", "", "(new)"],
+            ["**update**", "source", "PokeAPI", "`airbyte/source-pokeapi`", "0.3.38 → 0.3.40", "", f"`{POKEAPI_ID}`"],
             [
                 "**update**",
                 "source",
                 r"Acme Billing (name Billing (old name) → Acme Billing)",
                 "`ghcr.io/acme/source-billing`",
                 "2.0",
+                "",
                 f"`{CUSTOM_ID}`",
             ],
-            ["unchanged", "destination", "Postgres", "`airbyte/destination-postgres`", "2.4.7", ""],
+            ["unchanged", "destination", "Postgres", "`airbyte/destination-postgres`", "2.4.7", "", ""],
         ]
         details = markdown.index("<details><summary>1 unchanged</summary>")
         assert markdown.index("| **update**") < details < markdown.index("| unchanged")
@@ -211,16 +225,16 @@ class TestMarkdown:
     def test_names_cannot_break_the_table(self, name):
         markdown = plan_markdown(build_plan([entry(name, "ghcr.io/acme/source-x", "1.0")]))
         (row,) = [line for line in markdown.splitlines() if line.startswith("| **create**")]
-        # Six cells (no unescaped pipe), and no unescaped Markdown or HTML character in the name's cell.
+        # Seven cells (no unescaped pipe), and no unescaped Markdown or HTML character in the name's cell.
         cells = re.split(r"(?<!\\)\|", row)[1:-1]
-        assert len(cells) == 6
+        assert len(cells) == 7
         assert re.search(r"(?<!\\)[<>\[\]`*_|]", cells[2]) is None, cells[2]
 
 
 class TestText:
     def test_table(self, mixed_plan):
         lines = format_plan(mixed_plan).splitlines()
-        assert lines[0].split() == ["ACTION", "KIND", "NAME", "IMAGE", "VERSION", "ID"]
+        assert lines[0].split() == ["ACTION", "KIND", "NAME", "IMAGE", "VERSION", "CHANGE", "ID"]
         assert lines[1].split() == ["create", "source", "Acme", "CRM", "ghcr.io/acme/source-acme-crm", "1.2.0", "(new)"]
         assert lines[2].split()[-4:] == ["0.3.38", "→", "0.3.40", POKEAPI_ID]
         assert lines[4].split()[:2] == ["unchanged", "destination"]

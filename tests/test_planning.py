@@ -196,6 +196,7 @@ class TestPlanOutput:
             "create": 1,
             "update": 1,
             "blocked": 0,
+            "held": 0,
             "unchanged": 1,
             "unmanaged": 1,
             "findings": 0,
@@ -234,3 +235,78 @@ class TestImageChecks:
     def test_existing_images_change_nothing(self):
         plan = self.plan()
         assert with_image_checks(plan, {("acme/new", "1.0"): ("exists", "")}) == plan
+
+
+class TestVersionMeaning:
+    """Version classes and holds on the real release data (Airbyte's registry, March 2026)."""
+
+    @pytest.fixture(scope="class")
+    def releases(self):
+        import json
+
+        from airflow_airbyte_connectors.releases import parse_registry
+        from tests.support import SHARED_AIRBYTE
+
+        return parse_registry(json.loads((SHARED_AIRBYTE / "oss-registry-releases-b8390e04.json").read_text()))
+
+    def plan(self, releases, current_tag, target_tag, *, registry="read", repo="airbyte/source-github"):
+        from airflow_airbyte_connectors.planning import with_version_changes
+
+        plan = plan_for(
+            [desired(name="GitHub", repo=repo, tag=target_tag)],
+            current_sources=[current(name="GitHub", repo=repo, tag=current_tag)],
+        )
+        return with_version_changes(plan, releases if registry == "read" else None, registry=registry)
+
+    def test_major_across_a_stream_scoped_breaking_change(self, releases):
+        (update,) = self.plan(releases, "1.8.0", "2.1.14").updates
+        assert update.version_change.classes == ("major", "breaking")
+        (crossed,) = update.version_change.crossed
+        assert crossed.version == "2.0.0" and "issues" in crossed.impacted_streams
+        assert update.label == "update source GitHub 1.8.0→2.1.14 major, breaking"
+        assert update.to_operator_kwargs()["breaking_changes"][0]["version"] == "2.0.0"
+
+    def test_patch_inside_a_major_is_not_breaking(self, releases):
+        (update,) = self.plan(releases, "2.1.10", "2.1.14").updates
+        assert update.version_change.classes == ("patch",) and update.version_change.crossed == ()
+
+    def test_registry_unreadable_makes_a_major_count_as_breaking(self, releases):
+        (update,) = self.plan(releases, "1.8.0", "2.1.14", registry="failed").updates
+        assert update.version_change.classes == ("major", "breaking")
+        assert update.version_change.crossed == ()
+
+    def test_registry_off_breaks_nothing(self, releases):
+        (update,) = self.plan(releases, "1.8.0", "2.1.14", registry="off").updates
+        assert update.version_change.classes == ("major",)
+
+    def test_custom_connector_has_no_registry_data(self, releases):
+        (update,) = self.plan(releases, "1.0.0", "2.0.0", repo="ghcr.io/acme/source-x").updates
+        assert update.version_change.classes == ("major",)
+        assert any("registry" in note for note in update.version_change.notes)
+
+    @pytest.mark.parametrize(
+        ("current_tag", "target_tag", "hold", "held_for"),
+        [
+            ("1.8.0", "2.1.14", {"breaking", "downgrade"}, ("breaking",)),
+            ("2.1.14", "1.8.0", {"breaking", "downgrade"}, ("downgrade", "breaking")),
+            ("2.1.10", "2.1.14", {"breaking", "downgrade"}, ()),
+            ("2.1.10", "2.1.14", {"patch"}, ("patch",)),
+            ("1.8.0", "2.1.14", set(), ()),
+        ],
+        ids=["breaking", "downgrade-across-breaking", "patch-not-held", "patch-held-on-request", "hold-nothing"],
+    )
+    def test_holds(self, releases, current_tag, target_tag, hold, held_for):
+        from airflow_airbyte_connectors.planning import with_holds
+
+        plan = self.plan(releases, current_tag, target_tag)
+        held = with_holds(plan, frozenset(hold))
+        assert [a.hold_reasons for a in held.held] == ([held_for] if held_for else [])
+        assert len(held.updates) == (0 if held_for else 1)
+        released = with_holds(plan, frozenset(hold), apply_held=True)
+        assert released.held == () and [a.hold_reasons for a in released.updates] == [held_for]
+
+    def test_creates_are_never_held(self, releases):
+        from airflow_airbyte_connectors.planning import with_holds
+
+        plan = plan_for([desired(name="New", repo="acme/new", tag="1.0.0")])
+        assert with_holds(plan, frozenset({"breaking", "downgrade", "major", "unknown"})).creates == plan.creates

@@ -241,7 +241,40 @@ class AirbyteDefinitionsHook(BaseHook):
             body["name"] = name
         return self._write(f"{kind}_definitions/update", body)
 
+    # -- sources, destinations, connections (for the plan's impact) ----------------------------
+
+    def search_actors(self, kind: Kind, definition_id: str) -> list[dict[str, Any]]:
+        """Every source (or destination) using the definition, in all workspaces.
+
+        ``sources/search`` where the server has it; otherwise each workspace's ``sources/list``.
+        """
+        try:
+            answer = self._read(f"{kind}s/search", {id_key(kind): definition_id})
+            return list(answer.get(f"{kind}s", []))
+        except AirbyteNotFoundError:
+            actors = []
+            for workspace in self.list_workspaces():
+                answer = self._read(f"{kind}s/list", {"workspaceId": workspace["workspaceId"]})
+                actors += [a for a in answer.get(f"{kind}s", []) if a.get(id_key(kind)) == definition_id]
+            return actors
+
+    def list_connections(self, workspace_id: str) -> list[dict[str, Any]]:
+        """The workspace's connections with their selected streams (``syncCatalog``)."""
+        return list(self._read("connections/list", {"workspaceId": workspace_id}).get("connections", []))
+
+    def get_actor_version(self, kind: Kind, actor_id: str) -> dict[str, Any]:
+        """The definition version one source (or destination) runs: the default, or its pin."""
+        return self._read(f"actor_definition_versions/get_for_{kind}", {f"{kind}Id": actor_id})
+
     # -- workspace ---------------------------------------------------------------------------
+
+    def list_workspaces(self) -> list[dict[str, Any]]:
+        """The instance's workspaces (not deleted ones)."""
+        try:
+            answer = self._read("workspaces/list_by_organization_id", {"organizationId": DEFAULT_ORGANIZATION_ID})
+        except AirbyteNotFoundError:
+            answer = self._read("workspaces/list", None)  # Airbyte before 1.7
+        return [w for w in answer.get("workspaces", []) if not w.get("tombstone")]
 
     def get_workspace_id(self) -> str:
         """The workspace for writes: argument, ``[airbyte_connectors] workspace_id``, the connection's
@@ -253,11 +286,7 @@ class AirbyteDefinitionsHook(BaseHook):
         return self._workspace_id
 
     def _discover_workspace_id(self) -> str:
-        try:
-            answer = self._read("workspaces/list_by_organization_id", {"organizationId": DEFAULT_ORGANIZATION_ID})
-        except AirbyteNotFoundError:
-            answer = self._read("workspaces/list", None)  # Airbyte before 1.7
-        workspaces = [w for w in answer.get("workspaces", []) if not w.get("tombstone")]
+        workspaces = self.list_workspaces()
         if len(workspaces) == 1:
             return workspaces[0]["workspaceId"]
         if not workspaces:

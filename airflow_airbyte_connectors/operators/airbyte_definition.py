@@ -24,6 +24,9 @@ KINDS = ("source", "destination")
 # Seconds to wait between looks for a create whose answer was lost.
 _CONFIRM_WAITS = (1.0, 2.0, 4.0)
 
+# Sources/destinations read one by one after an update across a breaking change; the rest are counted.
+_AFTER_UPDATE_READS = 100
+
 # Statuses that mean "this request will never succeed as sent"; 401/408/429/5xx may pass on a retry.
 _PERMANENT_STATUSES = frozenset({400, 403, 404, 409, 422})
 
@@ -53,6 +56,9 @@ class AirbyteDefinitionOperator(BaseOperator):
     :param planned_action: what the plan expected (``create``/``update``), for the log and the label.
     :param definition_id: the Airbyte definition the plan matched, if any.
     :param action_label: readable name of this task instance (the mapped task's label in the UI).
+    :param breaking_changes: the registry breaking changes the planned update crosses (their JSON form).
+        After such an update the operator reads the definition's sources/destinations again and reports
+        which Airbyte kept on the old version and which moved.
     """
 
     template_fields: Sequence[str] = ("definition", "workspace_id", "airbyte_conn_id")
@@ -69,6 +75,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         planned_action: str | None = None,
         definition_id: str | None = None,
         action_label: str | None = None,
+        breaking_changes: Sequence[Mapping[str, Any]] = (),
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -80,6 +87,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         self.planned_action = planned_action
         self.definition_id = definition_id
         self.action_label = action_label or f"{planned_action or 'apply'} {kind} {definition.get('name', '?')}"
+        self.breaking_changes = list(breaking_changes)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteApiError, AirbyteDefinitionsHook
@@ -211,13 +219,45 @@ class AirbyteDefinitionOperator(BaseOperator):
             updated = hook.get_definition(self.kind, current.definition_id)
             if updated["dockerImageTag"] != desired.docker_image_tag:
                 raise
-        return self._result(
+        result = self._result(
             "updated",
             current.definition_id,
             updated.get("name", current.name),
             tag_before,
             updated.get("dockerImageTag", desired.docker_image_tag),
         )
+        if self.breaking_changes:
+            result["afterUpdate"] = self._after_update(
+                hook, current.definition_id, tag_before, desired.docker_image_tag
+            )
+        return result
+
+    def _after_update(
+        self, hook: AirbyteDefinitionsHook, definition_id: str, tag_before: str, tag_after: str
+    ) -> dict[str, Any]:
+        """What Airbyte did to the sources/destinations: which it kept on the old version, which moved."""
+        stayed, moved = [], []
+        actors = hook.search_actors(self.kind, definition_id)
+        for read in actors[:_AFTER_UPDATE_READS]:
+            runs = hook.get_actor_version(self.kind, read[f"{self.kind}Id"]).get("dockerImageTag")
+            entry = {"id": read[f"{self.kind}Id"], "name": read.get("name"), "workspaceId": read.get("workspaceId")}
+            (moved if runs == tag_after else stayed).append({**entry, "runs": runs})
+        if stayed:
+            self.log.warning(
+                "%d %s(s) still run %s after the update across breaking change(s) %s: %s. Airbyte does not "
+                "enforce the deadline on OSS; see the migration guide.",
+                len(stayed),
+                self.kind,
+                tag_before,
+                ", ".join(c["version"] for c in self.breaking_changes),
+                ", ".join(f"{a['name']} ({a['runs']})" for a in stayed),
+            )
+        return {
+            "breakingChanges": self.breaking_changes,
+            "stayed": stayed,
+            "moved": moved,
+            "notRead": max(0, len(actors) - _AFTER_UPDATE_READS),
+        }
 
     def _find_after_lost_answer(
         self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition

@@ -53,6 +53,7 @@ def deployment(tmp_path: Path, emulator) -> Iterator[tuple[Airflow, Any, Path]]:
         "AIRFLOW__AIRBYTE_CONNECTORS__MAX_ACTIVE_WRITES": "3",
         "AIRFLOW__AIRBYTE_CONNECTORS__TASK_RETRIES": "0",
         "AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES": "False",  # no route to Docker Hub here
+        "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": "",  # nor to Airbyte's connector registry
         "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps(
             {"conn_type": "airbyte", "host": airbyte.url, "login": CLIENT_ID, "password": CLIENT_SECRET}
         ),

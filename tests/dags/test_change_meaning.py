@@ -1,0 +1,150 @@
+"""What each change means, end to end: version classes and breaking changes from the registry (the
+emulator serves Airbyte's real release data), held changes, the sources a change touches, and what Airbyte
+did after the write. Real Airflow (dag.test) against the emulator over real HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dags.test_create_connectors import config, run_dag, task_states, with_tag, xcom
+from tests.support import REGISTRY, RELEASES, registry_entry
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
+
+GITHUB = with_tag(registry_entry("source", "GitHub"), "2.1.14")
+POKEAPI = registry_entry("source", "PokeAPI")
+GITHUB_REPO = GITHUB["dockerRepository"]
+
+
+@pytest.fixture
+def airbyte(use_emulator, monkeypatch):
+    """Airbyte 2.0 with GitHub at 1.8.0 (before its stream-scoped 2.0.0 breaking change), PokeAPI one patch
+    behind, and four GitHub sources: one syncing `issues` (impacted), one syncing only `workflow_runs`, one
+    without connections, one a person pinned."""
+    emu = use_emulator(seed=REGISTRY, registry=RELEASES)
+    monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL", emu.registry_url)
+    emu.set_tag("source", GITHUB_REPO, "1.8.0")
+    emu.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
+    lake = emu.add_destination("airbyte/destination-postgres", name="Lake")
+    emu.sources = {
+        name: emu.add_source(GITHUB_REPO, name=f"GitHub {name}") for name in ("issues", "runs", "idle", "pinned")
+    }
+    emu.add_connection(emu.sources["issues"], lake, {"issues": True, "commits": True})
+    emu.add_connection(emu.sources["runs"], lake, {"issues": False, "workflow_runs": True})
+    emu.pin_actor("source", emu.sources["pinned"], "1.8.0")
+    return emu
+
+
+def written(emu) -> list[tuple[str, str]]:
+    return [(r.body.get("sourceDefinitionId", "?"), r.body["dockerImageTag"]) for r in emu.write_requests()]
+
+
+class TestHeldChanges:
+    def test_default_run_writes_the_safe_change_holds_the_breaking_one_and_apply_held_writes_it(
+        self, airbyte, write_config, caplog
+    ):
+        write_config(config([GITHUB, POKEAPI]))
+
+        first = run_dag()
+        assert first.state == "success", task_states(first)
+        assert written(airbyte) == [(POKEAPI["sourceDefinitionId"], POKEAPI["dockerImageTag"])]
+        (plan,) = xcom(first, "prepare", "plan")
+        (held,) = plan["held"]
+        assert held["label"] == "update source GitHub 1.8.0→2.1.14 major, breaking"
+        assert held["reasons"] == ["breaking"] and "apply_held" in held["release"]
+        (crossed,) = held["versionChange"]["crossed"]
+        assert crossed["version"] == "2.0.0" and "issues" in crossed["impactedStreams"]
+        assert crossed["migrationDocumentationUrl"].endswith("github-migrations#2.0.0")
+        # Whom it touches: only the source selecting an impacted stream would stay behind.
+        impact = held["impact"]
+        assert impact["total"] == 4
+        assert impact["outcomes"] == {"stays_behind": 1, "moves": 2, "user_pinned": 1}
+        by_name = {a["name"]: a for a in impact["actors"]}
+        assert by_name["GitHub issues"]["outcome"] == "stays_behind"
+        assert by_name["GitHub issues"]["streams"] == ["issues"]
+        assert "connectionConfiguration" not in str(plan) and "**********" not in str(plan)
+        (report,) = xcom(first, "report")
+        assert report["counts"]["held"] == 1 and report["counts"]["updated"] == 1
+        assert "HELD update source GitHub 1.8.0→2.1.14 major, breaking (breaking)" in caplog.text
+        assert "1 stay behind (Airbyte pins them to the old version): GitHub issues [2.0.0, selects issues]" in (
+            caplog.text
+        )
+
+        airbyte.clear_requests()
+        second = run_dag(apply_held=True)
+        assert second.state == "success", task_states(second)
+        assert written(airbyte) == [(GITHUB["sourceDefinitionId"], "2.1.14")]
+        # Airbyte kept the impacted source (and the pinned one) behind; the others moved. The report says so.
+        versions = {name: airbyte.actor_version("source", sid) for name, sid in airbyte.sources.items()}
+        assert versions == {"issues": "1.8.0", "runs": "2.1.14", "idle": "2.1.14", "pinned": "1.8.0"}
+        (report,) = xcom(second, "report")
+        (after,) = report["afterUpdate"]
+        assert sorted(a["name"] for a in after["stayed"]) == ["GitHub issues", "GitHub pinned"]
+        assert sorted(a["name"] for a in after["moved"]) == ["GitHub idle", "GitHub runs"]
+        assert "AFTER source GitHub 1.8.0→2.1.14 (breaking change 2.0.0): 2 moved, 2 stayed" in caplog.text
+
+        airbyte.clear_requests()
+        third = run_dag()
+        assert third.state == "success" and airbyte.write_requests() == []
+
+    def test_downgrade_across_a_breaking_change_is_held_and_releases_the_pins_when_applied(
+        self, airbyte, write_config, caplog
+    ):
+        # Airbyte already moved to 2.1.14 and pinned the impacted source at 1.8.0; the config goes back.
+        airbyte.set_tag("source", GITHUB_REPO, "2.1.14")
+        airbyte.pin_actor(
+            "source", airbyte.sources["issues"], "1.8.0", origin="breaking_change", breaking_change="2.0.0"
+        )
+        write_config(config([with_tag(GITHUB, "1.8.0")]))
+
+        first = run_dag()
+        assert first.state == "success" and airbyte.write_requests() == []
+        (plan,) = xcom(first, "prepare", "plan")
+        (held,) = plan["held"]
+        assert held["reasons"] == ["downgrade", "breaking"]
+        assert held["impact"]["outcomes"] == {"released": 1, "moves": 2, "user_pinned": 1}
+
+        second = run_dag(apply_held=True)
+        assert second.state == "success", task_states(second)
+        assert airbyte.actor_pins("source") == {airbyte.sources["pinned"]: ("1.8.0", "user", None)}
+        (report,) = xcom(second, "report")
+        (after,) = report["afterUpdate"]
+        assert len(after["moved"]) == 4 and after["stayed"] == []
+
+    def test_dry_run_shows_held_changes_and_writes_nothing(self, airbyte, write_config):
+        write_config(config([GITHUB, POKEAPI]))
+        run = run_dag(dry_run=True)
+        assert run.state == "success" and airbyte.write_requests() == []
+        (plan,) = xcom(run, "prepare", "plan")
+        assert [h["label"] for h in plan["held"]] == ["update source GitHub 1.8.0→2.1.14 major, breaking"]
+
+
+class TestRequests:
+    def test_no_update_means_no_registry_read_and_no_impact_read(self, airbyte, write_config):
+        airbyte.set_tag("source", GITHUB_REPO, "2.1.14")
+        airbyte.set_tag("source", POKEAPI["dockerRepository"], POKEAPI["dockerImageTag"])
+        write_config(config([GITHUB, POKEAPI]))
+        airbyte.clear_requests()
+        assert run_dag().state == "success"
+        operations = {r.operation for r in airbyte.requests}
+        assert operations == {"applications/token", "source_definitions/list", "destination_definitions/list"}
+
+    def test_an_update_adds_one_registry_read_and_the_impact_reads_of_that_definition(self, airbyte, write_config):
+        write_config(config([GITHUB]))
+        airbyte.clear_requests()
+        assert run_dag(dry_run=True).state == "success"
+        prepare = [r.operation for r in airbyte.requests]
+        assert prepare.count("/registry/oss_registry.json") == 1
+        assert prepare.count("sources/search") == 1 and prepare.count("connections/list") == 1
+
+    def test_unreadable_registry_is_a_finding_and_a_major_counts_as_breaking(self, airbyte, write_config):
+        # The emulated Airbyte cannot reach the registry either (air-gapped), so it would answer 500 to any
+        # update; here the one update is held, so nothing is sent.
+        airbyte.registry_unreachable = True
+        write_config(config([GITHUB]))
+        run = run_dag()
+        assert run.state == "success" and airbyte.write_requests() == []
+        (plan,) = xcom(run, "prepare", "plan")
+        assert any("connector registry" in f and "503" in f for f in plan["findings"])
+        (held,) = plan["held"]
+        assert held["versionChange"]["classes"] == ["major", "breaking"] and held["versionChange"]["crossed"] == []
