@@ -237,22 +237,22 @@ def _details(label: str, action: Action, today: date | None = None) -> list[str]
 def _breaking_change_line(change: BreakingChange, today: date) -> str:
     deadline = "no deadline"
     if change.upgrade_deadline:
-        passed = " (passed)" if change.deadline_passed(today) else ""
+        passed = ", passed" if change.deadline_passed(today) else ""
         deadline = f"deadline {change.upgrade_deadline.isoformat()}{passed}"
     action = f", then {change.deadline_action}" if change.deadline_action else ""
     streams = (
         f"; only for connections selecting {', '.join(change.impacted_streams)}" if change.impacted_streams else ""
     )
     guide = f"; migration guide {change.migration_documentation_url}" if change.migration_documentation_url else ""
-    message = " ".join(change.message.split())
+    message = " ".join(change.message.split()).rstrip(".")
     return f"breaking change {change.version} ({deadline}{action}): {message}{streams}{guide}"
 
 
 def _impact_line(action: Action) -> str:
     impact = action.impact or ()
-    kind = f"{action.kind}s"
+    kind = f"{action.kind}{'' if len(impact) == 1 else 's'}"
     if not impact:
-        return f"touches no {kind}: nothing uses this definition"
+        return f"touches no {action.kind}s: nothing uses this definition"
     parts = []
     for outcome, text in OUTCOME_TEXT.items():
         matching = [i for i in impact if i.outcome == outcome]
@@ -262,7 +262,8 @@ def _impact_line(action: Action) -> str:
         more = f" and {len(matching) - ACTORS_SHOWN} more" if len(matching) > ACTORS_SHOWN else ""
         parts.append(f"{len(matching)} {text}: {names}{more}")
     connections = sum(i.actor.num_connections or 0 for i in impact)
-    return f"touches {len(impact)} {kind} ({connections} connections): " + "; ".join(parts)
+    plural = "" if connections == 1 else "s"
+    return f"touches {len(impact)} {kind} ({connections} connection{plural}): " + "; ".join(parts)
 
 
 def _actor_name(impact: ActorImpact) -> str:
@@ -280,8 +281,11 @@ def _version(action: Action) -> str:
 
 def _counts_sentence(plan: Plan) -> str:
     counts = plan.summary()
+    waiting = "".join(
+        f", {counts[key]} {text}" for key, text in (("held", "held"), ("blocked", "blocked")) if counts[key]
+    )
     return (
-        f"{counts['create']} to create, {counts['update']} to update, {counts['unchanged']} unchanged, "
+        f"{counts['create']} to create, {counts['update']} to update{waiting}, {counts['unchanged']} unchanged, "
         f"{counts['unmanaged']} in Airbyte but not in basic_config (left alone)"
     )
 

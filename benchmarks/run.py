@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 REPO = Path(__file__).resolve().parent.parent
 REGISTRY = REPO.parent / "shared" / "airbyte" / "oss-registry-v2.0.0.json"
 WORK = Path(tempfile.mkdtemp(prefix="aac-bench-"))
@@ -257,6 +259,12 @@ def bench_dag_runs() -> None:
     # An Airbyte where the example config is already applied: every run is a no-op.
     seed = WORK / "noop_seed.json"
     registry = json.loads(REGISTRY.read_text())
+    # At the example's versions (it may name a later release than the registry snapshot).
+    example = yaml.safe_load(config.read_text())["connectors"]
+    for kind in ("source", "destination"):
+        tags = {e["dockerRepository"]: e["dockerImageTag"] for e in example[f"{kind}_definitions"]}
+        for entry in registry[f"{kind}s"]:
+            entry["dockerImageTag"] = tags.get(entry["dockerRepository"], entry["dockerImageTag"])
     custom = {
         "sourceDefinitionId": "00000000-0000-4000-8000-000000000001",
         "name": "Acme CRM",

@@ -1,9 +1,11 @@
 """The main job on the Airbyte emulator: `airflow dags test create_connectors`, twice.
 
-The emulator is seeded from the small connector registry the package ships (no file outside the clone)
-and starts as an Airbyte with an older PokeAPI and an older Postgres destination and without the
-custom "Acme CRM" source. The first run prints the plan, updates those two and creates the custom one;
-the second run finds nothing to do and sends no write. Exits non-zero if either run does otherwise.
+The emulator is seeded from the small connector registry the package ships (no file outside the clone),
+which also serves as Airbyte's connector registry (GitHub's 2.0.0 breaking change). It starts as an Airbyte
+with an older PokeAPI and Postgres destination (patch updates), GitHub at 1.9.0 with two sources (one syncs
+an impacted stream), and without the custom "Acme CRM" source. The first run prints the plan, updates the
+two, creates the custom one and holds GitHub (major, breaking: it waits for apply_held); the second run
+writes nothing. Exits non-zero if either run does otherwise.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ from airflow_airbyte_connectors.testing import BUILTIN, AirbyteEmulator
 REPO = Path(__file__).resolve().parent.parent
 DEMO_HOME = REPO / ".demo" / "airflow"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-OLDER = {("source", "airbyte/source-pokeapi"): "0.3.38", ("destination", "airbyte/destination-postgres"): "2.4.1"}
+OLDER = {
+    ("source", "airbyte/source-pokeapi"): "0.3.38",
+    ("destination", "airbyte/destination-postgres"): "2.4.1",
+    ("source", "airbyte/source-github"): "1.9.0",
+}
 
 
 def main() -> int:
@@ -32,9 +38,16 @@ def main() -> int:
     shutil.copy(REPO / "examples" / "basic_config.yaml", config)
 
     client_secret = secrets.token_urlsafe(24)
-    with AirbyteEmulator(seed=BUILTIN, client_id="demo-client", client_secret=client_secret, max_lifetime=900) as emu:
+    with AirbyteEmulator(
+        seed=BUILTIN, registry=BUILTIN, client_id="demo-client", client_secret=client_secret, max_lifetime=900
+    ) as emu:
         for (kind, repository), tag in OLDER.items():
             emu.set_tag(kind, repository, tag)
+        warehouse = emu.add_destination("airbyte/destination-postgres", name="Warehouse")
+        issues = emu.add_source("airbyte/source-github", name="GitHub issues")
+        ci = emu.add_source("airbyte/source-github", name="GitHub CI")
+        emu.add_connection(issues, warehouse, {"issues": True, "pull_requests": True})
+        emu.add_connection(ci, warehouse, {"workflow_runs": True, "issues": False})
         env = {
             **os.environ,
             "AIRFLOW_HOME": str(DEMO_HOME),
@@ -43,7 +56,7 @@ def main() -> int:
             "AIRFLOW__AIRBYTE_CONNECTORS__BASIC_CONFIG_PATH": str(config),
             # The demo machine may be offline: do not ask Docker Hub whether the images exist.
             "AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES": "False",
-            "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": "",
+            "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": emu.registry_url,
             "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps(
                 {"conn_type": "airbyte", "host": emu.url, "login": "demo-client", "password": client_secret}
             ),
@@ -69,7 +82,10 @@ def main() -> int:
     if failures:
         print("\nDEMO FAILED: " + "; ".join(failures), file=sys.stderr)
         return 1
-    print("\nDemo OK: the first run converged Airbyte, the second changed nothing.")
+    print(
+        "\nDemo OK: the first run applied the safe changes and held GitHub's breaking change; "
+        "the second changed nothing."
+    )
     return 0
 
 

@@ -133,7 +133,7 @@ class TestPlan:
             "held": 0,
             "unchanged": 1,
             "unmanaged": 1,
-            "findings": 0,
+            "findings": 1,  # registry_url is empty in these tests: the plan says breaking changes are not checked
             "conflicts": 0,
         }
         create, update = plan["changes"]
@@ -146,6 +146,9 @@ class TestPlan:
             "tagAfter": "1.2.0",
             "definitionId": None,
             "changes": [],
+            "versionChange": None,
+            "holdReasons": [],
+            "impact": None,
         }
         assert update["action"] == "update" and update["definitionId"] == POKEAPI["sourceDefinitionId"]
         assert (update["tagBefore"], update["tagAfter"]) == ("0.3.38", POKEAPI["dockerImageTag"])
@@ -160,7 +163,8 @@ class TestPlan:
                 "dockerImageTag": POSTGRES["dockerImageTag"],
             }
         ]
-        assert plan["findings"] == [] and plan["unmanaged"] == 1
+        assert update["versionChange"]["classes"] == ["patch"] and update["impact"]["total"] == 0
+        assert [f["category"] for f in plan["findings"]] == ["registry"] and plan["unmanaged"] == 1
 
     def test_markdown(self, cli, emulator, write_config):
         emu = emulator(seed=SEED, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
@@ -171,13 +175,14 @@ class TestPlan:
         assert emu.write_requests() == []
         assert result.stdout.startswith("### Airbyte connector plan: 1 to create, 1 to update, 1 unchanged")
         assert table_rows(result.stdout) == [
-            ["**create**", "source", "Acme CRM", f"`{CUSTOM_SOURCE['dockerRepository']}`", "1.2.0", "(new)"],
+            ["**create**", "source", "Acme CRM", f"`{CUSTOM_SOURCE['dockerRepository']}`", "1.2.0", "", "(new)"],
             [
                 "**update**",
                 "source",
                 "PokeAPI",
                 f"`{POKEAPI['dockerRepository']}`",
                 f"0.3.38 → {POKEAPI['dockerImageTag']}",
+                "patch",
                 f"`{POKEAPI['sourceDefinitionId']}`",
             ],
             [
@@ -186,6 +191,7 @@ class TestPlan:
                 "Postgres",
                 f"`{POSTGRES['dockerRepository']}`",
                 POSTGRES["dockerImageTag"],
+                "",
                 f"`{POSTGRES['destinationDefinitionId']}`",
             ],
         ]

@@ -22,10 +22,12 @@ class TestRequestsSent:
         emu.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
         prepared = pipeline.prepare(config_path=str(write_config(config(POKEAPI, CUSTOM_SOURCE))))
         assert len(prepared["actions"]) == 2
+        # The minimum, plus one impact read for the one definition that changes version (registry off).
         assert [r.operation for r in emu.requests] == [
             "applications/token",
             "source_definitions/list",
             "destination_definitions/list",
+            "sources/search",
             "workspaces/list_by_organization_id",
         ]
         assert {a["workspace_id"] for a in prepared["actions"]} == {emu.workspace_ids[0]}

@@ -141,7 +141,7 @@ class TestConvergence:
         ((operation, body),) = writes(airbyte)
         assert operation == "source_definitions/update" and body["dockerImageTag"] == "1.3.0"
         labels = [ti.rendered_map_index for ti in dagrun.get_task_instances() if ti.task_id == "apply"]
-        assert labels == ["update source Acme CRM 1.2.0→1.3.0"]
+        assert labels == ["update source Acme CRM 1.2.0→1.3.0 minor"]
 
     def test_created_definition_is_found_again_not_created_twice(self, airbyte, write_config):
         write_config(config([CUSTOM_SOURCE]))
@@ -196,7 +196,7 @@ class TestDryRun:
         results = sorted(r["action"] for r in xcom(dagrun, "apply"))
         assert results == ["would_create", "would_update"]
         (plan,) = xcom(dagrun, "prepare", key="plan")
-        assert plan["dryRun"] is True and plan["updates"] == ["update source PokeAPI 0.3.38→0.3.40"]
+        assert plan["dryRun"] is True and plan["updates"] == ["update source PokeAPI 0.3.38→0.3.40 patch"]
 
 
 class TestFailures:
