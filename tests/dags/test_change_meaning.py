@@ -148,3 +148,48 @@ class TestRequests:
         assert any("connector registry" in f and "503" in f for f in plan["findings"])
         (held,) = plan["held"]
         assert held["versionChange"]["classes"] == ["major", "breaking"] and held["versionChange"]["crossed"] == []
+
+
+class TestRealReleaseData:
+    """Several real connectors in one run: what the plan says each move means, and what Airbyte then does."""
+
+    MOVES = {
+        # name: (kind, Airbyte has, basic_config asks, expected classes, crossed breaking changes)
+        "Shopify": ("source", "2.0.5", "2.1.3", ["minor", "breaking"], ["2.1.0"]),
+        "HubSpot": ("source", "2.9.0", "6.3.1", ["major", "breaking"], ["3.0.0", "4.0.0", "5.0.0", "6.0.0"]),
+        "Jira": ("source", "3.9.0", "4.0.0-rc.1", ["major", "prerelease", "breaking"], ["4.0.0"]),
+        "DuckDB": ("destination", "0.2.0", "0.5.1", ["minor", "breaking"], ["0.3.0", "0.4.0", "0.5.0"]),
+        "PokeAPI": ("source", "0.3.38", "dev", ["unknown"], []),
+    }
+
+    def test_plan_then_apply_held(self, airbyte, write_config):
+        sources, destinations = [], []
+        for name, (kind, now, wanted, _, _) in self.MOVES.items():
+            entry = registry_entry(kind, name)
+            airbyte.set_tag(kind, entry["dockerRepository"], now)
+            (sources if kind == "source" else destinations).append(with_tag(entry, wanted))
+        duck = airbyte.add_destination("airbyte/destination-duckdb", name="Local DuckDB")
+        write_config(config(sources, destinations))
+
+        dry = run_dag(dry_run=True)
+        assert dry.state == "success" and airbyte.write_requests() == []
+        (plan,) = xcom(dry, "prepare", "plan")
+        meaning = {
+            c["name"]: (c["versionChange"]["classes"], [b["version"] for b in c["versionChange"]["crossed"]])
+            for c in plan["held"] + plan["changes"]
+        }
+        assert meaning == {name: (classes, crossed) for name, (_, _, _, classes, crossed) in self.MOVES.items()}
+        # Held by default: every breaking one; the dev tag is unknown but Airbyte can read the registry, so it goes.
+        assert sorted(h["name"] for h in plan["held"]) == ["DuckDB", "HubSpot", "Jira", "Shopify"]
+        assert [c["name"] for c in plan["changes"]] == ["PokeAPI"]
+        # DuckDB's breaking changes have no stream scope: every destination would stay behind.
+        (duckdb,) = [h for h in plan["held"] if h["name"] == "DuckDB"]
+        assert duckdb["impact"]["outcomes"] == {"stays_behind": 1}
+
+        run = run_dag(apply_held=True)
+        assert run.state == "success", task_states(run)
+        assert len(airbyte.write_requests()) == 5
+        assert airbyte.actor_version("destination", duck) == "0.2.0"  # Airbyte pinned it, as predicted
+        (report,) = xcom(run, "report")
+        (after,) = [a for a in report["afterUpdate"] if a["label"].startswith("destination DuckDB")]
+        assert [a["name"] for a in after["stayed"]] == ["Local DuckDB"] and after["stayed"][0]["runs"] == "0.2.0"
