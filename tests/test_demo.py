@@ -66,5 +66,7 @@ def test_demo_runs_from_a_clone_with_nothing_beside_it(tmp_path):
     assert done.returncode == 0, output[-5000:]
     assert "Demo OK" in done.stdout
     assert "=== Run 2: success; 0 write request(s) reached Airbyte ===" in done.stdout
+    # The plan says what each change means: patches applied, GitHub's breaking change held with its impact.
+    assert "major, breaking; held for breaking" in output and "GitHub issues [2.0.0, selects issues]" in output
     assert "FileNotFoundError" not in output and "oss-registry" not in output
     assert (clone / ".demo" / "airflow").is_dir()
