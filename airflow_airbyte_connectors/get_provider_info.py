@@ -148,6 +148,32 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "breaking,downgrade,major",
                         "default": "breaking,downgrade",
                     },
+                    "approval": {
+                        "description": "When a run waits for a person in Airflow (Human-in-the-loop approval): "
+                        "never (default; airflow dags test never waits), held (a plan with held changes waits "
+                        "for them, safe changes are applied at once) or always (every plan that writes waits "
+                        "before its first write).",
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "example": "held",
+                        "default": "never",
+                    },
+                    "approval_timeout": {
+                        "description": "Seconds to wait for an answer; no answer by then counts as Reject, so a "
+                        "forgotten approval cannot block later runs (one run at a time).",
+                        "version_added": "0.2.0",
+                        "type": "float",
+                        "example": "3600",
+                        "default": "86400",
+                    },
+                    "approval_users": {
+                        "description": "Comma-separated Airflow user ids allowed to answer an approval (enforced "
+                        "by auth managers with real users). Empty: anyone allowed to act on the DAG.",
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "example": "alice,bob",
+                        "default": "",
+                    },
                     "image_check_timeout": {
                         "description": "Seconds to wait for an image registry's answer during that check.",
                         "version_added": "0.2.0",

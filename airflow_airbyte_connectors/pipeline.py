@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.configs import KINDS, get_configs
 from airflow_airbyte_connectors.impact import Actor, Crossing, predict, selected_streams
-from airflow_airbyte_connectors.plan_output import HOW_TO_RELEASE, action_json, format_plan
+from airflow_airbyte_connectors.plan_output import HOW_TO_RELEASE, action_json, approval_request, format_plan
 from airflow_airbyte_connectors.planning import (
     Action,
     Finding,
@@ -51,8 +51,10 @@ def prepare(
     config_path: str | None = None,
     remember_digest: bool = False,
     apply_held: bool = False,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
-    """Load basic_config, read Airbyte, plan. Returns the mapped tasks' kwargs and a plan summary.
+    """Load basic_config, read Airbyte, plan. Returns the mapped tasks' kwargs (``actions`` to write now,
+    ``gated`` to write once a person approves), the approval request (or None) and a plan summary.
 
     Nothing is written here, and a config error stops the run before any request to Airbyte.
     """
@@ -68,13 +70,6 @@ def prepare(
         " (dry run: nothing will be written)" if dry_run else "",
         format_plan(plan),
     )
-    if plan.held:
-        log.warning(
-            "%d held change(s) not written: %s. They wait for a person: trigger the run with apply_held "
-            '("Also apply held changes"), or change [airbyte_connectors] hold_changes.',
-            len(plan.held),
-            "; ".join(f"{a.label} (held: {', '.join(a.hold_reasons)})" for a in plan.held),
-        )
     if too_large:
         raise PlanTooLargeError(
             f"The plan holds {len(plan.actions)} writes ({len(plan.creates)} creates, {len(plan.updates)} updates), "
@@ -82,20 +77,77 @@ def prepare(
             "higher max_writes or raise [airbyte_connectors] max_writes; a dry run shows the whole plan."
         )
 
+    now, gated = split_for_approval(plan, dry_run=dry_run)
+    request = approval_request(gated, held_only=settings.approval() == "held") if gated else None
+    if request:
+        log.warning("%s The run waits for a person.\n%s", request["subject"], _how_to_answer(run_id))
+    elif plan.held:
+        log.warning(
+            "%d held change(s) not written: %s. They wait for a person: trigger the run with apply_held "
+            '("Also apply held changes"), set [airbyte_connectors] approval = held, or change hold_changes.',
+            len(plan.held),
+            "; ".join(f"{a.label} (held: {', '.join(a.hold_reasons)})" for a in plan.held),
+        )
+
     # Resolve the workspace once here, so mapped tasks need not look it up each.
-    workspace_id = hook.get_workspace_id() if plan.actions else None
-    actions = [
-        {**action.to_operator_kwargs(), "workspace_id": workspace_id, "dry_run": dry_run, "airbyte_conn_id": conn_id}
-        for action in plan.actions
-    ]
+    workspace_id = hook.get_workspace_id() if now or gated else None
+
+    def kwargs(action: Action) -> dict[str, Any]:
+        return {
+            **action.to_operator_kwargs(),
+            "workspace_id": workspace_id,
+            "dry_run": dry_run,
+            "airbyte_conn_id": conn_id,
+        }
+
     summary = plan_summary(plan, dry_run=dry_run)
+    summary["approval"] = {
+        "mode": settings.approval(),
+        "subject": request["subject"] if request else None,
+        "changes": [a.label for a in gated],
+    }
     summary["airbyteUrl"] = hook.client_settings.root_url
     summary["definitionsAsset"] = settings.definitions_asset_uri(hook.client_settings.root_url)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     summary["configDigest"] = digest
     # Only a run inside Airflow that may write keeps the digest (dry runs and the CLI change nothing).
     summary["configUnchanged"] = _remember_config_digest(digest) == digest if remember_digest and not dry_run else None
-    return {"actions": actions, "plan": summary}
+    return {
+        "actions": [kwargs(a) for a in now],
+        "gated": [kwargs(a) for a in gated],
+        "approval": request,
+        "plan": summary,
+    }
+
+
+def split_for_approval(plan: Plan, *, dry_run: bool) -> tuple[tuple[Action, ...], tuple[Action, ...]]:
+    """(writes to make now, writes that wait for a person) under ``[airbyte_connectors] approval``.
+
+    Dry runs never wait. With ``approval = held`` the held changes wait (the safe ones go now); with
+    ``always`` every write waits; with ``never`` nothing does (held changes stay held). ``apply_held`` has
+    already moved held changes into the plan's writes: approval given up front.
+    """
+    mode = settings.approval()
+    if dry_run or mode == "never":
+        return plan.actions, ()
+    if mode == "always":
+        return (), plan.actions + plan.held
+    return plan.actions, plan.held
+
+
+def _how_to_answer(run_id: str | None) -> str:
+    """Where a person answers: the UI page, and the REST call (for people running ``airflow dags test``)."""
+    from urllib.parse import quote
+
+    from airflow.configuration import conf
+
+    base = (conf.get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
+    run = run_id or "<run_id>"
+    api = f"{base}/api/v2/dags/create_connectors/dagRuns/{quote(run, safe='')}/taskInstances/approve/-1/hitlDetails"
+    return (
+        f"  Answer in the UI: {base}/dags/create_connectors/runs/{run}/tasks/approve/required_actions\n"
+        f'  or over the REST API: PATCH {api} with {{"chosen_options": ["Approve"]}} (or ["Reject"])'
+    )
 
 
 def _remember_config_digest(digest: str) -> str | None:
@@ -168,11 +220,12 @@ def assess_impact(hook: AirbyteDefinitionsHook, plan: Plan) -> Plan:
 def check_plan_images(plan: Plan) -> Plan:
     """Ask the image registries whether each image to create or update exists (``check_images``); writes
     whose image does not exist leave the plan, so Airbyte never pulls for them."""
-    if not plan.actions or not settings.check_images():
+    if not (plan.actions or plan.held) or not settings.check_images():
         return plan
     from airflow_airbyte_connectors.hooks.image_registry import check_images
 
-    images = [(a.desired.docker_repository, a.desired.docker_image_tag) for a in plan.actions]
+    # Held changes too: a person may approve them in this run.
+    images = [(a.desired.docker_repository, a.desired.docker_image_tag) for a in plan.actions + plan.held]
     checked = check_images(images, docker_hub_url=settings.docker_hub_url(), timeout=settings.image_check_timeout())
     log.info(
         "Image check: %s",
@@ -226,12 +279,20 @@ def report(
     plan: Mapping[str, Any],
     results: Iterable[Mapping[str, Any] | None],
     duplicates: Iterable[Mapping[str, Any] | None] = (),
+    approval: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Count what happened, log it, and fail when a planned write did not succeed or Airbyte now holds
-    a definition twice."""
+    """Count what happened, log it, and fail when a planned write did not succeed, Airbyte now holds a
+    definition twice, or Airflow failed the approval task.
+
+    ``approval``: the approval task's ``decision`` XCom and its state, when the run asked a person.
+    """
     duplicate_messages = [d["message"] for d in duplicates if d]
     done = [r for r in results if r]
-    planned = len(plan["creates"]) + len(plan["updates"])
+    asked = approval_outcome(plan, approval)
+    gated = set(asked["changes"])
+    now = [label for label in [*plan["creates"], *plan["updates"]] if label not in gated]
+    planned = len(now) + (len(gated) if asked["outcome"] == "approved" else 0)
+    still_held = [h for h in plan.get("held", []) if asked["outcome"] != "approved" or h["label"] not in gated]
     counts = {
         "created": _count(done, "created"),
         "updated": _count(done, "updated"),
@@ -243,7 +304,8 @@ def report(
         "reported": len(plan["findings"]),
         "duplicates": len(duplicate_messages),
         "image_missing": len(plan.get("blocked", [])),
-        "held": len(plan.get("held", [])),
+        "held": len(still_held),
+        "awaited_approval": len(gated),
     }
     # The same basic_config as last time, yet writes were needed: someone changed Airbyte in between.
     counts["put_back"] = counts["created"] + counts["updated"] if plan.get("configUnchanged") else 0
@@ -262,7 +324,9 @@ def report(
             "so they were changed in Airbyte (by hand, or by Airbyte's daily registry update) in between"
         )
     lines += [f"  NOTE {message}" for message in plan["findings"]]
-    lines += [f"  HELD {h['label']} ({', '.join(h['reasons'])}): {h['release']}" for h in plan.get("held", [])]
+    if asked["outcome"] != "not_needed":
+        lines.append(f"  APPROVAL {asked['outcome'].upper()}: {asked['summary']}")
+    lines += [f"  HELD {h['label']} ({', '.join(h['reasons'])}): {h['release']}" for h in still_held]
     after_update = [{"label": _label_of(r), **r["afterUpdate"]} for r in done if r.get("afterUpdate")]
     lines += _after_update_lines(after_update)
     lines += [f"  IMAGE MISSING {message}" for message in plan.get("blocked", [])]
@@ -273,13 +337,56 @@ def report(
     if counts["failed"]:
         problems.append(f"{counts['failed']} of {planned} planned writes failed (see the failed mapped tasks' logs)")
     problems += plan["conflicts"] + plan.get("blocked", []) + duplicate_messages
+    if asked["outcome"] == "failed":
+        problems.append(asked["summary"])
     if problems:
         raise ApplyFailedError("; ".join(problems))
     if counts["held"]:
         log.warning(
             "%d held change(s) were not written (see HELD above); the run succeeds all the same", counts["held"]
         )
-    return {"counts": counts, "results": done, "held": plan.get("held", []), "afterUpdate": after_update}
+    return {"counts": counts, "results": done, "held": still_held, "afterUpdate": after_update, "approval": asked}
+
+
+def approval_outcome(plan: Mapping[str, Any], approval: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What became of the changes that waited for a person: ``not_needed``, ``approved``, ``rejected``,
+    ``lapsed`` (no answer in time: counted as Reject) or ``failed`` (Airflow failed the approval task)."""
+    changes = list((plan.get("approval") or {}).get("changes") or [])
+    result: dict[str, Any] = {"outcome": "not_needed", "by": None, "at": None, "changes": changes}
+    if not changes:
+        return {**result, "summary": "nothing waited for approval"}
+    decision = (approval or {}).get("decision") or {}
+    state = (approval or {}).get("state")
+    by = decision.get("by") or {}
+    who = by.get("name") or by.get("id")
+    result.update(by=who, at=decision.get("at"))
+    count = f"{len(changes)} change{'s' if len(changes) != 1 else ''}"
+    if decision.get("chosen") == ["Approve"] and state == "success":
+        return {
+            **result,
+            "outcome": "approved",
+            "summary": f"approved by {who} at {decision.get('at')}: {count} written",
+        }
+    if decision.get("chosen") == ["Reject"] and state == "success":
+        if who is None:  # the timeout wrote the default answer
+            timeout = settings.approval_timeout()
+            return {
+                **result,
+                "outcome": "lapsed",
+                "summary": f"no answer within approval_timeout ({timeout:g} s), counted as Reject: {count} not written",
+            }
+        return {
+            **result,
+            "outcome": "rejected",
+            "summary": f"rejected by {who} at {decision.get('at')}: {count} not written",
+        }
+    return {
+        **result,
+        "outcome": "failed",
+        "summary": f"Airflow failed the approval task (state {state}"
+        + (f", after {who} chose {decision.get('chosen')}" if who else "")
+        + f"): none of the {count} that waited for approval was written; trigger a new run to ask again",
+    }
 
 
 def _label_of(result: Mapping[str, Any]) -> str:
@@ -336,15 +443,30 @@ def publish_changes(plan: Mapping[str, Any], results: Iterable[Mapping[str, Any]
     log.info("Announcing %d changes as an event of %s", len(changes), asset.uri)
 
 
+# The mapped write tasks: at once, and after a person's approval.
+WRITE_TASKS = ["apply", "apply_approved"]
+
+
 def mapped_results(ti: Any, key: str) -> list[Any]:
-    """Every value the mapped ``apply`` tasks pushed under ``key``, in one read.
+    """Every value the mapped write tasks pushed under ``key``, in one read per task.
 
     Not ``apply.output``: iterating it reads index after index until Airflow answers "not found", which
     the task log records as an error on every run.
     """
-    pulled = ti.xcom_pull(task_ids="apply", key=key)
+    pulled = ti.xcom_pull(task_ids=WRITE_TASKS if ti.task.dag.has_task("apply_approved") else "apply", key=key)
     # One mapped instance answers with its value, several with a list of them, none with None.
     return [pulled] if isinstance(pulled, dict) else list(pulled or [])
+
+
+def approval_answer(ti: Any) -> dict[str, Any] | None:
+    """The approval task's answer and state, for the report; None when the DAG has no approval task."""
+    if not ti.task.dag.has_task("approve"):
+        return None
+    states = ti.get_task_states(dag_id=ti.dag_id, task_ids=["approve"], run_ids=[ti.run_id])
+    return {
+        "decision": ti.xcom_pull(task_ids="approve", key="decision"),
+        "state": getattr(state := (states.get(ti.run_id) or {}).get("approve"), "value", state),
+    }
 
 
 def _count(results: Sequence[Mapping[str, Any]], action: str) -> int:

@@ -8,6 +8,7 @@ log and the command line cannot drift apart.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -234,7 +235,7 @@ def _details(label: str, action: Action, today: date | None = None) -> list[str]
     return lines
 
 
-def _breaking_change_line(change: BreakingChange, today: date) -> str:
+def _breaking_change_line(change: BreakingChange, today: date, *, with_guide: bool = True) -> str:
     deadline = "no deadline"
     if change.upgrade_deadline:
         passed = ", passed" if change.deadline_passed(today) else ""
@@ -244,6 +245,7 @@ def _breaking_change_line(change: BreakingChange, today: date) -> str:
         f"; only for connections selecting {', '.join(change.impacted_streams)}" if change.impacted_streams else ""
     )
     guide = f"; migration guide {change.migration_documentation_url}" if change.migration_documentation_url else ""
+    guide = guide if with_guide else ""
     message = " ".join(change.message.split()).rstrip(".")
     return f"breaking change {change.version} ({deadline}{action}): {message}{streams}{guide}"
 
@@ -306,3 +308,57 @@ def _code(text: str) -> str:
 
 def _row(*cells: str) -> str:
     return "| " + " | ".join(cells) + " |"
+
+
+def approval_request(gated: Sequence[Action], *, held_only: bool) -> dict[str, str]:
+    """The subject and Markdown body of the approval a person answers: what is asked, and for each change
+    its version class, the breaking changes it crosses and the sources/destinations it touches."""
+    noun = "held change" if held_only else "change"
+    counts = Counter(reason for action in gated for reason in (action.hold_reasons or ()))
+    if not held_only:
+        counts.update(a.action for a in gated if not a.hold_reasons)
+    why = ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
+    subject = f"Apply {len(gated)} {noun}{'s' if len(gated) != 1 else ''} to Airbyte{f' ({why})' if why else ''}?"
+    lines = [
+        f"### {_escape(subject)}",
+        "",
+        "Approve writes exactly these changes (each task reads Airbyte again first); Reject, or no answer "
+        "in time, writes none of them.",
+        "",
+        "| Change | Kind | Name | Version | Meaning | Touches |",
+        "|---|---|---|---|---|---|",
+    ]
+    for action in gated:
+        touches = ""
+        if action.impact is not None:
+            outcomes = Counter(i.outcome for i in action.impact)
+            touches = f"{len(action.impact)} {action.kind}s" + (
+                f", {outcomes['stays_behind']} stay behind" if outcomes["stays_behind"] else ""
+            )
+        meaning = action.version_change.describe() if action.version_change and action.version_change.classes else ""
+        lines.append(
+            _row(
+                f"**{action.action}**",
+                action.kind,
+                _escape(action.desired.name),
+                _escape(_version(action)),
+                _escape(meaning),
+                _escape(touches),
+            )
+        )
+    for action in gated:
+        details = _details(action.action, action)
+        if not details:
+            continue
+        lines += ["", f"**{action.kind} {_escape(action.desired.name)} {_escape(_version(action))}**", ""]
+        change = action.version_change
+        for crossed in change.crossed if change else ():
+            guide = crossed.migration_documentation_url
+            lines.append(
+                f"- {_escape(_breaking_change_line(crossed, date.today(), with_guide=False))}"
+                + (f" ([migration guide]({guide}))" if guide and guide.startswith("https://") else "")
+            )
+        lines += [f"- {_escape(note)}" for note in (change.notes if change else ())]
+        if action.impact is not None:
+            lines.append(f"- {_escape(_impact_line(action))}")
+    return {"subject": subject, "body": "\n".join(lines) + "\n"}

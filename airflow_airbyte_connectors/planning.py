@@ -236,10 +236,11 @@ def with_image_checks(plan: Plan, checks: Mapping[tuple[str, str], tuple[ImageSt
     ``checks`` maps ``(dockerRepository, dockerImageTag)`` to ``(status, reason)``; images not in it are
     taken to exist.
     """
-    kept: dict[ActionType, list[Action]] = {"create": [], "update": []}
+    kept: dict[str, list[Action]] = {"create": [], "update": [], "held": []}
     blocked: list[Action] = []
     findings: list[Finding] = []
-    for action in plan.actions:
+    held = set(map(id, plan.held))
+    for action in plan.actions + plan.held:
         desired = action.desired
         image = f"{desired.docker_repository}:{desired.docker_image_tag}"
         status, reason = checks.get((desired.docker_repository, desired.docker_image_tag), ("exists", ""))
@@ -264,11 +265,12 @@ def with_image_checks(plan: Plan, checks: Mapping[tuple[str, str], tuple[ImageSt
                     f"{desired.kind} {desired.name}: could not check image {image} ({reason}); writing it anyway",
                 )
             )
-        kept[action.action].append(action)
+        kept["held" if id(action) in held else action.action].append(action)
     return replace(
         plan,
         creates=tuple(kept["create"]),
         updates=tuple(kept["update"]),
+        held=tuple(kept["held"]),
         blocked=plan.blocked + tuple(blocked),
         findings=plan.findings + tuple(findings),
     )

@@ -26,7 +26,11 @@ DEFAULTS = {
     "docker_hub_url": "https://registry-1.docker.io",
     "registry_url": "https://connectors.airbyte.com/files/registries/v0/oss_registry.json",
     "hold_changes": "breaking,downgrade",
+    "approval": "never",
+    "approval_timeout": "86400",
+    "approval_users": "",
 }
+APPROVAL_MODES = ("never", "held", "always")
 # Version classes a user may hold (see versions.py); creates are never held.
 HOLDABLE_CLASSES = ("patch", "minor", "major", "downgrade", "prerelease", "unknown", "breaking")
 
@@ -120,3 +124,22 @@ def hold_changes() -> frozenset[str]:
             f"(choose from {', '.join(HOLDABLE_CLASSES)}, comma-separated, or leave it empty)"
         )
     return frozenset(classes)
+
+
+def approval() -> str:
+    """When a run waits for a person: ``never``, ``held`` (plans with held changes) or ``always`` (every plan
+    that writes)."""
+    mode = get("approval").strip().lower() or "never"
+    if mode not in APPROVAL_MODES:
+        raise ValueError(f"[airbyte_connectors] approval: {mode!r} is not one of {', '.join(APPROVAL_MODES)}")
+    return mode
+
+
+def approval_timeout() -> float:
+    """Seconds a run waits for an answer; no answer by then counts as Reject."""
+    return float(get("approval_timeout"))
+
+
+def approval_users() -> list[str]:
+    """Airflow user ids allowed to answer (empty: anyone who may act on the DAG)."""
+    return [user.strip() for user in get("approval_users").split(",") if user.strip()]

@@ -4,6 +4,7 @@ Runs after template_configs publishes basic_config (Asset schedule), by hand fro
 dry-run switch), or with ``airflow dags test create_connectors``.
 
 prepare -> one AirbyteDefinitionOperator per create/update (mapped) -> publish_changes -> report
+        -> approve (a person, when [airbyte_connectors] approval asks for it) -> apply_approved (mapped)
 
 With ``[airbyte_connectors] reconcile_schedule`` set, it also runs on that cron schedule, putting back what
 was changed in Airbyte behind the config's back. A run that created or updated something emits an event of
@@ -15,7 +16,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Asset, AssetAlias, AssetOrTimeSchedule, CronTriggerTimetable, Param, TriggerRule, dag, task
+from airflow.sdk import (
+    Asset,
+    AssetAlias,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    Param,
+    TriggerRule,
+    dag,
+    task,
+)
 
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.operators.airbyte_definition import AirbyteDefinitionOperator
@@ -62,7 +72,7 @@ def schedule() -> Any:
 )
 def create_connectors() -> None:
     @task
-    def prepare(params: dict[str, Any], ti: Any) -> list[dict[str, Any]]:
+    def prepare(params: dict[str, Any], ti: Any, run_id: str) -> list[dict[str, Any]]:
         from airflow_airbyte_connectors import pipeline
 
         prepared = pipeline.prepare(
@@ -70,19 +80,39 @@ def create_connectors() -> None:
             max_writes=int(params["max_writes"]),
             apply_held=bool(params.get("apply_held", False)),
             remember_digest=True,
+            run_id=run_id,
         )
         ti.xcom_push(key="plan", value=prepared["plan"])
+        ti.xcom_push(key="gated", value=prepared["gated"])
+        ti.xcom_push(key="approval", value=prepared["approval"])
         return prepared["actions"]
 
     planned = prepare()
-
-    apply = AirbyteDefinitionOperator.partial(
-        task_id="apply",
+    writes = dict(
         map_index_template="{{ task.action_label }}",
         max_active_tis_per_dagrun=settings.max_active_writes(),
         retries=settings.task_retries(),
         retry_delay=timedelta(seconds=settings.task_retry_delay()),
-    ).expand_kwargs(planned)
+    )
+    applied = [AirbyteDefinitionOperator.partial(task_id="apply", **writes).expand_kwargs(planned)]
+
+    if settings.approval() != "never":
+        # Imported only when used: the dag-processor pays for what this file imports on every parse.
+        from airflow_airbyte_connectors.operators.approval import HeldChangesApproval
+
+        approve = HeldChangesApproval(
+            task_id="approve",
+            response_timeout=timedelta(seconds=settings.approval_timeout()),
+            defaults="Reject",  # no answer in time is a Reject: a forgotten approval cannot block later runs
+            assigned_users=[{"id": user, "name": user} for user in settings.approval_users()] or None,
+            # Airflow 3.3 can fail an answered approval (a scheduler race); the retry asks again.
+            retries=1,
+            retry_delay=timedelta(seconds=5),
+        )
+        # Approve returns the approved writes; Reject skips them.
+        gated = AirbyteDefinitionOperator.partial(task_id="apply_approved", **writes).expand_kwargs(approve.output)
+        planned >> approve
+        applied.append(gated)
 
     @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[AssetAlias(settings.DEFINITIONS_ASSET_ALIAS)])
     def publish_changes(ti: Any, outlet_events: Any) -> None:
@@ -101,10 +131,13 @@ def create_connectors() -> None:
         if plan is None:
             raise RuntimeError("prepare did not finish: nothing was planned or written (see its log)")
         return pipeline.report(
-            plan, pipeline.mapped_results(ti, "return_value"), pipeline.mapped_results(ti, "duplicates")
+            plan,
+            pipeline.mapped_results(ti, "return_value"),
+            pipeline.mapped_results(ti, "duplicates"),
+            approval=pipeline.approval_answer(ti),
         )
 
-    apply >> publish_changes() >> report()
+    applied >> publish_changes() >> report()
 
 
 create_connectors()

@@ -1,0 +1,133 @@
+"""A person approves held changes in Airflow (Human-in-the-loop), on real services driven over REST:
+approve, reject, no answer in time, nothing to approve, dry run, apply_held, and `approval = always`.
+Every case checks the exact writes the Airbyte emulator saw and the report's words."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.services.airflow_services import Airflow, finished, logged_errors, running_airflow, wait_for
+from tests.services.approvals import answer, task_instance, waiting_approval
+from tests.support import CLIENT_ID, CLIENT_SECRET, REGISTRY, RELEASES, REPO_ROOT, registry_entry
+
+pytestmark = pytest.mark.services
+
+GITHUB = {**registry_entry("source", "GitHub"), "dockerImageTag": "2.1.14"}  # 1.8.0 → 2.1.14: major, breaking
+POKEAPI = registry_entry("source", "PokeAPI")  # 0.3.38 → 0.3.40: patch, safe
+APPROVAL_TIMEOUT = 15
+
+
+@pytest.fixture
+def stack(tmp_path: Path, emulator, request) -> Iterator[tuple[Airflow, Any, Path]]:
+    mode = request.param
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    shutil.copy(REPO_ROOT / "dags" / "create_connectors.py", dags)
+    airbyte = emulator(seed=REGISTRY, registry=RELEASES, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    config = tmp_path / "configs" / "basic_config.yaml"
+    env = {
+        "AIRFLOW__AIRBYTE_CONNECTORS__BASIC_CONFIG_PATH": str(config),
+        "AIRFLOW__AIRBYTE_CONNECTORS__TASK_RETRIES": "0",
+        "AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES": "False",
+        "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": airbyte.registry_url,
+        "AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL": mode,
+        "AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL_TIMEOUT": str(APPROVAL_TIMEOUT),
+        "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "2",
+        "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps(
+            {"conn_type": "airbyte", "host": airbyte.url, "login": CLIENT_ID, "password": CLIENT_SECRET}
+        ),
+    }
+    with running_airflow(tmp_path / "airflow", dags, env, lifetime=600) as airflow:
+        wait_for("create_connectors to be parsed", lambda: airflow.api("GET", "dags/create_connectors"))
+        airflow.api("PATCH", "dags/create_connectors", json={"is_paused": False})
+        yield airflow, airbyte, config
+        assert logged_errors(tmp_path / "airflow") == []
+
+
+def start(airflow: Airflow, airbyte, config: Path, sources: list[dict[str, Any]], **conf: Any) -> str:
+    """Airbyte with GitHub and PokeAPI behind, this basic_config, and a run triggered by hand."""
+    airbyte.set_tag("source", GITHUB["dockerRepository"], "1.8.0")
+    airbyte.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
+    airbyte.clear_requests()
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(yaml.safe_dump({"connectors": {"source_definitions": sources, "destination_definitions": []}}))
+    return airflow.trigger("create_connectors", conf)
+
+
+def end(airflow: Airflow, run_id: str) -> tuple[str, dict[str, Any]]:
+    run = wait_for("the run", lambda: finished(airflow, "create_connectors", run_id), timeout=180)
+    return run["state"], airflow.xcom("create_connectors", run_id, "report", "return_value")
+
+
+def written(airbyte) -> list[str]:
+    return sorted(f"{r.body['sourceDefinitionId'][:8]} {r.body['dockerImageTag']}" for r in airbyte.write_requests())
+
+
+POKE_WRITE = f"{POKEAPI['sourceDefinitionId'][:8]} 0.3.40"
+GITHUB_WRITE = f"{GITHUB['sourceDefinitionId'][:8]} 2.1.14"
+
+
+@pytest.mark.parametrize("stack", ["held"], indirect=True)
+def test_held_changes_wait_for_a_person(stack):
+    airflow, airbyte, config = stack
+
+    # Approve: the safe patch is written without waiting; the held change only after the answer.
+    run = start(airflow, airbyte, config, [GITHUB, POKEAPI])
+    request = waiting_approval(airflow, run)
+    assert request["subject"] == "Apply 1 held change to Airbyte (1 breaking)?"
+    body = request["body"]
+    assert "| **update** | source | GitHub | 1.8.0 → 2.1.14 | major, breaking |" in body
+    assert "breaking change 2.0.0" in body and "[migration guide](https://docs.airbyte.com/" in body
+    wait_for("the safe write", lambda: written(airbyte) == [POKE_WRITE])
+    assert answer(airflow, run, "Approve")["state"] == "success"
+    state, report = end(airflow, run)
+    assert state == "success" and written(airbyte) == sorted([POKE_WRITE, GITHUB_WRITE])
+    assert report["approval"]["outcome"] == "approved" and report["counts"]["held"] == 0
+    assert report["approval"]["summary"].startswith("approved by ")
+
+    # Reject: the held change is not written and is still held.
+    run = start(airflow, airbyte, config, [GITHUB, POKEAPI])
+    assert answer(airflow, run, "Reject")["state"] == "success"
+    state, report = end(airflow, run)
+    assert state == "success" and written(airbyte) == [POKE_WRITE]
+    assert report["approval"]["outcome"] == "rejected" and report["counts"]["held"] == 1
+    assert task_instance(airflow, run, "apply_approved")["state"] == "skipped"  # visible in the grid
+
+    # No answer in time: counted as Reject, said so.
+    run = start(airflow, airbyte, config, [GITHUB, POKEAPI])
+    state, report = end(airflow, run)
+    assert state == "success" and written(airbyte) == [POKE_WRITE]
+    assert report["approval"]["outcome"] == "lapsed"
+    assert f"no answer within approval_timeout ({APPROVAL_TIMEOUT} s)" in report["approval"]["summary"]
+
+    # Nothing to approve, a dry run, and apply_held given up front: none of them waits.
+    for sources, conf, writes in (
+        ([POKEAPI], {}, [POKE_WRITE]),
+        ([GITHUB, POKEAPI], {"dry_run": True}, []),
+        ([GITHUB, POKEAPI], {"apply_held": True}, sorted([POKE_WRITE, GITHUB_WRITE])),
+    ):
+        run = start(airflow, airbyte, config, sources, **conf)
+        state, report = end(airflow, run)
+        assert state == "success" and written(airbyte) == writes, conf
+        assert task_instance(airflow, run, "approve")["state"] == "skipped", conf
+        assert report["approval"]["outcome"] == "not_needed", conf
+
+
+@pytest.mark.parametrize("stack", ["always"], indirect=True)
+def test_always_waits_before_the_first_write(stack):
+    airflow, airbyte, config = stack
+    run = start(airflow, airbyte, config, [POKEAPI])
+    request = waiting_approval(airflow, run)
+    assert request["subject"] == "Apply 1 change to Airbyte (1 update)?"
+    assert airbyte.write_requests() == []
+    assert answer(airflow, run, "Approve")["state"] == "success"
+    state, report = end(airflow, run)
+    assert state == "success" and written(airbyte) == [POKE_WRITE]
+    assert report["approval"]["outcome"] == "approved" and report["counts"]["updated"] == 1
