@@ -103,3 +103,25 @@ def test_example_config_is_valid():
     assert (REPO_ROOT / "configs" / "basic_config.yaml").read_text() == (
         REPO_ROOT / "examples" / "basic_config.yaml"
     ).read_text()
+
+
+def test_ui_is_published_on_loopback_only_and_needs_a_login_by_default():
+    (published,) = SERVICES["airflow-apiserver"]["ports"]
+    assert published.startswith("127.0.0.1:")
+    env = SERVICES["airflow-apiserver"]["environment"]
+    # No-login is an explicit choice; the default is a login with users and passwords from the environment.
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] == "${AIRFLOW_NO_LOGIN:-false}"
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].startswith("${AIRFLOW_USERS")
+    passwords = env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+    for name in AIRFLOW_SERVICES:
+        assert any(v.endswith(":/opt/airflow/auth") for v in SERVICES[name]["volumes"]), name
+    init = SERVICES["airflow-init"]
+    assert "AIRFLOW_PASSWORDS" in init["environment"] and passwords in " ".join(init["command"])
+
+
+def test_approval_settings_are_offered_in_comments():
+    text = (REPO_ROOT / "docker-compose.yaml").read_text()
+    for key in ("APPROVAL", "APPROVAL_TIMEOUT", "APPROVAL_USERS"):
+        assert f"# AIRFLOW__AIRBYTE_CONNECTORS__{key}:" in text
+    options = get_provider_info()["config"]["airbyte_connectors"]["options"]
+    assert {"approval", "approval_timeout", "approval_users"} <= set(options)

@@ -78,3 +78,61 @@ class TestReport:
         duplicates = [{"message": "source Y: Airbyte now holds 2 definitions for y/z: c, d", "ids": ["c", "d"]}]
         with pytest.raises(pipeline.ApplyFailedError, match=r"\(a, b\).*c, d"):
             pipeline.report(plan, [], duplicates)
+
+
+class TestApprovalOutcome:
+    PLAN = {"approval": {"mode": "held", "changes": ["update source GitHub 1.8.0→2.1.14 major, breaking"]}}
+
+    @pytest.mark.parametrize(
+        ("answer", "outcome", "words"),
+        [
+            (None, "not_needed", "nothing waited"),
+            (
+                {
+                    "decision": {"chosen": ["Approve"], "by": {"id": "alice", "name": "Alice"}, "at": "T"},
+                    "state": "success",
+                },
+                "approved",
+                "approved by Alice at T: 1 change written",
+            ),
+            (
+                {"decision": {"chosen": ["Reject"], "by": {"id": "bob", "name": "Bob"}, "at": "T"}, "state": "success"},
+                "rejected",
+                "rejected by Bob at T: 1 change not written",
+            ),
+            (
+                {"decision": {"chosen": ["Reject"], "by": None, "at": "T"}, "state": "success"},
+                "lapsed",
+                "no answer within approval_timeout",
+            ),
+            (
+                {"decision": {"chosen": ["Approve"], "by": {"id": "alice"}, "at": "T"}, "state": "failed"},
+                "failed",
+                "Airflow failed the approval task (state failed, after alice chose ['Approve'])",
+            ),
+            ({"decision": None, "state": "upstream_failed"}, "failed", "none of the 1 change that waited"),
+        ],
+        ids=["none-waiting", "approved", "rejected", "lapsed", "failed-after-answer", "failed-before-answer"],
+    )
+    def test_outcomes(self, answer, outcome, words):
+        plan = self.PLAN if answer else {"approval": {"changes": []}}
+        result = pipeline.approval_outcome(plan, answer)
+        assert result["outcome"] == outcome and words in result["summary"]
+
+    def test_a_failed_approval_fails_the_report_and_keeps_the_change_held(self):
+        plan = {
+            "dryRun": False,
+            "counts": {"unchanged": 0},
+            "creates": [],
+            "updates": [],
+            "findings": [],
+            "conflicts": [],
+            "held": [{"label": self.PLAN["approval"]["changes"][0], "reasons": ["breaking"], "release": "..."}],
+            **self.PLAN,
+        }
+        with pytest.raises(pipeline.ApplyFailedError, match="Airflow failed the approval task"):
+            pipeline.report(plan, [], approval={"decision": None, "state": "failed"})
+        done = pipeline.report(
+            plan, [], approval={"decision": {"chosen": ["Reject"], "by": {"id": "b"}}, "state": "success"}
+        )
+        assert done["counts"]["held"] == 1 and done["approval"]["outcome"] == "rejected"
