@@ -118,6 +118,7 @@ def postgres(root: Path, logs: Path, *, lifetime: int) -> Iterator[tuple[str, in
         import psycopg2
 
         def create_database() -> bool:
+            _still_running(server, logs / "postgres.log")
             try:
                 connection = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
             except psycopg2.OperationalError:
@@ -159,7 +160,12 @@ def redis(root: Path, logs: Path, *, lifetime: int) -> Iterator[tuple[str, int]]
         lifetime=lifetime,
     )
     try:
-        wait_for("Redis", lambda: pidfile.exists() and b"PONG" in _redis_ping(port), timeout=30, every=0.05)
+        wait_for(
+            "Redis",
+            lambda: _still_running(server, logs / "redis.log") and pidfile.exists() and b"PONG" in _redis_ping(port),
+            timeout=30,
+            every=0.05,
+        )
         yield f"127.0.0.1:{port}", server.pid
     finally:
         if pidfile.exists() and server.poll() is None:
@@ -300,8 +306,7 @@ def production_stack(
                 worker_log = logs / f"{worker}.log"
 
                 def worker_ready() -> bool:
-                    if airflow.processes[worker].poll() is not None:  # no point waiting for it
-                        raise AssertionError(f"the celery worker exited:\n{''.join(_lines(worker_log)[-40:])}")
+                    _still_running(airflow.processes[worker], worker_log)
                     return any(f"{worker}@" in line and "ready." in line for line in _lines(worker_log))
 
                 wait_for("the celery worker", worker_ready, timeout=120, every=0.2)
@@ -313,6 +318,13 @@ def production_stack(
                     yield stack
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _still_running(server: subprocess.Popen[bytes], log: Path) -> bool:
+    """Fail at once, with the end of its log, when a server we are waiting for has exited."""
+    if server.poll() is not None:
+        raise AssertionError(f"{log.stem} exited ({server.returncode}):\n{''.join(_lines(log)[-40:])}")
+    return True
 
 
 def _lines(path: Path) -> list[str]:
