@@ -1,5 +1,6 @@
-"""Real Airflow services (api-server, scheduler, dag-processor, triggerer; LocalExecutor, SQLite) on
-loopback, and a small client for Airflow's REST API. Used by the services tests and the benchmarks."""
+"""Real Airflow services (api-server, scheduler, dag-processor, triggerer; LocalExecutor, SQLite by default) on
+loopback, and a small client for Airflow's REST API. Used by the services tests and the benchmarks; the
+production stack (production_stack.py) starts its servers with the same helpers."""
 
 from __future__ import annotations
 
@@ -16,14 +17,49 @@ from typing import Any
 
 import requests
 
-# Each service with its arguments. The scheduler and triggerer would otherwise start a log server on every
-# interface; the api-server reads task logs from the shared AIRFLOW_HOME instead.
+# Each service by name with its `airflow` arguments. The scheduler and triggerer would otherwise start a log
+# server on every interface; the api-server reads task logs from the shared AIRFLOW_HOME instead.
 SERVICES = {
-    "api-server": [],
-    "scheduler": ["--skip-serve-logs"],
-    "dag-processor": [],
-    "triggerer": ["--skip-serve-logs"],
+    "api-server": ["api-server"],
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
 }
+KILL_AFTER = 15  # seconds `timeout` waits after its signal before it kills
+
+
+def start_service(
+    command: list[str],
+    log: Path,
+    env: dict[str, str],
+    *,
+    lifetime: int,
+    signal_name: str = "TERM",
+    user: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` under `timeout` (so it stops by itself after ``lifetime`` seconds even if the caller is
+    killed) in its own session (so it can be stopped by process group id), printing to ``log``. With ``user``,
+    it runs as that user (Postgres refuses to run as root)."""
+    as_user = ["runuser", "-u", user, "--"] if user else []
+    timeout = ["timeout", f"--signal={signal_name}", f"--kill-after={KILL_AFTER}", str(lifetime)]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [*as_user, *timeout, *command], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop_services(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Stop each service's process group (TERM, then KILL for a group that does not stop in time)."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=KILL_AFTER + 5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
 
 
 def free_port() -> int:
@@ -38,6 +74,8 @@ class Airflow:
     def __init__(self, url: str):
         self.url = url
         self.session = requests.Session()
+        # The service processes behind this API by name (set by running_airflow), e.g. to measure them.
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def login(self) -> None:
         token = self.session.get(f"{self.url}/auth/token", timeout=10).json()["access_token"]
@@ -78,14 +116,17 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 120, every: f
     raise AssertionError(f"timed out waiting for {what} (last error: {last_error})")
 
 
+ERROR_MARKS = ('"level":"error"', '"level":"critical"', "[error]", "[critical]", ":ERROR/", ":CRITICAL/")
+
+
 def logged_errors(home: Path) -> list[str]:
     """Lines logged at error level or worse: in the task logs (JSON lines) and in what the services printed
-    (task processes of LocalExecutor print there too)."""
+    (task processes of LocalExecutor print there too; Celery's own lines read `[<time>: ERROR/<process>]`)."""
     found = []
     for log_file in sorted((home / "logs").rglob("*.log")) + sorted((home / "service-logs").glob("*.log")):
         for line in log_file.read_text(errors="replace").splitlines():
             compact = line.replace(" ", "")
-            if any(mark in compact for mark in ('"level":"error"', '"level":"critical"', "[error]", "[critical]")):
+            if any(mark in compact for mark in ERROR_MARKS):
                 found.append(f"{log_file.relative_to(home)}: {line[:300]}")
     return found
 
@@ -96,11 +137,21 @@ def finished(airflow: Airflow, dag_id: str, run_id: str) -> dict[str, Any] | Non
 
 
 @contextmanager
-def running_airflow(home: Path, dags: Path, env: dict[str, str], *, lifetime: int = 600) -> Iterator[Airflow]:
-    """Migrate a fresh AIRFLOW_HOME and run the four services until the block ends.
+def running_airflow(
+    home: Path,
+    dags: Path,
+    env: dict[str, str],
+    *,
+    lifetime: int = 600,
+    services: dict[str, list[str]] | None = None,
+    service_env: dict[str, dict[str, str]] | None = None,
+) -> Iterator[Airflow]:
+    """Migrate a fresh AIRFLOW_HOME and run the services (by default SERVICES) until the block ends.
 
-    Each service runs under `timeout`, so it stops by itself after ``lifetime`` seconds even if the caller
-    is killed; on exit they are stopped by process group id.
+    ``env`` overrides the defaults for every process (e.g. another executor and database); ``service_env``
+    adds variables for one service only. Each service prints to ``home/service-logs/<name>.log``, runs under
+    `timeout`, so it stops by itself after ``lifetime`` seconds even if the caller is killed, and is stopped
+    by process group id on exit.
     """
     port = free_port()
     env = {
@@ -122,41 +173,20 @@ def running_airflow(home: Path, dags: Path, env: dict[str, str], *, lifetime: in
         **env,
     }
     airflow_cli = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow_cli, "db", "migrate"], env=env, check=True, capture_output=True, timeout=180)
-    logs = home / "service-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    processes: list[subprocess.Popen[bytes]] = []
+    migrate = subprocess.run([airflow_cli, "db", "migrate"], env=env, capture_output=True, text=True, timeout=180)
+    if migrate.returncode:
+        raise AssertionError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}")
+    airflow = Airflow(f"http://127.0.0.1:{port}")
     try:
-        for service, arguments in SERVICES.items():
-            with (logs / f"{service}.log").open("wb") as out:
-                processes.append(
-                    subprocess.Popen(
-                        [
-                            "timeout",
-                            "--signal=TERM",
-                            "--kill-after=10",
-                            str(lifetime),
-                            airflow_cli,
-                            service,
-                            *arguments,
-                        ],
-                        env=env,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
-        airflow = Airflow(f"http://127.0.0.1:{port}")
+        for name, arguments in (services or SERVICES).items():
+            airflow.processes[name] = start_service(
+                [airflow_cli, *arguments],
+                home / "service-logs" / f"{name}.log",
+                {**env, **(service_env or {}).get(name, {})},
+                lifetime=lifetime,
+            )
         wait_for("the api-server", lambda: requests.get(f"{airflow.url}/api/v2/monitor/health", timeout=5).ok)
         airflow.login()
         yield airflow
     finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_services(list(airflow.processes.values()))
