@@ -4,9 +4,10 @@ emulator.
 
 Covers: template_configs publishes basic_config, create_connectors starts on that Asset and converges with
 exactly the planned writes, the mapped writes ran on the Celery worker (their task instances carry the
-worker's name and the worker logged receiving them), a second run writes nothing, and no service or task
-logged an error. Prints the stack's start-up time, each run's duration and the peak PSS of all its processes
-(also written to celery-stack.json in the test's tmp dir).
+worker's name and the worker logged receiving them), a second run writes nothing, a held change (GitHub
+across its breaking change 2.0.0, `approval = held`) is approved over REST and written on the worker, another
+is rejected and not written, and no service or task logged an error. Prints the stack's start-up time, each
+run's duration and the peak PSS of all its processes (also written to celery-stack.json in the tmp dir).
 
 Skipped where Postgres or Redis is not installed, except in CI (env CI set), where that is a failure.
 """
@@ -29,8 +30,9 @@ import yaml
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.testing import AirbyteEmulator
 from tests.services.airflow_services import finished, logged_errors, wait_for
+from tests.services.approvals import answer, waiting_approval
 from tests.services.production_stack import ProductionStack, missing_requirements, production_stack
-from tests.support import CLIENT_ID, CLIENT_SECRET, REGISTRY, REPO_ROOT, registry_entry
+from tests.support import CLIENT_ID, CLIENT_SECRET, REGISTRY, RELEASES, REPO_ROOT, registry_entry
 
 pytestmark = [pytest.mark.services, pytest.mark.celery]
 
@@ -39,6 +41,7 @@ WRITE_DELAY = 1.0  # seconds each Airbyte write takes
 RUN_TIMEOUT = 180  # seconds: the api-server alone can take 15-18 s to come up on a busy machine
 POKEAPI = registry_entry("source", "PokeAPI")
 POSTGRES = registry_entry("destination", "Postgres")
+GITHUB = {**registry_entry("source", "GitHub"), "dockerImageTag": "2.1.14"}  # from 1.8.0: major, breaking
 CUSTOM = {
     "name": "Acme Celery",
     "dockerRepository": "ghcr.io/acme/source-celery",
@@ -71,12 +74,15 @@ def celery_deployment(tmp_path: Path, emulator) -> Iterator[CeleryDeployment]:
     shutil.copy(REPO_ROOT / "dags" / "create_connectors.py", dags)
     shutil.copy(Path(__file__).parent / "dags" / "template_configs.py", dags)
     template_source = tmp_path / "template_source.yaml"
-    airbyte = emulator(seed=REGISTRY, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, write_delay=WRITE_DELAY)
+    airbyte = emulator(
+        seed=REGISTRY, registry=RELEASES, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, write_delay=WRITE_DELAY
+    )
     env = {
         "AIRFLOW__AIRBYTE_CONNECTORS__BASIC_CONFIG_PATH": str(tmp_path / "configs" / "basic_config.yaml"),
         "AIRFLOW__AIRBYTE_CONNECTORS__TASK_RETRIES": "0",
         "AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES": "False",  # no route to Docker Hub here
-        "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": "",  # nor to Airbyte's connector registry
+        "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": airbyte.registry_url,  # the emulator serves the registry
+        "AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL": "held",
         "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps(
             {"conn_type": "airbyte", "host": airbyte.url, "login": CLIENT_ID, "password": CLIENT_SECRET}
         ),
@@ -102,9 +108,11 @@ def celery_deployment(tmp_path: Path, emulator) -> Iterator[CeleryDeployment]:
     assert errors == []
 
 
-def write_template(path: Path) -> None:
+def write_template(path: Path, *extra: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sources = [POKEAPI, CUSTOM, *extra]
     path.write_text(
-        yaml.safe_dump({"connectors": {"source_definitions": [POKEAPI, CUSTOM], "destination_definitions": [POSTGRES]}})
+        yaml.safe_dump({"connectors": {"source_definitions": sources, "destination_definitions": [POSTGRES]}})
     )
 
 
@@ -170,3 +178,23 @@ def test_celery_worker_runs_the_mapped_writes(celery_deployment: CeleryDeploymen
     second = airflow.trigger("create_connectors")
     assert run_to_end(deployment, "create_connectors", second, "run2")["state"] == "success"
     assert airbyte.write_requests() == []
+
+    # 3. A held change waits for a person (approval = held); approved over REST, it is written, on the worker.
+    basic_config = deployment.template_source.parent / "configs" / "basic_config.yaml"
+    github_write = ("source_definitions/update", GITHUB["sourceDefinitionId"], "2.1.14")
+    for option, writes, outcome in (("Approve", [github_write], "approved"), ("Reject", [], "rejected")):
+        airbyte.set_tag("source", GITHUB["dockerRepository"], "1.8.0")
+        write_template(basic_config, GITHUB)
+        airbyte.clear_requests()
+        run = airflow.trigger("create_connectors")
+        request = waiting_approval(airflow, run, timeout=RUN_TIMEOUT)
+        assert request["subject"] == "Apply 1 held change to Airbyte (1 breaking)?"
+        answer(airflow, run, option, timeout=RUN_TIMEOUT)
+        assert run_to_end(deployment, "create_connectors", run, f"held_{outcome}")["state"] == "success"
+        sent = [(r.operation, r.body["sourceDefinitionId"], r.body["dockerImageTag"]) for r in airbyte.write_requests()]
+        assert sent == writes, option
+        report = airflow.xcom("create_connectors", run, "report", "return_value")
+        assert report["approval"]["outcome"] == outcome
+        approved = [ti for ti in airflow.task_instances("create_connectors", run) if ti["task_id"] == "apply_approved"]
+        if option == "Approve":
+            assert {(ti["state"], ti["hostname"]) for ti in approved} == {("success", stack.worker)}
