@@ -320,8 +320,6 @@ def approval_request(gated: Sequence[Action], *, held_only: bool) -> dict[str, s
     why = ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
     subject = f"Apply {len(gated)} {noun}{'s' if len(gated) != 1 else ''} to Airbyte{f' ({why})' if why else ''}?"
     lines = [
-        f"### {_escape(subject)}",
-        "",
         "Approve writes exactly these changes (each task reads Airbyte again first); Reject, or no answer "
         "in time, writes none of them.",
         "",
