@@ -16,8 +16,9 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/python scripts/demo.py
 
+# Two workers: the tests that start Airflow services run one after another on one of them (tests/conftest.py).
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

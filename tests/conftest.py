@@ -122,3 +122,11 @@ def write_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..
         return path
 
     return write
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With pytest-xdist (`make test` runs two workers), the tests that start Airflow services share one
+    worker, one after another: two stacks at once would fight over the 2 cores the other tests need."""
+    for item in items:
+        if item.get_closest_marker("services") or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group("airflow-services"))
