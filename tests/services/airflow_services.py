@@ -77,9 +77,16 @@ class Airflow:
         # The service processes behind this API by name (set by running_airflow), e.g. to measure them.
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def login(self) -> None:
-        token = self.session.get(f"{self.url}/auth/token", timeout=10).json()["access_token"]
-        self.session.headers["Authorization"] = f"Bearer {token}"
+    def login(self, username: str | None = None, password: str | None = None) -> None:
+        """A bearer token: anonymous admin in all-admins mode, else the named user's."""
+        if username is None:
+            answer = self.session.get(f"{self.url}/auth/token", timeout=10)
+        else:
+            answer = self.session.post(
+                f"{self.url}/auth/token", json={"username": username, "password": password}, timeout=10
+            )
+        answer.raise_for_status()
+        self.session.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         answer = self.session.request(method, f"{self.url}/api/v2/{path}", timeout=30, **kwargs)
@@ -145,6 +152,7 @@ def running_airflow(
     lifetime: int = 600,
     services: dict[str, list[str]] | None = None,
     service_env: dict[str, dict[str, str]] | None = None,
+    login: tuple[str, str] | None = None,
 ) -> Iterator[Airflow]:
     """Migrate a fresh AIRFLOW_HOME and run the services (by default SERVICES) until the block ends.
 
@@ -186,7 +194,7 @@ def running_airflow(
                 lifetime=lifetime,
             )
         wait_for("the api-server", lambda: requests.get(f"{airflow.url}/api/v2/monitor/health", timeout=5).ok)
-        airflow.login()
+        airflow.login(*(login or ()))
         yield airflow
     finally:
         stop_services(list(airflow.processes.values()))

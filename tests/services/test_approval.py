@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -24,15 +25,9 @@ POKEAPI = registry_entry("source", "PokeAPI")  # 0.3.38 → 0.3.40: patch, safe
 APPROVAL_TIMEOUT = 15
 
 
-@pytest.fixture
-def stack(tmp_path: Path, emulator, request) -> Iterator[tuple[Airflow, Any, Path]]:
-    mode = request.param
-    dags = tmp_path / "dags"
-    dags.mkdir()
-    shutil.copy(REPO_ROOT / "dags" / "create_connectors.py", dags)
-    airbyte = emulator(seed=REGISTRY, registry=RELEASES, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
-    config = tmp_path / "configs" / "basic_config.yaml"
-    env = {
+def approval_env(airbyte, config: Path, mode: str) -> dict[str, str]:
+    """The services' environment: the emulator (with its registry), this basic_config, approval ``mode``."""
+    return {
         "AIRFLOW__AIRBYTE_CONNECTORS__BASIC_CONFIG_PATH": str(config),
         "AIRFLOW__AIRBYTE_CONNECTORS__TASK_RETRIES": "0",
         "AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES": "False",
@@ -44,11 +39,37 @@ def stack(tmp_path: Path, emulator, request) -> Iterator[tuple[Airflow, Any, Pat
             {"conn_type": "airbyte", "host": airbyte.url, "login": CLIENT_ID, "password": CLIENT_SECRET}
         ),
     }
-    with running_airflow(tmp_path / "airflow", dags, env, lifetime=600) as airflow:
+
+
+@pytest.fixture
+def stack(tmp_path: Path, emulator, request) -> Iterator[tuple[Airflow, Any, Path]]:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    shutil.copy(REPO_ROOT / "dags" / "create_connectors.py", dags)
+    airbyte = emulator(seed=REGISTRY, registry=RELEASES, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    config = tmp_path / "configs" / "basic_config.yaml"
+    settings = getattr(request, "param", "held")
+    mode, users = (settings, None) if isinstance(settings, str) else settings
+    env = approval_env(airbyte, config, mode)
+    login = None
+    if users:
+        # Real users instead of all-admins: approval_users names who may answer.
+        passwords = tmp_path / "passwords.json"
+        passwords.write_text(json.dumps({user: f"{user}-password" for user in users["all"]}))
+        env.update(
+            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="False",
+            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=",".join(f"{user}:admin" for user in users["all"]),
+            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(passwords),
+            AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL_USERS=",".join(users["approvers"]),
+        )
+        login = (users["all"][0], f"{users['all'][0]}-password")
+    with running_airflow(tmp_path / "airflow", dags, env, lifetime=600, login=login) as airflow:
         wait_for("create_connectors to be parsed", lambda: airflow.api("GET", "dags/create_connectors"))
         airflow.api("PATCH", "dags/create_connectors", json={"is_paused": False})
         yield airflow, airbyte, config
-        assert logged_errors(tmp_path / "airflow") == []
+        # The one error the users' test causes on purpose: Airflow logs the refused answer.
+        refused = "is not a respondent for the task"
+        assert [line for line in logged_errors(tmp_path / "airflow") if not (users and refused in line)] == []
 
 
 def start(airflow: Airflow, airbyte, config: Path, sources: list[dict[str, Any]], **conf: Any) -> str:
@@ -131,3 +152,21 @@ def test_always_waits_before_the_first_write(stack):
     state, report = end(airflow, run)
     assert state == "success" and written(airbyte) == [POKE_WRITE]
     assert report["approval"]["outcome"] == "approved" and report["counts"]["updated"] == 1
+
+
+@pytest.mark.parametrize("stack", [("held", {"all": ["bob", "alice"], "approvers": ["alice"]})], indirect=True)
+def test_only_approval_users_may_answer(stack):
+    airflow, airbyte, config = stack  # logged in as bob, an admin who is not among approval_users
+    run = start(airflow, airbyte, config, [GITHUB, POKEAPI])
+    waiting_approval(airflow, run)
+    path = f"dags/create_connectors/dagRuns/{quote(run, safe='')}/taskInstances/approve/-1/hitlDetails"
+    refused = airflow.session.patch(f"{airflow.url}/api/v2/{path}", json={"chosen_options": ["Approve"]}, timeout=30)
+    assert refused.status_code == 403, refused.text
+    assert written(airbyte) == [POKE_WRITE]
+
+    alice = Airflow(airflow.url)
+    alice.login("alice", "alice-password")
+    assert answer(alice, run, "Approve")["state"] == "success"
+    state, report = end(airflow, run)
+    assert state == "success" and written(airbyte) == sorted([POKE_WRITE, GITHUB_WRITE])
+    assert report["approval"]["outcome"] == "approved" and report["approval"]["by"] == "alice"
