@@ -77,8 +77,9 @@ def prepare(
             "higher max_writes or raise [airbyte_connectors] max_writes; a dry run shows the whole plan."
         )
 
-    now, gated = split_for_approval(plan, dry_run=dry_run)
-    request = approval_request(gated, held_only=settings.approval() == "held") if gated else None
+    mode = settings.approval()
+    now, gated = split_for_approval(plan, mode=mode, dry_run=dry_run)
+    request = approval_request(gated, held_only=mode == "held") if gated else None
     if request:
         log.warning("%s The run waits for a person.\n%s", request["subject"], _how_to_answer(run_id))
     elif plan.held:
@@ -102,7 +103,7 @@ def prepare(
 
     summary = plan_summary(plan, dry_run=dry_run)
     summary["approval"] = {
-        "mode": settings.approval(),
+        "mode": mode,
         "subject": request["subject"] if request else None,
         "changes": [a.label for a in gated],
     }
@@ -120,14 +121,13 @@ def prepare(
     }
 
 
-def split_for_approval(plan: Plan, *, dry_run: bool) -> tuple[tuple[Action, ...], tuple[Action, ...]]:
-    """(writes to make now, writes that wait for a person) under ``[airbyte_connectors] approval``.
+def split_for_approval(plan: Plan, *, mode: str, dry_run: bool) -> tuple[tuple[Action, ...], tuple[Action, ...]]:
+    """(writes to make now, writes that wait for a person) under ``mode`` (``[airbyte_connectors] approval``).
 
     Dry runs never wait. With ``approval = held`` the held changes wait (the safe ones go now); with
     ``always`` every write waits; with ``never`` nothing does (held changes stay held). ``apply_held`` has
     already moved held changes into the plan's writes: approval given up front.
     """
-    mode = settings.approval()
     if dry_run or mode == "never":
         return plan.actions, ()
     if mode == "always":

@@ -142,11 +142,11 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     return {
         "version": PLAN_JSON_VERSION,
         "summary": plan.summary(),
-        "changes": [_action_json(action) for action in plan.actions],
+        "changes": [action_json(action) for action in plan.actions],
         # Writes not made because their image tag does not exist in its registry.
-        "blocked": [_action_json(action) for action in plan.blocked],
+        "blocked": [action_json(action) for action in plan.blocked],
         # Updates not made because of their version class (hold_changes), until a run applies them.
-        "held": [_action_json(action) for action in plan.held],
+        "held": [action_json(action) for action in plan.held],
         "unchanged": [
             {
                 "kind": d.kind,
@@ -172,8 +172,9 @@ def _rows(plan: Plan) -> list[tuple[str, Action]]:
     )
 
 
-def _action_json(action: Action) -> dict[str, Any]:
-    tag_change = next((c for c in action.changes if c.field == "dockerImageTag"), None)
+def action_json(action: Action) -> dict[str, Any]:
+    """One create/update/held change as JSON-able data (XCom, the report, the CLI's JSON)."""
+    tag_change = action.tag_change
     if action.action == "create":
         tag_before = None
     elif tag_change:
@@ -193,11 +194,6 @@ def _action_json(action: Action) -> dict[str, Any]:
         "holdReasons": list(action.hold_reasons),
         "impact": impact_json(action.impact),
     }
-
-
-def action_json(action: Action) -> dict[str, Any]:
-    """One create/update/held change as JSON-able data (XCom, the report, the CLI's JSON)."""
-    return _action_json(action)
 
 
 def impact_json(impact: tuple[ActorImpact, ...] | None) -> dict[str, Any] | None:
@@ -277,7 +273,7 @@ def _actor_name(impact: ActorImpact) -> str:
 
 
 def _version(action: Action) -> str:
-    tag_change = next((c for c in action.changes if c.field == "dockerImageTag"), None)
+    tag_change = action.tag_change
     return f"{tag_change.before} → {tag_change.after}" if tag_change else action.desired.docker_image_tag
 
 

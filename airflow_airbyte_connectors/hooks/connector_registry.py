@@ -20,6 +20,7 @@ import requests
 import tenacity
 import urllib3.exceptions
 
+from airflow_airbyte_connectors.hooks.connection_errors import describe_connection_error
 from airflow_airbyte_connectors.releases import RegistryFormatError, RegistryReleases, parse_registry
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ def _get_once(url: str, *, timeout: float, max_bytes: int) -> bytes:
         requests.exceptions.ChunkedEncodingError,
         urllib3.exceptions.ProtocolError,
     ) as exc:
-        raise _Transient(_connection_reason(exc)) from None
+        raise _Transient(describe_connection_error(exc)) from None
     except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise _Unreadable(f"request failed: {_short(exc)}") from None
 
@@ -187,22 +188,6 @@ def _chunks(response: requests.Response) -> Iterator[bytes]:
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After", "").strip()
     return float(value) if value.isdigit() else None
-
-
-def _connection_reason(exc: Exception) -> str:
-    text = str(exc)
-    for needle, reason in (
-        ("Connection refused", "connection refused"),
-        ("Name or service not known", "host name not found"),
-        ("nodename nor servname", "host name not found"),
-        ("Temporary failure in name resolution", "host name could not be resolved"),
-        ("Connection reset", "connection reset"),
-        ("Connection broken", "connection broken during the answer"),
-        ("RemoteDisconnected", "connection closed without an answer"),
-    ):
-        if needle in text:
-            return reason
-    return f"connection failed ({type(exc).__name__})"
 
 
 def _short(exc: Exception) -> str:

@@ -24,6 +24,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from airflow_airbyte_connectors.configs import DOCKER_REPOSITORY_RE, DOCKER_TAG_RE
+from airflow_airbyte_connectors.hooks.connection_errors import describe_connection_error
 
 log = logging.getLogger(__name__)
 
@@ -300,7 +301,7 @@ class _Checker:
         except requests.exceptions.SSLError:
             raise _Unknown("registry unreachable: TLS handshake failed") from None
         except requests.ConnectionError as error:
-            raise _Unknown(f"registry unreachable: {_connection_problem(error)}") from None
+            raise _Unknown(f"registry unreachable: {describe_connection_error(error)}") from None
         except requests.RequestException as error:
             raise _Unknown(f"request failed: {type(error).__name__}") from None
 
@@ -317,24 +318,3 @@ def _read_limited(response: requests.Response, limit: int, timeout: float) -> by
     except requests.RequestException:
         raise _Unknown("token service answer broken off") from None
     return bytes(body)
-
-
-def _connection_problem(error: requests.ConnectionError) -> str:
-    """A few words for why a connection failed; the full text has URLs and object reprs."""
-    text = str(error).lower()
-    if "timed out" in text:
-        return "timed out"
-    for marker, words in (
-        ("refused", "connection refused"),
-        ("name or service not known", "host name not resolved"),
-        ("nodename nor servname", "host name not resolved"),
-        ("temporary failure in name resolution", "host name not resolved"),
-        ("failed to resolve", "host name not resolved"),
-        ("network is unreachable", "network unreachable"),
-        ("reset by peer", "connection reset"),
-        ("remotedisconnected", "connection closed without an answer"),
-        ("connection aborted", "connection closed without an answer"),
-    ):
-        if marker in text:
-            return words
-    return type(error).__name__
