@@ -162,7 +162,9 @@ def test_only_approval_users_may_answer(stack):
     path = f"dags/create_connectors/dagRuns/{quote(run, safe='')}/taskInstances/approve/-1/hitlDetails"
     refused = airflow.session.patch(f"{airflow.url}/api/v2/{path}", json={"chosen_options": ["Approve"]}, timeout=30)
     assert refused.status_code == 403, refused.text
-    assert written(airbyte) == [POKE_WRITE]
+    # The safe patch runs beside the waiting approval: wait for it; the refused answer wrote nothing more.
+    wait_for("the safe write", lambda: written(airbyte) == [POKE_WRITE])
+    assert task_instance(airflow, run, "approve")["state"] == "awaiting_input"
 
     alice = Airflow(airflow.url)
     alice.login("alice", "alice-password")
