@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import yaml
 
 from tests.services import test_approval
 from tests.services.airflow_services import Airflow, wait_for
-from tests.services.approvals import SETTLE_SECONDS, task_instance, waiting_approval
+from tests.services.approvals import answered, waiting_approval
 from tests.services.test_approval import GITHUB, GITHUB_WRITE, POKE_WRITE, POKEAPI, end, start, written
 from tests.support import REPO_ROOT
 
@@ -101,28 +100,16 @@ def behind(airbyte: Any, config: Path, sources: list[dict[str, Any]]) -> None:
 
 
 def approve_in_page(page: Any, airflow: Airflow, run_id: str, url: str) -> dict[str, Any]:
-    """Click Approve once the task has waited a little (Airflow 3.3.2 can fail an approval answered right after
-    it paused); if Airflow fails it anyway and the retry asks again, approve the new request too."""
-    for _ in range(3):
-        waiting_approval(airflow, run_id)
-        asked_in = task_instance(airflow, run_id, "approve")["try_number"]
-        time.sleep(SETTLE_SECONDS)
+    """Click Approve in the approval page (see ``approvals.answered`` for the race it waits out)."""
+
+    def click_approve() -> None:
         page.goto(url)
         button = page.get_by_role("button", name="Approve")
         button.wait_for(state="visible")
         wait_for("the Approve button to be enabled", button.is_enabled, timeout=30, every=0.5)
         button.click()
 
-        def settled(asked_in: int = asked_in) -> dict[str, Any] | None:
-            ti = task_instance(airflow, run_id, "approve")
-            if ti["state"] in ("success", "failed", "skipped") or ti["try_number"] > asked_in:
-                return ti
-            return None
-
-        done = wait_for("the approval task to finish", settled, timeout=120)
-        if done["state"] in ("success", "failed", "skipped"):
-            return done
-    raise AssertionError("Airflow failed the approval clicked in the UI three times")
+    return answered(airflow, run_id, click_approve)
 
 
 @pytest.mark.parametrize("stack", ["held"], indirect=True)
