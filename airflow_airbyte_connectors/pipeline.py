@@ -8,6 +8,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # Airflow Variable holding the digest of the basic_config the last writing run planned from.
 CONFIG_DIGEST_VARIABLE = "airbyte_connectors_basic_config_digest"
+# Impact reads (sources/search, connections/list) sent to Airbyte at the same time.
+IMPACT_READS_AT_ONCE = 4
 
 
 class PlanTooLargeError(RuntimeError):
@@ -192,23 +195,42 @@ def assess_versions(plan: Plan, *, apply_held: bool = False) -> Plan:
 
 def assess_impact(hook: AirbyteDefinitionsHook, plan: Plan) -> Plan:
     """Find the sources/destinations each planned or held version move touches, and predict which Airbyte
-    moves and which it keeps behind. Reads Airbyte only for those definitions."""
-    connections: dict[str, list[dict[str, Any]]] = {}
+    moves and which it keeps behind. Reads Airbyte only for those definitions, a few reads at a time."""
+    changes = {
+        id(action): (action, action.version_change)
+        for action in plan.updates + plan.held
+        if action.version_change is not None and action.definition_id is not None
+    }
+    if not changes:
+        return plan
+    crossings = {
+        key: [Crossing(c.version, c.impacted_streams) for c in change.crossed] for key, (_, change) in changes.items()
+    }
+    # Airbyte scopes its pins by stream on the way up only; a downgrade moves every source.
+    downgrades = {key for key, (_, change) in changes.items() if "downgrade" in change.classes}
+    scoped = {key for key in changes if key not in downgrades and any(c.impacted_streams for c in crossings[key])}
+
+    def actors_of(key: int) -> list[Actor]:
+        action = changes[key][0]
+        return [Actor.from_api(action.kind, read) for read in hook.search_actors(action.kind, action.definition_id)]
+
+    with ThreadPoolExecutor(max_workers=min(IMPACT_READS_AT_ONCE, len(changes)), thread_name_prefix="impact") as pool:
+        actors = dict(zip(changes, pool.map(actors_of, changes), strict=True))
+        # Connections: once per workspace, and only where a stream-scoped breaking change is crossed.
+        workspaces = sorted({actor.workspace_id for key in scoped for actor in actors[key]})
+        connections = dict(zip(workspaces, pool.map(hook.list_connections, workspaces), strict=True))
 
     def with_impact(action: Action) -> Action:
-        change = action.version_change
-        if change is None or action.definition_id is None:
+        key = id(action)
+        if key not in changes:
             return action
-        actors = [Actor.from_api(action.kind, read) for read in hook.search_actors(action.kind, action.definition_id)]
-        crossings = [Crossing(c.version, c.impacted_streams) for c in change.crossed]
-        downgrade = "downgrade" in change.classes
-        streams: dict[str, set[str]] = {}
-        if not downgrade and any(c.impacted_streams for c in crossings):
-            for actor in actors:
-                if actor.workspace_id not in connections:
-                    connections[actor.workspace_id] = hook.list_connections(actor.workspace_id)
-                streams[actor.actor_id] = selected_streams(actor.actor_id, connections[actor.workspace_id])
-        return replace(action, impact=predict(actors, streams, crossings, downgrade=downgrade))
+        streams = (
+            {a.actor_id: selected_streams(a.actor_id, connections[a.workspace_id]) for a in actors[key]}
+            if key in scoped
+            else {}
+        )
+        impact = predict(actors[key], streams, crossings[key], downgrade=key in downgrades)
+        return replace(action, impact=impact)
 
     return replace(
         plan,

@@ -241,7 +241,8 @@ class TestVersionMeaning:
     """Version classes and holds on the real release data (Airbyte's registry, March 2026)."""
 
     @pytest.fixture(scope="class")
-    def releases(self):
+    @classmethod
+    def releases(cls):
         import json
 
         from airflow_airbyte_connectors.releases import parse_registry
