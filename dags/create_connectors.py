@@ -3,8 +3,8 @@
 Runs after template_configs publishes basic_config (Asset schedule), by hand from the UI (with a
 dry-run switch), or with ``airflow dags test create_connectors``.
 
-prepare -> one AirbyteDefinitionOperator per create/update (mapped) -> publish_changes -> report
-        -> approve (a person, when [airbyte_connectors] approval asks for it) -> apply_approved (mapped)
+prepare -> apply: one AirbyteDefinitionOperator per create/update (mapped) -> publish_changes -> report
+          apply -> approve (a person, when [airbyte_connectors] approval asks for it) -> apply_approved (mapped)
 
 With ``[airbyte_connectors] reconcile_schedule`` set, it also runs on that cron schedule, putting back what
 was changed in Airbyte behind the config's back. A run that created or updated something emits an event of
@@ -108,10 +108,13 @@ def create_connectors() -> None:
             # Airflow 3.3 can fail an answered approval (a scheduler race); the retry asks again.
             retries=1,
             retry_delay=timedelta(seconds=5),
+            # Asked once the safe writes are done, also when one failed: the approved writes then never run
+            # beside them, so max_active_writes holds for the whole run.
+            trigger_rule=TriggerRule.ALL_DONE,
         )
         # Approve returns the approved writes; Reject skips them.
         gated = AirbyteDefinitionOperator.partial(task_id="apply_approved", **writes).expand_kwargs(approve.output)
-        planned >> approve
+        [planned, applied[0]] >> approve  # reads prepare's request; asked after the safe writes
         applied.append(gated)
 
     @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[AssetAlias(settings.DEFINITIONS_ASSET_ALIAS)])

@@ -143,7 +143,7 @@ def test_trigger_read_and_approve_in_the_ui(page, stack, screenshots):
     # b. A normal run: the safe patch is written at once, the breaking GitHub update waits for a person.
     run_id = start(airflow, airbyte, config, [GITHUB, POKEAPI])
     waiting_approval(airflow, run_id)
-    wait_for("the safe write", lambda: written(airbyte) == [POKE_WRITE])
+    assert written(airbyte) == [POKE_WRITE]  # the approval is asked once the safe writes are done
     page.goto(f"{ui}/dags/{DAG_ID}/runs/{run_id}/tasks/apply/mapped")
     wait_for_text(page, "update source PokeAPI 0.3.38→0.3.40 patch")
     assert "GitHub" not in page.locator("body").inner_text()  # held: not among the immediate writes

@@ -266,6 +266,22 @@ class TestParseTime:
         assert result == {"dags": ["create_connectors"], "import_errors": {}, "tripped": []}
 
 
+class TestShape:
+    @pytest.mark.parametrize("approval", ["never", "held", "always"])
+    def test_the_approval_is_asked_after_the_safe_writes(self, monkeypatch, approval):
+        from airflow.dag_processing.dagbag import DagBag
+
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL", approval)
+        dag = DagBag(dag_folder=str(DAGS_FOLDER)).get_dag("create_connectors")
+        upstream = {task.task_id: sorted(task.upstream_task_ids) for task in dag.tasks}
+        writes = ["apply"] if approval == "never" else ["apply", "apply_approved"]
+        assert upstream["publish_changes"] == writes and upstream["report"] == ["publish_changes"]
+        if approval != "never":
+            # approved writes never run beside the safe ones: max_active_writes holds for the whole run
+            assert upstream["approve"] == ["apply", "prepare"] and upstream["apply_approved"] == ["approve"]
+            assert dag.get_task("approve").trigger_rule == "all_done"
+
+
 PARSE_SCRIPT = r"""
 import json, socket, sys
 tripped = []

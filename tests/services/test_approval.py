@@ -104,14 +104,14 @@ GITHUB_WRITE = f"{GITHUB['sourceDefinitionId'][:8]} 2.1.14"
 def test_held_changes_wait_for_a_person(stack):
     airflow, airbyte, config = stack
 
-    # Approve: the safe patch is written without waiting; the held change only after the answer.
+    # Approve: the safe patch is written first, without waiting; the held change only after the answer.
     run = start(airflow, airbyte, config, [GITHUB, POKEAPI])
     request = waiting_approval(airflow, run)
+    assert written(airbyte) == [POKE_WRITE]  # asked once the safe writes are done
     assert request["subject"] == "Apply 1 held change to Airbyte (1 breaking)?"
     body = request["body"]
     assert "| **update** | source | GitHub | 1.8.0 → 2.1.14 | major, breaking |" in body
     assert "breaking change 2.0.0" in body and "[migration guide](https://docs.airbyte.com/" in body
-    wait_for("the safe write", lambda: written(airbyte) == [POKE_WRITE])
     assert answer(airflow, run, "Approve")["state"] == "success"
     state, report = end(airflow, run)
     assert state == "success" and written(airbyte) == sorted([POKE_WRITE, GITHUB_WRITE])
@@ -167,8 +167,8 @@ def test_only_approval_users_may_answer(stack):
     path = f"dags/create_connectors/dagRuns/{quote(run, safe='')}/taskInstances/approve/-1/hitlDetails"
     refused = airflow.session.patch(f"{airflow.url}/api/v2/{path}", json={"chosen_options": ["Approve"]}, timeout=30)
     assert refused.status_code == 403, refused.text
-    # The safe patch runs beside the waiting approval: wait for it; the refused answer wrote nothing more.
-    wait_for("the safe write", lambda: written(airbyte) == [POKE_WRITE])
+    # The safe patch was written before the approval was asked; the refused answer wrote nothing more.
+    assert written(airbyte) == [POKE_WRITE]
     assert task_instance(airflow, run, "approve")["state"] == "awaiting_input"
 
     alice = Airflow(airflow.url)
