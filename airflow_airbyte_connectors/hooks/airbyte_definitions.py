@@ -31,6 +31,7 @@ _CONNECT_TIMEOUT = 10.0
 _READ_ATTEMPTS = 5
 _RETRY_AFTER_CAP = 60.0
 _BODY_EXCERPT = 300
+_ACTOR_PAGE_SIZE = 100  # sources/list, destinations/list (Airbyte's default page: 20)
 
 AuthType = Literal["none", "bearer", "basic"]
 
@@ -252,11 +253,26 @@ class AirbyteDefinitionsHook(BaseHook):
             answer = self._read(f"{kind}s/search", {id_key(kind): definition_id})
             return list(answer.get(f"{kind}s", []))
         except AirbyteNotFoundError:
-            actors = []
-            for workspace in self.list_workspaces():
-                answer = self._read(f"{kind}s/list", {"workspaceId": workspace["workspaceId"]})
-                actors += [a for a in answer.get(f"{kind}s", []) if a.get(id_key(kind)) == definition_id]
-            return actors
+            return [
+                actor
+                for workspace in self.list_workspaces()
+                for actor in self._list_actors(kind, workspace["workspaceId"])
+                if actor.get(id_key(kind)) == definition_id
+            ]
+
+    def _list_actors(self, kind: Kind, workspace_id: str) -> list[dict[str, Any]]:
+        """Every source (or destination) of a workspace. Airbyte 1.8+ answers a page at a time (``pageSize``
+        actors after the one in ``cursor``); older versions answer everything at once and ignore both."""
+        actors: dict[str, dict[str, Any]] = {}
+        body: dict[str, Any] = {"workspaceId": workspace_id, "pageSize": _ACTOR_PAGE_SIZE}
+        while True:
+            page = self._read(f"{kind}s/list", body).get(f"{kind}s", [])
+            new = {actor[f"{kind}Id"]: actor for actor in page if actor[f"{kind}Id"] not in actors}
+            actors.update(new)
+            # A short page is the last; a page with nothing new means the cursor was ignored.
+            if len(page) < _ACTOR_PAGE_SIZE or not new:
+                return list(actors.values())
+            body["cursor"] = page[-1][f"{kind}Id"]
 
     def list_connections(self, workspace_id: str) -> list[dict[str, Any]]:
         """The workspace's connections with their selected streams (``syncCatalog``)."""

@@ -11,7 +11,9 @@ from airflow_airbyte_connectors.hooks.airbyte_definitions import (
     WriteOutcomeUnknownError,
     server_root,
 )
-from tests.support import CLIENT_SECRET, CUSTOM_SOURCE
+from airflow_airbyte_connectors.testing import AirbyteEmulator
+from airflow_airbyte_connectors.testing.errors import ApiError
+from tests.support import CLIENT_SECRET, CUSTOM_SOURCE, REGISTRY
 
 
 def hook(**kwargs) -> AirbyteDefinitionsHook:
@@ -186,3 +188,62 @@ class TestDefinitions:
     def test_settings_repr_hides_the_secret(self, use_emulator):
         use_emulator()
         assert CLIENT_SECRET not in repr(hook().client_settings)
+
+
+class _AirbyteWithoutSearch(AirbyteEmulator):
+    """An Airbyte without ``sources/search`` / ``destinations/search``."""
+
+    def _actor_search(self, kind, body):
+        raise ApiError(404, f"No such endpoint: {kind}s/search")
+
+
+def only_the_missing_search_breaks_the_contract(emu) -> None:
+    """The spec has sources/search; this Airbyte answers 404 for it. Everything else must follow the spec."""
+    assert emu.contract_violations
+    assert all("/sources/search response 404" in violation for violation in emu.contract_violations)
+
+
+class TestSearchActors:
+    GITHUB = "airbyte/source-github"
+    POKEAPI = "airbyte/source-pokeapi"
+
+    def seed(self, emu, github: list[int], pokeapi: int = 0) -> str:
+        """``github[i]`` GitHub sources in workspace i, ``pokeapi`` PokeAPI ones in the first, interleaved."""
+        for workspace, count in zip(emu.workspace_ids, github, strict=True):
+            for i in range(count):
+                emu.add_source(self.GITHUB, name=f"GitHub {i}", workspace_id=workspace)
+                if workspace == emu.workspace_ids[0] and i < pokeapi:
+                    emu.add_source(self.POKEAPI, name=f"PokeAPI {i}", workspace_id=workspace)
+        return next(d["sourceDefinitionId"] for d in emu.definitions("source") if d["dockerRepository"] == self.GITHUB)
+
+    def test_one_search_across_workspaces(self, use_emulator):
+        emu = use_emulator(seed=REGISTRY, workspaces=2)
+        github = self.seed(emu, [30, 3], pokeapi=10)
+        emu.clear_requests()
+        assert len(hook().search_actors("source", github)) == 33
+        assert [r.operation for r in emu.requests if r.operation != "applications/token"] == ["sources/search"]
+
+    @pytest.mark.allow_contract_violations
+    def test_without_search_every_page_of_every_workspace_is_read(self, use_emulator):
+        # Airbyte 1.8+ pages sources/list by cursor.
+        emu = use_emulator(seed=REGISTRY, workspaces=2, emulator_class=_AirbyteWithoutSearch)
+        github = self.seed(emu, [150, 3], pokeapi=80)
+        emu.clear_requests()
+        found = hook().search_actors("source", github)
+        assert len(found) == 153 and len({a["sourceId"] for a in found}) == 153
+        lists = [r for r in emu.requests if r.operation == "sources/list"]
+        # 230 sources in the first workspace: pages of 100, 100 and 30; the second has one page.
+        assert [len(r.response["sources"]) for r in lists] == [100, 100, 30, 3]
+        only_the_missing_search_breaks_the_contract(emu)
+
+    @pytest.mark.allow_contract_violations
+    def test_without_search_on_an_airbyte_that_does_not_page(self, use_emulator):
+        emu = use_emulator(seed=REGISTRY, profile="0.63", emulator_class=_AirbyteWithoutSearch)
+        github = self.seed(emu, [150], pokeapi=20)
+        emu.clear_requests()
+        found = hook().search_actors("source", github)
+        assert len(found) == 150 and len({a["sourceId"] for a in found}) == 150
+        # Everything at once, cursor ignored: the second answer brings nothing new and ends the listing.
+        lists = [r for r in emu.requests if r.operation == "sources/list"]
+        assert [len(r.response["sources"]) for r in lists] == [170, 170]
+        only_the_missing_search_breaks_the_contract(emu)
