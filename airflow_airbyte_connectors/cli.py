@@ -13,7 +13,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -133,6 +132,7 @@ def _describe_airbyte_error(exc: Exception, conn_id: str) -> str:
     import requests
 
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteApiError
+    from airflow_airbyte_connectors.hooks.connection_errors import describe_connection_error
 
     if type(exc).__name__ == "AirflowNotFoundException":
         env = f"AIRFLOW_CONN_{conn_id.upper()}"
@@ -144,21 +144,10 @@ def _describe_airbyte_error(exc: Exception, conn_id: str) -> str:
         return f"Airbyte: {exc}"
     if isinstance(exc, requests.RequestException):
         url = exc.request.url if exc.request is not None else "Airbyte"
-        return f"cannot reach Airbyte ({url}): {_short_reason(exc)}"
+        return f"cannot reach Airbyte ({url}): {describe_connection_error(exc)}"
     if isinstance(exc, ValueError):  # e.g. a connection without a host, several workspaces
         return f"connection {conn_id!r}: {exc}"
     return f"{type(exc).__name__}: {exc}"
-
-
-def _short_reason(exc: Exception) -> str:
-    """'[Errno 111] Connection refused' rather than urllib3's nested reprs."""
-    text = str(exc)
-    match = re.search(r"(\[Errno [^\]]+\][^'\")]*)", text)
-    if match:
-        return match.group(1).strip()
-    if "timed out" in text.lower():
-        return "timed out"
-    return type(exc).__name__
 
 
 def _quiet_airflow() -> None:

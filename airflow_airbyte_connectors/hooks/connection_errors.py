@@ -1,5 +1,5 @@
-"""A few words for why a connection failed, for the registry hooks' findings: the exception's own text is
-full of URLs and nested object reprs."""
+"""A few words for why a connection failed, for the registry hooks' findings and the CLI's one-line errors:
+the exception's own text is full of URLs and nested object reprs."""
 
 from __future__ import annotations
 
