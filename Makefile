@@ -4,16 +4,24 @@ VENV := .venv
 BIN := $(VENV)/bin
 AIRFLOW_VERSION := 3.3.2
 
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check "apache-airflow==$(AIRFLOW_VERSION)"
+
 .PHONY: setup demo test bench lint clean
 
-setup: $(VENV)/.installed
-
-$(VENV)/.installed: pyproject.toml
+# What the demo needs: Airflow and this package.
+$(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test,celery,browser]"
+	$(PIP) -e .
 	touch $@
 
-demo: setup
+# What the tests need on top: pytest and friends, the Celery stack's packages, Playwright.
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: $(VENV)/.base
+	$(PIP) -e ".[test,celery,browser]"
+	touch $@
+
+demo: $(VENV)/.base
 	$(BIN)/python scripts/demo.py
 
 # Two workers: the tests that start Airflow services run one after another on one of them (tests/conftest.py).
