@@ -18,10 +18,10 @@ import pytest
 from tests.support import CLIENT_ID, CLIENT_SECRET, CUSTOM_SOURCE, REPO_ROOT, connection_uri, registry_entry
 
 POKEAPI = registry_entry("source", "PokeAPI")
-SEVEN_SHIFTS = registry_entry("source", "7shifts")
+SENTRY = registry_entry("source", "Sentry")
 POSTGRES = registry_entry("destination", "Postgres")
 # Small on purpose: every test starts its own emulator, and a child process lists it.
-SEED = {"sources": [POKEAPI, SEVEN_SHIFTS], "destinations": [POSTGRES]}
+SEED = {"sources": [POKEAPI, SENTRY], "destinations": [POSTGRES]}
 VALID = REPO_ROOT / "tests" / "data" / "configs" / "valid.yaml"
 BAD_CONFIGS = REPO_ROOT / "tests" / "data" / "bad_configs"
 ERROR_PREFIX = "airbyte-connectors: error: "

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from airflow_airbyte_connectors.configs import ConfigError, ConnectorsConfig, get_configs, parse_connectors
-from tests.support import registry
+from tests.support import registry, require_airbyte_files
 
 DATA = Path(__file__).parent / "data" / "configs"
 
@@ -241,6 +241,7 @@ class TestParseConnectors:
         assert config.source_definitions[0].definition_id == upper.lower()
 
     def test_registry_entries_are_accepted_as_they_are(self):
+        require_airbyte_files()
         data = registry()
         config = parse_connectors(
             {"source_definitions": data["sources"][:100], "destination_definitions": data["destinations"]}
@@ -248,6 +249,7 @@ class TestParseConnectors:
         assert (len(config.source_definitions), len(config.destination_definitions)) == (100, 55)
 
     def test_registry_as_a_whole_is_a_valid_config(self):
+        require_airbyte_files()
         # Airbyte's own registry reuses a few source names (Customer.io, Harness, PagerDuty up to case), each
         # with its own image: names are not identity, so the whole registry is a valid basic_config.
         data = registry()

@@ -1,4 +1,5 @@
-"""`make demo` works from a clone alone: scripts/demo.py run in a copy with no `../shared` beside it."""
+"""The README's two commands work from a clone alone: scripts/demo.py, and the tests, run in a copy with no
+`../shared` beside it."""
 
 from __future__ import annotations
 
@@ -70,3 +71,27 @@ def test_demo_runs_from_a_clone_with_nothing_beside_it(tmp_path):
     assert "major, breaking; held for breaking" in output and "GitHub issues [2.0.0, selects issues]" in output
     assert "FileNotFoundError" not in output and "oss-registry" not in output
     assert (clone / ".demo" / "airflow").is_dir()
+
+
+def test_tests_run_from_a_clone_with_nothing_beside_it_and_skip_what_needs_airbyte_files(tmp_path):
+    clone = tmp_path / "clone"
+    _copy_clone(clone)
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW") and name != "CI"}
+    env["PYTHONPATH"] = str(clone)
+    # Test files that mix both kinds: some tests need Airbyte's files, the others nothing.
+    files = ["tests/test_configs.py", "tests/testing/test_server.py", "tests/hooks/test_connector_registry.py"]
+
+    def pytest_in_clone(**extra_env: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files]
+        return subprocess.run(command, cwd=clone, env={**env, **extra_env}, capture_output=True, text=True, timeout=300)
+
+    done = pytest_in_clone()
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
+    summary = done.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and " skipped" in summary and "failed" not in summary and "error" not in summary
+    assert "needs Airbyte's OpenAPI specs and registry snapshots in" in done.stdout
+
+    # CI runs everything: without the files it stops before running any test.
+    refused = pytest_in_clone(CI="true")
+    assert refused.returncode == pytest.ExitCode.USAGE_ERROR, refused.stdout[-2000:] + refused.stderr[-2000:]
+    assert "airbyte is missing: CI runs every test" in refused.stderr

@@ -17,7 +17,7 @@ import pytest
 from airflow_airbyte_connectors.hooks import connector_registry
 from airflow_airbyte_connectors.hooks.connector_registry import read_connector_registry
 from airflow_airbyte_connectors.testing.local_server import LocalServer
-from tests.support import SHARED_AIRBYTE
+from tests.support import SHARED_AIRBYTE, require_airbyte_files
 
 REGISTRY_FILE = SHARED_AIRBYTE / "oss-registry-releases-b8390e04.json"
 MB = 1024 * 1024
@@ -267,6 +267,10 @@ class TestHttp:
 
 
 class TestFiles:
+    @pytest.fixture(autouse=True)
+    def _airbyte_files(self):
+        require_airbyte_files()
+
     def test_plain_path(self):
         releases, findings = read_connector_registry(str(REGISTRY_FILE))
         assert findings == [] and releases.connector_count == 647

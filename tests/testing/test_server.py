@@ -13,7 +13,7 @@ import requests
 
 from airflow_airbyte_connectors.testing import AirbyteEmulator
 from airflow_airbyte_connectors.testing.server import older_tag
-from tests.support import REGISTRY
+from tests.support import REGISTRY, require_airbyte_files
 
 NEW = {
     "name": "Acme",
@@ -207,6 +207,7 @@ class TestAuth:
 
 class TestCommandLine:
     def test_starts_on_loopback_answers_and_stops_by_itself(self, tmp_path):
+        require_airbyte_files()
         ready = tmp_path / "url"
         process = subprocess.Popen(
             [
