@@ -147,7 +147,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """On a clone without ../shared/airbyte, a test that needs Airbyte's specs or registry snapshots from there
     is reported as skipped, saying so (CI refuses to run without them: see above)."""
     report = yield
-    if call.excinfo is not None and _missing_airbyte_file(call.excinfo.value):
+    # Only when the folder is absent: with it, a missing file is a real failure.
+    if call.excinfo is not None and not SHARED_AIRBYTE.is_dir() and _missing_airbyte_file(call.excinfo.value):
         report.outcome = "skipped"
         reason = f"Skipped: needs Airbyte's OpenAPI specs and registry snapshots in {SHARED_AIRBYTE}"
         report.longrepr = (str(item.path), (item.location[1] or 0) + 1, reason)
