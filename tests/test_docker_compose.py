@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from airflow_airbyte_connectors.get_provider_info import get_provider_info
+from tests.services.production_stack import BROKER_SCHEME, DATABASE_SCHEME, RESULT_BACKEND_SCHEME
 from tests.support import REPO_ROOT
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yaml").read_text())
@@ -29,6 +30,20 @@ def test_services_and_profiles_are_as_documented():
     assert profiled == {"airbyte-emulator": ["demo"]}
     readme = (REPO_ROOT / "README.md").read_text()
     assert "docker compose up" in readme and "docker compose --profile demo up" in readme
+
+
+def test_database_and_celery_urls_name_the_drivers_of_the_topology_run_natively():
+    # tests/services/test_celery.py runs this topology for real, with these schemes.
+    env = COMPOSE["x-airflow-common"]["environment"]
+    schemes = {
+        name: env[f"AIRFLOW__{name}"].split("://")[0]
+        for name in ("DATABASE__SQL_ALCHEMY_CONN", "CELERY__RESULT_BACKEND", "CELERY__BROKER_URL")
+    }
+    assert schemes == {
+        "DATABASE__SQL_ALCHEMY_CONN": DATABASE_SCHEME,
+        "CELERY__RESULT_BACKEND": RESULT_BACKEND_SCHEME,
+        "CELERY__BROKER_URL": BROKER_SCHEME,
+    }
 
 
 def test_airflow_image_is_built_here_and_installs_the_package():

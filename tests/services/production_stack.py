@@ -35,6 +35,11 @@ from tests.services.airflow_services import (
 )
 
 WORKER = "worker1"
+# How Airflow reaches Postgres and Redis; docker-compose.yaml names the same (tests/test_docker_compose.py).
+# With SQLAlchemy 2.1 a bare postgresql:// means psycopg 3: name the driver that is installed.
+DATABASE_SCHEME = "postgresql+psycopg2"
+RESULT_BACKEND_SCHEME = "db+postgresql+psycopg2"
+BROKER_SCHEME = "redis"
 WORKER_CONCURRENCY = 8  # above max_active_writes: a finished workload can hold its pool slot ~5 s longer
 # The worker's [core] hostname_callable: task instances it runs report this name, not the machine's.
 HOSTNAME_MODULE = "aac_worker_hostname"
@@ -288,10 +293,9 @@ def production_stack(
             timings = {"postgres_redis_ready_s": round(time.monotonic() - started, 1)}
             celery_env = {
                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://airflow:airflow@{db}/airflow",
-                "AIRFLOW__CELERY__BROKER_URL": f"redis://{broker}/0",
-                # With SQLAlchemy 2.1 a bare postgresql:// means psycopg 3: name the driver that is installed.
-                "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://airflow:airflow@{db}/airflow",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"{DATABASE_SCHEME}://airflow:airflow@{db}/airflow",
+                "AIRFLOW__CELERY__BROKER_URL": f"{BROKER_SCHEME}://{broker}/0",
+                "AIRFLOW__CELERY__RESULT_BACKEND": f"{RESULT_BACKEND_SCHEME}://airflow:airflow@{db}/airflow",
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
                 **env,
             }
