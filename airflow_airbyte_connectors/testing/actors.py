@@ -100,6 +100,13 @@ class ActorStore:
         status: str = "active",
         name: str | None = None,
     ) -> Connection:
+        """Connect a source to a destination (same workspace).
+
+        :param streams: stream name -> selected; an iterable of names means all of them selected.
+        :param status: ``active``, ``inactive`` or ``deprecated`` (deleted: ignored by breaking-change
+            scopes and not listed).
+        :raises KeyError: an unknown actor. :raises ValueError: a bad status, or two workspaces.
+        """
         if status not in CONNECTION_STATUSES:
             raise ValueError(f"status must be one of {CONNECTION_STATUSES}, not {status!r}")
         source, destination = self.get("source", source_id), self.get("destination", destination_id)

@@ -211,27 +211,10 @@ class AirbyteEmulator(LocalServer):
         with self._lock:
             return self._definitions.reads(kind)
 
-    def add_definition(
-        self,
-        kind: str,
-        *,
-        name: str,
-        docker_repository: str,
-        docker_image_tag: str,
-        documentation_url: str,
-        custom: bool = False,
-        definition_id: str | None = None,
-    ) -> dict[str, Any]:
+    def add_definition(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Add a definition (no request logged); ``fields`` as :meth:`DefinitionStore.add` takes them."""
         with self._lock:
-            return self._definitions.add(
-                kind,
-                name=name,
-                docker_repository=docker_repository,
-                docker_image_tag=docker_image_tag,
-                documentation_url=documentation_url,
-                custom=custom,
-                definition_id=definition_id,
-            )
+            return self._definitions.add(kind, **fields)
 
     def delete_definition(self, kind: str, definition_id: str) -> None:
         with self._lock:
@@ -290,22 +273,12 @@ class AirbyteEmulator(LocalServer):
             return actor.id
 
     def add_connection(
-        self,
-        source_id: str,
-        destination_id: str,
-        streams: Mapping[str, bool] | Iterable[str],
-        *,
-        status: str = "active",
+        self, source_id: str, destination_id: str, streams: Mapping[str, bool] | Iterable[str], **options: Any
     ) -> str:
-        """Connect a source to a destination (same workspace); returns the connectionId.
-
-        :param streams: stream name -> selected; an iterable of names means all of them selected.
-        :param status: ``active``, ``inactive`` or ``deprecated`` (deleted: ignored by breaking-change
-            scopes and not listed).
-        :raises KeyError: an unknown actor. :raises ValueError: a bad status, or two workspaces.
-        """
+        """Connect a source to a destination (same workspace); returns the connectionId. ``streams`` and
+        ``options`` (``status``, ``name``) as :meth:`ActorStore.add_connection` takes them."""
         with self._lock:
-            return self._actors.add_connection(source_id, destination_id, streams, status=status).id
+            return self._actors.add_connection(source_id, destination_id, streams, **options).id
 
     def pin_actor(
         self, kind: str, actor_id: str, tag: str, *, origin: str = "user", breaking_change: str | None = None
