@@ -117,14 +117,19 @@ class TestPlan:
             for line in lines
         )
 
-    def test_json(self, cli, emulator, write_config):
+    @staticmethod
+    def pending_plan(cli, emulator, write_config, output_format: str) -> subprocess.CompletedProcess:
+        """``plan --format output_format`` with one create, one update and one unchanged: exit 2, no write."""
         emu = emulator(seed=SEED, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
         emu.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
         path = write_config(config(POKEAPI, CUSTOM_SOURCE, destinations=[POSTGRES]))
-        result = cli("plan", str(path), "--format", "json", conn=connection_uri(emu))
+        result = cli("plan", str(path), "--format", output_format, conn=connection_uri(emu))
         assert result.returncode == 2, result.stderr
         assert emu.write_requests() == []
-        plan = json.loads(result.stdout)
+        return result
+
+    def test_json(self, cli, emulator, write_config):
+        plan = json.loads(self.pending_plan(cli, emulator, write_config, "json").stdout)
         assert plan["version"] == 1
         assert plan["summary"] == {
             "create": 1,
@@ -167,12 +172,7 @@ class TestPlan:
         assert [f["category"] for f in plan["findings"]] == ["registry"] and plan["unmanaged"] == 1
 
     def test_markdown(self, cli, emulator, write_config):
-        emu = emulator(seed=SEED, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
-        emu.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
-        path = write_config(config(POKEAPI, CUSTOM_SOURCE, destinations=[POSTGRES]))
-        result = cli("plan", str(path), "--format", "markdown", conn=connection_uri(emu))
-        assert result.returncode == 2, result.stderr
-        assert emu.write_requests() == []
+        result = self.pending_plan(cli, emulator, write_config, "markdown")
         assert result.stdout.startswith("### Airbyte connector plan: 1 to create, 1 to update, 1 unchanged")
         assert table_rows(result.stdout) == [
             ["**create**", "source", "Acme CRM", f"`{CUSTOM_SOURCE['dockerRepository']}`", "1.2.0", "", "(new)"],
