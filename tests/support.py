@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,13 @@ def connection_uri(emu: Any, *, auth: str = "bearer", host_suffix: str = "", **e
     if extra:
         conn["extra"] = extra
     return json.dumps(conn)
+
+
+def unused_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now: for a server to start on, or for a refused connection."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def require_airbyte_files() -> None:

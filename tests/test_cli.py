@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import CLIENT_ID, CLIENT_SECRET, CUSTOM_SOURCE, REPO_ROOT, connection_uri, registry_entry
+from tests.support import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    CUSTOM_SOURCE,
+    REPO_ROOT,
+    connection_uri,
+    registry_entry,
+    unused_port,
+)
 
 POKEAPI = registry_entry("source", "PokeAPI")
 SENTRY = registry_entry("source", "Sentry")
@@ -275,12 +282,6 @@ class TestValidate:
         assert emu.requests == []
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class TestErrors:
     @pytest.mark.parametrize(
         ("conn", "expected"),
@@ -305,7 +306,7 @@ class TestErrors:
         assert "wrong-secret-x" not in line
 
     def test_airbyte_down(self, cli, write_config):
-        conn = json.dumps({"conn_type": "airbyte", "host": f"http://127.0.0.1:{closed_port()}"})
+        conn = json.dumps({"conn_type": "airbyte", "host": f"http://127.0.0.1:{unused_port()}"})
         result = cli("plan", str(write_config(config(POKEAPI))), conn=conn)
         assert_one_error_line(result, "cannot reach Airbyte", "connection refused")
         assert result.stdout == ""

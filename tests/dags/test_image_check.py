@@ -3,13 +3,11 @@ does not stop the writes. Real Airflow (dag.test), the Airbyte emulator and a re
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from airflow_airbyte_connectors.testing import ImageRegistryEmulator
 from tests.dags.test_create_connectors import config, run_dag, task_states, with_tag, xcom
-from tests.support import REGISTRY, registry_entry
+from tests.support import REGISTRY, registry_entry, unused_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
@@ -27,12 +25,6 @@ def image_check(monkeypatch):
         monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__IMAGE_CHECK_TIMEOUT", "2")
 
     return point_at
-
-
-def closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
 class TestImageCheck:
@@ -66,7 +58,7 @@ class TestImageCheck:
     def test_unreachable_registry_is_a_note_and_the_write_goes_ahead(self, use_emulator, write_config, image_check):
         airbyte = use_emulator(seed=REGISTRY)
         airbyte.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
-        image_check(closed_port_url())
+        image_check(f"http://127.0.0.1:{unused_port()}")
         write_config(config([POKEAPI]))
 
         run = run_dag()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -17,7 +16,7 @@ import pytest
 from airflow_airbyte_connectors.hooks import connector_registry
 from airflow_airbyte_connectors.hooks.connector_registry import read_connector_registry
 from airflow_airbyte_connectors.testing.local_server import LocalServer
-from tests.support import SHARED_AIRBYTE, require_airbyte_files
+from tests.support import SHARED_AIRBYTE, require_airbyte_files, unused_port
 
 REGISTRY_FILE = SHARED_AIRBYTE / "oss-registry-releases-b8390e04.json"
 MB = 1024 * 1024
@@ -100,12 +99,6 @@ def registry_bytes() -> bytes:
     return REGISTRY_FILE.read_bytes()
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def only_finding(result) -> str:
     releases, findings = result
     assert releases is None
@@ -179,7 +172,7 @@ class TestHttp:
         assert finding.endswith("no complete answer within 0.5 s (1 attempt)")
 
     def test_connection_refused(self):
-        url = f"http://127.0.0.1:{closed_port()}/oss_registry.json"
+        url = f"http://127.0.0.1:{unused_port()}/oss_registry.json"
         finding = only_finding(read_connector_registry(url, timeout=2))
         assert finding == f"connector registry {url}: connection refused (3 attempts)"
 

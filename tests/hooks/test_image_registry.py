@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import time
 
 import pytest
@@ -16,6 +15,7 @@ from airflow_airbyte_connectors.hooks.image_registry import (
     parse_reference,
 )
 from airflow_airbyte_connectors.testing import ImageRegistryEmulator
+from tests.support import unused_port
 
 REPO = "airbyte/source-pokeapi"
 MANIFESTS = f"/v2/{REPO}/manifests/"
@@ -31,12 +31,6 @@ def hub(registry: ImageRegistryEmulator, images, **kwargs) -> dict[tuple[str, st
     """Check images as Docker Hub images, with Docker Hub played by the stand-in."""
     kwargs.setdefault("timeout", 2.0)
     return check_images(images, docker_hub_url=registry.url, **kwargs)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class TestParseReference:
@@ -225,7 +219,7 @@ class TestRegistryProblems:
         assert hub(registry, [(REPO, "0.3.0")])[(REPO, "0.3.0")] == ImageCheck(f"{REPO}:0.3.0", "unknown", reason)
 
     def test_connection_refused_is_unknown(self):
-        port = closed_port()
+        port = unused_port()
         results = check_images([(REPO, "0.3.0")], docker_hub_url=f"http://127.0.0.1:{port}", timeout=2)
         assert results[(REPO, "0.3.0")] == ImageCheck(
             f"{REPO}:0.3.0", "unknown", "registry unreachable: connection refused"

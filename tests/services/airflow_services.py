@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from tests.support import unused_port
 
 # Each service by name with its `airflow` arguments. The scheduler and triggerer would otherwise start a log
 # server on every interface; the api-server reads task logs from the shared AIRFLOW_HOME instead.
@@ -60,12 +61,6 @@ def stop_services(processes: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Airflow:
@@ -161,7 +156,7 @@ def running_airflow(
     `timeout`, so it stops by itself after ``lifetime`` seconds even if the caller is killed, and is stopped
     by process group id on exit.
     """
-    port = free_port()
+    port = unused_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
         "AIRFLOW_HOME": str(home),

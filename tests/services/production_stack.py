@@ -27,12 +27,12 @@ from typing import Any
 from tests.services.airflow_services import (
     SERVICES,
     Airflow,
-    free_port,
     running_airflow,
     start_service,
     stop_services,
     wait_for,
 )
+from tests.support import unused_port
 
 WORKER = "worker1"
 # How Airflow reaches Postgres and Redis; docker-compose.yaml names the same (tests/test_docker_compose.py).
@@ -106,7 +106,7 @@ def postgres(root: Path, logs: Path, *, lifetime: int) -> Iterator[tuple[str, in
         capture_output=True,
         timeout=120,
     )
-    port = free_port()
+    port = unused_port()
     # In the foreground under `timeout` (fast shutdown on SIGINT), not daemonised by pg_ctl, so that it stops
     # by itself. Durability is useless for a throwaway database.
     server = start_service(
@@ -155,7 +155,7 @@ def redis(root: Path, logs: Path, *, lifetime: int) -> Iterator[tuple[str, int]]
     home = root / "redis"
     home.mkdir()
     pidfile = home / "redis.pid"
-    port = free_port()
+    port = unused_port()
     # In the foreground under `timeout` (so it stops by itself); its pidfile says which process to stop.
     server = start_service(
         ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
