@@ -102,14 +102,15 @@ def list_key(kind: Kind) -> str:
     return f"{kind}_definitions"
 
 
-def get_configs(name: str, *, path: str | os.PathLike[str]) -> Any:
+def get_configs(name: str, *, path: str | os.PathLike[str], raw: bytes | None = None) -> Any:
     """Return section ``name`` of the basic_config file at ``path``.
 
     For ``connectors`` the result is a validated :class:`ConnectorsConfig`; other sections are
-    returned as loaded. Raises :class:`ConfigError` naming every problem found.
+    returned as loaded. Raises :class:`ConfigError` naming every problem found. ``raw``: the file's bytes
+    when the caller has read them already (:func:`read_basic_config`), so the file is read once.
     """
     source = str(path)
-    document = load_basic_config(path)
+    document = parse_basic_config(read_basic_config(path) if raw is None else raw, source=source)
     if name not in document:
         raise ConfigError(source, [f"{name}: section missing (top-level keys: {sorted(map(str, document))})"])
     section = document[name]
@@ -118,8 +119,8 @@ def get_configs(name: str, *, path: str | os.PathLike[str]) -> Any:
     return section
 
 
-def load_basic_config(path: str | os.PathLike[str]) -> dict[Any, Any]:
-    """Read and safely parse the YAML file; the top level must be a mapping."""
+def read_basic_config(path: str | os.PathLike[str]) -> bytes:
+    """The file's bytes, bounded by :data:`MAX_CONFIG_BYTES`."""
     source = str(path)
     file = Path(path)
     try:
@@ -139,6 +140,11 @@ def load_basic_config(path: str | os.PathLike[str]) -> dict[Any, Any]:
         raise ConfigError(source, ["file not found"]) from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
         raise ConfigError(source, [f"cannot read file: {getattr(exc, 'strerror', None) or exc}"]) from None
+    return raw
+
+
+def parse_basic_config(raw: bytes, *, source: str) -> dict[Any, Any]:
+    """Safely parse basic_config's bytes (UTF-8 YAML); the top level must be a mapping."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_airbyte_connectors import settings
-from airflow_airbyte_connectors.configs import KINDS, get_configs
+from airflow_airbyte_connectors.configs import KINDS, get_configs, read_basic_config
 from airflow_airbyte_connectors.impact import Actor, Crossing, predict, selected_streams
 from airflow_airbyte_connectors.plan_output import HOW_TO_RELEASE, action_json, approval_request, format_plan
 from airflow_airbyte_connectors.planning import (
@@ -61,7 +61,7 @@ def prepare(
 
     Nothing is written here, and a config error stops the run before any request to Airbyte.
     """
-    hook, plan, path = load_and_plan(conn_id=conn_id, config_path=config_path)
+    hook, plan, digest = load_and_plan(conn_id=conn_id, config_path=config_path)
     plan = assess_versions(plan, apply_held=apply_held)
     limit = settings.max_writes() if max_writes is None else max_writes
     too_large = len(plan.actions) > limit and not dry_run
@@ -112,7 +112,6 @@ def prepare(
     }
     summary["airbyteUrl"] = hook.client_settings.root_url
     summary["definitionsAsset"] = settings.definitions_asset_uri(hook.client_settings.root_url)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
     summary["configDigest"] = digest
     # Only a run inside Airflow that may write keeps the digest (dry runs and the CLI change nothing).
     summary["configUnchanged"] = _remember_config_digest(digest) == digest if remember_digest and not dry_run else None
@@ -258,15 +257,17 @@ def check_plan_images(plan: Plan) -> Plan:
 
 def load_and_plan(
     *, conn_id: str | None = None, config_path: str | os.PathLike[str] | None = None
-) -> tuple[AirbyteDefinitionsHook, Plan, Path]:
+) -> tuple[AirbyteDefinitionsHook, Plan, str]:
     """Load and validate basic_config, list Airbyte's definitions (one call per kind), plan. Writes nothing.
+    Returns the hook, the plan and the sha256 of the basic_config bytes planned from (the file is read once).
 
     Shared by ``prepare`` and the command line, so both plan the same way.
     """
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
 
     path = Path(config_path) if config_path else settings.basic_config_path()
-    desired = get_configs("connectors", path=path)
+    raw = read_basic_config(path)
+    desired = get_configs("connectors", path=path, raw=raw)
     log.info(
         "basic_config %s: %d source and %d destination definitions",
         path,
@@ -275,7 +276,7 @@ def load_and_plan(
     )
     hook = AirbyteDefinitionsHook(conn_id)
     current = {kind: hook.list_definitions(kind) for kind in KINDS}
-    return hook, make_plan(desired, current), path
+    return hook, make_plan(desired, current), hashlib.sha256(raw).hexdigest()
 
 
 def plan_summary(plan: Plan, *, dry_run: bool) -> dict[str, Any]:
