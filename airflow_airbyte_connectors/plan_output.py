@@ -40,14 +40,12 @@ def format_plan(plan: Plan) -> str:
     """A readable table of the plan, for the task log."""
     rows = [("ACTION", "KIND", "NAME", "IMAGE", "VERSION", "CHANGE", "ID")]
     for label, action in _rows(plan):
-        desired = action.desired
-        other = [str(c) for c in action.changes if c.field != "dockerImageTag"]
         rows.append(
             (
                 label,
                 action.kind,
-                desired.name + (f" ({'; '.join(other)})" if other else ""),
-                desired.docker_repository,
+                _display_name(action),
+                action.desired.docker_repository,
                 _version(action),
                 _meaning(label, action),
                 action.definition_id or "(new)",
@@ -87,13 +85,11 @@ def plan_markdown(plan: Plan) -> str:
     if plan.actions or plan.blocked or plan.held:
         lines += header
         for label, action in _rows(plan):
-            other = [str(c) for c in action.changes if c.field != "dockerImageTag"]
-            name = action.desired.name + (f" ({'; '.join(other)})" if other else "")
             lines.append(
                 _row(
                     f"**{label}**",
                     action.kind,
-                    _escape(name),
+                    _escape(_display_name(action)),
                     _code(action.desired.docker_repository),
                     _escape(_version(action)),
                     _escape(_meaning(label, action)),
@@ -207,9 +203,21 @@ def impact_json(impact: tuple[ActorImpact, ...] | None) -> dict[str, Any] | None
     return {"total": len(impact), "outcomes": dict(counts), "actors": shown}
 
 
+def _display_name(action: Action) -> str:
+    """The name, with the changes other than the version beside it (e.g. a custom definition's new name)."""
+    other = [str(c) for c in action.changes if c.field != "dockerImageTag"]
+    return action.desired.name + (f" ({'; '.join(other)})" if other else "")
+
+
+def _classes(action: Action) -> str:
+    """``major, breaking``: the update's version classes, or nothing."""
+    change = action.version_change
+    return change.describe() if change and change.classes else ""
+
+
 def _meaning(label: str, action: Action) -> str:
     """``major, breaking; held for breaking``: the version classes, and whether the change waits for a person."""
-    meaning = action.version_change.describe() if action.version_change and action.version_change.classes else ""
+    meaning = _classes(action)
     if label == "held":
         meaning += f"; held for {', '.join(action.hold_reasons)}"
     elif action.hold_reasons:
@@ -329,14 +337,13 @@ def approval_request(gated: Sequence[Action], *, held_only: bool) -> dict[str, s
             touches = f"{len(action.impact)} {action.kind}s" + (
                 f", {outcomes['stays_behind']} stay behind" if outcomes["stays_behind"] else ""
             )
-        meaning = action.version_change.describe() if action.version_change and action.version_change.classes else ""
         lines.append(
             _row(
                 f"**{action.action}**",
                 action.kind,
                 _escape(action.desired.name),
                 _escape(_version(action)),
-                _escape(meaning),
+                _escape(_classes(action)),
                 _escape(touches),
             )
         )
