@@ -209,15 +209,9 @@ def _display_name(action: Action) -> str:
     return action.desired.name + (f" ({'; '.join(other)})" if other else "")
 
 
-def _classes(action: Action) -> str:
-    """``major, breaking``: the update's version classes, or nothing."""
-    change = action.version_change
-    return change.describe() if change and change.classes else ""
-
-
 def _meaning(label: str, action: Action) -> str:
     """``major, breaking; held for breaking``: the version classes, and whether the change waits for a person."""
-    meaning = _classes(action)
+    meaning = action.version_meaning
     if label == "held":
         meaning += f"; held for {', '.join(action.hold_reasons)}"
     elif action.hold_reasons:
@@ -343,7 +337,7 @@ def approval_request(gated: Sequence[Action], *, held_only: bool) -> dict[str, s
                 action.kind,
                 _escape(action.desired.name),
                 _escape(_version(action)),
-                _escape(_classes(action)),
+                _escape(action.version_meaning),
                 _escape(touches),
             )
         )

@@ -93,6 +93,12 @@ class Action:
         return next((c for c in self.changes if c.field == "dockerImageTag"), None)
 
     @property
+    def version_meaning(self) -> str:
+        """``major, breaking``: the update's version classes, or nothing (creates, name-only updates)."""
+        change = self.version_change
+        return change.describe() if change and change.classes else ""
+
+    @property
     def kind(self) -> Kind:
         return self.desired.kind
 
@@ -103,9 +109,7 @@ class Action:
         if self.action == "create":
             return f"create {self.kind} {self.desired.name} {self.desired.docker_image_tag}"
         if tag_change:
-            meaning = (
-                f" {self.version_change.describe()}" if self.version_change and self.version_change.classes else ""
-            )
+            meaning = f" {self.version_meaning}" if self.version_meaning else ""
             return f"update {self.kind} {self.desired.name} {tag_change.before}→{tag_change.after}{meaning}"
         return f"update {self.kind} {self.desired.name} ({', '.join(c.field for c in self.changes)})"
 
