@@ -31,8 +31,6 @@ DEFAULTS = {
     "approval_users": "",
 }
 APPROVAL_MODES = ("never", "held", "always")
-# Version classes a user may hold (see versions.py); creates are never held.
-HOLDABLE_CLASSES = ("patch", "minor", "major", "downgrade", "prerelease", "unknown", "breaking")
 
 
 def get(key: str) -> str:
@@ -114,14 +112,20 @@ def registry_url() -> str | None:
     return get("registry_url").strip() or None
 
 
+def _comma_list(key: str) -> list[str]:
+    return [item.strip() for item in get(key).split(",") if item.strip()]
+
+
 def hold_changes() -> frozenset[str]:
     """Version classes whose updates wait for a person (``apply_held``) instead of being written."""
-    classes = {c.strip().lower() for c in get("hold_changes").split(",") if c.strip()}
-    unknown = classes - set(HOLDABLE_CLASSES)
+    from airflow_airbyte_connectors.versions import VERSION_CLASSES  # read in prepare, not at parse time
+
+    classes = {c.lower() for c in _comma_list("hold_changes")}
+    unknown = classes - set(VERSION_CLASSES)
     if unknown:
         raise ValueError(
             f"[airbyte_connectors] hold_changes: {', '.join(sorted(unknown))} is not a version class "
-            f"(choose from {', '.join(HOLDABLE_CLASSES)}, comma-separated, or leave it empty)"
+            f"(choose from {', '.join(VERSION_CLASSES)}, comma-separated, or leave it empty)"
         )
     return frozenset(classes)
 
@@ -142,4 +146,4 @@ def approval_timeout() -> float:
 
 def approval_users() -> list[str]:
     """Airflow user ids allowed to answer (empty: anyone who may act on the DAG)."""
-    return [user.strip() for user in get("approval_users").split(",") if user.strip()]
+    return _comma_list("approval_users")
