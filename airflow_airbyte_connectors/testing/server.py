@@ -29,7 +29,7 @@ from airflow_airbyte_connectors.testing.actors import Actor, ActorStore, masked
 from airflow_airbyte_connectors.testing.auth import DEFAULT_ORGANIZATION_ID, Auth, Workspaces
 from airflow_airbyte_connectors.testing.definitions import KINDS, Definition, DefinitionStore, older_tag
 from airflow_airbyte_connectors.testing.errors import ApiError, require
-from airflow_airbyte_connectors.testing.faults import FaultInjector, Faults
+from airflow_airbyte_connectors.testing.faults import FaultInjector, Faults, WriteHolds
 from airflow_airbyte_connectors.testing.local_server import LocalServer
 from airflow_airbyte_connectors.testing.registry import ConnectorRegistry, support_state, upcoming
 from airflow_airbyte_connectors.testing.seeds import load_registry
@@ -155,6 +155,7 @@ class AirbyteEmulator(LocalServer):
         self.contract = contract
         self.fault_injector = FaultInjector(faults) if faults else None
         self._faults_injected: Counter[str] = Counter()
+        self.write_holds = WriteHolds()  # writes to hold open (see WriteHolds.hold)
         self._violations: list[str] = []
         self._requests: list[RecordedRequest] = []
         self._lock = threading.RLock()
@@ -368,7 +369,8 @@ class AirbyteEmulator(LocalServer):
         except ValueError:
             return self._error(ApiError(400, "Malformed JSON body"))
         try:
-            return 200, self._dispatch(operation, body)
+            with self.write_holds.around(operation, body):
+                return 200, self._dispatch(operation, body)
         except ApiError as error:
             return self._error(error)
 

@@ -79,3 +79,45 @@ def test_faults_can_be_switched_off(emulator):
     emu.set_faults(None)
     assert create(emu).status_code == 200
     assert sum(emu.faults_injected.values()) == 1
+
+
+def test_held_write_is_applied_after_the_client_is_gone(emulator):
+    emu = emulator()
+    other = {**NEW, "dockerRepository": "acme/source-other"}
+    held = emu.write_holds.hold("source_definitions/create_custom", dockerRepository=NEW["dockerRepository"])
+    # Another repository is not held.
+    body = {"workspaceId": emu.workspace_ids[0], "sourceDefinition": other}
+    assert requests.post(f"{emu.url}/api/v1/source_definitions/create_custom", json=body, timeout=5).ok
+    with pytest.raises(requests.ReadTimeout):
+        create(emu, timeout=0.5)
+    held.wait_in_flight(timeout=5)
+    assert [d["dockerRepository"] for d in emu.definitions("source")] == ["acme/source-other"]
+    held.release()
+    held.wait_finished(timeout=5)
+    emu.wait_idle()
+    assert sorted(d["dockerRepository"] for d in emu.definitions("source")) == [
+        NEW["dockerRepository"],
+        "acme/source-other",
+    ]
+    # Only the first matching write is held.
+    assert create(emu, timeout=5).ok
+
+
+def test_held_write_goes_on_by_itself_after_its_seconds(emulator):
+    emu = emulator(seed="builtin")
+    definition = emu.definitions("source")[0]
+    held = emu.write_holds.hold(
+        "source_definitions/update", seconds=0.5, sourceDefinitionId=definition["sourceDefinitionId"]
+    )
+    answer = requests.post(
+        f"{emu.url}/api/v1/source_definitions/update",
+        json={
+            "sourceDefinitionId": definition["sourceDefinitionId"],
+            "dockerImageTag": "9.9.9",
+            "workspaceId": emu.workspace_ids[0],
+        },
+        timeout=5,
+    )
+    assert answer.ok and held.in_flight.is_set() and held.finished.is_set()
+    tags = {d["sourceDefinitionId"]: d["dockerImageTag"] for d in emu.definitions("source")}
+    assert tags[definition["sourceDefinitionId"]] == "9.9.9"
