@@ -71,6 +71,9 @@ class Airflow:
         self.session = requests.Session()
         # The service processes behind this API by name (set by running_airflow), e.g. to measure them.
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        # How each was started (command, environment, lifetime) and where they print, to start one again.
+        self.launches: dict[str, tuple[list[str], dict[str, str], int]] = {}
+        self.service_logs = Path()
 
     def login(self, username: str | None = None, password: str | None = None) -> None:
         """A bearer token: anonymous admin in all-admins mode, else the named user's."""
@@ -180,16 +183,72 @@ def running_airflow(
     if migrate.returncode:
         raise AssertionError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}")
     airflow = Airflow(f"http://127.0.0.1:{port}")
+    airflow.service_logs = home / "service-logs"
     try:
         for name, arguments in (services or SERVICES).items():
-            airflow.processes[name] = start_service(
-                [airflow_cli, *arguments],
-                home / "service-logs" / f"{name}.log",
-                {**env, **(service_env or {}).get(name, {})},
-                lifetime=lifetime,
-            )
+            airflow.launches[name] = ([airflow_cli, *arguments], {**env, **(service_env or {}).get(name, {})}, lifetime)
+            _launch(airflow, name)
         wait_for("the api-server", lambda: requests.get(f"{airflow.url}/api/v2/monitor/health", timeout=5).ok)
         airflow.login(*(login or ()))
         yield airflow
     finally:
         stop_services(list(airflow.processes.values()))
+
+
+def start_again(
+    airflow: Airflow,
+    name: str,
+    *,
+    as_name: str,
+    arguments: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start service ``name`` (again) as ``as_name``, printing to ``<as_name>.log``: with the same command and
+    environment, or other `airflow` ``arguments`` and ``env`` added (e.g. a second Celery worker)."""
+    command, service_env, lifetime = airflow.launches[name]
+    if arguments is not None:
+        command = [command[0], *arguments]
+    airflow.launches[as_name] = (command, {**service_env, **(env or {})}, lifetime)
+    return _launch(airflow, as_name)
+
+
+def _launch(airflow: Airflow, name: str) -> subprocess.Popen[bytes]:
+    command, env, lifetime = airflow.launches[name]
+    airflow.processes[name] = start_service(command, airflow.service_logs / f"{name}.log", env, lifetime=lifetime)
+    return airflow.processes[name]
+
+
+def kill_service(airflow: Airflow, name: str) -> int:
+    """SIGKILL one service with everything it started, as a crash of its machine would: its process group and
+    the groups of its task processes (Airflow's supervisor gives each task a group of its own). Returns once
+    they are all gone, with how many there were."""
+    import psutil
+
+    process = airflow.processes[name]
+    root = psutil.Process(process.pid)
+    tree = [root, *root.children(recursive=True)]
+    groups = set()
+    for member in tree:
+        try:
+            groups.add(os.getpgid(member.pid))
+        except ProcessLookupError:
+            continue
+    for group in sorted(groups, key=lambda g: g != process.pid):  # the service's own group first
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+    process.wait(timeout=30)
+
+    def all_gone() -> bool:
+        alive = []
+        for member in tree:
+            try:
+                if member.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(member)
+            except psutil.NoSuchProcess:
+                continue
+        return not alive
+
+    wait_for(f"every process of {name} to die", all_gone, timeout=30, every=0.1)
+    return len(tree)

@@ -28,6 +28,7 @@ from tests.services.airflow_services import (
     SERVICES,
     Airflow,
     running_airflow,
+    start_again,
     start_service,
     stop_services,
     wait_for,
@@ -280,11 +281,7 @@ def production_stack(
     worker_path.mkdir(parents=True, exist_ok=True)
     (worker_path / f"{HOSTNAME_MODULE}.py").write_text(HOSTNAME_SOURCE)
     python_path = os.pathsep.join(p for p in (str(worker_path), os.environ.get("PYTHONPATH", "")) if p)
-    services = {
-        **SERVICES,
-        worker: ["celery", "worker", "--concurrency", str(WORKER_CONCURRENCY), "--skip-serve-logs"]
-        + ["--celery-hostname", f"{worker}@%h"],
-    }
+    services = {**SERVICES, worker: worker_arguments(worker)}
     try:
         with (
             postgres(root, logs, lifetime=lifetime) as (db, db_pid),
@@ -307,13 +304,7 @@ def production_stack(
             with running_airflow(
                 home, dags, celery_env, lifetime=lifetime, services=services, service_env={worker: worker_env}
             ) as airflow:
-                worker_log = logs / f"{worker}.log"
-
-                def worker_ready() -> bool:
-                    _still_running(airflow.processes[worker], worker_log)
-                    return any(f"{worker}@" in line and "ready." in line for line in _lines(worker_log))
-
-                wait_for("the celery worker", worker_ready, timeout=120, every=0.2)
+                wait_for_worker(airflow, worker)
                 roots = {name: process.pid for name, process in airflow.processes.items()}
                 roots |= {"postgres": db_pid, "redis": broker_pid}
                 stack = ProductionStack(airflow, home, logs, worker, PssSampler(roots))
@@ -322,6 +313,32 @@ def production_stack(
                     yield stack
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def worker_arguments(name: str) -> list[str]:
+    """`airflow` arguments of a Celery worker whose celery hostname is ``<name>@<host>``."""
+    concurrency = ["--concurrency", str(WORKER_CONCURRENCY)]
+    return ["celery", "worker", *concurrency, "--skip-serve-logs", "--celery-hostname", f"{name}@%h"]
+
+
+def wait_for_worker(airflow: Airflow, name: str) -> None:
+    """Until the worker ``name`` has said it is ready (fails at once if it exited)."""
+    log = airflow.service_logs / f"{name}.log"
+
+    def ready() -> bool:
+        _still_running(airflow.processes[name], log)
+        return any(f"{name}@" in line and "ready." in line for line in _lines(log))
+
+    wait_for(f"the celery worker {name}", ready, timeout=120, every=0.2)
+
+
+def start_worker(stack: ProductionStack, name: str) -> None:
+    """Start one more Celery worker, ``name`` (its task instances report that hostname), and wait until it is
+    ready; it prints to ``<name>.log`` and is stopped with the stack."""
+    start_again(
+        stack.airflow, stack.worker, as_name=name, arguments=worker_arguments(name), env={"AAC_WORKER_NAME": name}
+    )
+    wait_for_worker(stack.airflow, name)
 
 
 def _still_running(server: subprocess.Popen[bytes], log: Path) -> bool:
