@@ -29,6 +29,8 @@ DEFAULTS = {
     "approval": "never",
     "approval_timeout": "86400",
     "approval_users": "",
+    "max_writes_limit": "1000",
+    "create_settle_window": "900",
 }
 APPROVAL_MODES = ("never", "held", "always")
 
@@ -147,3 +149,13 @@ def approval_timeout() -> float:
 def approval_users() -> list[str]:
     """Airflow user ids allowed to answer (empty: anyone who may act on the DAG)."""
     return _comma_list("approval_users")
+
+
+def max_writes_limit() -> int:
+    """The ceiling of the ``max_writes`` Param (held changes count toward it)."""
+    return int(get("max_writes_limit"))
+
+
+def create_settle_window() -> float:
+    """Seconds a create with an unknown outcome is not sent again unless Airbyte shows it."""
+    return float(get("create_settle_window"))

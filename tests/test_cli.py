@@ -143,6 +143,7 @@ class TestPlan:
             "update": 1,
             "blocked": 0,
             "held": 0,
+            "pending": 0,
             "unchanged": 1,
             "unmanaged": 1,
             "findings": 1,  # registry_url is empty in these tests: the plan says breaking changes are not checked

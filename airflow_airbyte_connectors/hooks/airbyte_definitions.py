@@ -32,6 +32,8 @@ _READ_ATTEMPTS = 5
 _RETRY_AFTER_CAP = 60.0
 _BODY_EXCERPT = 300
 _ACTOR_PAGE_SIZE = 100  # sources/list, destinations/list (Airbyte's default page: 20)
+# A proxy's answers: the request may still be running in Airbyte behind it.
+_GATEWAY_STATUSES = frozenset({502, 503, 504})
 
 AuthType = Literal["none", "bearer", "basic"]
 
@@ -355,6 +357,13 @@ class AirbyteDefinitionsHook(BaseHook):
                 self.api_url(operation),
                 None,
                 f"{type(exc).__name__} after sending; Airbyte may have applied the write",
+            ) from None
+        except AirbyteApiError as exc:
+            if exc.status not in _GATEWAY_STATUSES:
+                raise
+            # A proxy gave up waiting; Airbyte may still be running the spec job and commit the write later.
+            raise WriteOutcomeUnknownError(
+                exc.method, exc.url, exc.status, f"{exc.detail}; a gateway answered, Airbyte may apply the write later"
             ) from None
 
     def _post(self, operation: str, body: Mapping[str, Any] | None, read_timeout: float) -> dict[str, Any]:
