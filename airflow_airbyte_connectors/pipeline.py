@@ -26,6 +26,7 @@ from airflow_airbyte_connectors.planning import (
     with_image_checks,
     with_version_changes,
 )
+from airflow_airbyte_connectors.urls import without_userinfo
 
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
@@ -187,7 +188,8 @@ def assess_versions(plan: Plan, *, apply_held: bool = False) -> Plan:
         plan = with_version_changes(plan, releases, registry="read" if releases is not None else "failed")
         if releases is None:
             problems = [*problems, "without breaking-change data, a major or unknown version move counts as breaking"]
-        findings = tuple(Finding("registry", None, "", f"connector registry {location}: {p}") for p in problems)
+        shown = without_userinfo(location)
+        findings = tuple(Finding("registry", None, "", f"connector registry {shown}: {p}") for p in problems)
         plan = replace(plan, findings=plan.findings + findings)
     return with_holds(plan, settings.hold_changes(), apply_held=apply_held)
 
