@@ -249,7 +249,12 @@ def check_plan_images(plan: Plan) -> Plan:
 
     # Held changes too: a person may approve them in this run.
     images = [(a.desired.docker_repository, a.desired.docker_image_tag) for a in plan.actions + plan.held]
-    checked = check_images(images, docker_hub_url=settings.docker_hub_url(), timeout=settings.image_check_timeout())
+    checked = check_images(
+        images,
+        docker_hub_url=settings.docker_hub_url(),
+        token_hosts=settings.image_token_hosts(),
+        timeout=settings.image_check_timeout(),
+    )
     log.info(
         "Image check: %s",
         ", ".join(f"{status} {n}" for status, n in Counter(c.status for c in checked.values()).most_common()),
