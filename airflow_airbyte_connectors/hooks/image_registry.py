@@ -31,6 +31,7 @@ from requests.adapters import HTTPAdapter
 
 from airflow_airbyte_connectors.configs import DOCKER_REPOSITORY_RE, DOCKER_TAG_RE
 from airflow_airbyte_connectors.hooks.connection_errors import describe_connection_error
+from airflow_airbyte_connectors.urls import without_userinfo
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +290,7 @@ class _Checker:
         try:
             if response.status_code != 200:
                 # Its status and body stay out of the findings: the realm may be a service of someone else's.
-                log.debug("Token service of %s answered HTTP %s", registry_url, response.status_code)
+                log.debug("Token service of %s answered HTTP %s", without_userinfo(registry_url), response.status_code)
                 raise _Unknown("token service refused")
             body = _read_limited(response, MAX_TOKEN_ANSWER_BYTES, self.timeout)
         finally:
