@@ -270,6 +270,16 @@ class TestWhereTheCheckGoes:
         assert check.reason == "registry redirected to another host, not followed"
         assert elsewhere.requests == []
 
+    def test_credentials_in_the_registry_url_are_shown_nowhere(self, registry, caplog):
+        caplog.set_level(logging.DEBUG)
+        registry.token_status = 503
+        url = registry.url.replace("http://", "http://mirror-user:mirror-pw-5e@")
+        results = check_images([(REPO, "0.3.0"), (REPO, "9.9.9")], docker_hub_url=url, timeout=2)
+        assert {check.reason for check in results.values()} == {"token service refused"}
+        assert caplog.text
+        for shown in (caplog.text, repr(results)):
+            assert "mirror-pw-5e" not in shown and "mirror-user" not in shown
+
     def test_redirect_on_the_same_host_is_followed(self, registry):
         registry.require_token = False
         registry.redirect_to = registry.url
