@@ -6,7 +6,8 @@ for a Bearer token the way Docker Hub does (401 + ``WWW-Authenticate``, anonymou
 Faults are attributes that can be switched while it runs: ``rate_limited``, ``server_error``,
 ``forbidden``, ``basic_auth``, ``delay``, ``token_delay``, ``trickle``,
 ``garbage_token``, ``token_status``, ``realm`` (a token service elsewhere) and ``redirect_to``
-(manifest requests sent on to ``<redirect_to>/moved/v2/...``; this registry serves ``/moved/...`` too).
+(manifest requests sent on to ``<redirect_to>/moved/v2/...``; this registry serves ``/moved/...`` too,
+or with ``redirect_loop`` sends those on again).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class ImageRegistryEmulator(LocalServer):
         token_status: int = 200,
         realm: str | None = None,
         redirect_to: str | None = None,
+        redirect_loop: bool = False,
         delay: float = 0.0,
         token_delay: float = 0.0,
         trickle: float = 0.0,
@@ -84,6 +86,7 @@ class ImageRegistryEmulator(LocalServer):
         self.token_status = token_status  # anything but 200: the token service refuses, saying internal things
         self.realm = realm  # the challenge's token service; None: this registry's own /token
         self.redirect_to = redirect_to
+        self.redirect_loop = redirect_loop
         self.delay = delay
         self.token_delay = token_delay
         # Seconds between bytes of an answer: each read is quick, the answer never ends (a client's
@@ -148,7 +151,7 @@ class ImageRegistryEmulator(LocalServer):
             return self._token(query)
         moved = path.startswith("/moved/")
         path = path.removeprefix("/moved")
-        if self.redirect_to and not moved and path.startswith("/v2/"):
+        if self.redirect_to and (self.redirect_loop or not moved) and path.startswith("/v2/"):
             return 307, {"Location": f"{self.redirect_to}/moved{path}"}, b""
         match = _MANIFEST_PATH.match(path)
         if path in ("/v2", "/v2/"):

@@ -11,6 +11,7 @@ from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.hooks.image_registry import (
     DEFAULT_TOKEN_HOSTS,
     DOCKER_HUB,
+    MAX_REDIRECTS,
     ImageCheck,
     ImageReference,
     check_images,
@@ -269,6 +270,13 @@ class TestWhereTheCheckGoes:
             assert token_service.count("GET", "/v2/token") == 1
         assert check.reason == "registry redirected to another host, not followed"
         assert elsewhere.requests == []
+
+    def test_redirects_on_the_same_host_are_followed_a_few_times(self, registry):
+        registry.require_token = False
+        registry.redirect_to, registry.redirect_loop = registry.url, True
+        check = hub(registry, [(REPO, "0.3.0")])[(REPO, "0.3.0")]
+        assert check == ImageCheck(f"{REPO}:0.3.0", "unknown", "registry redirected too many times")
+        assert registry.count("HEAD") == MAX_REDIRECTS + 1
 
     def test_credentials_in_the_registry_url_are_shown_nowhere(self, registry, caplog):
         caplog.set_level(logging.DEBUG)
