@@ -198,6 +198,15 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "5",
                         "default": "5",
                     },
+                    "image_token_hosts": {
+                        "description": "Comma-separated hosts whose token service an image registry may send the "
+                        "image check to, besides the registry's own host (Docker Hub's registry sends it to "
+                        "auth.docker.io). A token service elsewhere is not asked and the image counts as unknown.",
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "example": "auth.docker.io,auth.mirror.example.com",
+                        "default": "auth.docker.io",
+                    },
                 },
             }
         },

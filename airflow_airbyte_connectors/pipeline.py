@@ -27,6 +27,7 @@ from airflow_airbyte_connectors.planning import (
     with_pending_creates,
     with_version_changes,
 )
+from airflow_airbyte_connectors.urls import without_userinfo
 
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
@@ -222,7 +223,8 @@ def assess_versions(plan: Plan, *, apply_held: bool = False) -> Plan:
         plan = with_version_changes(plan, releases, registry="read" if releases is not None else "failed")
         if releases is None:
             problems = [*problems, "without breaking-change data, a major or unknown version move counts as breaking"]
-        findings = tuple(Finding("registry", None, "", f"connector registry {location}: {p}") for p in problems)
+        shown = without_userinfo(location)
+        findings = tuple(Finding("registry", None, "", f"connector registry {shown}: {p}") for p in problems)
         plan = replace(plan, findings=plan.findings + findings)
     return with_holds(plan, settings.hold_changes(), apply_held=apply_held)
 
@@ -282,7 +284,12 @@ def check_plan_images(plan: Plan) -> Plan:
 
     # Held changes too: a person may approve them in this run.
     images = [(a.desired.docker_repository, a.desired.docker_image_tag) for a in plan.actions + plan.held]
-    checked = check_images(images, docker_hub_url=settings.docker_hub_url(), timeout=settings.image_check_timeout())
+    checked = check_images(
+        images,
+        docker_hub_url=settings.docker_hub_url(),
+        token_hosts=settings.image_token_hosts(),
+        timeout=settings.image_check_timeout(),
+    )
     log.info(
         "Image check: %s",
         ", ".join(f"{status} {n}" for status, n in Counter(c.status for c in checked.values()).most_common()),

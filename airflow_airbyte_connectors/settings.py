@@ -23,6 +23,7 @@ DEFAULTS = {
     "reconcile_schedule": "",
     "check_images": "True",
     "image_check_timeout": "5",
+    "image_token_hosts": "auth.docker.io",
     "docker_hub_url": "https://registry-1.docker.io",
     "registry_url": "https://connectors.airbyte.com/files/registries/v0/oss_registry.json",
     "hold_changes": "breaking,downgrade",
@@ -95,6 +96,11 @@ def check_images() -> bool:
 
 def image_check_timeout() -> float:
     return float(get("image_check_timeout"))
+
+
+def image_token_hosts() -> list[str]:
+    """Hosts whose token service a registry may send the image check to (besides the registry's own host)."""
+    return _comma_list("image_token_hosts")
 
 
 def docker_hub_url() -> str:
