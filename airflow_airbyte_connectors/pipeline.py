@@ -222,9 +222,10 @@ def assess_versions(plan: Plan, *, apply_held: bool = False) -> Plan:
         releases, problems = read_connector_registry(location, timeout=settings.read_timeout())
         plan = with_version_changes(plan, releases, registry="read" if releases is not None else "failed")
         if releases is None:
-            problems = [*problems, "without breaking-change data, a major or unknown version move counts as breaking"]
-        shown = without_userinfo(location)
-        findings = tuple(Finding("registry", None, "", f"connector registry {shown}: {p}") for p in problems)
+            # The reader's finding names the registry (without userinfo) already; so does this note.
+            note = "without breaking-change data, a major or unknown version move counts as breaking"
+            problems = [*problems, f"connector registry {without_userinfo(location)}: {note}"]
+        findings = tuple(Finding("registry", None, "", p) for p in problems)
         plan = replace(plan, findings=plan.findings + findings)
     return with_holds(plan, settings.hold_changes(), apply_held=apply_held)
 
