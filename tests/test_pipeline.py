@@ -178,3 +178,27 @@ class TestApprovalOutcome:
             plan, [], approval={"decision": {"chosen": ["Reject"], "by": {"id": "b"}}, "state": "success"}
         )
         assert done["counts"]["held"] == 1 and done["approval"]["outcome"] == "rejected"
+
+    def test_an_approved_change_found_stale_is_named_not_counted_as_written(self):
+        label = self.PLAN["approval"]["changes"][0]
+        plan = {
+            "dryRun": False,
+            "counts": {"unchanged": 0},
+            "creates": [],
+            "updates": [],
+            "findings": [],
+            "conflicts": [],
+            "held": [{"label": label, "reasons": ["breaking"], "release": "..."}],
+            **self.PLAN,
+        }
+        stale = {"label": label, "message": "stale plan: source GitHub is now 2.2.0 (planned 1.8.0 → 2.1.14); ..."}
+        approved = {"decision": {"chosen": ["Approve"], "by": {"id": "alice"}, "at": "T"}, "state": "success"}
+        with pytest.raises(pipeline.ApplyFailedError, match="stale plan: source GitHub is now 2.2.0") as failed:
+            pipeline.report(plan, [], approval=approved, stale=[stale], triggered_by="bob")
+        summary = failed.value.report
+        assert summary["approval"]["stale"] == [label]
+        assert summary["approval"]["summary"] == (
+            f"approved by alice at T: 0 of 1 change written; not written, Airbyte moved after the plan: {label}"
+        )
+        assert summary["counts"]["stale"] == 1 and summary["counts"]["failed"] == 0
+        assert summary["triggeredBy"] == "bob"
