@@ -39,7 +39,7 @@ os.environ.update(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "AIRFLOW__AIRBYTE_CONNECTORS__TASK_RETRIES": "0",
-        "AIRFLOW__AIRBYTE_CONNECTORS__MAX_WRITES": "100000",
+        "AIRFLOW__AIRBYTE_CONNECTORS__MAX_WRITES": "1000",
         # The figures are about Airbyte and Airflow; the image check would ask Docker Hub, not reachable here.
         "AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES": "False",
         "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": "",
@@ -225,19 +225,19 @@ def bench_registry_plan() -> None:
         airbyte_definitions._token_cache.clear()
         emu.clear_requests()
         started = time.perf_counter()
-        prepared = pipeline.prepare(config_path=str(config_path), max_writes=100000)
+        prepared = pipeline.prepare(config_path=str(config_path), max_writes=1000)
         wall = time.perf_counter() - started
         operations = [r.operation for r in emu.requests]
         # Baseline: the same prepare with its impact reads sent one at a time.
         at_once, pipeline.IMPACT_READS_AT_ONCE = pipeline.IMPACT_READS_AT_ONCE, 1
         airbyte_definitions._token_cache.clear()
         started = time.perf_counter()
-        pipeline.prepare(config_path=str(config_path), max_writes=100000)
+        pipeline.prepare(config_path=str(config_path), max_writes=1000)
         sequential_wall = time.perf_counter() - started
         pipeline.IMPACT_READS_AT_ONCE = at_once
         # Memory in a second pass: tracemalloc slows Python down several times.
         tracemalloc.start()
-        pipeline.prepare(config_path=str(config_path), max_writes=100000)
+        pipeline.prepare(config_path=str(config_path), max_writes=1000)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         # A config Airbyte is already in step with: no update, so no registry or impact read.
@@ -247,7 +247,7 @@ def bench_registry_plan() -> None:
         )
         airbyte_definitions._token_cache.clear()
         emu.clear_requests()
-        pipeline.prepare(config_path=str(in_step), max_writes=100000)
+        pipeline.prepare(config_path=str(in_step), max_writes=1000)
         quiet = [r.operation for r in emu.requests]
         os.environ["AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL"] = ""
     minimum = [
