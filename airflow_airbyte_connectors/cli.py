@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 from airflow_airbyte_connectors.configs import ConfigError, get_configs
 from airflow_airbyte_connectors.plan_output import format_plan, plan_json, plan_markdown
+from airflow_airbyte_connectors.urls import without_userinfo
 
 PROG = "airbyte-connectors"
 EXIT_OK = 0
@@ -143,7 +144,7 @@ def _describe_airbyte_error(exc: Exception, conn_id: str) -> str:
     if isinstance(exc, AirbyteApiError):
         return f"Airbyte: {exc}"
     if isinstance(exc, requests.RequestException):
-        url = exc.request.url if exc.request is not None else "Airbyte"
+        url = without_userinfo(exc.request.url) if exc.request is not None else "Airbyte"
         return f"cannot reach Airbyte ({url}): {describe_connection_error(exc)}"
     if isinstance(exc, ValueError):  # e.g. a connection without a host, several workspaces
         return f"connection {conn_id!r}: {exc}"

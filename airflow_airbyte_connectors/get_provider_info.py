@@ -174,12 +174,38 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "alice,bob",
                         "default": "",
                     },
+                    "max_writes_limit": {
+                        "description": "Ceiling of the max_writes trigger Param: nobody who may trigger a run "
+                        "can allow more writes than this. Held changes count toward max_writes too.",
+                        "version_added": "0.3.0",
+                        "type": "integer",
+                        "example": "1000",
+                        "default": "1000",
+                    },
+                    "create_settle_window": {
+                        "description": "Seconds a create whose outcome is unknown (answer 502/503/504, timed out "
+                        "or cut off) is not sent again, by a retry or a later run, unless Airbyte shows it: "
+                        "Airbyte may still be committing it. Shown in the plan as 'create pending since'.",
+                        "version_added": "0.3.0",
+                        "type": "float",
+                        "example": "900",
+                        "default": "900",
+                    },
                     "image_check_timeout": {
                         "description": "Seconds to wait for an image registry's answer during that check.",
                         "version_added": "0.2.0",
                         "type": "float",
                         "example": "5",
                         "default": "5",
+                    },
+                    "image_token_hosts": {
+                        "description": "Comma-separated hosts whose token service an image registry may send the "
+                        "image check to, besides the registry's own host (Docker Hub's registry sends it to "
+                        "auth.docker.io). A token service elsewhere is not asked and the image counts as unknown.",
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "example": "auth.docker.io,auth.mirror.example.com",
+                        "default": "auth.docker.io",
                     },
                 },
             }

@@ -24,8 +24,10 @@ from airflow_airbyte_connectors.planning import (
     make_plan,
     with_holds,
     with_image_checks,
+    with_pending_creates,
     with_version_changes,
 )
+from airflow_airbyte_connectors.urls import without_userinfo
 
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
@@ -43,7 +45,12 @@ class PlanTooLargeError(RuntimeError):
 
 
 class ApplyFailedError(RuntimeError):
-    """Some planned writes did not succeed, or the plan holds conflicts a person must resolve."""
+    """Some planned writes did not succeed, or the plan holds conflicts a person must resolve. ``report``:
+    what the run did all the same (the report task keeps it in XCom ``report``)."""
+
+    def __init__(self, message: str, report: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.report = report or {}
 
 
 def prepare(
@@ -55,16 +62,45 @@ def prepare(
     remember_digest: bool = False,
     apply_held: bool = False,
     run_id: str | None = None,
+    check_pending_creates: bool = False,
 ) -> dict[str, Any]:
     """Load basic_config, read Airbyte, plan. Returns the mapped tasks' kwargs (``actions`` to write now,
     ``gated`` to write once a person approves), the approval request (or None) and a plan summary.
 
     Nothing is written here, and a config error stops the run before any request to Airbyte.
+    ``check_pending_creates`` (inside Airflow): leave out creates whose earlier outcome is still unknown.
     """
-    hook, plan, digest = load_and_plan(conn_id=conn_id, config_path=config_path)
-    plan = assess_versions(plan, apply_held=apply_held)
+    ceiling = settings.max_writes_limit()
+    if settings.max_writes() > ceiling:
+        raise ValueError(
+            f"[airbyte_connectors] max_writes={settings.max_writes()} is above max_writes_limit={ceiling}: "
+            "lower max_writes or raise max_writes_limit. Nothing was read or written."
+        )
     limit = settings.max_writes() if max_writes is None else max_writes
-    too_large = len(plan.actions) > limit and not dry_run
+    if limit > ceiling:
+        raise ValueError(
+            f"max_writes={limit} is above [airbyte_connectors] max_writes_limit={ceiling}; nothing was read or "
+            "written. Ask whoever runs Airflow to raise max_writes_limit if this many writes are intended."
+        )
+    mode = settings.approval()
+    if apply_held and mode != "never":
+        # Approval is on: held changes go to the approver, never written on the trigger's say-so alone.
+        log.warning(
+            "apply_held is ignored with [airbyte_connectors] approval = %s: held changes wait for a person "
+            "(approval_users), who approves or rejects them in this run",
+            mode,
+        )
+        apply_held = False
+    hook, plan, digest = load_and_plan(conn_id=conn_id, config_path=config_path)
+    if check_pending_creates:
+        from airflow_airbyte_connectors import pending_creates
+
+        planned = {(a.kind, a.desired.docker_repository) for a in plan.creates}
+        plan = with_pending_creates(plan, pending_creates.unsettled(settings.create_settle_window(), planned))
+    plan = assess_versions(plan, apply_held=apply_held)
+    # Held changes count: a person may approve them in this run.
+    writes = len(plan.actions) + len(plan.held)
+    too_large = writes > limit and not dry_run
     if not too_large:
         plan = assess_impact(hook, check_plan_images(plan))
     log.info(
@@ -75,12 +111,12 @@ def prepare(
     )
     if too_large:
         raise PlanTooLargeError(
-            f"The plan holds {len(plan.actions)} writes ({len(plan.creates)} creates, {len(plan.updates)} updates), "
-            f"more than max_writes={limit}. Nothing was written. If this is intended, trigger the run with a "
-            "higher max_writes or raise [airbyte_connectors] max_writes; a dry run shows the whole plan."
+            f"The plan holds {writes} writes ({len(plan.creates)} creates, {len(plan.updates)} updates, "
+            f"{len(plan.held)} held), more than max_writes={limit}. Nothing was written. If this is intended, "
+            "trigger the run with a higher max_writes (up to max_writes_limit) or raise [airbyte_connectors] "
+            "max_writes; a dry run shows the whole plan."
         )
 
-    mode = settings.approval()
     now, gated = split_for_approval(plan, mode=mode, dry_run=dry_run)
     request = approval_request(gated, held_only=mode == "held") if gated else None
     if request:
@@ -127,8 +163,8 @@ def split_for_approval(plan: Plan, *, mode: str, dry_run: bool) -> tuple[tuple[A
     """(writes to make now, writes that wait for a person) under ``mode`` (``[airbyte_connectors] approval``).
 
     Dry runs never wait. With ``approval = held`` the held changes wait (the safe ones go now); with
-    ``always`` every write waits; with ``never`` nothing does (held changes stay held). ``apply_held`` has
-    already moved held changes into the plan's writes: approval given up front.
+    ``always`` every write waits; with ``never`` nothing does (held changes stay held, unless ``apply_held``
+    moved them into the plan's writes: with approval off, whoever triggers decides).
     """
     if dry_run or mode == "never":
         return plan.actions, ()
@@ -186,8 +222,10 @@ def assess_versions(plan: Plan, *, apply_held: bool = False) -> Plan:
         releases, problems = read_connector_registry(location, timeout=settings.read_timeout())
         plan = with_version_changes(plan, releases, registry="read" if releases is not None else "failed")
         if releases is None:
-            problems = [*problems, "without breaking-change data, a major or unknown version move counts as breaking"]
-        findings = tuple(Finding("registry", None, "", f"connector registry {location}: {p}") for p in problems)
+            # The reader's finding names the registry (without userinfo) already; so does this note.
+            note = "without breaking-change data, a major or unknown version move counts as breaking"
+            problems = [*problems, f"connector registry {without_userinfo(location)}: {note}"]
+        findings = tuple(Finding("registry", None, "", p) for p in problems)
         plan = replace(plan, findings=plan.findings + findings)
     return with_holds(plan, settings.hold_changes(), apply_held=apply_held)
 
@@ -247,7 +285,12 @@ def check_plan_images(plan: Plan) -> Plan:
 
     # Held changes too: a person may approve them in this run.
     images = [(a.desired.docker_repository, a.desired.docker_image_tag) for a in plan.actions + plan.held]
-    checked = check_images(images, docker_hub_url=settings.docker_hub_url(), timeout=settings.image_check_timeout())
+    checked = check_images(
+        images,
+        docker_hub_url=settings.docker_hub_url(),
+        token_hosts=settings.image_token_hosts(),
+        timeout=settings.image_check_timeout(),
+    )
     log.info(
         "Image check: %s",
         ", ".join(f"{status} {n}" for status, n in Counter(c.status for c in checked.values()).most_common()),
@@ -292,6 +335,7 @@ def plan_summary(plan: Plan, *, dry_run: bool) -> dict[str, Any]:
         ],
         # Every create and update with what its version move means and whom it touches.
         "changes": [action_json(a) for a in plan.actions],
+        "pending": [a.label for a in plan.pending],
         "blocked": [f.message for f in plan.findings if f.category == "image_missing"],
         "findings": [f.message for f in plan.findings if f.category != "image_missing"],
         "conflicts": [f.message for f in plan.conflicts],
@@ -303,15 +347,23 @@ def report(
     results: Iterable[Mapping[str, Any] | None],
     duplicates: Iterable[Mapping[str, Any] | None] = (),
     approval: Mapping[str, Any] | None = None,
+    *,
+    stale: Iterable[Mapping[str, Any] | None] = (),
+    unknown: Iterable[Mapping[str, Any] | None] = (),
+    triggered_by: str | None = None,
 ) -> dict[str, Any]:
-    """Count what happened, log it, and fail when a planned write did not succeed, Airbyte now holds a
-    definition twice, or Airflow failed the approval task.
+    """Count what happened, log it, and fail when a planned write did not succeed, was not written because
+    Airbyte moved since the plan (stale), has an unknown outcome, Airbyte now holds a definition twice, or
+    Airflow failed the approval task.
 
     ``approval``: the approval task's ``decision`` XCom and its state, when the run asked a person.
+    ``stale`` / ``unknown``: what the write tasks pushed under those keys.
     """
     duplicate_messages = [d["message"] for d in duplicates if d]
     done = [r for r in results if r]
-    asked = approval_outcome(plan, approval)
+    stale_writes = [dict(s) for s in stale if s]
+    unknown_writes = [dict(u) for u in unknown if u]
+    asked = approval_outcome(plan, approval, stale_labels={s["label"] for s in stale_writes})
     gated = set(asked["changes"])
     now = [label for label in [*plan["creates"], *plan["updates"]] if label not in gated]
     planned = len(now) + (len(gated) if asked["outcome"] == "approved" else 0)
@@ -323,7 +375,11 @@ def report(
         "would_update": _count(done, "would_update"),
         "already_applied": _count(done, "unchanged"),
         "unchanged": plan["counts"]["unchanged"],
-        "failed": planned - len(done),
+        "confirmed_after_retry": sum(1 for r in done if r.get("confirmed")),
+        "stale": len(stale_writes),
+        "outcome_unknown": len(unknown_writes),
+        "pending": len(plan.get("pending", [])),
+        "failed": planned - len(done) - len(stale_writes) - len(unknown_writes),
         "reported": len(plan["findings"]),
         "duplicates": len(duplicate_messages),
         "image_missing": len(plan.get("blocked", [])),
@@ -336,11 +392,15 @@ def report(
         f"{'Dry run' if plan['dryRun'] else 'Run'} report: "
         + ", ".join(f"{value} {key.replace('_', ' ')}" for key, value in counts.items())
     ]
+    if triggered_by:
+        lines.append(f"  Triggered by {triggered_by}")
     lines += [
         f"  {r['action']:<15} {r['kind']:<11} {r['name']} {r.get('tagBefore') or ''} → {r.get('tagAfter')} "
-        f"({r.get('definitionId') or 'new'})"
+        f"({r.get('definitionId') or 'new'})" + (f" confirmed {r['confirmed']}" if r.get("confirmed") else "")
         for r in done
     ]
+    lines += [f"  STALE {entry['message']}" for entry in stale_writes]
+    lines += [f"  OUTCOME UNKNOWN {entry['message']}" for entry in unknown_writes]
     if counts["put_back"]:
         lines.append(
             f"  {counts['put_back']} definitions put back: basic_config has not changed since the previous run, "
@@ -359,23 +419,38 @@ def report(
     problems: list[str] = []
     if counts["failed"]:
         problems.append(f"{counts['failed']} of {planned} planned writes failed (see the failed mapped tasks' logs)")
+    problems += [entry["message"] for entry in stale_writes + unknown_writes]
     problems += plan["conflicts"] + plan.get("blocked", []) + duplicate_messages
     if asked["outcome"] == "failed":
         problems.append(asked["summary"])
-    if problems:
-        raise ApplyFailedError("; ".join(problems))
-    if counts["held"]:
+    if counts["held"] and not problems:
         log.warning(
             "%d held change(s) were not written (see HELD above); the run succeeds all the same", counts["held"]
         )
-    return {"counts": counts, "results": done, "held": still_held, "afterUpdate": after_update, "approval": asked}
+    summary = {
+        "counts": counts,
+        "results": done,
+        "stale": stale_writes,
+        "outcomeUnknown": unknown_writes,
+        "held": still_held,
+        "afterUpdate": after_update,
+        "approval": asked,
+        "triggeredBy": triggered_by,
+    }
+    if problems:
+        raise ApplyFailedError("; ".join(problems), summary)
+    return summary
 
 
-def approval_outcome(plan: Mapping[str, Any], approval: Mapping[str, Any] | None) -> dict[str, Any]:
+def approval_outcome(
+    plan: Mapping[str, Any], approval: Mapping[str, Any] | None, stale_labels: frozenset[str] | set[str] = frozenset()
+) -> dict[str, Any]:
     """What became of the changes that waited for a person: ``not_needed``, ``approved``, ``rejected``,
-    ``lapsed`` (no answer in time: counted as Reject) or ``failed`` (Airflow failed the approval task)."""
+    ``lapsed`` (no answer in time: counted as Reject) or ``failed`` (Airflow failed the approval task).
+    ``stale``: approved changes not written because Airbyte moved after the plan (``stale_labels``)."""
     changes = list((plan.get("approval") or {}).get("changes") or [])
-    result: dict[str, Any] = {"outcome": "not_needed", "by": None, "at": None, "changes": changes}
+    stale = [label for label in changes if label in stale_labels]
+    result: dict[str, Any] = {"outcome": "not_needed", "by": None, "at": None, "changes": changes, "stale": stale}
     if not changes:
         return {**result, "summary": "nothing waited for approval"}
     decision = (approval or {}).get("decision") or {}
@@ -385,11 +460,13 @@ def approval_outcome(plan: Mapping[str, Any], approval: Mapping[str, Any] | None
     result.update(by=who, at=decision.get("at"))
     count = f"{len(changes)} change{'s' if len(changes) != 1 else ''}"
     if decision.get("chosen") == ["Approve"] and state == "success":
-        return {
-            **result,
-            "outcome": "approved",
-            "summary": f"approved by {who} at {decision.get('at')}: {count} written",
-        }
+        written = f"{count} written"
+        if stale:
+            written = (
+                f"{len(changes) - len(stale)} of {count} written; not written, Airbyte moved after the plan: "
+                + "; ".join(stale)
+            )
+        return {**result, "outcome": "approved", "summary": f"approved by {who} at {decision.get('at')}: {written}"}
     if decision.get("chosen") == ["Reject"] and state == "success":
         if who is None:  # the timeout wrote the default answer
             timeout = settings.approval_timeout()

@@ -81,6 +81,8 @@ class Action:
     desired: DesiredDefinition
     definition_id: str | None = None  # the Airbyte definition to update; None for a create
     changes: tuple[Change, ...] = ()
+    # The tag Airbyte held when planned: an update is written only while Airbyte still holds it.
+    tag_before: str | None = None
     # What the version move means (updates of the tag only; see with_version_changes).
     version_change: VersionChange | None = None
     # The version classes [airbyte_connectors] hold_changes holds it for (also when apply_held releases it).
@@ -121,6 +123,9 @@ class Action:
             "planned_action": self.action,
             "definition_id": self.definition_id,
             "action_label": self.label,
+            # What the plan saw and what the change meant when it was planned (and, maybe, approved).
+            "tag_before": self.tag_before,
+            "version_meaning": self.version_meaning,
             # The operator reads the sources/destinations again after an update that crossed one.
             "breaking_changes": [c.to_json() for c in self.version_change.crossed] if self.version_change else [],
         }
@@ -140,6 +145,7 @@ class Finding:
         "image_missing",
         "image_unchecked",
         "registry",
+        "create_pending",
     ]
     kind: Kind | None  # None: about the run as a whole (e.g. the connector registry could not be read)
     name: str
@@ -158,6 +164,8 @@ class Plan:
     blocked: tuple[Action, ...] = ()
     # Updates not written because of their version class (see with_holds): a decision, not a failure.
     held: tuple[Action, ...] = ()
+    # Creates not sent because an earlier create's outcome is still unknown (see with_pending_creates).
+    pending: tuple[Action, ...] = ()
 
     @property
     def actions(self) -> tuple[Action, ...]:
@@ -174,6 +182,7 @@ class Plan:
             "update": len(self.updates),
             "blocked": len(self.blocked),
             "held": len(self.held),
+            "pending": len(self.pending),
             "unchanged": len(self.unchanged),
             "unmanaged": len(self.unmanaged),
             "findings": len(self.findings),
@@ -231,6 +240,31 @@ def with_holds(plan: Plan, hold_classes: frozenset[str], *, apply_held: bool = F
         marked = replace(action, hold_reasons=reasons)
         (updates if apply_held else held).append(marked)
     return replace(plan, updates=tuple(updates), held=plan.held + tuple(held))
+
+
+def with_pending_creates(plan: Plan, pending_since: Mapping[tuple[Kind, str], str]) -> Plan:
+    """Take out the creates whose earlier create's outcome is unknown (``pending_since`` maps ``(kind,
+    dockerRepository)`` to when it was sent): Airbyte may still commit it, so sending it again could make a
+    second definition. They are planned again once Airbyte shows the definition or the window passes."""
+    creates, pending, findings = [], [], []
+    for action in plan.creates:
+        since = pending_since.get((action.kind, action.desired.docker_repository))
+        if since is None:
+            creates.append(action)
+            continue
+        pending.append(action)
+        findings.append(
+            Finding(
+                "create_pending",
+                action.kind,
+                action.desired.name,
+                f"create {action.kind} {action.desired.name} pending since {since}: an earlier create's outcome is "
+                "unknown and Airbyte does not show it yet; not sent again until it does or create_settle_window passes",
+            )
+        )
+    return replace(
+        plan, creates=tuple(creates), pending=plan.pending + tuple(pending), findings=plan.findings + tuple(findings)
+    )
 
 
 def with_image_checks(plan: Plan, checks: Mapping[tuple[str, str], tuple[ImageStatus, str]]) -> Plan:
@@ -463,6 +497,8 @@ def _plan_existing(wanted: DesiredDefinition, match: CurrentDefinition, plan: _K
         else:
             applicable.append(change)
     if applicable:
-        plan.updates.append(Action("update", wanted, match.definition_id, tuple(applicable)))
+        plan.updates.append(
+            Action("update", wanted, match.definition_id, tuple(applicable), tag_before=match.docker_image_tag)
+        )
     else:
         plan.unchanged.append(wanted)

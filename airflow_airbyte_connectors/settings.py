@@ -23,12 +23,15 @@ DEFAULTS = {
     "reconcile_schedule": "",
     "check_images": "True",
     "image_check_timeout": "5",
+    "image_token_hosts": "auth.docker.io",
     "docker_hub_url": "https://registry-1.docker.io",
     "registry_url": "https://connectors.airbyte.com/files/registries/v0/oss_registry.json",
     "hold_changes": "breaking,downgrade",
     "approval": "never",
     "approval_timeout": "86400",
     "approval_users": "",
+    "max_writes_limit": "1000",
+    "create_settle_window": "900",
 }
 APPROVAL_MODES = ("never", "held", "always")
 
@@ -95,6 +98,11 @@ def image_check_timeout() -> float:
     return float(get("image_check_timeout"))
 
 
+def image_token_hosts() -> list[str]:
+    """Hosts whose token service a registry may send the image check to (besides the registry's own host)."""
+    return _comma_list("image_token_hosts")
+
+
 def docker_hub_url() -> str:
     """Docker Hub's registry API, or a mirror of it, for the image check."""
     return get("docker_hub_url").strip().rstrip("/") or DEFAULTS["docker_hub_url"]
@@ -147,3 +155,13 @@ def approval_timeout() -> float:
 def approval_users() -> list[str]:
     """Airflow user ids allowed to answer (empty: anyone who may act on the DAG)."""
     return _comma_list("approval_users")
+
+
+def max_writes_limit() -> int:
+    """The ceiling of the ``max_writes`` Param (held changes count toward it)."""
+    return int(get("max_writes_limit"))
+
+
+def create_settle_window() -> float:
+    """Seconds a create with an unknown outcome is not sent again unless Airbyte shows it."""
+    return float(get("create_settle_window"))

@@ -39,7 +39,7 @@ os.environ.update(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "AIRFLOW__AIRBYTE_CONNECTORS__TASK_RETRIES": "0",
-        "AIRFLOW__AIRBYTE_CONNECTORS__MAX_WRITES": "100000",
+        "AIRFLOW__AIRBYTE_CONNECTORS__MAX_WRITES": "1000",
         # The figures are about Airbyte and Airflow; the image check would ask Docker Hub, not reachable here.
         "AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES": "False",
         "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": "",
@@ -69,29 +69,54 @@ from airflow.sdk import BaseOperator, dag
 from airflow_airbyte_connectors.operators.airbyte_definition import AirbyteDefinitionOperator
 
 DEFINITIONS = json.loads(os.environ.get("BENCH_MAPPED_DEFINITIONS", "[]"))
+# As prepare plans them: each an update of one definition, planned from 0.9.0 (Airbyte already holds 1.0.0).
+PLANNED = [
+    {
+        "kind": "destination",
+        "definition": d,
+        "planned_action": "update",
+        "definition_id": f"00000000-0000-4000-9000-{n:012d}",
+        "tag_before": "0.9.0",
+    }
+    for n, d in enumerate(DEFINITIONS)
+]
 
 
 class NoOp(BaseOperator):
-    def __init__(self, *, kind, definition, **kwargs):
+    def __init__(self, *, kind, definition, planned_action, definition_id, tag_before, **kwargs):
         super().__init__(**kwargs)
 
     def execute(self, context):
         return None
 
 
+# Returns a result of the operator's size: keeping it in XCom is part of Airflow's floor.
+class NoOpWithResult(NoOp):
+
+    def execute(self, context):
+        return {"kind": "destination", "action": "unchanged", "definitionId": "0" * 36, "name": "Bench 0",
+                "dockerRepository": "ghcr.io/bench/destination-0", "tagBefore": "0.9.0", "tagAfter": "1.0.0",
+                "dryRun": False, "versionMeaning": ""}
+
+
 @dag(dag_id="mapped_definitions", schedule=None)
 def mapped_definitions():
-    AirbyteDefinitionOperator.partial(task_id="apply").expand_kwargs(
-        [{"kind": "destination", "definition": d} for d in DEFINITIONS])
+    AirbyteDefinitionOperator.partial(task_id="apply").expand_kwargs(PLANNED)
 
 
 @dag(dag_id="mapped_noop", schedule=None)
 def mapped_noop():
-    NoOp.partial(task_id="apply").expand_kwargs([{"kind": "destination", "definition": d} for d in DEFINITIONS])
+    NoOp.partial(task_id="apply").expand_kwargs(PLANNED)
+
+
+@dag(dag_id="mapped_noop_result", schedule=None)
+def mapped_noop_result():
+    NoOpWithResult.partial(task_id="apply").expand_kwargs(PLANNED)
 
 
 mapped_definitions()
 mapped_noop()
+mapped_noop_result()
 """
 
 results: list[dict[str, Any]] = []
@@ -215,19 +240,19 @@ def bench_registry_plan() -> None:
         airbyte_definitions._token_cache.clear()
         emu.clear_requests()
         started = time.perf_counter()
-        prepared = pipeline.prepare(config_path=str(config_path), max_writes=100000)
+        prepared = pipeline.prepare(config_path=str(config_path), max_writes=1000)
         wall = time.perf_counter() - started
         operations = [r.operation for r in emu.requests]
         # Baseline: the same prepare with its impact reads sent one at a time.
         at_once, pipeline.IMPACT_READS_AT_ONCE = pipeline.IMPACT_READS_AT_ONCE, 1
         airbyte_definitions._token_cache.clear()
         started = time.perf_counter()
-        pipeline.prepare(config_path=str(config_path), max_writes=100000)
+        pipeline.prepare(config_path=str(config_path), max_writes=1000)
         sequential_wall = time.perf_counter() - started
         pipeline.IMPACT_READS_AT_ONCE = at_once
         # Memory in a second pass: tracemalloc slows Python down several times.
         tracemalloc.start()
-        pipeline.prepare(config_path=str(config_path), max_writes=100000)
+        pipeline.prepare(config_path=str(config_path), max_writes=1000)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         # A config Airbyte is already in step with: no update, so no registry or impact read.
@@ -237,7 +262,7 @@ def bench_registry_plan() -> None:
         )
         airbyte_definitions._token_cache.clear()
         emu.clear_requests()
-        pipeline.prepare(config_path=str(in_step), max_writes=100000)
+        pipeline.prepare(config_path=str(in_step), max_writes=1000)
         quiet = [r.operation for r in emu.requests]
         os.environ["AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL"] = ""
     minimum = [
@@ -369,6 +394,7 @@ def bench_dag_runs() -> None:
         operations = Counter(r.operation for r in emu.requests)
         writes = len(emu.write_requests())
         trivial = [run("trivial") for _ in range(3)]
+        per_write = requests_per_update_write(emu, mapped[0], "00000000-0000-4000-9000-000000000000")
     assert {state for *_, state in noop + trivial} == {"success"}
     noop_wall = statistics.median(w for w, _, _ in noop)
     trivial_wall = statistics.median(w for w, _, _ in trivial)
@@ -389,29 +415,48 @@ def bench_dag_runs() -> None:
         f"{writes} writes in 3 runs",
     )
 
+    record(
+        "4c requests per update write",
+        f"{len(per_write)}: {', '.join(per_write)}",
+        "before: the whole list of its kind, then the write",
+        None,
+        "1 read + 1 write",
+        "a token once per process besides; a planned update reads only its own definition",
+    )
+
     # Per mapped task: the emulator in its own process, so that its CPU is not counted.
     emulator, _ = start_emulator(seed)
     try:
-        for dag_id in ("mapped_definitions", "mapped_noop"):
+        for dag_id in ("mapped_definitions", "mapped_noop", "mapped_noop_result"):
             run(dag_id)
         mapped_runs = [run("mapped_definitions") for _ in range(3)]
         noop_runs = [run("mapped_noop") for _ in range(3)]
+        result_runs = [run("mapped_noop_result") for _ in range(3)]
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)
-    assert {state for *_, state in mapped_runs + noop_runs} == {"success"}
+    assert {state for *_, state in mapped_runs + noop_runs + result_runs} == {"success"}
     n = len(mapped)
     wall_op = statistics.median(w for w, _, _ in mapped_runs) / n
     wall_noop = statistics.median(w for w, _, _ in noop_runs) / n
     cpu_op = statistics.median(c for _, c, _ in mapped_runs) / n
     cpu_noop = statistics.median(c for _, c, _ in noop_runs) / n
+    wall_result = statistics.median(w for w, _, _ in result_runs) / n
     record(
         "4a per mapped task, wall (dag.test)",
         f"{wall_op * 1000:.0f} ms",
         f"no-op {wall_noop * 1000:.0f} ms",
         wall_op / wall_noop,
         "< 1.2x",
-        f"{n} mapped, each: list, compare -> unchanged",
+        f"{n} mapped planned updates, each: get its one definition, compare -> already made",
+    )
+    record(
+        "4a' per mapped task, wall (dag.test)",
+        f"{wall_op * 1000:.0f} ms",
+        f"no-op returning a result {wall_result * 1000:.0f} ms",
+        wall_op / wall_result,
+        "< 1.2x",
+        "the same, against a no-op that also keeps a result of the same size in XCom",
     )
     record(
         "4b per mapped task, CPU (dag.test)",
@@ -421,6 +466,27 @@ def bench_dag_runs() -> None:
         "< 1.2x",
         "client side; emulator in its own process",
     )
+
+
+def requests_per_update_write(emu: Any, definition: dict[str, Any], definition_id: str) -> list[str]:
+    """The requests one planned update sends (the token is fetched before, as a mapped task's first call)."""
+    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+    from airflow_airbyte_connectors.operators.airbyte_definition import AirbyteDefinitionOperator
+
+    AirbyteDefinitionsHook().get_workspace_id()  # token and workspace, as prepare does before the writes
+    emu.set_tag("destination", definition["dockerRepository"], "0.9.0")
+    emu.clear_requests()
+    result = AirbyteDefinitionOperator(
+        task_id="apply",
+        kind="destination",
+        definition=definition,
+        planned_action="update",
+        definition_id=definition_id,
+        tag_before="0.9.0",
+        workspace_id=emu.workspace_ids[0],
+    ).execute(context={})
+    assert result["action"] == "updated", result
+    return [r.operation for r in emu.requests]
 
 
 # -- 3. parse cost ---------------------------------------------------------------------------------

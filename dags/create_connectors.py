@@ -59,14 +59,18 @@ def schedule() -> Any:
             type="boolean",
             title="Also apply held changes",
             description="Write the updates that [airbyte_connectors] hold_changes holds (breaking changes, "
-            "downgrades, ...) in this run too. The plan in the prepare log says what each one means.",
+            "downgrades, ...) in this run too. The plan in the prepare log says what each one means. "
+            "Ignored when [airbyte_connectors] approval is on: then a person approves them.",
         ),
         "max_writes": Param(
-            settings.max_writes(),
+            # A max_writes above the limit is refused by prepare, naming both; the DAG still imports.
+            min(settings.max_writes(), settings.max_writes_limit()),
             type="integer",
             minimum=0,
+            maximum=settings.max_writes_limit(),
             title="Most writes allowed",
-            description="Safety limit: a plan with more creates and updates than this stops before writing.",
+            description="Safety limit: a plan with more creates, updates and held changes than this stops "
+            "before writing. At most [airbyte_connectors] max_writes_limit.",
         ),
     },
 )
@@ -81,6 +85,7 @@ def create_connectors() -> None:
             apply_held=bool(params.get("apply_held", False)),
             remember_digest=True,
             run_id=run_id,
+            check_pending_creates=True,
         )
         ti.xcom_push(key="plan", value=prepared["plan"])
         ti.xcom_push(key="gated", value=prepared["gated"])
@@ -127,18 +132,25 @@ def create_connectors() -> None:
             pipeline.publish_changes(plan, pipeline.mapped_results(ti, "return_value"), outlet_events)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
-    def report(ti: Any) -> dict[str, Any]:
+    def report(ti: Any, dag_run: Any) -> dict[str, Any]:
         from airflow_airbyte_connectors import pipeline
 
         plan = ti.xcom_pull(task_ids="prepare", key="plan")
         if plan is None:
             raise RuntimeError("prepare did not finish: nothing was planned or written (see its log)")
-        return pipeline.report(
-            plan,
-            pipeline.mapped_results(ti, "return_value"),
-            pipeline.mapped_results(ti, "duplicates"),
-            approval=pipeline.approval_answer(ti),
-        )
+        try:
+            return pipeline.report(
+                plan,
+                pipeline.mapped_results(ti, "return_value"),
+                pipeline.mapped_results(ti, "duplicates"),
+                approval=pipeline.approval_answer(ti),
+                stale=pipeline.mapped_results(ti, "stale"),
+                unknown=pipeline.mapped_results(ti, "unknown"),
+                triggered_by=getattr(dag_run, "triggering_user_name", None),
+            )
+        except pipeline.ApplyFailedError as failed:
+            ti.xcom_push(key="report", value=failed.report)  # what happened, also when something failed
+            raise
 
     applied >> publish_changes() >> report()
 

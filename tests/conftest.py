@@ -53,6 +53,29 @@ def airflow_db(airflow_home: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
+def no_pending_creates(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Creates with an unknown outcome are remembered in Airflow Variables across runs: a test that runs the
+    DAG starts and ends without any, so no test sees another's."""
+    if "airflow_db" not in request.fixturenames:
+        yield
+        return
+    from airflow.models.variable import Variable
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete
+
+    from airflow_airbyte_connectors.pending_creates import PREFIX
+
+    def forget_all() -> None:
+        with create_session() as session:
+            session.execute(delete(Variable).where(Variable.key.startswith(PREFIX)))
+
+    request.getfixturevalue("airflow_db")
+    forget_all()
+    yield
+    forget_all()
+
+
+@pytest.fixture(autouse=True)
 def fresh_token_cache() -> Iterator[None]:
     """Each test starts without a cached Airbyte token, so request counts do not depend on test order."""
     from airflow_airbyte_connectors.hooks import airbyte_definitions

@@ -143,6 +143,7 @@ class TestPlan:
             "update": 1,
             "blocked": 0,
             "held": 0,
+            "pending": 0,
             "unchanged": 1,
             "unmanaged": 1,
             "findings": 1,  # registry_url is empty in these tests: the plan says breaking changes are not checked
@@ -310,6 +311,23 @@ class TestErrors:
         result = cli("plan", str(write_config(config(POKEAPI))), conn=conn)
         assert_one_error_line(result, "cannot reach Airbyte", "connection refused")
         assert result.stdout == ""
+
+    def test_credentials_in_the_host_are_printed_nowhere(self, cli, emulator, write_config):
+        path = str(write_config(config(POKEAPI)))
+        port = unused_port()
+        down = cli(
+            "plan",
+            path,
+            conn=json.dumps({"conn_type": "airbyte", "host": f"http://ops:pw-in-host-9d@127.0.0.1:{port}"}),
+        )
+        assert_one_error_line(down, f"cannot reach Airbyte (http://127.0.0.1:{port}/api/v1/", "connection refused")
+        emu = emulator(seed=SEED, profile="0.63", client_id="ops", client_secret="pw-in-host-9d")
+        host = emu.url.replace("http://", "http://ops:pw-in-host-9d@")
+        result = cli("plan", path, conn=json.dumps({"conn_type": "airbyte", "host": host}))
+        assert result.returncode == 0, result.stderr
+        assert f"Plan against Airbyte at {emu.url} " in result.stdout
+        for printed in (down.stdout + down.stderr, result.stdout + result.stderr):
+            assert "pw-in-host-9d" not in printed and "ops:" not in printed and "ops@" not in printed
 
     @pytest.mark.parametrize(
         "args",

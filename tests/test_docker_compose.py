@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -81,12 +82,109 @@ def test_config_path_and_connection_agree_with_the_provider():
     assert "host.docker.internal:host-gateway" in SERVICES["airflow-worker"]["extra_hosts"]
 
 
-def test_demo_emulator_answers_where_the_default_connection_looks():
+def test_demo_emulator_listens_on_the_compose_network_where_the_demo_connection_looks():
     emulator = SERVICES["airbyte-emulator"]
     assert emulator["entrypoint"][-1] == "airflow_airbyte_connectors.testing"
-    assert "8000:8000" in emulator["ports"]
+    assert emulator["expose"] == ["8000"]
     command = emulator["command"]
+    # 0.0.0.0 inside its container: the compose network, not the host (it publishes no port).
     assert command[command.index("--host") + 1] == "0.0.0.0" and command[command.index("--port") + 1] == "8000"
+    demo_connection = '{"conn_type":"airbyte","host":"http://airbyte-emulator:8000"}'
+    compose_text = (REPO_ROOT / "docker-compose.yaml").read_text()
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert f"AIRBYTE_CONN='{demo_connection}' docker compose --profile demo up" in compose_text
+    assert f"AIRBYTE_CONN='{demo_connection}' docker compose --profile demo up" in readme
+
+
+def test_nothing_is_published_beyond_this_machine():
+    # The demo emulator takes any request without a login; the UI is reached through a proxy if shared.
+    published = {name: service.get("ports", []) for name, service in SERVICES.items()}
+    assert published["airbyte-emulator"] == []
+    for name, ports in published.items():
+        for port in ports:
+            assert str(port).startswith("127.0.0.1:"), (name, port)
+
+
+SECRET_SETTINGS = {
+    "AIRFLOW__API_AUTH__JWT_SECRET": "/opt/airflow/auth/jwt_secret",
+    "AIRFLOW__API__SECRET_KEY": "/opt/airflow/auth/api_secret_key",
+    "AIRFLOW__CORE__FERNET_KEY": "/opt/airflow/auth/fernet_key",
+}
+
+
+def environment(name: str) -> dict[str, str]:
+    return {key: str(value) for key, value in (SERVICES[name].get("environment") or {}).items()}
+
+
+@pytest.mark.parametrize("name", AIRFLOW_SERVICES)
+def test_no_secret_or_key_has_a_value_or_default_in_the_file(name):
+    # A default (`${AIRFLOW_JWT_SECRET:-change-me}`) or an empty Fernet key is the same in every install.
+    env = environment(name)
+    for setting in SECRET_SETTINGS:
+        assert setting not in env, f"{name}: {setting}={env[setting]!r}"
+        assert f"{setting}_SECRET" not in env, name
+
+
+@pytest.mark.parametrize("name", AIRFLOW_SERVICES)
+def test_every_service_reads_the_same_secrets_from_the_shared_volume(name):
+    env = environment(name)
+    mounts = [volume.split(":")[1] for volume in SERVICES[name]["volumes"]]
+    for setting, path in SECRET_SETTINGS.items():
+        assert env[f"{setting}_CMD"] == f"cat {path}", name
+        assert any(path.startswith(mount + "/") for mount in mounts), (name, path)
+    assert "airflow-auth:/opt/airflow/auth" in SERVICES[name]["volumes"]
+
+
+def generation_lines() -> list[str]:
+    """airflow-init's lines that create a secret file when there is none yet."""
+    script = SERVICES["airflow-init"]["command"][-1]
+    return [line for line in script.splitlines() if line.startswith("[ -s /opt/airflow/auth/")]
+
+
+def test_airflow_init_generates_each_secret_once_before_airflow_starts():
+    script = SERVICES["airflow-init"]["command"][-1]
+    lines = generation_lines()
+    assert {re.search(r"> (\S+)$", line).group(1) for line in lines} == set(SECRET_SETTINGS.values())
+    # Written under umask 077, before the files change hands and before the first airflow command.
+    assert script.index("umask 077") < script.index(lines[0]) < script.index("chown -R") < script.index("airflow db")
+    for name in AIRFLOW_SERVICES[:-1]:
+        assert SERVICES[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+
+
+def test_generated_secrets_are_what_airflow_reads_and_survive_a_restart(tmp_path, monkeypatch):
+    """airflow-init's lines, run in a temporary folder: Airflow reads the files through the *_CMD settings."""
+    import subprocess
+    import sys
+
+    from airflow.configuration import conf
+    from cryptography.fernet import Fernet
+
+    def run_init() -> dict[str, str]:
+        script = "\n".join(["umask 077", *generation_lines()]).replace("/opt/airflow/auth", str(tmp_path))
+        env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+        subprocess.run(["bash", "-euc", script], check=True, env=env, timeout=60)
+        return {path.name: path.read_text() for path in tmp_path.iterdir()}
+
+    first = run_init()
+    assert run_init() == first  # a restart keeps them: tokens and encrypted values stay valid
+    assert {oct(path.stat().st_mode & 0o777) for path in tmp_path.iterdir()} == {"0o600"}
+    for setting, path in SECRET_SETTINGS.items():
+        monkeypatch.setenv(f"{setting}_CMD", f"cat {tmp_path / Path(path).name}")
+    values = {
+        "jwt_secret": conf.get("api_auth", "jwt_secret"),
+        "api_secret_key": conf.get("api", "secret_key"),
+        "fernet_key": conf.get("core", "fernet_key"),
+    }
+    assert values == first
+    assert len(values["jwt_secret"]) >= 64 and values["jwt_secret"] != values["api_secret_key"]
+    assert Fernet(values["fernet_key"]).decrypt(Fernet(values["fernet_key"]).encrypt(b"x")) == b"x"
+
+
+def test_airflow_reads_these_secrets_through_cmd():
+    # Airflow runs a *_CMD only for the settings it declares sensitive.
+    from airflow.configuration import conf
+
+    assert {("api_auth", "jwt_secret"), ("api", "secret_key"), ("core", "fernet_key")} <= conf.sensitive_config_values
 
 
 def test_demo_emulator_is_seeded_so_the_first_run_has_work():

@@ -161,8 +161,9 @@ class TestApprovalOutcome:
         result = pipeline.approval_outcome(plan, answer)
         assert result["outcome"] == outcome and words in result["summary"]
 
-    def test_a_failed_approval_fails_the_report_and_keeps_the_change_held(self):
-        plan = {
+    def held_plan(self) -> dict:
+        """The plan summary of a run whose one held change waited for approval."""
+        return {
             "dryRun": False,
             "counts": {"unchanged": 0},
             "creates": [],
@@ -172,9 +173,27 @@ class TestApprovalOutcome:
             "held": [{"label": self.PLAN["approval"]["changes"][0], "reasons": ["breaking"], "release": "..."}],
             **self.PLAN,
         }
+
+    def test_a_failed_approval_fails_the_report_and_keeps_the_change_held(self):
+        plan = self.held_plan()
         with pytest.raises(pipeline.ApplyFailedError, match="Airflow failed the approval task"):
             pipeline.report(plan, [], approval={"decision": None, "state": "failed"})
         done = pipeline.report(
             plan, [], approval={"decision": {"chosen": ["Reject"], "by": {"id": "b"}}, "state": "success"}
         )
         assert done["counts"]["held"] == 1 and done["approval"]["outcome"] == "rejected"
+
+    def test_an_approved_change_found_stale_is_named_not_counted_as_written(self):
+        label = self.PLAN["approval"]["changes"][0]
+        plan = self.held_plan()
+        stale = {"label": label, "message": "stale plan: source GitHub is now 2.2.0 (planned 1.8.0 → 2.1.14); ..."}
+        approved = {"decision": {"chosen": ["Approve"], "by": {"id": "alice"}, "at": "T"}, "state": "success"}
+        with pytest.raises(pipeline.ApplyFailedError, match="stale plan: source GitHub is now 2.2.0") as failed:
+            pipeline.report(plan, [], approval=approved, stale=[stale], triggered_by="bob")
+        summary = failed.value.report
+        assert summary["approval"]["stale"] == [label]
+        assert summary["approval"]["summary"] == (
+            f"approved by alice at T: 0 of 1 change written; not written, Airbyte moved after the plan: {label}"
+        )
+        assert summary["counts"]["stale"] == 1 and summary["counts"]["failed"] == 0
+        assert summary["triggeredBy"] == "bob"

@@ -92,6 +92,7 @@ class TestJson:
             "update": 2,
             "blocked": 0,
             "held": 0,
+            "pending": 0,
             "unchanged": 1,
             "unmanaged": 1,
             "findings": 0,

@@ -197,6 +197,7 @@ class TestPlanOutput:
             "update": 1,
             "blocked": 0,
             "held": 0,
+            "pending": 0,
             "unchanged": 1,
             "unmanaged": 1,
             "findings": 0,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 import tenacity
@@ -20,6 +20,7 @@ from airflow.sdk import BaseHook
 
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.configs import Kind, id_key
+from airflow_airbyte_connectors.urls import without_userinfo
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ _READ_ATTEMPTS = 5
 _RETRY_AFTER_CAP = 60.0
 _BODY_EXCERPT = 300
 _ACTOR_PAGE_SIZE = 100  # sources/list, destinations/list (Airbyte's default page: 20)
+# A proxy's answers: the request may still be running in Airbyte behind it.
+_GATEWAY_STATUSES = frozenset({502, 503, 504})
 
 AuthType = Literal["none", "bearer", "basic"]
 
@@ -45,11 +48,11 @@ class AirbyteApiError(Exception):
 
     def __init__(self, method: str, url: str, status: int | None, detail: str):
         self.method = method
-        self.url = url
+        self.url = without_userinfo(url)
         self.status = status
         self.detail = detail
         status_text = f"HTTP {status}" if status is not None else "no answer"
-        super().__init__(f"{method} {url} failed: {status_text}: {detail}")
+        super().__init__(f"{method} {self.url} failed: {status_text}: {detail}")
 
 
 class AirbyteNotFoundError(AirbyteApiError):
@@ -80,7 +83,8 @@ def server_root(host: str, port: int | None = None) -> str:
     """Normalise a connection host to Airbyte's server root.
 
     ``http://localhost:8000``, ``.../api/public/v1`` and ``.../api/v1`` all name the same server;
-    a bare host name gets ``http://`` and the connection's port.
+    a bare host name gets ``http://`` and the connection's port. A ``user:password@`` is left out (see
+    :func:`host_credentials`): the root is what logs, XCom and the Asset show.
     """
     host = (host or "").strip()
     if not host:
@@ -88,7 +92,7 @@ def server_root(host: str, port: int | None = None) -> str:
     if "://" not in host:
         host = f"http://{host}"
     parts = urlsplit(host)
-    netloc = parts.netloc
+    netloc = parts.netloc.rpartition("@")[2]
     if port and parts.port is None:
         netloc = f"{netloc}:{port}"
     path = parts.path.rstrip("/")
@@ -97,6 +101,15 @@ def server_root(host: str, port: int | None = None) -> str:
             path = path[: -len(suffix)]
             break
     return urlunsplit((parts.scheme, netloc, path, "", ""))
+
+
+def host_credentials(host: str) -> tuple[str, str] | None:
+    """The ``(user, password)`` a connection host carries as ``user:password@`` (percent-decoded), or None."""
+    host = (host or "").strip()
+    parts = urlsplit(host if "://" in host else f"http://{host}")
+    if "@" not in parts.netloc:
+        return None
+    return unquote(parts.username or ""), unquote(parts.password or "")
 
 
 def _is_retryable_read(exc: BaseException) -> bool:
@@ -139,6 +152,11 @@ class AirbyteDefinitionsHook(BaseHook):
     - extra ``{"auth_type": "basic"}``: HTTP Basic with login/password (old docker-compose installs);
     - extra ``workspace_id``; extra ``verify`` (false, or a CA bundle path); extra ``proxies``.
 
+    A host with ``user:password@`` is used as HTTP Basic auth with those credentials (what HTTP clients do
+    with such a URL), and the URL the hook shows and stores (``root_url``: logs, XCom, the Asset, errors) is
+    without them; the password is masked in task logs. A host with credentials and a login as well is refused
+    (which one was meant?) with an error that does not repeat them.
+
     :param airbyte_conn_id: the Connection ID (default ``[airbyte_connectors] conn_id``).
     :param workspace_id: overrides the configured or discovered workspace.
     :param read_timeout: seconds for reads (default ``[airbyte_connectors] read_timeout``).
@@ -171,7 +189,19 @@ class AirbyteDefinitionsHook(BaseHook):
         conn = self.get_connection(self.airbyte_conn_id)
         extra = conn.extra_dejson or {}
         auth_type: AuthType = "none"
-        if conn.login:
+        login, password = conn.login or None, conn.password or None
+        in_host = host_credentials(conn.host or "")
+        if in_host and login:
+            raise ValueError(
+                f"the host of connection {self.airbyte_conn_id!r} carries credentials (user:password@) and the "
+                "connection has a login as well; keep one: the login and password fields are preferred"
+            )
+        if in_host:
+            login, password = in_host[0] or None, in_host[1] or None
+            if password:
+                _mask(password)
+            auth_type = "basic" if login else "none"
+        elif login:
             auth_type = "basic" if str(extra.get("auth_type", "")).lower() == "basic" else "bearer"
         verify = extra.get("verify", extra.get("verify_ssl", True))
         if isinstance(verify, str) and verify.lower() in ("false", "0", "no"):
@@ -183,8 +213,8 @@ class AirbyteDefinitionsHook(BaseHook):
         return ClientSettings(
             root_url=server_root(conn.host or "", conn.port),
             auth_type=auth_type,
-            client_id=conn.login or None,
-            client_secret=conn.password or None,
+            client_id=login,
+            client_secret=password,
             workspace_id=extra.get("workspace_id") or None,
             verify=verify,
             proxies=extra.get("proxies") or None,
@@ -355,6 +385,13 @@ class AirbyteDefinitionsHook(BaseHook):
                 self.api_url(operation),
                 None,
                 f"{type(exc).__name__} after sending; Airbyte may have applied the write",
+            ) from None
+        except AirbyteApiError as exc:
+            if exc.status not in _GATEWAY_STATUSES:
+                raise
+            # A proxy gave up waiting; Airbyte may still be running the spec job and commit the write later.
+            raise WriteOutcomeUnknownError(
+                exc.method, exc.url, exc.status, f"{exc.detail}; a gateway answered, Airbyte may apply the write later"
             ) from None
 
     def _post(self, operation: str, body: Mapping[str, Any] | None, read_timeout: float) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import urllib3.exceptions
 
 from airflow_airbyte_connectors.hooks.connection_errors import describe_connection_error
 from airflow_airbyte_connectors.releases import RegistryFormatError, RegistryReleases, parse_registry
+from airflow_airbyte_connectors.urls import without_userinfo
 
 log = logging.getLogger(__name__)
 
@@ -66,24 +67,16 @@ def read_connector_registry(
         document = _decode(raw)
         releases = parse_registry(document)
     except (_Unreadable, RegistryFormatError) as exc:
-        finding = f"connector registry {_display(location)}: {exc}"
+        finding = f"connector registry {without_userinfo(location)}: {exc}"
         log.warning("%s", finding)
         return None, [finding]
     log.info(
         "Connector registry %s: %d connectors, %d findings",
-        _display(location),
+        without_userinfo(location),
         releases.connector_count,
         len(releases.findings),
     )
     return releases, []
-
-
-def _display(location: str) -> str:
-    """The location as findings and logs show it: without any ``user:password@`` (a mirror might need one)."""
-    parts = urlsplit(location)
-    if parts.scheme.lower() in ("http", "https") and "@" in parts.netloc:
-        return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
-    return location
 
 
 def _read(location: str, *, timeout: float, max_bytes: int, attempts: int) -> bytes:
@@ -125,7 +118,9 @@ def _read_http(url: str, *, timeout: float, max_bytes: int, attempts: int) -> by
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        log.warning("Connector registry %s: %s; attempt %d of %d", _display(url), exc, state.attempt_number, attempts)
+        log.warning(
+            "Connector registry %s: %s; attempt %d of %d", without_userinfo(url), exc, state.attempt_number, attempts
+        )
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(_Transient),

@@ -4,6 +4,11 @@ The only module that talks to image registries. Plain ``requests``, no Airflow. 
 ``HEAD /v2/<name>/manifests/<tag>``, and on a Bearer challenge the anonymous token flow, then the HEAD
 once more. A registry problem never raises: it gives ``status="unknown"`` with a short reason, and the
 caller decides whether unknown blocks a write.
+
+A registry (or something answering in its place) chooses the URLs in its challenge and redirects; they are
+not followed blindly, or the check would probe whatever address they name. A token ``realm`` is asked only
+on the registry's own host or a host of ``token_hosts``; a redirect is followed only on the host it came
+from, a few times; what a token service answered besides a token is not reported.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from airflow_airbyte_connectors.configs import DOCKER_REPOSITORY_RE, DOCKER_TAG_RE
 from airflow_airbyte_connectors.hooks.connection_errors import describe_connection_error
+from airflow_airbyte_connectors.urls import without_userinfo
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,11 @@ MANIFEST_ACCEPT = ", ".join(
 # A token answer is a few KB; a registry (or something pretending to be one) sending more is refused.
 MAX_TOKEN_ANSWER_BYTES = 64 * 1024
 _CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]+))')
+# Docker Hub's registry sends its clients to this token service.
+DEFAULT_TOKEN_HOSTS = ("auth.docker.io",)
+MAX_REDIRECTS = 3
+_REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+_HOST_NAME = re.compile(r"[a-z0-9.-]{1,253}")
 
 
 @dataclass(frozen=True)
@@ -97,6 +109,7 @@ def check_images(
     *,
     docker_hub_url: str = DOCKER_HUB_URL,
     registry_urls: Mapping[str, str] | None = None,
+    token_hosts: Iterable[str] = DEFAULT_TOKEN_HOSTS,
     timeout: float = 5.0,
     max_workers: int = 4,
     session: requests.Session | None = None,
@@ -106,6 +119,8 @@ def check_images(
     :param docker_hub_url: base URL for Docker Hub images.
     :param registry_urls: base URL per registry host (``{"ghcr.io": "https://ghcr.io"}``); a host not
         listed is reached at ``https://<host>``.
+    :param token_hosts: hosts whose token service any registry may send the check to; a registry's own
+        host is always allowed.
     :param timeout: seconds one image may take, all its requests together (HEAD, token, HEAD).
     :param max_workers: images checked at the same time.
     :param session: a ``requests.Session`` to use (not closed here); by default one is made per call.
@@ -140,7 +155,7 @@ def check_images(
         adapter = HTTPAdapter(pool_connections=workers, pool_maxsize=workers)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-    checker = _Checker(session, timeout)
+    checker = _Checker(session, timeout, token_hosts)
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="image-check")
     futures = {}
     try:
@@ -194,9 +209,10 @@ class _Unknown(Exception):
 class _Checker:
     """The requests for one check_images call: shared session, per-call token cache."""
 
-    def __init__(self, session: requests.Session, timeout: float):
+    def __init__(self, session: requests.Session, timeout: float, token_hosts: Iterable[str] = DEFAULT_TOKEN_HOSTS):
         self.session = session
         self.timeout = timeout
+        self.token_hosts = frozenset(host.strip().lower() for host in token_hosts if host.strip())
         self._tokens: dict[tuple[str, str, str], str] = {}
         self._lock = threading.Lock()
         # Results by image as they are decided, so a group cut off by the guard keeps what it had.
@@ -228,7 +244,7 @@ class _Checker:
         response = self._head(url, authorization, deadline)
         if response.status_code == 401:
             challenge = response.headers.get("WWW-Authenticate", "")
-            token = self._token(challenge, name, deadline)
+            token = self._token(challenge, url, name, deadline)
             if f"Bearer {token}" != authorization:  # a token already refused is not tried twice
                 authorization = f"Bearer {token}"
                 response = self._head(url, authorization, deadline)
@@ -248,17 +264,18 @@ class _Checker:
         headers = {"Accept": MANIFEST_ACCEPT}
         if authorization:
             headers["Authorization"] = authorization
-        return self._send("HEAD", url, deadline, headers=headers, allow_redirects=True)
+        return self._send("HEAD", url, deadline, headers=headers)
 
-    def _token(self, challenge: str, name: str, deadline: float) -> str:
+    def _token(self, challenge: str, registry_url: str, name: str, deadline: float) -> str:
         scheme, _, params_text = challenge.strip().partition(" ")
         if scheme.lower() != "bearer":
             what = f"{scheme} authentication" if scheme else "authentication without a usable challenge"
             raise _Unknown(f"registry requires {what} (HTTP 401); only anonymous checks are made")
         params = {key.lower(): quoted or bare for key, quoted, bare in _CHALLENGE_PARAM.findall(params_text)}
         realm = params.get("realm", "")
-        if not realm.lower().startswith(("https://", "http://")):
+        if not realm.lower().startswith(("https://", "http://")) or "@" in urlsplit(realm).netloc:
             raise _Unknown("registry's token challenge names no usable token service")
+        self._check_realm(realm, registry_url)
         service = params.get("service", "")
         scope = params.get("scope") or f"repository:{name}:pull"
         key = (realm, service, scope)
@@ -272,7 +289,9 @@ class _Checker:
         response = self._send("GET", realm, deadline, params=query, stream=True)
         try:
             if response.status_code != 200:
-                raise _Unknown(f"token service answered HTTP {response.status_code}")
+                # Its status and body stay out of the findings: the realm may be a service of someone else's.
+                log.debug("Token service of %s answered HTTP %s", without_userinfo(registry_url), response.status_code)
+                raise _Unknown("token service refused")
             body = _read_limited(response, MAX_TOKEN_ANSWER_BYTES, self.timeout)
         finally:
             response.close()
@@ -287,17 +306,48 @@ class _Checker:
             self._tokens[key] = token
         return token
 
+    def _check_realm(self, realm: str, registry_url: str) -> None:
+        realm_parts, registry_parts = urlsplit(realm), urlsplit(registry_url)
+        host = (realm_parts.hostname or "").lower()
+        if host != (registry_parts.hostname or "").lower() and host not in self.token_hosts:
+            shown = f" ({host})" if _HOST_NAME.fullmatch(host) else ""
+            raise _Unknown(
+                f"registry's token service is on another host{shown}, not asked; "
+                "[airbyte_connectors] image_token_hosts lists the hosts allowed"
+            )
+        if registry_parts.scheme == "https" and realm_parts.scheme != "https":
+            raise _Unknown("registry's token service is not on https, not asked")
+
     def _send(self, method: str, url: str, deadline: float, **kwargs) -> requests.Response:
+        """One request; a redirect is followed only on the same host (and never from https to http)."""
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._send_once(method, url, deadline, **kwargs)
+            location = response.headers.get("Location")
+            if response.status_code not in _REDIRECT_STATUS or not location:
+                return response
+            response.close()
+            target = urljoin(url, location)
+            here, there = urlsplit(url), urlsplit(target)
+            same_host = (there.hostname or "").lower() == (here.hostname or "").lower() and "@" not in there.netloc
+            if (
+                not same_host
+                or there.scheme not in ("http", "https")
+                or (here.scheme, there.scheme) == ("https", "http")
+            ):
+                raise _Unknown("registry redirected to another host, not followed")
+            url = target
+            kwargs.pop("params", None)  # the Location carries its own query
+        raise _Unknown("registry redirected too many times")
+
+    def _send_once(self, method: str, url: str, deadline: float, **kwargs) -> requests.Response:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _Unknown(f"timed out after {_seconds(self.timeout)} s")
         try:
             # The image's remaining budget bounds both connecting and each read.
-            return self.session.request(method, url, timeout=(remaining, remaining), **kwargs)
+            return self.session.request(method, url, timeout=(remaining, remaining), allow_redirects=False, **kwargs)
         except requests.Timeout:
             raise _Unknown(f"timed out after {_seconds(self.timeout)} s") from None
-        except requests.TooManyRedirects:
-            raise _Unknown("registry redirected too many times") from None
         except requests.exceptions.SSLError:
             raise _Unknown("registry unreachable: TLS handshake failed") from None
         except requests.ConnectionError as error:

@@ -24,8 +24,10 @@ KINDS = ("source", "destination")
 # Seconds to wait between looks for a create whose answer was lost.
 _CONFIRM_WAITS = (1.0, 2.0, 4.0)
 
-# Sources/destinations read one by one after an update across a breaking change; the rest are counted.
+# Sources/destinations read one by one after an update across a breaking change, within a time budget
+# (seconds); the rest are counted, not read: the write is done and the report must not wait for minutes.
 _AFTER_UPDATE_READS = 100
+_AFTER_UPDATE_BUDGET = 60.0
 
 # Statuses that mean "this request will never succeed as sent"; 401/408/429/5xx may pass on a retry.
 _PERMANENT_STATUSES = frozenset({400, 403, 404, 409, 422})
@@ -40,11 +42,26 @@ class DuplicateDefinitionError(AirflowFailException):
         self.definition_ids = definition_ids
 
 
+class StalePlanError(AirflowFailException):
+    """Airbyte no longer holds what the plan saw. Nothing was written: what was planned (and maybe approved)
+    is not what a write would do now. A retry would find the same; the next run plans again."""
+
+
+class CreatePendingError(RuntimeError):
+    """An earlier create of this definition has an unknown outcome and Airbyte does not show it yet: it is
+    not sent again (a retry looks again) until Airbyte shows it or ``create_settle_window`` passes."""
+
+
 class AirbyteDefinitionOperator(BaseOperator):
     """Create or update one Airbyte source or destination definition so that it matches ``definition``.
 
     The operator re-reads Airbyte before writing and acts only if still needed: a retry, a cleared task
     or a second run never creates a second copy or repeats an update. It returns a small JSON result.
+
+    A planned write (``planned_action``) is a promise: an update is written only while Airbyte still holds
+    ``tag_before`` (one GET of the definition), a create only while Airbyte holds no such definition.
+    Anything else fails with :class:`StalePlanError` and writes nothing. A retry that finds the planned
+    change already made reports it as made (``"confirmed": "after retry"``).
 
     :param kind: ``"source"`` or ``"destination"``.
     :param definition: the desired definition in Airbyte's field names: ``name``, ``dockerRepository``,
@@ -59,6 +76,9 @@ class AirbyteDefinitionOperator(BaseOperator):
     :param breaking_changes: the registry breaking changes the planned update crosses (their JSON form).
         After such an update the operator reads the definition's sources/destinations again and reports
         which Airbyte kept on the old version and which moved.
+    :param tag_before: the tag Airbyte held when the update was planned; the update is written only while
+        Airbyte still holds it (or already the desired tag: then it was done).
+    :param version_meaning: what the planned move means (``major, breaking``), as planned and approved.
     """
 
     template_fields: Sequence[str] = ("definition", "workspace_id", "airbyte_conn_id")
@@ -76,6 +96,8 @@ class AirbyteDefinitionOperator(BaseOperator):
         definition_id: str | None = None,
         action_label: str | None = None,
         breaking_changes: Sequence[Mapping[str, Any]] = (),
+        tag_before: str | None = None,
+        version_meaning: str = "",
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -88,27 +110,138 @@ class AirbyteDefinitionOperator(BaseOperator):
         self.definition_id = definition_id
         self.action_label = action_label or f"{planned_action or 'apply'} {kind} {definition.get('name', '?')}"
         self.breaking_changes = list(breaking_changes)
+        self.tag_before = tag_before
+        self.version_meaning = version_meaning
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteApiError, AirbyteDefinitionsHook
+        from airflow_airbyte_connectors.hooks.airbyte_definitions import (
+            AirbyteApiError,
+            AirbyteDefinitionsHook,
+            WriteOutcomeUnknownError,
+        )
 
         desired = self._desired()
         hook = AirbyteDefinitionsHook(self.airbyte_conn_id, workspace_id=self.workspace_id)
+        ti = context.get("ti")
         try:
+            if self.planned_action == "update" and self.definition_id and self.tag_before is not None:
+                return self._planned_update(hook, desired, retried=getattr(ti, "try_number", 1) > 1)
+            if self.planned_action == "create":
+                # Intents live in Airflow Variables: only inside a task (a direct call has no ``ti``).
+                return self._planned_create(hook, desired, run_id=context.get("run_id"), track=ti is not None)
+            # Not from a plan (the operator used on its own): decide from what Airbyte holds now.
             current = self._find(hook, desired)
             if current is None:
                 return self._create(hook, desired)
             return self._update(hook, desired, current)
         except DuplicateDefinitionError as exc:
             # The run's report lists every duplicate with its IDs.
-            if "ti" in context:
-                context["ti"].xcom_push(key="duplicates", value={"message": str(exc), "ids": exc.definition_ids})
+            self._tell_report(ti, "duplicates", {"message": str(exc), "ids": exc.definition_ids})
+            raise
+        except StalePlanError as exc:
+            self._tell_report(ti, "stale", {"label": self.action_label, "message": str(exc)})
+            raise
+        except (WriteOutcomeUnknownError, CreatePendingError) as exc:
+            # Not failed: unknown. The retry (or the next run) looks before it sends anything.
+            self._tell_report(ti, "unknown", {"label": self.action_label, "message": str(exc)})
             raise
         except AirbyteApiError as exc:
             if exc.status in _PERMANENT_STATUSES:
                 # Airbyte rejected the request itself: a retry would be rejected again.
                 raise AirflowFailException(str(exc)) from exc
             raise
+
+    @staticmethod
+    def _tell_report(ti: Any, key: str, value: dict[str, Any]) -> None:
+        if ti is not None:
+            ti.xcom_push(key=key, value=value)
+
+    # -- planned writes: the plan is a promise ----------------------------------------------
+
+    def _stale(self, now: str, planned: str) -> StalePlanError:
+        return StalePlanError(
+            f"stale plan: {self.kind} {self.definition.get('name')} is now {now} (planned {planned}); "
+            "nothing written — the next run plans again"
+        )
+
+    def _planned_update(
+        self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, *, retried: bool
+    ) -> dict[str, Any]:
+        """Write the planned update only while Airbyte still holds the tag the plan saw."""
+        from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteNotFoundError
+        from airflow_airbyte_connectors.planning import CurrentDefinition
+
+        assert self.definition_id is not None and self.tag_before is not None
+        planned = f"{self.tag_before} → {desired.docker_image_tag}"
+        try:
+            read = hook.get_definition(self.kind, self.definition_id)
+        except AirbyteNotFoundError:
+            raise self._stale(f"gone ({self.definition_id} not found)", planned) from None
+        current = CurrentDefinition.from_api(self.kind, read)
+        rename = desired.name if current.custom and desired.name != current.name else None
+        if current.docker_image_tag == desired.docker_image_tag and rename is None:
+            if not retried:
+                self.log.info(
+                    "%s %s (%s) is already at %s: nothing to do",
+                    self.kind,
+                    current.name,
+                    current.definition_id,
+                    current.docker_image_tag,
+                )
+                return self._result(
+                    "unchanged", current.definition_id, current.name, self.tag_before, desired.docker_image_tag
+                )
+            # An earlier try's write was committed although its answer never came (lost, or the worker died).
+            self.log.info(
+                "%s %s (%s) %s: already made, by an earlier try",
+                self.kind,
+                current.name,
+                current.definition_id,
+                planned,
+            )
+            result = self._result(
+                "updated", current.definition_id, current.name, self.tag_before, desired.docker_image_tag
+            )
+            result["confirmed"] = "after retry"
+            return self._with_after_update(hook, result)
+        if current.docker_image_tag not in (self.tag_before, desired.docker_image_tag):
+            raise self._stale(current.docker_image_tag, planned)
+        return self._update(hook, desired, current)
+
+    def _planned_create(
+        self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, *, run_id: str | None, track: bool
+    ) -> dict[str, Any]:
+        """Create only while Airbyte holds no definition for the image, and never twice: the intent is
+        recorded before sending, so a retry recognises its own create even when the answer never came."""
+        from airflow_airbyte_connectors import pending_creates, settings
+
+        found = self._find(hook, desired)
+        track = track and not self.dry_run
+        intent = pending_creates.find(self.kind, desired.docker_repository) if track else None
+        if found is not None:
+            if intent is not None and found.docker_image_tag == desired.docker_image_tag:
+                self.log.info(
+                    "%s %s (%s): created by an earlier create whose answer was not seen (sent %s)",
+                    self.kind,
+                    found.name,
+                    found.definition_id,
+                    intent.sent_at.isoformat(timespec="seconds"),
+                )
+                self._check_single(hook, desired, found.definition_id)
+                pending_creates.forget(self.kind, desired.docker_repository)
+                result = self._result("created", found.definition_id, found.name, None, desired.docker_image_tag)
+                result["confirmed"] = "after retry"
+                return result
+            raise self._stale(
+                f"{found.docker_image_tag} ({found.definition_id})", f"create → {desired.docker_image_tag}"
+            )
+        if intent is not None and not intent.settled(settings.create_settle_window()):
+            raise CreatePendingError(
+                f"create {self.kind} {desired.name} pending since {intent.sent_at.isoformat(timespec='seconds')}: "
+                "an earlier create's outcome is unknown and Airbyte does not show it yet; not sent again until it "
+                f"does or create_settle_window ({settings.create_settle_window():g} s) passes"
+            )
+        return self._create(hook, desired, run_id=run_id, record_intent=track)
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -136,7 +269,15 @@ class AirbyteDefinitionOperator(BaseOperator):
             )
         return match
 
-    def _create(self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition) -> dict[str, Any]:
+    def _create(
+        self,
+        hook: AirbyteDefinitionsHook,
+        desired: DesiredDefinition,
+        *,
+        run_id: str | None = None,
+        record_intent: bool = False,
+    ) -> dict[str, Any]:
+        from airflow_airbyte_connectors import pending_creates
         from airflow_airbyte_connectors.hooks.airbyte_definitions import WriteOutcomeUnknownError
 
         if self.dry_run:
@@ -157,17 +298,26 @@ class AirbyteDefinitionOperator(BaseOperator):
             desired.docker_image_tag,
             workspace_id,
         )
+        if record_intent:
+            pending_creates.record(self.kind, desired.docker_repository, desired.docker_image_tag, desired.name, run_id)
         try:
             created = hook.create_definition(self.kind, desired.to_api(), workspace_id)
             definition_id = created[desired.id_key]
         except WriteOutcomeUnknownError:
             # The create may have happened. Never send it again blindly: look first, and give Airbyte a
-            # moment to finish a create that is still running.
+            # moment to finish a create that is still running. The intent stays recorded until it shows.
             self.log.warning("The answer to the create was lost; checking whether Airbyte applied it")
             found = self._find_after_lost_answer(hook, desired)
             if found is None:
                 raise
             definition_id = found.definition_id
+        except BaseException:
+            # Refused, or never sent: nothing was created, the next attempt may send it.
+            if record_intent:
+                pending_creates.forget(self.kind, desired.docker_repository)
+            raise
+        if record_intent:
+            pending_creates.forget(self.kind, desired.docker_repository)
         self._check_single(hook, desired, definition_id)
         return self._result("created", definition_id, desired.name, None, desired.docker_image_tag)
 
@@ -226,9 +376,12 @@ class AirbyteDefinitionOperator(BaseOperator):
             tag_before,
             updated.get("dockerImageTag", desired.docker_image_tag),
         )
+        return self._with_after_update(hook, result)
+
+    def _with_after_update(self, hook: AirbyteDefinitionsHook, result: dict[str, Any]) -> dict[str, Any]:
         if self.breaking_changes:
             result["afterUpdate"] = self._after_update(
-                hook, current.definition_id, tag_before, desired.docker_image_tag
+                hook, result["definitionId"], result["tagBefore"], result["tagAfter"]
             )
         return result
 
@@ -238,7 +391,10 @@ class AirbyteDefinitionOperator(BaseOperator):
         """What Airbyte did to the sources/destinations: which it kept on the old version, which moved."""
         stayed, moved = [], []
         actors = hook.search_actors(self.kind, definition_id)
+        deadline = time.monotonic() + _AFTER_UPDATE_BUDGET
         for read in actors[:_AFTER_UPDATE_READS]:
+            if time.monotonic() > deadline:
+                break
             runs = hook.get_actor_version(self.kind, read[f"{self.kind}Id"]).get("dockerImageTag")
             entry = {"id": read[f"{self.kind}Id"], "name": read.get("name"), "workspaceId": read.get("workspaceId")}
             (moved if runs == tag_after else stayed).append({**entry, "runs": runs})
@@ -256,7 +412,7 @@ class AirbyteDefinitionOperator(BaseOperator):
             "breakingChanges": self.breaking_changes,
             "stayed": stayed,
             "moved": moved,
-            "notRead": max(0, len(actors) - _AFTER_UPDATE_READS),
+            "notRead": len(actors) - len(stayed) - len(moved),
         }
 
     def _find_after_lost_answer(
@@ -297,4 +453,6 @@ class AirbyteDefinitionOperator(BaseOperator):
             "tagBefore": tag_before,
             "tagAfter": tag_after,
             "dryRun": bool(self.dry_run),
+            # As planned (and, where asked, approved): the report and the Asset event say what it meant.
+            "versionMeaning": self.version_meaning,
         }

@@ -15,9 +15,10 @@ from typing import Any
 
 import yaml
 
-# Statuses Airbyte really sends that its spec rarely declares (see the server's exception mappers):
-# their bodies are checked to be JSON, not against a schema.
-UNDECLARED_ERROR_STATUSES = frozenset({400, 401, 403, 405, 409, 415, 429, 500, 502, 503})
+# Statuses Airbyte really sends that its spec rarely declares (see the server's exception mappers), and
+# what the proxy or ingress in front of it answers (502/503/504): their bodies are checked to be JSON, not
+# against a schema.
+UNDECLARED_ERROR_STATUSES = frozenset({400, 401, 403, 405, 409, 415, 429, 500, 502, 503, 504})
 _HOST = "http://airbyte.contract"
 
 

@@ -5,7 +5,9 @@ answers ``HEAD``/``GET /v2/<name>/manifests/<tag>`` with 200 or 404, and with ``
 for a Bearer token the way Docker Hub does (401 + ``WWW-Authenticate``, anonymous ``GET /token``).
 Faults are attributes that can be switched while it runs: ``rate_limited``, ``server_error``,
 ``forbidden``, ``basic_auth``, ``delay``, ``token_delay``, ``trickle``,
-``garbage_token``.
+``garbage_token``, ``token_status``, ``realm`` (a token service elsewhere) and ``redirect_to``
+(manifest requests sent on to ``<redirect_to>/moved/v2/...``; this registry serves ``/moved/...`` too,
+or with ``redirect_loop`` sends those on again).
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ class ImageRegistryEmulator(LocalServer):
         forbidden: bool = False,
         basic_auth: bool = False,
         garbage_token: bool = False,
+        token_status: int = 200,
+        realm: str | None = None,
+        redirect_to: str | None = None,
+        redirect_loop: bool = False,
         delay: float = 0.0,
         token_delay: float = 0.0,
         trickle: float = 0.0,
@@ -77,6 +83,10 @@ class ImageRegistryEmulator(LocalServer):
         self.forbidden = forbidden
         self.basic_auth = basic_auth  # wants credentials, as a private registry does: 401 with a Basic challenge
         self.garbage_token = garbage_token
+        self.token_status = token_status  # anything but 200: the token service refuses, saying internal things
+        self.realm = realm  # the challenge's token service; None: this registry's own /token
+        self.redirect_to = redirect_to
+        self.redirect_loop = redirect_loop
         self.delay = delay
         self.token_delay = token_delay
         # Seconds between bytes of an answer: each read is quick, the answer never ends (a client's
@@ -139,6 +149,10 @@ class ImageRegistryEmulator(LocalServer):
         """(status, headers, body) for one request; the body is dropped for HEAD by the handler."""
         if path == "/token" and method == "GET":
             return self._token(query)
+        moved = path.startswith("/moved/")
+        path = path.removeprefix("/moved")
+        if self.redirect_to and (self.redirect_loop or not moved) and path.startswith("/v2/"):
+            return 307, {"Location": f"{self.redirect_to}/moved{path}"}, b""
         match = _MANIFEST_PATH.match(path)
         if path in ("/v2", "/v2/"):
             name = None
@@ -156,7 +170,7 @@ class ImageRegistryEmulator(LocalServer):
             return 401, {"WWW-Authenticate": 'Basic realm="registry"'}, _errors("UNAUTHORIZED", "credentials needed")
         if self.require_token and not self._authorized(authorization, name):
             scope = f',scope="repository:{name}:pull"' if name else ""
-            challenge = f'Bearer realm="{self.url}/token",service="{self.service}"{scope}'
+            challenge = f'Bearer realm="{self.realm or self.url + "/token"}",service="{self.service}"{scope}'
             return 401, {"WWW-Authenticate": challenge}, _errors("UNAUTHORIZED", "authentication required")
         if name is None:
             return 200, {"Docker-Distribution-API-Version": "registry/2.0"}, b"{}"
@@ -175,6 +189,8 @@ class ImageRegistryEmulator(LocalServer):
             self._stopping.wait(seconds)
 
     def _token(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if self.token_status != 200:
+            return self.token_status, {}, b'{"details": "upstream 10.0.0.7:6379 refused"}'
         if self.garbage_token:
             # A captive portal or proxy error page instead of the token service.
             return 200, {"Content-Type": "text/html"}, b"<html><body>Service Unavailable</body></html>"

@@ -193,3 +193,67 @@ class TestRealReleaseData:
         (report,) = xcom(run, "report")
         (after,) = [a for a in report["afterUpdate"] if a["label"].startswith("destination DuckDB")]
         assert [a["name"] for a in after["stayed"]] == ["Local DuckDB"] and after["stayed"][0]["runs"] == "0.2.0"
+
+
+class TestNoWayAroundAPerson:
+    """With approval on, apply_held never writes a held change unapproved; max_writes counts held changes
+    and cannot be raised above max_writes_limit by whoever triggers."""
+
+    @pytest.mark.parametrize("mode", ["held", "always"])
+    def test_apply_held_puts_held_changes_in_front_of_the_approver(
+        self, airbyte, write_config, monkeypatch, caplog, mode
+    ):
+        from airflow_airbyte_connectors import pipeline
+
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL", mode)
+        path = write_config(config([GITHUB, POKEAPI]))
+        prepared = pipeline.prepare(config_path=str(path), apply_held=True)
+        gated = [kwargs["action_label"] for kwargs in prepared["gated"]]
+        now = [kwargs["action_label"] for kwargs in prepared["actions"]]
+        assert "update source GitHub 1.8.0→2.1.14 major, breaking" in gated
+        assert all("GitHub" not in label for label in now)
+        assert now == ([] if mode == "always" else ["update source PokeAPI 0.3.38→0.3.40 patch"])
+        assert f"apply_held is ignored with [airbyte_connectors] approval = {mode}" in caplog.text
+        assert airbyte.write_requests() == []
+
+    def test_without_approval_apply_held_is_the_trigger_s_decision(self, airbyte, write_config):
+        from airflow_airbyte_connectors import pipeline
+
+        prepared = pipeline.prepare(config_path=str(write_config(config([GITHUB, POKEAPI]))), apply_held=True)
+        assert prepared["gated"] == [] and len(prepared["actions"]) == 2
+
+    def test_held_changes_count_toward_max_writes(self, airbyte, write_config, capfd, caplog):
+        write_config(config([GITHUB, POKEAPI]))
+        dagrun = run_dag(max_writes=1)  # one safe write, one held: two
+        assert dagrun.state == "failed" and task_states(dagrun)["prepare"] == ["failed"]
+        assert airbyte.write_requests() == []
+        logged = "".join(capfd.readouterr()) + caplog.text
+        assert "The plan holds 2 writes (0 creates, 1 updates, 1 held), more than max_writes=1" in logged
+
+    def test_max_writes_above_the_limit_is_refused_before_any_request(self, airbyte, write_config, monkeypatch):
+        from airflow_airbyte_connectors import pipeline
+
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__MAX_WRITES_LIMIT", "10")
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__MAX_WRITES", "5")
+        airbyte.clear_requests()
+        path = str(write_config(config([GITHUB])))
+        with pytest.raises(ValueError, match=r"max_writes=11 is above \[airbyte_connectors\] max_writes_limit=10"):
+            pipeline.prepare(config_path=path, max_writes=11)
+        # A setting above the limit is named at run time too (the DAG still imports, capped).
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__MAX_WRITES", "50")
+        with pytest.raises(ValueError, match=r"\[airbyte_connectors\] max_writes=50 is above max_writes_limit=10"):
+            pipeline.prepare(config_path=path)
+        assert airbyte.requests == []
+
+    def test_the_trigger_form_cannot_ask_for_more_than_the_limit(self, monkeypatch):
+        from airflow.dag_processing.dagbag import DagBag
+
+        from tests.support import DAGS_FOLDER
+
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__MAX_WRITES_LIMIT", "10")
+        dag = DagBag(dag_folder=str(DAGS_FOLDER)).get_dag("create_connectors")
+        assert dag.params.get_param("max_writes").schema["maximum"] == 10
+        param = dag.params.get_param("max_writes")
+        assert param.resolve(10) == 10
+        with pytest.raises(Exception, match="11 is greater than the maximum of 10"):
+            param.resolve(11)

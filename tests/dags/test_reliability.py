@@ -101,7 +101,7 @@ class TestBlastRadius:
         assert dagrun.state == "failed" and task_states(dagrun)["prepare"] == ["failed"]
         assert airbyte.write_requests() == []
         logged = "".join(capfd.readouterr()) + caplog.text
-        assert "The plan holds 3 writes (2 creates, 1 updates), more than max_writes=2" in logged
+        assert "The plan holds 3 writes (2 creates, 1 updates, 0 held), more than max_writes=2" in logged
 
         assert run_dag(max_writes=2, dry_run=True).state == "success"  # a dry run shows the whole plan
         assert airbyte.write_requests() == []

@@ -7,8 +7,11 @@ import time
 
 import pytest
 
+from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.hooks.image_registry import (
+    DEFAULT_TOKEN_HOSTS,
     DOCKER_HUB,
+    MAX_REDIRECTS,
     ImageCheck,
     ImageReference,
     check_images,
@@ -202,6 +205,97 @@ class TestTokenFlow:
         elapsed = time.monotonic() - started
         assert check == ImageCheck(f"{REPO}:0.3.0", "unknown", "timed out after 0.5 s")
         assert elapsed < 2.5  # a guard, not a measurement: the token wait alone would be 10 s
+
+
+def as_localhost(url: str) -> str:
+    """The same server under another host name: what a check sees as another host."""
+    return url.replace("://127.0.0.1:", "://localhost:")
+
+
+class TestWhereTheCheckGoes:
+    """A registry names the token service and redirect targets; the check asks only where it may."""
+
+    @pytest.fixture
+    def registry(self):
+        with ImageRegistryEmulator([(REPO, "0.3.0")], require_token=True, max_lifetime=60) as r:
+            yield r
+
+    @pytest.fixture
+    def elsewhere(self):
+        """Another service (an internal address a hostile registry would like probed)."""
+        with ImageRegistryEmulator([(REPO, "0.3.0")], max_lifetime=60) as r:
+            yield r
+
+    def test_token_realm_on_another_host_is_not_asked(self, registry, elsewhere):
+        registry.realm = f"{as_localhost(elsewhere.url)}/token"
+        check = hub(registry, [(REPO, "0.3.0")])[(REPO, "0.3.0")]
+        assert check == ImageCheck(
+            f"{REPO}:0.3.0",
+            "unknown",
+            "registry's token service is on another host (localhost), not asked; "
+            "[airbyte_connectors] image_token_hosts lists the hosts allowed",
+        )
+        assert elsewhere.requests == []
+        assert [(r.method, r.status) for r in registry.requests] == [("HEAD", 401)]
+
+    def test_token_realm_on_an_allowed_host_is_asked(self, registry):
+        registry.realm = f"{as_localhost(registry.url)}/token"
+        assert hub(registry, [(REPO, "0.3.0")], token_hosts=["localhost"])[(REPO, "0.3.0")].status == "exists"
+        assert registry.count("GET", "/token") == 1
+
+    def test_docker_hubs_token_service_is_allowed_by_default(self, monkeypatch):
+        assert DEFAULT_TOKEN_HOSTS == ("auth.docker.io",)
+        assert settings.image_token_hosts() == ["auth.docker.io"]
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__IMAGE_TOKEN_HOSTS", " auth.docker.io, auth.mirror.example ")
+        assert settings.image_token_hosts() == ["auth.docker.io", "auth.mirror.example"]
+
+    def test_token_service_refusal_says_nothing_of_its_answer(self, registry):
+        registry.token_status = 500
+        check = hub(registry, [(REPO, "0.3.0")])[(REPO, "0.3.0")]
+        assert check == ImageCheck(f"{REPO}:0.3.0", "unknown", "token service refused")
+
+    def test_redirect_to_another_host_is_not_followed(self, registry, elsewhere):
+        registry.require_token = False
+        registry.redirect_to = as_localhost(elsewhere.url)
+        check = hub(registry, [(REPO, "0.3.0")])[(REPO, "0.3.0")]
+        assert check == ImageCheck(f"{REPO}:0.3.0", "unknown", "registry redirected to another host, not followed")
+        assert elsewhere.requests == []
+
+    def test_token_service_redirecting_to_another_host_is_not_followed(self, registry, elsewhere):
+        # A token service on the registry's host (another port) that sends the check on elsewhere.
+        with ImageRegistryEmulator(max_lifetime=60) as token_service:
+            token_service.redirect_to = as_localhost(elsewhere.url)
+            registry.realm = f"{token_service.url}/v2/token"
+            check = hub(registry, [(REPO, "0.3.0")])[(REPO, "0.3.0")]
+            assert token_service.count("GET", "/v2/token") == 1
+        assert check.reason == "registry redirected to another host, not followed"
+        assert elsewhere.requests == []
+
+    def test_redirects_on_the_same_host_are_followed_a_few_times(self, registry):
+        registry.require_token = False
+        registry.redirect_to, registry.redirect_loop = registry.url, True
+        check = hub(registry, [(REPO, "0.3.0")])[(REPO, "0.3.0")]
+        assert check == ImageCheck(f"{REPO}:0.3.0", "unknown", "registry redirected too many times")
+        assert registry.count("HEAD") == MAX_REDIRECTS + 1
+
+    def test_credentials_in_the_registry_url_are_shown_nowhere(self, registry, caplog):
+        caplog.set_level(logging.DEBUG)
+        registry.token_status = 503
+        url = registry.url.replace("http://", "http://mirror-user:mirror-pw-5e@")
+        results = check_images([(REPO, "0.3.0"), (REPO, "9.9.9")], docker_hub_url=url, timeout=2)
+        assert {check.reason for check in results.values()} == {"token service refused"}
+        assert caplog.text
+        for shown in (caplog.text, repr(results)):
+            assert "mirror-pw-5e" not in shown and "mirror-user" not in shown
+
+    def test_redirect_on_the_same_host_is_followed(self, registry):
+        registry.require_token = False
+        registry.redirect_to = registry.url
+        assert hub(registry, [(REPO, "0.3.0")])[(REPO, "0.3.0")].status == "exists"
+        assert [(r.path, r.status) for r in registry.requests] == [
+            (f"{MANIFESTS}0.3.0", 307),
+            (f"/moved{MANIFESTS}0.3.0", 200),
+        ]
 
 
 class TestRegistryProblems:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from airflow_airbyte_connectors.configs import ConfigError
 from airflow_airbyte_connectors.operators.airbyte_definition import (
     AirbyteDefinitionOperator,
     DuplicateDefinitionError,
+    StalePlanError,
 )
 from tests.support import CUSTOM_SOURCE, registry_entry
 
@@ -35,7 +38,7 @@ class TestIdempotence:
         emu = use_emulator()
         first = run(CUSTOM_SOURCE, planned_action="create")
         assert first["action"] == "created" and first["tagAfter"] == "1.2.0"
-        second = run(CUSTOM_SOURCE, planned_action="create")
+        second = run(CUSTOM_SOURCE)  # not from a plan: decides from what Airbyte holds
         assert second == {**first, "action": "unchanged", "tagBefore": "1.2.0"}
         assert [r.operation for r in emu.write_requests()] == ["source_definitions/create_custom"]
 
@@ -48,10 +51,10 @@ class TestIdempotence:
         assert again["action"] == "unchanged"
         assert len(emu.write_requests()) == 1
 
-    def test_stale_create_becomes_an_update_when_the_definition_appeared(self, use_emulator):
+    def test_unplanned_use_updates_a_definition_that_appeared(self, use_emulator):
         emu = use_emulator()
         existing = seed(emu, CUSTOM_SOURCE, tag="1.0.0")
-        result = run(CUSTOM_SOURCE, planned_action="create")
+        result = run(CUSTOM_SOURCE)
         assert result["action"] == "updated" and result["definitionId"] == existing["sourceDefinitionId"]
         assert [r.operation for r in emu.write_requests()] == ["source_definitions/update"]
 
@@ -73,6 +76,65 @@ class TestIdempotence:
         emu.clear_requests()
         seed(emu, POKEAPI, custom=False)
         assert run({**POKEAPI, "name": "Pokemon"})["action"] == "unchanged"
+        assert emu.write_requests() == []
+
+
+class TestPlanIsAPromise:
+    """A planned write is made only while Airbyte still holds what the plan saw."""
+
+    def planned_update(self, emu, *, planned_from="1.1.0", airbyte_holds="1.1.0"):
+        existing = seed(emu, CUSTOM_SOURCE, tag=airbyte_holds)
+        emu.clear_requests()
+        return {
+            "planned_action": "update",
+            "definition_id": existing["sourceDefinitionId"],
+            "tag_before": planned_from,
+            "version_meaning": "minor",
+            "workspace_id": emu.workspace_ids[0],  # as prepare passes it
+        }
+
+    def test_update_reads_its_one_definition_and_writes(self, use_emulator):
+        emu = use_emulator()
+        result = run(CUSTOM_SOURCE, **self.planned_update(emu))
+        assert (result["action"], result["tagBefore"], result["tagAfter"]) == ("updated", "1.1.0", "1.2.0")
+        assert result["versionMeaning"] == "minor"
+        # One small GET instead of the whole list, then the write.
+        assert [r.operation for r in emu.requests if r.operation != "applications/token"] == [
+            "source_definitions/get",
+            "source_definitions/update",
+        ]
+
+    @pytest.mark.parametrize("airbyte_holds", ["0.4.0", "1.3.0", "1.0.0-rc.1"], ids=["older", "newer", "prerelease"])
+    def test_stale_update_writes_nothing(self, use_emulator, airbyte_holds):
+        emu = use_emulator()
+        kwargs = self.planned_update(emu, airbyte_holds=airbyte_holds)
+        with pytest.raises(
+            StalePlanError,
+            match=rf"^stale plan: source Acme CRM is now {re.escape(airbyte_holds)} \(planned 1\.1\.0 → 1\.2\.0\); "
+            "nothing written — the next run plans again$",
+        ):
+            run(CUSTOM_SOURCE, **kwargs)
+        assert emu.write_requests() == []
+        assert [d["dockerImageTag"] for d in emu.definitions("source")] == [airbyte_holds]
+
+    def test_update_already_made_is_not_sent_again(self, use_emulator):
+        emu = use_emulator()
+        result = run(CUSTOM_SOURCE, **self.planned_update(emu, airbyte_holds="1.2.0"))
+        assert result["action"] == "unchanged" and "confirmed" not in result
+        assert emu.write_requests() == []
+
+    def test_definition_gone_since_the_plan_is_stale(self, use_emulator):
+        emu = use_emulator()
+        kwargs = {**self.planned_update(emu), "definition_id": "4f2c7a3e-0000-4000-8000-000000000000"}
+        with pytest.raises(StalePlanError, match="is now gone"):
+            run(CUSTOM_SOURCE, **kwargs)
+        assert emu.write_requests() == []
+
+    def test_create_that_finds_a_definition_is_stale(self, use_emulator):
+        emu = use_emulator()
+        existing = seed(emu, CUSTOM_SOURCE, tag="1.0.0")
+        with pytest.raises(StalePlanError, match=r"is now 1\.0\.0 \(" + existing["sourceDefinitionId"]):
+            run(CUSTOM_SOURCE, planned_action="create")
         assert emu.write_requests() == []
 
 
