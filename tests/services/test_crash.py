@@ -75,11 +75,11 @@ class Crash:
     airflow: Airflow
     airbyte: AirbyteEmulator
     home: Path
-    kill: Callable[[], object]
+    kill: Callable[[], int]  # how many processes died
     recover: Callable[[], object]
     recovered_on: str | None = None  # the hostname the retried writes must report, when it tells
     killed: list[tuple[str, int]] = field(default_factory=list)  # (run id, map index) of each task killed
-    figures: dict[str, float] = field(default_factory=dict)  # seconds, printed at the end
+    figures: dict[str, float] = field(default_factory=dict)  # printed at the end
 
 
 def explained_by_the_crash(crash: Crash) -> list[tuple[str, ...]]:
@@ -221,7 +221,7 @@ def crash_mid_write(crash: Crash) -> None:
     assert {ti["state"] for ti in running} == {"running"}, running
     crash.killed = [(run_id, ti["map_index"]) for ti in running]
     killed_at = time.monotonic()
-    crash.kill()
+    crash.figures["processes_killed"] = crash.kill()
     for held in (update, create):
         held.release()
         held.wait_finished(timeout=30)
@@ -246,6 +246,13 @@ def crash_mid_write(crash: Crash) -> None:
     assert sorted((ti["state"], ti["try_number"] > 1) for ti in writes) == [("success", True)] * 2, writes
     if crash.recovered_on:
         assert {ti["hostname"] for ti in writes} == {crash.recovered_on}
+    # Each retry found its write made by the killed try, and says so.
+    path = f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/apply/xcomEntries/return_value"
+    results = [airflow.api("GET", path, params={"map_index": ti["map_index"]})["value"] for ti in writes]
+    assert sorted((r["action"], r.get("confirmed")) for r in results) == [
+        ("created", "after retry"),
+        ("updated", "after retry"),
+    ]
     # DAGs that come next hear of both changes, though the tries that made them died.
     assert announced(airflow, run_id) == [
         ("created", CUSTOM["name"], None, CUSTOM["dockerImageTag"]),
