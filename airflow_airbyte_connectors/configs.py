@@ -51,10 +51,13 @@ MAX_QUOTED_CHARS = 80
 # Docker reference grammar (distribution/reference): optional registry host (it has a dot or a port, or
 # is localhost, else it is the first path component), then lowercase path components separated by "/";
 # a tag is up to 128 word characters, dots and dashes.
-_LABEL = r"[a-zA-Z0-9]++(?:-++[a-zA-Z0-9]++)*+"
-_HOST = rf"(?:(?:{_LABEL}(?:\.{_LABEL})++(?::[0-9]++)?+|{_LABEL}:[0-9]++|localhost)/)"
+# A name is at most 255 characters: the lookahead refuses a longer one before the grammar reads it.
+_LABEL = r"[a-zA-Z0-9][a-zA-Z0-9-]*+(?<!-)"
+_HOST = rf"(?:(?:{_LABEL}(?:(?:\.{_LABEL})++(?::[0-9]++)?+|:[0-9]++)|localhost)/)"
 _PATH_COMPONENT = r"[a-z0-9]++(?:(?:[._]|__|-++)[a-z0-9]++)*+"
-DOCKER_REPOSITORY_RE = re.compile(rf"\A{_HOST}?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*+\Z")
+DOCKER_REPOSITORY_RE = re.compile(
+    rf"\A(?=[\s\S]{{1,{MAX_REPOSITORY_CHARS}}}+\Z){_HOST}?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*+\Z"
+)
 DOCKER_TAG_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 # The host part and the rest are split by their first character, so they cannot both claim the same text.
 HTTP_URL_RE = re.compile(r"\Ahttps?://[^\s/?#]++(?:[/?#]\S*+)?+\Z", re.IGNORECASE)
