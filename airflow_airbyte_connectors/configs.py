@@ -288,7 +288,7 @@ def _parse_entry(kind: Kind, entry: Any, path: str, problems: list[str]) -> Desi
     )
 
 
-# Per field: (longest value, the pattern it must match, what to write instead).
+# Per field: (longest value, the pattern it must match, what the problem says when it does not).
 _FIELD_RULES: dict[str, tuple[int, re.Pattern[str] | None, str]] = {
     "name": (MAX_NAME_CHARS, None, ""),
     "dockerRepository": (
@@ -308,9 +308,7 @@ _FIELD_RULES: dict[str, tuple[int, re.Pattern[str] | None, str]] = {
 def _field_problem(field: str, value: str) -> str | None:
     """What is wrong with a required field's text: whitespace around it, length, characters, then form."""
     limit, pattern, mistake = _FIELD_RULES[field]
-    if value != value.strip():
-        return _text_problem(value)
-    if len(value) > limit:  # before the character scan: a 1 MB value is refused without reading it all
+    if len(value) > limit and value == value.strip():  # before the scan: a 1 MB value is not read through
         return f"{quote(value)} is too long: the limit is {limit} characters"
     if problem := _text_problem(value):
         return problem
@@ -429,6 +427,8 @@ def _describe_yaml_error(exc: yaml.YAMLError) -> str:
     context = getattr(exc, "context", None)
     if context:  # e.g. "expected a single document in the stream, but found another document"
         problem = f"{context}, {problem}"
+    if len(problem) > 2 * MAX_QUOTED_CHARS:  # PyYAML quotes an unknown tag or alias whole
+        problem = f"{problem[: 2 * MAX_QUOTED_CHARS]}… ({len(problem)} characters)"
     if mark is not None:
         return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
     return problem

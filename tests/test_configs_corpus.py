@@ -258,6 +258,19 @@ class TestGeneratedCases:
         assert_located(error)
         assert_bounded(elapsed, peak)
 
+    @pytest.mark.parametrize(
+        "content",
+        [f"connectors: *{'a' * 100_000}\n", f"connectors: !{'t' * 100_000} x\n"],
+        ids=["undefined-alias", "unknown-tag"],
+    )
+    def test_a_long_alias_or_tag_is_quoted_short(self, tmp_path: Path, loader: str, content: str):
+        path = tmp_path / "basic_config.yaml"
+        path.write_text(content)
+        error, _, _ = load_measured(path)
+        assert len(error.problems) == 1
+        assert re.match(r"YAML syntax: line 1, column 13: .{1,250}$", error.problems[0]), error.problems[0][:300]
+        assert_located(error)
+
     def test_deep_nesting_with_the_pure_python_loader(self, tmp_path: Path):
         """5000 nested lists (10 kB): libyaml stops at 1000 levels; the pure-Python fallback must too,
         without a RecursionError and without its scanner's quadratic time on deep flow collections."""
