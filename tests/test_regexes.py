@@ -30,8 +30,8 @@ import airflow_airbyte_connectors
 
 PACKAGE = Path(airflow_airbyte_connectors.__file__).parent
 MiB = 1 << 20
-# One call of one pattern on 1 MiB of input. A backtracking trap costs seconds to hours at this size
-# (quadratic: 1.5 s at 20 kB), a linear scan a few milliseconds.
+# CPU seconds of one call of one pattern on 1 MiB of input. A backtracking trap costs seconds to hours at
+# this size (quadratic: 1.5 s at 20 kB), a linear scan a few milliseconds.
 MAX_SECONDS = 0.05
 SWEEP_LENGTH = 2048
 GROWTH = (16 * 1024, 64 * 1024, 256 * 1024, MiB)  # a trap fails at the first size, before it costs minutes
