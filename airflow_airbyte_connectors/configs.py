@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -33,15 +34,40 @@ MAX_REPORTED_PROBLEMS = 200
 # Characters YAML does not allow in a stream (PyYAML's reader refuses them, with an offset, not a line).
 _NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
+# Length limits. Airbyte stores a definition's name, repository, tag and documentation URL in varchar(256)
+# columns (airbyte-platform, airbyte-db/db-lib/src/main/resources/configs_database/schema_dump.txt:
+# actor_definition.name, actor_definition_version.docker_repository / docker_image_tag / documentation_url);
+# a longer value fails inside Airbyte. Docker is stricter for images (distribution/reference): a name of
+# at most 255 characters, a tag of at most 128.
+MAX_NAME_CHARS = 256
+MAX_REPOSITORY_CHARS = 255
+MAX_TAG_CHARS = 128
+MAX_URL_CHARS = 256
+# Values are quoted in errors up to this many characters: a 1 MB value must not become a 1 MB message.
+MAX_QUOTED_CHARS = 80
+
+# Every pattern is anchored with \A...\Z (``$`` also matches before a trailing newline) and written so that
+# no two quantifiers can match the same text; possessive quantifiers (``++``, ``*+``) never give text back.
 # Docker reference grammar (distribution/reference): optional registry host (it has a dot or a port, or
 # is localhost, else it is the first path component), then lowercase path components separated by "/";
 # a tag is up to 128 word characters, dots and dashes.
-_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
-_HOST = rf"(?:(?:{_LABEL}(?:\.{_LABEL})+(?::[0-9]+)?|{_LABEL}:[0-9]+|localhost)/)"
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-DOCKER_REPOSITORY_RE = re.compile(rf"^{_HOST}?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
-DOCKER_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-HTTP_URL_RE = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+# A name is at most 255 characters: the lookahead refuses a longer one before the grammar reads it.
+_LABEL = r"[a-zA-Z0-9][a-zA-Z0-9-]*+(?<!-)"
+_HOST = rf"(?:(?:{_LABEL}(?:(?:\.{_LABEL})++(?::[0-9]++)?+|:[0-9]++)|localhost)/)"
+_PATH_COMPONENT = r"[a-z0-9]++(?:(?:[._]|__|-++)[a-z0-9]++)*+"
+DOCKER_REPOSITORY_RE = re.compile(
+    rf"\A(?=[\s\S]{{1,{MAX_REPOSITORY_CHARS}}}+\Z){_HOST}?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*+\Z"
+)
+DOCKER_TAG_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
+# The host part and the rest are split by their first character, so they cannot both claim the same text.
+HTTP_URL_RE = re.compile(r"\Ahttps?://[^\s/?#]++(?:[/?#]\S*+)?+\Z", re.IGNORECASE)
+_UUID_RE = re.compile(r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+# Refused in every field: control characters (Cc), invisible format characters (Cf: bidi controls such as
+# U+202E, zero-width characters, U+FEFF), lone surrogates (Cs) and line/paragraph separators (Zl, Zp). They
+# make a name look like another one, or break the plan's one-line-per-change output.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# Control characters have no Unicode name; these are the ones a config is likely to hold.
+_CONTROL_NAMES = {"\t": "CHARACTER TABULATION", "\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\x00": "NULL"}
 
 
 class ConfigError(ValueError):
@@ -112,7 +138,9 @@ def get_configs(name: str, *, path: str | os.PathLike[str], raw: bytes | None = 
     source = str(path)
     document = parse_basic_config(read_basic_config(path) if raw is None else raw, source=source)
     if name not in document:
-        raise ConfigError(source, [f"{name}: section missing (top-level keys: {sorted(map(str, document))})"])
+        keys = sorted(map(_key_text, document))
+        shown = ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+        raise ConfigError(source, [f"{name}: section missing (top-level keys: {shown})"])
     section = document[name]
     if name == "connectors":
         return parse_connectors(section, source=source)
@@ -152,7 +180,7 @@ def parse_basic_config(raw: bytes, *, source: str) -> dict[Any, Any]:
         utf16 = "; it looks like UTF-16, save it as UTF-8" if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else ""
         raise ConfigError(
             source,
-            [f"not UTF-8 text (line {line}, column {column}: byte {raw[exc.start : exc.start + 1]!r}){utf16}"],
+            [f"not UTF-8 text (line {line}, column {column}: byte {quote(raw[exc.start : exc.start + 1])}){utf16}"],
         ) from None
     if (bad := _NON_PRINTABLE.search(text)) is not None:
         line, column = _line_and_column(text, bad.start())
@@ -185,7 +213,7 @@ def parse_connectors(section: Any, *, source: str = "basic_config") -> Connector
     expected = {list_key(kind) for kind in KINDS}
     for key in section:
         if key not in expected:
-            problems.append(f"connectors.{key}: unknown key (expected {' or '.join(sorted(expected))})")
+            problems.append(f"connectors.{_key_text(key)}: unknown key (expected {' or '.join(sorted(expected))})")
     if not expected & set(section):
         problems.append("connectors: neither source_definitions nor destination_definitions is present")
 
@@ -235,32 +263,16 @@ def _parse_entry(kind: Kind, entry: Any, path: str, problems: list[str]) -> Desi
             problems.append(f"{path}.{field}: must be a string, got {_type_name(value)}{hint}")
         elif not value.strip():
             problems.append(f"{path}.{field}: must not be empty")
+        elif problem := _field_problem(field, value):
+            problems.append(f"{path}.{field}: {problem}")
         else:
             values[field] = value
 
-    repository = values.get("dockerRepository")
-    if repository is not None and not DOCKER_REPOSITORY_RE.match(repository):
-        problems.append(
-            f"{path}.dockerRepository: {repository!r} is not a Docker image name "
-            "(lowercase, e.g. airbyte/source-pokeapi; no scheme, no tag)"
-        )
-    tag = values.get("dockerImageTag")
-    if tag is not None and not DOCKER_TAG_RE.match(tag):
-        problems.append(
-            f"{path}.dockerImageTag: {tag!r} is not a Docker tag "
-            "(letters, digits, '_', '.', '-'; at most 128; e.g. 0.3.40)"
-        )
-    url = values.get("documentationUrl")
-    if url is not None and not HTTP_URL_RE.match(url):
-        problems.append(f"{path}.documentationUrl: {url!r} is not an http(s) URL")
-    name = values.get("name")
-    if name is not None and name != name.strip():
-        problems.append(f"{path}.name: {name!r} has leading or trailing whitespace")
-
     definition_id = entry.get(id_key(kind))
     if definition_id is not None:
-        if not isinstance(definition_id, str) or not _is_uuid(definition_id):
-            problems.append(f"{path}.{id_key(kind)}: {definition_id!r} is not a UUID")
+        if not isinstance(definition_id, str) or not _UUID_RE.fullmatch(definition_id):
+            problem = _text_problem(definition_id) if isinstance(definition_id, str) else None
+            problems.append(f"{path}.{id_key(kind)}: {problem or f'{quote(definition_id)} is not a UUID'}")
         else:
             definition_id = str(UUID(definition_id))
 
@@ -274,6 +286,79 @@ def _parse_entry(kind: Kind, entry: Any, path: str, problems: list[str]) -> Desi
         documentation_url=values["documentationUrl"],
         definition_id=definition_id,
     )
+
+
+# Per field: (longest value, the pattern it must match, what the problem says when it does not).
+_FIELD_RULES: dict[str, tuple[int, re.Pattern[str] | None, str]] = {
+    "name": (MAX_NAME_CHARS, None, ""),
+    "dockerRepository": (
+        MAX_REPOSITORY_CHARS,
+        DOCKER_REPOSITORY_RE,
+        "is not a Docker image name (lowercase, e.g. airbyte/source-pokeapi; no scheme, no tag)",
+    ),
+    "dockerImageTag": (
+        MAX_TAG_CHARS,
+        DOCKER_TAG_RE,
+        "is not a Docker tag (letters, digits, '_', '.', '-'; at most 128; e.g. 0.3.40)",
+    ),
+    "documentationUrl": (MAX_URL_CHARS, HTTP_URL_RE, "is not an http(s) URL"),
+}
+
+
+def _field_problem(field: str, value: str) -> str | None:
+    """What is wrong with a required field's text: whitespace around it, length, characters, then form."""
+    limit, pattern, mistake = _FIELD_RULES[field]
+    if len(value) > limit and value == value.strip():  # before the scan: a 1 MB value is not read through
+        return f"{quote(value)} is too long: the limit is {limit} characters"
+    if problem := _text_problem(value):
+        return problem
+    if pattern is not None and not pattern.fullmatch(value):
+        return f"{quote(value)} {mistake}"
+    return None
+
+
+def _text_problem(value: str) -> str | None:
+    """Leading or trailing whitespace, or a control or invisible character anywhere, named by code point."""
+    if value != value.strip():
+        where, char = ("starts", value[0]) if value[0].isspace() else ("ends", value[-1])
+        return f"{quote(value)} has leading or trailing whitespace ({where} with {_describe(char)})"
+    if value.isprintable():  # C-speed: no Cc, Cf, Cs, Zl or Zp in it
+        return None
+    for position, char in enumerate(value, start=1):
+        if unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+            return (
+                f"{quote(value)} contains {_describe(char)} at character {position} "
+                "(control and invisible formatting characters are not allowed)"
+            )
+    return None
+
+
+def _describe(char: str) -> str:
+    """``U+202E RIGHT-TO-LEFT OVERRIDE``."""
+    name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "") or f"({unicodedata.category(char)})"
+    return f"U+{ord(char):04X} {name}"
+
+
+def quote(value: Any) -> str:
+    """``repr(value)`` for an error message, cut to about MAX_QUOTED_CHARS: ``'https://aaa…' (1048576 characters)``.
+
+    repr escapes control and invisible characters, so what is quoted cannot reorder or hide the message.
+    """
+    if not isinstance(value, str):
+        text = repr(value)
+        return text if len(text) <= MAX_QUOTED_CHARS else f"{text[:MAX_QUOTED_CHARS]}… ({len(text)} characters)"
+    head = value[:MAX_QUOTED_CHARS]
+    while len(shown := repr(head)) > MAX_QUOTED_CHARS + 2:  # escapes (\\u202e) make repr longer than the text
+        head = head[: len(head) * (MAX_QUOTED_CHARS + 2) // len(shown)]
+    if len(head) == len(value):
+        return shown
+    return f"{shown[:-1]}…{shown[-1]} ({len(value)} characters)"
+
+
+def _key_text(key: Any) -> str:
+    """A mapping key as part of a path: as written when it is short plain text, else quoted."""
+    plain = isinstance(key, str) and len(key) <= MAX_QUOTED_CHARS and key.isprintable()
+    return key if plain else quote(key)
 
 
 def _check_unique(kind: Kind, entries: list[Any], base: str, problems: list[str]) -> None:
@@ -292,7 +377,7 @@ def _check_unique(kind: Kind, entries: list[Any], base: str, problems: list[str]
                 value = str(UUID(value))
             if value in first_seen:
                 problems.append(
-                    f"{base}[{index}].{field}: {entry[field]!r} already used by {base}[{first_seen[value]}]"
+                    f"{base}[{index}].{field}: {quote(entry[field])} already used by {base}[{first_seen[value]}]"
                 )
             else:
                 first_seen[value] = index
@@ -342,6 +427,8 @@ def _describe_yaml_error(exc: yaml.YAMLError) -> str:
     context = getattr(exc, "context", None)
     if context:  # e.g. "expected a single document in the stream, but found another document"
         problem = f"{context}, {problem}"
+    if len(problem) > 2 * MAX_QUOTED_CHARS:  # PyYAML quotes an unknown tag or alias whole
+        problem = f"{problem[: 2 * MAX_QUOTED_CHARS]}… ({len(problem)} characters)"
     if mark is not None:
         return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
     return problem
@@ -405,7 +492,7 @@ def _refuse_duplicate_keys(root: yaml.Node) -> None:
                     if key.value in first_line:
                         raise yaml.YAMLError(
                             f"line {key.start_mark.line + 1}, column {key.start_mark.column + 1}: key "
-                            f"{key.value!r} repeats the one on line {first_line[key.value]}"
+                            f"{quote(key.value)} repeats the one on line {first_line[key.value]}"
                         )
                     first_line[key.value] = key.start_mark.line + 1
                 pending.extend((key, value))

@@ -24,8 +24,8 @@ from airflow_airbyte_connectors.configs import KINDS, Kind
 from airflow_airbyte_connectors.versions import BreakingChange
 
 # ConnectorBreakingChanges.yaml: keys must be exact versions, no pre-release.
-_VERSION_KEY = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
-_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_VERSION_KEY = re.compile(r"\A[0-9]++\.[0-9]++\.[0-9]++\Z")
+_DATE = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 DEADLINE_ACTIONS = ("auto_upgrade", "disable")
 # A registry entry with more findings than this is reported by its first ones; the rest are counted.
 MAX_FINDINGS_PER_CONNECTOR = 20
@@ -146,7 +146,7 @@ def _breaking_changes(releases: Any, problems: list[str]) -> tuple[BreakingChang
     parsed = []
     for version, body in changes.items():
         place = f"releases.breakingChanges[{version!r}]"
-        if not isinstance(version, str) or not _VERSION_KEY.match(version):
+        if not isinstance(version, str) or not _VERSION_KEY.fullmatch(version):
             problems.append(f"{place}: the key is not a version X.Y.Z; skipped")
             continue
         if not isinstance(body, dict):
@@ -168,7 +168,7 @@ def _breaking_change(version: str, body: dict[str, Any], place: str, problems: l
     raw_deadline = body.get("upgradeDeadline")
     if raw_deadline is None:
         problems.append(f"{place}.upgradeDeadline: missing")
-    elif not isinstance(raw_deadline, str) or not _DATE.match(raw_deadline):
+    elif not isinstance(raw_deadline, str) or not _DATE.fullmatch(raw_deadline):
         problems.append(f"{place}.upgradeDeadline: {raw_deadline!r} is not a date YYYY-MM-DD")
     else:
         try:

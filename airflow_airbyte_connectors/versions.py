@@ -24,16 +24,18 @@ VersionClass = Literal["patch", "minor", "major", "downgrade", "prerelease", "un
 VERSION_CLASSES: tuple[VersionClass, ...] = get_args(VersionClass)
 
 # Airbyte parses each part with Kotlin's String.toInt(): ASCII digits (an optional sign), at most Int.MAX_VALUE.
-_AIRBYTE_PART = re.compile(r"\+?[0-9]+")
+_AIRBYTE_PART = re.compile(r"\A\+?[0-9]++\Z")
 _INT_MAX = 2**31 - 1
 
 # semver.org 2.0.0: numeric identifiers without leading zeros; pre-release identifiers dot-separated.
-_NUM = r"0|[1-9][0-9]*"
-_PRE_ID = r"0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*"
+# \A...\Z: ``$`` would accept a trailing newline. Possessive quantifiers: no backtracking on long input;
+# the alphanumeric identifier is tried first, so the first alternative that matches takes the whole identifier.
+_NUM = r"0|[1-9][0-9]*+"
+_PRE_ID = r"[0-9]*+[A-Za-z-][0-9A-Za-z-]*+|0|[1-9][0-9]*+"
 _SEMVER = re.compile(
-    rf"^({_NUM})\.({_NUM})\.({_NUM})"
-    rf"(?:-((?:{_PRE_ID})(?:\.(?:{_PRE_ID}))*))?"
-    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+    rf"\A({_NUM})\.({_NUM})\.({_NUM})"
+    rf"(?:-((?:{_PRE_ID})(?:\.(?:{_PRE_ID}))*+))?"
+    r"(?:\+([0-9A-Za-z-]++(?:\.[0-9A-Za-z-]++)*+))?\Z"
 )
 
 NOTE_NO_DATA = "no breaking-change data (registry unavailable): a major/unknown change counts as breaking"
@@ -87,7 +89,7 @@ def semver_key(tag: str) -> tuple[Any, ...] | None:
 
     Build metadata is ignored (``1.0.0+a`` and ``1.0.0+b`` get the same key).
     """
-    match = _SEMVER.match(tag)
+    match = _SEMVER.fullmatch(tag)
     if match is None:
         return None
     major, minor, patch, pre, _build = match.groups()

@@ -5,7 +5,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airflow_airbyte_connectors.configs import ConfigError, ConnectorsConfig, get_configs, parse_connectors
+from airflow_airbyte_connectors import configs
+from airflow_airbyte_connectors.configs import (
+    MAX_QUOTED_CHARS,
+    ConfigError,
+    ConnectorsConfig,
+    get_configs,
+    parse_connectors,
+    quote,
+)
 from tests.support import registry, require_airbyte_files
 
 DATA = Path(__file__).parent / "data" / "configs"
@@ -264,3 +272,151 @@ class TestParseConnectors:
         # Tags like 0.3.40 stay strings in YAML; 2.0 does not, and the message says how to fix it.
         loaded = yaml.safe_load("tag: 0.3.40\nother: 2.0\n")
         assert loaded == {"tag": "0.3.40", "other": 2.0}
+
+
+def single_problem(**overrides) -> str:
+    (problem,) = problems_of({"source_definitions": [entry(**overrides)]})
+    return problem
+
+
+FIELDS = ("name", "dockerRepository", "dockerImageTag", "documentationUrl", "sourceDefinitionId")
+VALID = {**entry(), "sourceDefinitionId": "6371b14b-bc68-4236-bfbd-468e8df8e968"}
+
+
+class TestWhitespaceAround:
+    @pytest.mark.parametrize("field", FIELDS)
+    @pytest.mark.parametrize(
+        ("padded", "described"),
+        [
+            ("{}\n", "ends with U+000A LINE FEED"),
+            ("{}\r\n", "ends with U+000A LINE FEED"),
+            ("{} ", "ends with U+0020 SPACE"),
+            ("\t{}", "starts with U+0009 CHARACTER TABULATION"),
+            ("\u00a0{}", "starts with U+00A0 NO-BREAK SPACE"),
+        ],
+        ids=["newline", "crlf", "space", "leading-tab", "leading-nbsp"],
+    )
+    def test_is_refused_in_every_field_naming_the_character(self, field, padded, described):
+        value = padded.format(VALID[field])
+        assert single_problem(**{field: value}) == (
+            f"connectors.source_definitions[0].{field}: {value!r} has leading or trailing whitespace ({described})"
+        )
+
+
+class TestLengthLimits:
+    # Valid values exactly at each limit (Airbyte's varchar(256); Docker's 255 for a name, 128 for a tag).
+    AT_LIMIT = {
+        "name": "N" * configs.MAX_NAME_CHARS,
+        "dockerRepository": "airbyte/" + "s" * (configs.MAX_REPOSITORY_CHARS - len("airbyte/")),
+        "dockerImageTag": "1" * configs.MAX_TAG_CHARS,
+        "documentationUrl": "https://docs.example/" + "p" * (configs.MAX_URL_CHARS - len("https://docs.example/")),
+    }
+    LIMITS = {"name": 256, "dockerRepository": 255, "dockerImageTag": 128, "documentationUrl": 256}
+
+    @pytest.mark.parametrize("field", list(AT_LIMIT))
+    def test_at_the_limit_passes_one_over_fails(self, field):
+        at_limit = self.AT_LIMIT[field]
+        assert len(at_limit) == self.LIMITS[field]
+        definition = parse_connectors({"source_definitions": [entry(**{field: at_limit})]}).source_definitions[0]
+        assert at_limit in definition.to_api().values()
+        over = at_limit + ("1" if field == "dockerImageTag" else "s")
+        assert single_problem(**{field: over}) == (
+            f"connectors.source_definitions[0].{field}: {quote(over)} is too long: "
+            f"the limit is {self.LIMITS[field]} characters"
+        )
+
+
+INVISIBLE = {
+    "\u202a": "U+202A LEFT-TO-RIGHT EMBEDDING",
+    "\u202b": "U+202B RIGHT-TO-LEFT EMBEDDING",
+    "\u202c": "U+202C POP DIRECTIONAL FORMATTING",
+    "\u202d": "U+202D LEFT-TO-RIGHT OVERRIDE",
+    "\u202e": "U+202E RIGHT-TO-LEFT OVERRIDE",
+    "\u2066": "U+2066 LEFT-TO-RIGHT ISOLATE",
+    "\u2067": "U+2067 RIGHT-TO-LEFT ISOLATE",
+    "\u2068": "U+2068 FIRST STRONG ISOLATE",
+    "\u2069": "U+2069 POP DIRECTIONAL ISOLATE",
+    "\u200e": "U+200E LEFT-TO-RIGHT MARK",
+    "\u200f": "U+200F RIGHT-TO-LEFT MARK",
+    "\u061c": "U+061C ARABIC LETTER MARK",
+    "\u200b": "U+200B ZERO WIDTH SPACE",
+    "\u200c": "U+200C ZERO WIDTH NON-JOINER",
+    "\u200d": "U+200D ZERO WIDTH JOINER",
+    "\u2060": "U+2060 WORD JOINER",
+    "\ufeff": "U+FEFF ZERO WIDTH NO-BREAK SPACE",
+    "\u00ad": "U+00AD SOFT HYPHEN",
+    "\u2028": "U+2028 LINE SEPARATOR",
+    "\u2029": "U+2029 PARAGRAPH SEPARATOR",
+    "\x00": "U+0000 NULL",
+    "\t": "U+0009 CHARACTER TABULATION",
+    "\n": "U+000A LINE FEED",
+    "\r": "U+000D CARRIAGE RETURN",
+    "\x1b": "U+001B (Cc)",
+    "\x7f": "U+007F (Cc)",
+    "\x85": "U+0085 (Cc)",
+}
+
+
+class TestCharacters:
+    @pytest.mark.parametrize("char", list(INVISIBLE), ids=[name.split()[0] for name in INVISIBLE.values()])
+    def test_control_and_invisible_characters_in_a_name_are_named_with_their_position(self, char):
+        name = f"Acme{char}CRM"
+        assert single_problem(name=name) == (
+            f"connectors.source_definitions[0].name: {name!r} contains {INVISIBLE[char]} at character 5 "
+            "(control and invisible formatting characters are not allowed)"
+        )
+
+    @pytest.mark.parametrize("field", ["documentationUrl", "dockerImageTag", "sourceDefinitionId"])
+    def test_are_refused_in_the_other_fields_too(self, field):
+        value = VALID[field][:3] + "\u202e" + VALID[field][3:]
+        assert "contains U+202E RIGHT-TO-LEFT OVERRIDE at character 4" in single_problem(**{field: value})
+
+    @pytest.mark.parametrize("name", ["Zoë's Café", "Ωmega", "日本語 CRM", "Acme\u00a0CRM", "Postgres 🐘"])
+    def test_visible_unicode_names_are_accepted(self, name):
+        assert parse_connectors({"source_definitions": [entry(name=name)]}).source_definitions[0].name == name
+
+    def test_a_quoted_character_cannot_reorder_the_message(self):
+        # repr escapes it: the message shows \u202e instead of reversing what follows.
+        assert "\u202e" not in single_problem(name="Acme\u202eCRM")
+
+
+class TestQuote:
+    def test_short_values_are_quoted_whole(self):
+        assert quote("0.3.40") == "'0.3.40'"
+        assert quote("a" * MAX_QUOTED_CHARS) == repr("a" * MAX_QUOTED_CHARS)
+        assert quote(12345) == "12345"
+
+    @pytest.mark.parametrize(
+        "value",
+        ["https://" + "a" * (1 << 20), "\u202e" * 5000, "\U0001f600" * 5000, "\\" * 5000, ["x" * 100] * 100],
+        ids=["1-mib-url", "bidi", "emoji", "backslashes", "list"],
+    )
+    def test_long_values_are_cut_with_their_length(self, value):
+        shown = quote(value)
+        length = len(value) if isinstance(value, str) else len(repr(value))
+        assert shown.endswith(f"… ({length} characters)") or shown.endswith(f"…' ({length} characters)")
+        assert len(shown) <= MAX_QUOTED_CHARS + len(f"…' ({length} characters)") + 2
+
+    def test_quote_starts_like_the_value(self):
+        assert quote("https://" + "a" * 1000) == f"'https://{'a' * (MAX_QUOTED_CHARS - 8)}…' (1008 characters)"
+
+    def test_every_problem_quotes_values_short(self):
+        huge = "x" * 100_000
+        section = {
+            "source_definitions": [
+                {**entry(), "name": huge, "documentationUrl": f"https://{huge}", "sourceDefinitionId": huge},
+                entry(dockerRepository=f"ftp://{huge}", dockerImageTag=f"{huge}!"),
+                entry(dockerRepository=f"ftp://{huge}", documentationUrl=f"https://{huge[:100]}\u202e"),
+                entry(sourceDefinitionId=[huge]),
+            ],
+            huge: [],
+        }
+        problems = problems_of(section)
+        assert len(problems) == 11, problems
+        for problem in problems:  # a path, at most ~80 characters of the value, and what is wrong
+            assert len(problem) < 300, problem[:400]
+
+    def test_no_problem_in_configs_formats_a_value_with_repr(self):
+        # Every value reaches a message through quote(); !r would echo it whole.
+        source = Path(configs.__file__).read_text(encoding="utf-8")
+        assert "!r}" not in source

@@ -231,6 +231,46 @@ class TestGeneratedCases:
         assert LOCATED.match(result["first_problem"]), result
         assert_bounded(result["seconds"], result["peak"])
 
+    def test_values_of_1_mb_are_refused_quickly_and_quoted_short(self, tmp_path: Path):
+        """A 1 MB URL (in the shape that made the old URL pattern backtrack for about an hour) and 600 kB in
+        every other field: each is refused by its length, and no problem echoes more than a short quote of it."""
+        big = "a" * (600 * 1024)
+        path = tmp_path / "basic_config.yaml"
+        path.write_text(
+            "connectors:\n  source_definitions:\n"
+            f"    - name: {big}\n"
+            f"      dockerRepository: airbyte/{big}\n"
+            f"      dockerImageTag: v{big}\n"
+            f"      documentationUrl: 'https://{'a' * (1 << 20)} x'\n"
+            f"      sourceDefinitionId: {big}\n"
+            f"    - name: Other\n      dockerRepository: airbyte/{big}\n"
+            f"      dockerImageTag: '1.0'\n      documentationUrl: https://x.example\n"
+        )
+        error, elapsed, peak = load_measured(path)
+        assert [problem.split(": ")[0] for problem in error.problems] == [
+            f"connectors.source_definitions[0].{field}"
+            for field in ("name", "dockerRepository", "dockerImageTag", "documentationUrl", "sourceDefinitionId")
+        ] + ["connectors.source_definitions[1].dockerRepository"] * 2
+        assert "is too long: the limit is 256 characters" in error.problems[3]
+        assert "already used by connectors.source_definitions[0]" in error.problems[6]
+        for problem in error.problems:
+            assert len(problem) < 250, problem[:300]
+        assert_located(error)
+        assert_bounded(elapsed, peak)
+
+    @pytest.mark.parametrize(
+        "content",
+        [f"connectors: *{'a' * 100_000}\n", f"connectors: !{'t' * 100_000} x\n"],
+        ids=["undefined-alias", "unknown-tag"],
+    )
+    def test_a_long_alias_or_tag_is_quoted_short(self, tmp_path: Path, loader: str, content: str):
+        path = tmp_path / "basic_config.yaml"
+        path.write_text(content)
+        error, _, _ = load_measured(path)
+        assert len(error.problems) == 1
+        assert re.match(r"YAML syntax: line 1, column 13: .{1,250}$", error.problems[0]), error.problems[0][:300]
+        assert_located(error)
+
     def test_deep_nesting_with_the_pure_python_loader(self, tmp_path: Path):
         """5000 nested lists (10 kB): libyaml stops at 1000 levels; the pure-Python fallback must too,
         without a RecursionError and without its scanner's quadratic time on deep flow collections."""

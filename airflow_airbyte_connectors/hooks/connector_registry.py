@@ -33,7 +33,8 @@ BACKOFF_MULTIPLIER = 0.5
 BACKOFF_CAP = 8.0
 _CHUNK = 64 * 1024
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+# Unrolled and possessive: an unterminated 1 MB string is scanned once, without giving characters back.
+_JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"')
 
 
 class _Unreadable(Exception):

@@ -54,7 +54,9 @@ MANIFEST_ACCEPT = ", ".join(
 )
 # A token answer is a few KB; a registry (or something pretending to be one) sending more is refused.
 MAX_TOKEN_ANSWER_BYTES = 64 * 1024
-_CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]+))')
+# \b: a key starts only where a word starts, so a long run of word characters is scanned once, not once
+# per start position (findall on 16 kB of letters took 1.6 s).
+_CHALLENGE_PARAM = re.compile(r'\b(\w++)=(?:"([^"]*+)"|([^\s,]++))')
 # Docker Hub's registry sends its clients to this token service.
 DEFAULT_TOKEN_HOSTS = ("auth.docker.io",)
 MAX_REDIRECTS = 3

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 from airflow_airbyte_connectors.testing.local_server import LocalServer
 
 MANIFEST_LIST_TYPE = "application/vnd.docker.distribution.manifest.list.v2+json"
-_MANIFEST_PATH = re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<reference>[^/]+)$")
+_MANIFEST_PATH = re.compile(r"\A/v2/(?P<name>.+)/manifests/(?P<reference>[^/]++)\Z")
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ class ImageRegistryEmulator(LocalServer):
         path = path.removeprefix("/moved")
         if self.redirect_to and (self.redirect_loop or not moved) and path.startswith("/v2/"):
             return 307, {"Location": f"{self.redirect_to}/moved{path}"}, b""
-        match = _MANIFEST_PATH.match(path)
+        match = _MANIFEST_PATH.fullmatch(path)
         if path in ("/v2", "/v2/"):
             name = None
         elif match and method in ("GET", "HEAD"):
