@@ -170,8 +170,9 @@ class AirbyteDefinitionsHook(BaseHook):
 
     :param airbyte_conn_id: the Connection ID (default ``[airbyte_connectors] conn_id``).
     :param workspace_id: overrides the configured or discovered workspace.
-    :param read_timeout: seconds for reads (default ``[airbyte_connectors] read_timeout``).
-    :param write_timeout: seconds for creates/updates (default ``[airbyte_connectors] write_timeout``).
+    :param read_timeout: seconds Airbyte has to answer a read in full (default ``[airbyte_connectors]
+        read_timeout``); a read with its retries ends within twice that.
+    :param write_timeout: the same for creates/updates (default ``[airbyte_connectors] write_timeout``).
     """
 
     conn_name_attr = "airbyte_conn_id"
@@ -429,7 +430,7 @@ class AirbyteDefinitionsHook(BaseHook):
             self._forget_token()
             answer = self._send(url, body, timeout, budget_end)
         log.debug("POST %s -> %s in %.2fs", url, answer.status, time.monotonic() - started)
-        if answer.status >= 400:
+        if answer.status >= 300:
             raise self._error(answer)
         return _json(answer)
 
@@ -501,6 +502,9 @@ class AirbyteDefinitionsHook(BaseHook):
         detail = self._redact(_describe_body(answer))
         if hint:
             detail = f"{detail} ({hint})"
+        if 300 <= answer.status < 400:
+            target = urlsplit(answer.headers.get("Location", "")).netloc.rpartition("@")[2][:80] or "another path"
+            detail = f"redirected to {target}; not followed: set the connection's host to where Airbyte answers"
         error_type = AirbyteNotFoundError if answer.status == 404 else AirbyteApiError
         error = error_type("POST", answer.url, answer.status, detail)
         retry_after = answer.headers.get("Retry-After")

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import requests
 import urllib3
+from requests.structures import CaseInsensitiveDict
 
 T = TypeVar("T")
 
@@ -91,7 +92,7 @@ def post_json(
 ) -> Answer:
     """POST ``body`` as JSON and read the whole answer by ``deadline`` (``time.monotonic()``): connecting,
     sending and every byte of the answer. A successful answer over ``limit`` bytes: :class:`TooLargeError`;
-    an error answer (4xx, 5xx) is cut at ``error_limit`` bytes. Too late: :class:`DeadlineError`, which names
+    any other (3xx, 4xx, 5xx) is cut at ``error_limit`` bytes. Too late: :class:`DeadlineError`, which names
     ``timeout``."""
 
     def late() -> DeadlineError:
@@ -102,15 +103,19 @@ def post_json(
         if remaining <= 0:
             raise late()
         connect = min(connect_timeout, remaining)
-        with session.post(url, json=body, headers=headers, stream=True, timeout=(connect, remaining)) as response:
-            failed = response.status_code >= 400
+        # No redirects: requests would read a redirect's body whole, and an API call is not meant to move.
+        with session.post(
+            url, json=body, headers=headers, stream=True, timeout=(connect, remaining), allow_redirects=False
+        ) as response:
+            failed = response.status_code >= 300
             try:
                 content = read_body(
                     response, deadline=deadline, limit=error_limit if failed else limit, late=late, truncate=failed
                 )
             except TooLargeError as exc:
                 raise TooLargeError(exc.limit, response.status_code) from None
-            return Answer(url, response.status_code, response.reason or "", dict(response.headers), content)
+            headers_copy = CaseInsensitiveDict(response.headers)
+            return Answer(url, response.status_code, response.reason or "", headers_copy, content)
 
     return call_by(deadline, call, late)
 
@@ -131,9 +136,9 @@ def read_body(
         try:
             chunk = next(chunks, None)
         except (urllib3.exceptions.ReadTimeoutError, requests.Timeout):
-            raise requests.ReadTimeout("answer stalled") from None
+            raise requests.ReadTimeout(f"{response.url}: answer stalled") from None
         except (urllib3.exceptions.HTTPError, requests.RequestException) as exc:
-            raise requests.ConnectionError(f"answer broken off ({type(exc).__name__})") from None
+            raise requests.ConnectionError(f"{response.url}: answer broken off ({type(exc).__name__})") from None
         if chunk is None:
             return bytes(body)
         body += chunk

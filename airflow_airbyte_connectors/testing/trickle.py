@@ -56,19 +56,11 @@ class _TricklingHandler(_Handler):
         except ConnectionResetError:
             return  # the client dropped an answer it would not read (too large, too late)
 
-    def _answer(
-        self,
-        status: int,
-        answer: Any,
-        headers: dict[str, str],
-        raw_body: bytes,
-        fault: str | None = None,
-        extra_headers: dict[str, str] | None = None,
-    ) -> None:
+    def _answer(self, status: int, answer: Any, headers: dict[str, str], raw_body: bytes, *rest: Any) -> None:
         emulator = self.emulator
         if self.path.removeprefix("/api/v1/") not in emulator.trickled_operations:
-            return super()._answer(status, answer, headers, raw_body, fault, extra_headers)
-        self._record(status, answer, headers, raw_body, fault)
+            return super()._answer(status, answer, headers, raw_body, *rest)
+        self._record(status, answer, headers, raw_body, rest[0] if rest else None)
         payload = json.dumps(answer).encode()
         length = f"Content-Length: {len(payload)}\r\n" if emulator.content_length else ""
         head = (

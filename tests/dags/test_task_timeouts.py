@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
 
+from airflow_airbyte_connectors.testing import Faults
 from tests.support import DAGS_FOLDER
 
 
@@ -49,3 +51,22 @@ class TestExecutionTimeouts:
     )
     def test_settable(self, monkeypatch, settings, task_id, seconds):
         assert timeouts(parse(monkeypatch, **settings))[task_id] == timedelta(seconds=seconds)
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("airflow_db")
+def test_a_task_stuck_past_its_timeout_fails_the_run_instead_of_holding_it(use_emulator, write_config, monkeypatch):
+    from tests.dags.test_create_connectors import CUSTOM_SOURCE, config, run_dag, task_states
+
+    # Airbyte answers every call after 20 s, within read_timeout: only prepare's execution_timeout ends it.
+    airbyte = use_emulator(faults=Faults(slow_rate=1.0, slow_seconds=20))
+    monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__READ_TIMEOUT", "60")
+    monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__PREPARE_TIMEOUT", "2")
+    write_config(config([CUSTOM_SOURCE]))
+    started = time.monotonic()
+    dagrun = run_dag()
+    assert dagrun.state == "failed"
+    states = task_states(dagrun)
+    assert states["prepare"] == ["failed"] and states["report"] == ["failed"]
+    assert airbyte.write_requests() == []
+    assert time.monotonic() - started < 15  # a guard only: with no timeout the run waits 20 s per call

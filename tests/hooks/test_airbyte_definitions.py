@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
@@ -18,6 +19,7 @@ from airflow_airbyte_connectors.hooks.airbyte_definitions import (
 )
 from airflow_airbyte_connectors.testing import AirbyteEmulator, Faults
 from airflow_airbyte_connectors.testing.errors import ApiError
+from airflow_airbyte_connectors.testing.local_server import LocalServer
 from airflow_airbyte_connectors.testing.trickle import TricklingAirbyte
 from tests.support import CLIENT_SECRET, CUSTOM_SOURCE, REGISTRY
 
@@ -363,3 +365,30 @@ class TestBounds:
         )
         assert "(500 sources); stopped reading: its paging looks broken" in str(caught.value)
         assert calls(emu, "sources/list") == 5
+
+
+class _Redirecting(LocalServer):
+    """A server that answers every POST with a redirect (a proxy sending http to https, say)."""
+
+    def handler_class(self):
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                self.send_response(307)
+                self.send_header("Location", "https://user:s3cret@airbyte.example.com/api/v1/source_definitions/list")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                return
+
+        return Handler
+
+
+def test_a_redirect_is_not_followed_and_says_where_it_pointed(monkeypatch):
+    with _Redirecting() as server:
+        monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_DEFAULT", f'{{"conn_type": "airbyte", "host": "{server.url}"}}')
+        with pytest.raises(AirbyteApiError) as caught:
+            hook().list_definitions("source")
+    message = str(caught.value)
+    assert "source_definitions/list failed: HTTP 307: redirected to airbyte.example.com; not followed" in message
+    assert "s3cret" not in message
