@@ -5,7 +5,6 @@ Why not the public API: only the Configuration API can change the version of a b
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -21,8 +20,18 @@ from airflow.sdk import BaseHook
 
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.configs import Kind, id_key
+from airflow_airbyte_connectors.hooks.airbyte_errors import (
+    GATEWAY_STATUSES,
+    AirbyteApiError,
+    AirbyteNotFoundError,
+    WriteOutcomeUnknownError,
+    answer_json,
+    describe_body,
+    is_retryable_read,
+    retry_wait,
+    was_never_sent,
+)
 from airflow_airbyte_connectors.hooks.bounded_http import Answer, DeadlineError, TooLargeError, post_json
-from airflow_airbyte_connectors.urls import without_userinfo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,13 +45,9 @@ _READ_ATTEMPTS = 5
 # One operation, its retries included, ends within this many times one call's timeout: a retry still has a
 # chance after a call ran out of time, and nothing waits for ever.
 _OPERATION_BUDGET = 2.0
-_RETRY_AFTER_CAP = 60.0
-_BODY_EXCERPT = 300
 _ERROR_BODY_LIMIT = 64 * 1024  # an error's message is near the start; the rest is not read
 _TOKEN_ANSWER_LIMIT = 64 * 1024  # a token answer is a JWT of a few KB
 _ACTOR_PAGE_SIZE = 100  # sources/list, destinations/list (Airbyte's default page: 20)
-# A proxy's answers: the request may still be running in Airbyte behind it.
-_GATEWAY_STATUSES = frozenset({502, 503, 504})
 # 100 000 actors in one workspace (pages of 100) is far beyond any instance seen; a server still sending full
 # pages of new actors then ignores the cursor in some new way, and would otherwise be read for ever.
 _MAX_ACTOR_PAGES = 1000
@@ -52,26 +57,6 @@ AuthType = Literal["none", "bearer", "basic"]
 # One bearer token per process and server, shared by every hook instance (mapped tasks, retries).
 _token_cache: dict[tuple[str, str], str] = {}
 _token_lock = threading.Lock()
-
-
-class AirbyteApiError(Exception):
-    """A call to Airbyte failed. Carries method, URL and status; never a secret or token."""
-
-    def __init__(self, method: str, url: str, status: int | None, detail: str):
-        self.method = method
-        self.url = without_userinfo(url)
-        self.status = status
-        self.detail = detail
-        status_text = f"HTTP {status}" if status is not None else "no answer"
-        super().__init__(f"{method} {self.url} failed: {status_text}: {detail}")
-
-
-class AirbyteNotFoundError(AirbyteApiError):
-    """Airbyte answered 404 (an unknown definition or workspace ID, or an endpoint this version lacks)."""
-
-
-class WriteOutcomeUnknownError(AirbyteApiError):
-    """A write was sent but its answer never came: Airbyte may or may not have applied it."""
 
 
 @dataclass(frozen=True)
@@ -121,35 +106,6 @@ def host_credentials(host: str) -> tuple[str, str] | None:
     if "@" not in parts.netloc:
         return None
     return unquote(parts.username or ""), unquote(parts.password or "")
-
-
-def _is_retryable_read(exc: BaseException) -> bool:
-    """Reads change nothing, so any transient failure may be repeated."""
-    if isinstance(exc, requests.ConnectionError | requests.Timeout):
-        return True
-    return isinstance(exc, AirbyteApiError) and exc.status in (429, 500, 502, 503, 504)
-
-
-def _was_never_sent(exc: BaseException) -> bool:
-    """True when a write cannot have reached Airbyte, so repeating it is safe."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if isinstance(exc, AirbyteApiError):
-        return exc.status == 429  # rejected before any work was done
-    if isinstance(exc, requests.ConnectionError):
-        cause = exc.args[0] if exc.args else None
-        reason = getattr(cause, "reason", cause)
-        return "NewConnectionError" in type(reason).__name__ or "Connection refused" in str(reason)
-    return False
-
-
-def _wait(retry_state: tenacity.RetryCallState) -> float:
-    """Exponential backoff, or the server's Retry-After when it sends one."""
-    exc = retry_state.outcome.exception() if retry_state.outcome else None
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        return min(retry_after, _RETRY_AFTER_CAP)
-    return tenacity.wait_exponential(multiplier=0.5, max=8)(retry_state)
 
 
 class AirbyteDefinitionsHook(BaseHook):
@@ -373,7 +329,7 @@ class AirbyteDefinitionsHook(BaseHook):
     # -- transport ---------------------------------------------------------------------------
 
     def _read(self, operation: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
-        return self._operation(_is_retryable_read, self.read_timeout, self._post, operation, body)
+        return self._operation(is_retryable_read, self.read_timeout, self._post, operation, body)
 
     def _operation(self, retry: Callable[[BaseException], bool], timeout: float, call: Callable[..., T], *args) -> T:
         """``call(*args, timeout, budget_end)``, repeated while ``retry`` says so; with its repeats and waits it
@@ -382,7 +338,7 @@ class AirbyteDefinitionsHook(BaseHook):
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(retry),
             stop=tenacity.stop_after_attempt(_READ_ATTEMPTS) | tenacity.stop_before_delay(budget),
-            wait=_wait,
+            wait=retry_wait,
             before_sleep=self._log_retry,
             reraise=True,
         )
@@ -392,9 +348,9 @@ class AirbyteDefinitionsHook(BaseHook):
         """A write is repeated only when it provably never reached Airbyte; a lost answer is reported
         as :class:`WriteOutcomeUnknownError` so the caller re-reads before doing anything else."""
         try:
-            return self._operation(_was_never_sent, self.write_timeout, self._post, operation, body)
+            return self._operation(was_never_sent, self.write_timeout, self._post, operation, body)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            if _was_never_sent(exc):
+            if was_never_sent(exc):
                 raise
             if isinstance(exc, DeadlineError):
                 what = f"no complete answer within {self.write_timeout:g} s"
@@ -404,7 +360,7 @@ class AirbyteDefinitionsHook(BaseHook):
                 "POST", self.api_url(operation), None, f"{what}; Airbyte may have applied the write"
             ) from None
         except AirbyteApiError as exc:
-            if exc.status in _GATEWAY_STATUSES:
+            if exc.status in GATEWAY_STATUSES:
                 # A proxy gave up waiting; Airbyte may still be running the spec job and commit the write later.
                 raise WriteOutcomeUnknownError(
                     exc.method,
@@ -432,7 +388,7 @@ class AirbyteDefinitionsHook(BaseHook):
         log.debug("POST %s -> %s in %.2fs", url, answer.status, time.monotonic() - started)
         if answer.status >= 300:
             raise self._error(answer)
-        return _json(answer)
+        return answer_json(answer)
 
     def _send(self, url: str, body: Mapping[str, Any] | None, timeout: float, budget_end: float) -> Answer:
         headers = {}
@@ -477,7 +433,7 @@ class AirbyteDefinitionsHook(BaseHook):
             token = _token_cache.get(key)
             if token is None:
                 # Asking for a token changes nothing in Airbyte: retried like a read.
-                token = self._operation(_is_retryable_read, self.read_timeout, self._fetch_token)
+                token = self._operation(is_retryable_read, self.read_timeout, self._fetch_token)
                 _token_cache[key] = token
         return token
 
@@ -494,12 +450,12 @@ class AirbyteDefinitionsHook(BaseHook):
         answer = self._exchange(url, credentials, {}, timeout, budget_end, _TOKEN_ANSWER_LIMIT)
         if answer.status != 200:
             raise self._error(answer, hint="check the connection's login (client id) and password (client secret)")
-        token = _json(answer)["access_token"]
+        token = answer_json(answer)["access_token"]
         _mask(token)
         return token
 
     def _error(self, answer: Answer, hint: str | None = None) -> AirbyteApiError:
-        detail = self._redact(_describe_body(answer))
+        detail = self._redact(describe_body(answer))
         if hint:
             detail = f"{detail} ({hint})"
         if 300 <= answer.status < 400:
@@ -522,40 +478,6 @@ class AirbyteDefinitionsHook(BaseHook):
     def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         log.warning("Airbyte call failed (attempt %d), retrying: %s", retry_state.attempt_number, exc)
-
-
-def _json(answer: Answer) -> dict[str, Any]:
-    if answer.status == 204 or not answer.body:
-        return {}
-    try:
-        return json.loads(answer.body)
-    except ValueError:
-        raise AirbyteApiError(
-            "POST", answer.url, answer.status, f"answer is not JSON: {_excerpt(answer.body)}"
-        ) from None
-
-
-def _excerpt(body: bytes) -> str:
-    return body[:_BODY_EXCERPT].decode("utf-8", "replace").strip() or "(empty body)"
-
-
-def _describe_body(answer: Answer) -> str:
-    """A short, useful excerpt: Airbyte's message, validation errors, or (v2.0+) just the errorId."""
-    try:
-        body = json.loads(answer.body)
-    except ValueError:
-        return _excerpt(answer.body) if answer.body.strip() else (answer.reason or "(empty body)")
-    if not isinstance(body, dict):
-        return str(body)[:_BODY_EXCERPT]
-    parts = []
-    if body.get("message"):
-        parts.append(str(body["message"]))
-    for problem in body.get("validationErrors") or []:
-        if isinstance(problem, dict):
-            parts.append(f"{problem.get('propertyPath')}: {problem.get('message', 'invalid')}")
-    if body.get("errorId") and not parts:
-        parts.append(f"errorId {body['errorId']} (see Airbyte's server log)")
-    return "; ".join(parts)[:_BODY_EXCERPT] or str(body)[:_BODY_EXCERPT]
 
 
 def _mask(secret: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -63,10 +62,8 @@ def test_a_task_stuck_past_its_timeout_fails_the_run_instead_of_holding_it(use_e
     monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__READ_TIMEOUT", "60")
     monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__PREPARE_TIMEOUT", "2")
     write_config(config([CUSTOM_SOURCE]))
-    started = time.monotonic()
     dagrun = run_dag()
     assert dagrun.state == "failed"
     states = task_states(dagrun)
     assert states["prepare"] == ["failed"] and states["report"] == ["failed"]
-    assert airbyte.write_requests() == []
-    assert time.monotonic() - started < 15  # a guard only: with no timeout the run waits 20 s per call
+    assert airbyte.write_requests() == []  # without the timeout prepare succeeds after the waits, and writes

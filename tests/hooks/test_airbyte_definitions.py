@@ -306,7 +306,7 @@ class TestBounds:
             hook(read_timeout=1).list_definitions("source")
         # Retries fit the operation's budget (twice read_timeout), not five attempts.
         assert 1 <= calls(emu, "source_definitions/list") <= 2
-        assert time.monotonic() - started < 10  # a guard only: the count above is the check
+        assert time.monotonic() - started < 30  # a guard only: the count above is the check
 
     def test_write_trickling_in_past_its_deadline_is_unknown_outcome_and_not_resent(self, use_emulator):
         emu = use_emulator(
