@@ -56,21 +56,31 @@ def get_provider_info() -> dict[str, Any]:
                         "default": "",
                     },
                     "read_timeout": {
-                        "description": "Seconds to wait for Airbyte's answer to a read (list, get). Reads "
-                        "are retried with backoff.",
+                        "description": "Seconds Airbyte has to answer a read (list, get) in full: connecting, "
+                        "waiting and every byte of the answer. Reads are retried with backoff, within twice this "
+                        "time in all.",
                         "version_added": "0.1.0",
                         "type": "float",
                         "example": "30",
                         "default": "30",
                     },
                     "write_timeout": {
-                        "description": "Seconds to wait for Airbyte's answer to a create or update. Airbyte "
+                        "description": "Seconds Airbyte has to answer a create or update in full. Airbyte "
                         "pulls the image to read its spec during the call, which can take minutes. Writes "
-                        "are never retried blindly.",
+                        "are never retried blindly: one not answered in time is checked in Airbyte instead.",
                         "version_added": "0.1.0",
                         "type": "float",
                         "example": "1200",
                         "default": "1200",
+                    },
+                    "max_response_mb": {
+                        "description": "Megabytes an answer of Airbyte may hold (read as it arrives; a larger "
+                        "one is an error naming the call, and a write answered so is checked, not resent). Airbyte's "
+                        "whole source definition list is under 1 MB.",
+                        "version_added": "0.3.0",
+                        "type": "integer",
+                        "example": "256",
+                        "default": "64",
                     },
                     "max_writes": {
                         "description": "Safety limit: a plan with more creates and updates than this fails "
@@ -94,6 +104,32 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "float",
                         "example": "60",
                         "default": "60",
+                    },
+                    "prepare_timeout": {
+                        "description": "Seconds the prepare task may run (execution_timeout): reading basic_config, "
+                        "Airbyte, the registry and the image check. A run stuck there fails instead of blocking later "
+                        "runs (one run at a time).",
+                        "version_added": "0.3.0",
+                        "type": "float",
+                        "example": "3600",
+                        "default": "1800",
+                    },
+                    "apply_timeout": {
+                        "description": "Seconds each create/update task (apply, apply_approved) may run per try "
+                        "(execution_timeout). Empty: three times write_timeout. Keep it above twice write_timeout: "
+                        "the write's own deadline must end first, so a write whose answer is lost is checked, never "
+                        "sent again blindly.",
+                        "version_added": "0.3.0",
+                        "type": "float",
+                        "example": "3600",
+                        "default": "",
+                    },
+                    "report_timeout": {
+                        "description": "Seconds the publish_changes and report tasks may each run (execution_timeout).",
+                        "version_added": "0.3.0",
+                        "type": "float",
+                        "example": "600",
+                        "default": "600",
                     },
                     "max_active_writes": {
                         "description": "How many create/update tasks of one DAG run may run at once "

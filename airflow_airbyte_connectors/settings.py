@@ -16,9 +16,13 @@ DEFAULTS = {
     "workspace_id": "",
     "read_timeout": "30",
     "write_timeout": "1200",
+    "max_response_mb": "64",
     "max_writes": "50",
     "task_retries": "3",
     "task_retry_delay": "60",
+    "prepare_timeout": "1800",
+    "apply_timeout": "",
+    "report_timeout": "600",
     "max_active_writes": "4",
     "reconcile_schedule": "",
     "check_images": "True",
@@ -67,6 +71,26 @@ def read_timeout() -> float:
 
 def write_timeout() -> float:
     return float(get("write_timeout"))
+
+
+def max_response_bytes() -> int:
+    """The most an answer of Airbyte may hold; a larger one is not read."""
+    return int(float(get("max_response_mb")) * 1024 * 1024)
+
+
+def prepare_timeout() -> float:
+    return float(get("prepare_timeout"))
+
+
+def apply_timeout() -> float:
+    """Of each create/update task. Empty: three times ``write_timeout``, so the write's own deadline (within
+    twice ``write_timeout``, retries included) always ends first and a lost answer is checked, not resent."""
+    value = get("apply_timeout").strip()
+    return float(value) if value else 3 * write_timeout()
+
+
+def report_timeout() -> float:
+    return float(get("report_timeout"))
 
 
 def max_active_writes() -> int:

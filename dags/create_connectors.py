@@ -75,7 +75,9 @@ def schedule() -> Any:
     },
 )
 def create_connectors() -> None:
-    @task
+    # Every task but the approval has an execution_timeout: a stuck one fails instead of holding the only
+    # active run (max_active_runs=1).
+    @task(execution_timeout=timedelta(seconds=settings.prepare_timeout()))
     def prepare(params: dict[str, Any], ti: Any, run_id: str) -> list[dict[str, Any]]:
         from airflow_airbyte_connectors import pipeline
 
@@ -98,6 +100,7 @@ def create_connectors() -> None:
         max_active_tis_per_dagrun=settings.max_active_writes(),
         retries=settings.task_retries(),
         retry_delay=timedelta(seconds=settings.task_retry_delay()),
+        execution_timeout=timedelta(seconds=settings.apply_timeout()),
     )
     applied = [AirbyteDefinitionOperator.partial(task_id="apply", **writes).expand_kwargs(planned)]
 
@@ -122,7 +125,13 @@ def create_connectors() -> None:
         [planned, applied[0]] >> approve  # reads prepare's request; asked after the safe writes
         applied.append(gated)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[AssetAlias(settings.DEFINITIONS_ASSET_ALIAS)])
+    finishing = timedelta(seconds=settings.report_timeout())
+
+    @task(
+        trigger_rule=TriggerRule.ALL_DONE,
+        outlets=[AssetAlias(settings.DEFINITIONS_ASSET_ALIAS)],
+        execution_timeout=finishing,
+    )
     def publish_changes(ti: Any, outlet_events: Any) -> None:
         """Announce what was written, also when some other write failed: those changes happened."""
         from airflow_airbyte_connectors import pipeline
@@ -131,7 +140,7 @@ def create_connectors() -> None:
         if plan is not None:
             pipeline.publish_changes(plan, pipeline.mapped_results(ti, "return_value"), outlet_events)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE)
+    @task(trigger_rule=TriggerRule.ALL_DONE, execution_timeout=finishing)
     def report(ti: Any, dag_run: Any) -> dict[str, Any]:
         from airflow_airbyte_connectors import pipeline
 

@@ -31,3 +31,17 @@ class TestApproval:
         monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL", "sometimes")
         with pytest.raises(ValueError, match="approval: 'sometimes' is not one of never, held, always"):
             settings.approval()
+
+
+class TestBounds:
+    def test_max_response_is_read_in_megabytes(self, monkeypatch):
+        assert settings.max_response_bytes() == 64 * 1024 * 1024
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__MAX_RESPONSE_MB", "2")
+        assert settings.max_response_bytes() == 2 * 1024 * 1024
+
+    def test_apply_timeout_follows_write_timeout_unless_set(self, monkeypatch):
+        assert settings.apply_timeout() == 3600.0
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__WRITE_TIMEOUT", "2000")
+        assert settings.apply_timeout() == 6000.0
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__APPLY_TIMEOUT", "900")
+        assert settings.apply_timeout() == 900.0

@@ -8,10 +8,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
@@ -20,9 +20,21 @@ from airflow.sdk import BaseHook
 
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.configs import Kind, id_key
-from airflow_airbyte_connectors.urls import without_userinfo
+from airflow_airbyte_connectors.hooks.airbyte_errors import (
+    GATEWAY_STATUSES,
+    AirbyteApiError,
+    AirbyteNotFoundError,
+    WriteOutcomeUnknownError,
+    answer_json,
+    describe_body,
+    is_retryable_read,
+    retry_wait,
+    was_never_sent,
+)
+from airflow_airbyte_connectors.hooks.bounded_http import Answer, DeadlineError, TooLargeError, post_json
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Airbyte OSS has one organization with this fixed ID.
 DEFAULT_ORGANIZATION_ID = "00000000-0000-0000-0000-000000000000"
@@ -30,37 +42,21 @@ DEFAULT_ORGANIZATION_ID = "00000000-0000-0000-0000-000000000000"
 _API_SUFFIXES = ("/api/public/v1", "/api/public", "/api/v1", "/api")
 _CONNECT_TIMEOUT = 10.0
 _READ_ATTEMPTS = 5
-_RETRY_AFTER_CAP = 60.0
-_BODY_EXCERPT = 300
+# One operation, its retries included, ends within this many times one call's timeout: a retry still has a
+# chance after a call ran out of time, and nothing waits for ever.
+_OPERATION_BUDGET = 2.0
+_ERROR_BODY_LIMIT = 64 * 1024  # an error's message is near the start; the rest is not read
+_TOKEN_ANSWER_LIMIT = 64 * 1024  # a token answer is a JWT of a few KB
 _ACTOR_PAGE_SIZE = 100  # sources/list, destinations/list (Airbyte's default page: 20)
-# A proxy's answers: the request may still be running in Airbyte behind it.
-_GATEWAY_STATUSES = frozenset({502, 503, 504})
+# 100 000 actors in one workspace (pages of 100) is far beyond any instance seen; a server still sending full
+# pages of new actors then ignores the cursor in some new way, and would otherwise be read for ever.
+_MAX_ACTOR_PAGES = 1000
 
 AuthType = Literal["none", "bearer", "basic"]
 
 # One bearer token per process and server, shared by every hook instance (mapped tasks, retries).
 _token_cache: dict[tuple[str, str], str] = {}
 _token_lock = threading.Lock()
-
-
-class AirbyteApiError(Exception):
-    """A call to Airbyte failed. Carries method, URL and status; never a secret or token."""
-
-    def __init__(self, method: str, url: str, status: int | None, detail: str):
-        self.method = method
-        self.url = without_userinfo(url)
-        self.status = status
-        self.detail = detail
-        status_text = f"HTTP {status}" if status is not None else "no answer"
-        super().__init__(f"{method} {self.url} failed: {status_text}: {detail}")
-
-
-class AirbyteNotFoundError(AirbyteApiError):
-    """Airbyte answered 404 (an unknown definition or workspace ID, or an endpoint this version lacks)."""
-
-
-class WriteOutcomeUnknownError(AirbyteApiError):
-    """A write was sent but its answer never came: Airbyte may or may not have applied it."""
 
 
 @dataclass(frozen=True)
@@ -112,35 +108,6 @@ def host_credentials(host: str) -> tuple[str, str] | None:
     return unquote(parts.username or ""), unquote(parts.password or "")
 
 
-def _is_retryable_read(exc: BaseException) -> bool:
-    """Reads change nothing, so any transient failure may be repeated."""
-    if isinstance(exc, requests.ConnectionError | requests.Timeout):
-        return True
-    return isinstance(exc, AirbyteApiError) and exc.status in (429, 500, 502, 503, 504)
-
-
-def _was_never_sent(exc: BaseException) -> bool:
-    """True when a write cannot have reached Airbyte, so repeating it is safe."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if isinstance(exc, AirbyteApiError):
-        return exc.status == 429  # rejected before any work was done
-    if isinstance(exc, requests.ConnectionError):
-        cause = exc.args[0] if exc.args else None
-        reason = getattr(cause, "reason", cause)
-        return "NewConnectionError" in type(reason).__name__ or "Connection refused" in str(reason)
-    return False
-
-
-def _wait(retry_state: tenacity.RetryCallState) -> float:
-    """Exponential backoff, or the server's Retry-After when it sends one."""
-    exc = retry_state.outcome.exception() if retry_state.outcome else None
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        return min(retry_after, _RETRY_AFTER_CAP)
-    return tenacity.wait_exponential(multiplier=0.5, max=8)(retry_state)
-
-
 class AirbyteDefinitionsHook(BaseHook):
     """Read and write Airbyte's source and destination definitions.
 
@@ -159,8 +126,9 @@ class AirbyteDefinitionsHook(BaseHook):
 
     :param airbyte_conn_id: the Connection ID (default ``[airbyte_connectors] conn_id``).
     :param workspace_id: overrides the configured or discovered workspace.
-    :param read_timeout: seconds for reads (default ``[airbyte_connectors] read_timeout``).
-    :param write_timeout: seconds for creates/updates (default ``[airbyte_connectors] write_timeout``).
+    :param read_timeout: seconds Airbyte has to answer a read in full (default ``[airbyte_connectors]
+        read_timeout``); a read with its retries ends within twice that.
+    :param write_timeout: the same for creates/updates (default ``[airbyte_connectors] write_timeout``).
     """
 
     conn_name_attr = "airbyte_conn_id"
@@ -295,7 +263,7 @@ class AirbyteDefinitionsHook(BaseHook):
         actors after the one in ``cursor``); older versions answer everything at once and ignore both."""
         actors: dict[str, dict[str, Any]] = {}
         body: dict[str, Any] = {"workspaceId": workspace_id, "pageSize": _ACTOR_PAGE_SIZE}
-        while True:
+        for _ in range(_MAX_ACTOR_PAGES):
             page = self._read(f"{kind}s/list", body).get(f"{kind}s", [])
             new = {actor[f"{kind}Id"]: actor for actor in page if actor[f"{kind}Id"] not in actors}
             actors.update(new)
@@ -303,6 +271,13 @@ class AirbyteDefinitionsHook(BaseHook):
             if len(page) < _ACTOR_PAGE_SIZE or not new:
                 return list(actors.values())
             body["cursor"] = page[-1][f"{kind}Id"]
+        raise AirbyteApiError(
+            "POST",
+            self.api_url(f"{kind}s/list"),
+            200,
+            f"workspace {workspace_id} still answered full pages of new {kind}s after {_MAX_ACTOR_PAGES} pages "
+            f"({len(actors)} {kind}s); stopped reading: its paging looks broken",
+        )
 
     def list_connections(self, workspace_id: str) -> list[dict[str, Any]]:
         """The workspace's connections with their selected streams (``syncCatalog``)."""
@@ -354,67 +329,102 @@ class AirbyteDefinitionsHook(BaseHook):
     # -- transport ---------------------------------------------------------------------------
 
     def _read(self, operation: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
-        return self._retrying_read()(self._post, operation, body, self.read_timeout)
+        return self._operation(is_retryable_read, self.read_timeout, self._post, operation, body)
 
-    def _retrying_read(self) -> tenacity.Retrying:
-        return tenacity.Retrying(
-            retry=tenacity.retry_if_exception(_is_retryable_read),
-            stop=tenacity.stop_after_attempt(_READ_ATTEMPTS),
-            wait=_wait,
+    def _operation(self, retry: Callable[[BaseException], bool], timeout: float, call: Callable[..., T], *args) -> T:
+        """``call(*args, timeout, budget_end)``, repeated while ``retry`` says so; with its repeats and waits it
+        ends within ``_OPERATION_BUDGET`` times ``timeout`` (``budget_end``, on ``time.monotonic()``'s clock)."""
+        budget = timeout * _OPERATION_BUDGET
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(retry),
+            stop=tenacity.stop_after_attempt(_READ_ATTEMPTS) | tenacity.stop_before_delay(budget),
+            wait=retry_wait,
             before_sleep=self._log_retry,
             reraise=True,
         )
+        return retrying(call, *args, timeout, time.monotonic() + budget)
 
     def _write(self, operation: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """A write is repeated only when it provably never reached Airbyte; a lost answer is reported
         as :class:`WriteOutcomeUnknownError` so the caller re-reads before doing anything else."""
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(_was_never_sent),
-            stop=tenacity.stop_after_attempt(_READ_ATTEMPTS),
-            wait=_wait,
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
         try:
-            return retrying(self._post, operation, body, self.write_timeout)
+            return self._operation(was_never_sent, self.write_timeout, self._post, operation, body)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            if _was_never_sent(exc):
+            if was_never_sent(exc):
                 raise
+            if isinstance(exc, DeadlineError):
+                what = f"no complete answer within {self.write_timeout:g} s"
+            else:
+                what = f"{type(exc).__name__} after sending"
             raise WriteOutcomeUnknownError(
-                "POST",
-                self.api_url(operation),
-                None,
-                f"{type(exc).__name__} after sending; Airbyte may have applied the write",
+                "POST", self.api_url(operation), None, f"{what}; Airbyte may have applied the write"
             ) from None
         except AirbyteApiError as exc:
-            if exc.status not in _GATEWAY_STATUSES:
-                raise
-            # A proxy gave up waiting; Airbyte may still be running the spec job and commit the write later.
-            raise WriteOutcomeUnknownError(
-                exc.method, exc.url, exc.status, f"{exc.detail}; a gateway answered, Airbyte may apply the write later"
-            ) from None
+            if exc.status in GATEWAY_STATUSES:
+                # A proxy gave up waiting; Airbyte may still be running the spec job and commit the write later.
+                raise WriteOutcomeUnknownError(
+                    exc.method,
+                    exc.url,
+                    exc.status,
+                    f"{exc.detail}; a gateway answered, Airbyte may apply the write later",
+                ) from None
+            if exc.status is not None and 200 <= exc.status < 300:
+                # Airbyte accepted the write; only its answer could not be read.
+                raise WriteOutcomeUnknownError(
+                    "POST", exc.url, exc.status, f"{exc.detail}; Airbyte may have applied the write"
+                ) from None
+            raise
 
-    def _post(self, operation: str, body: Mapping[str, Any] | None, read_timeout: float) -> dict[str, Any]:
+    def _post(
+        self, operation: str, body: Mapping[str, Any] | None, timeout: float, budget_end: float
+    ) -> dict[str, Any]:
         url = self.api_url(operation)
         started = time.monotonic()
-        response = self._send(url, body, read_timeout)
-        if response.status_code == 401 and self.client_settings.auth_type == "bearer":
+        answer = self._send(url, body, timeout, budget_end)
+        if answer.status == 401 and self.client_settings.auth_type == "bearer":
             # Tokens expire (3 to 15 minutes): fetch a new one once and repeat; a 401 did nothing.
             self._forget_token()
-            response = self._send(url, body, read_timeout)
-        elapsed = time.monotonic() - started
-        log.debug("POST %s -> %s in %.2fs", url, response.status_code, elapsed)
-        if response.status_code >= 400:
-            raise self._error(response)
-        if response.status_code == 204 or not response.content:
-            return {}
-        return response.json()
+            answer = self._send(url, body, timeout, budget_end)
+        log.debug("POST %s -> %s in %.2fs", url, answer.status, time.monotonic() - started)
+        if answer.status >= 300:
+            raise self._error(answer)
+        return answer_json(answer)
 
-    def _send(self, url: str, body: Mapping[str, Any] | None, read_timeout: float) -> requests.Response:
+    def _send(self, url: str, body: Mapping[str, Any] | None, timeout: float, budget_end: float) -> Answer:
         headers = {}
         if self.client_settings.auth_type == "bearer":
             headers["Authorization"] = f"Bearer {self._token()}"
-        return self.session.post(url, json=body, headers=headers, timeout=(_CONNECT_TIMEOUT, read_timeout))
+        return self._exchange(url, body, headers, timeout, budget_end, self._max_response_bytes)
+
+    @cached_property
+    def _max_response_bytes(self) -> int:
+        return settings.max_response_bytes()
+
+    def _exchange(
+        self,
+        url: str,
+        body: Mapping[str, Any] | None,
+        headers: Mapping[str, str],
+        timeout: float,
+        budget_end: float,
+        limit: int,
+    ) -> Answer:
+        """One POST and its whole answer, within ``timeout`` and the operation's budget."""
+        try:
+            return post_json(
+                self.session,
+                url,
+                body,
+                headers=headers,
+                timeout=timeout,
+                deadline=min(time.monotonic() + timeout, budget_end),
+                connect_timeout=_CONNECT_TIMEOUT,
+                limit=limit,
+                error_limit=_ERROR_BODY_LIMIT,
+            )
+        except TooLargeError as exc:
+            detail = f"{exc} (the limit is [airbyte_connectors] max_response_mb)"
+            raise AirbyteApiError("POST", url, exc.status, detail) from None
 
     def _token(self) -> str:
         cfg = self.client_settings
@@ -423,7 +433,7 @@ class AirbyteDefinitionsHook(BaseHook):
             token = _token_cache.get(key)
             if token is None:
                 # Asking for a token changes nothing in Airbyte: retried like a read.
-                token = self._retrying_read()(self._fetch_token)
+                token = self._operation(is_retryable_read, self.read_timeout, self._fetch_token)
                 _token_cache[key] = token
         return token
 
@@ -432,29 +442,28 @@ class AirbyteDefinitionsHook(BaseHook):
         with _token_lock:
             _token_cache.pop((cfg.root_url, cfg.client_id or ""), None)
 
-    def _fetch_token(self) -> str:
+    def _fetch_token(self, timeout: float, budget_end: float) -> str:
         cfg = self.client_settings
         url = self.api_url("applications/token")
         # JSON, not form-encoded: Airbyte OSS answers 401/415 to the form the airbyte-api SDK sends.
-        response = self.session.post(
-            url,
-            json={"client_id": cfg.client_id, "client_secret": cfg.client_secret},
-            timeout=(_CONNECT_TIMEOUT, self.read_timeout),
-        )
-        if response.status_code != 200:
-            raise self._error(response, hint="check the connection's login (client id) and password (client secret)")
-        token = response.json()["access_token"]
+        credentials = {"client_id": cfg.client_id, "client_secret": cfg.client_secret}
+        answer = self._exchange(url, credentials, {}, timeout, budget_end, _TOKEN_ANSWER_LIMIT)
+        if answer.status != 200:
+            raise self._error(answer, hint="check the connection's login (client id) and password (client secret)")
+        token = answer_json(answer)["access_token"]
         _mask(token)
         return token
 
-    def _error(self, response: requests.Response, hint: str | None = None) -> AirbyteApiError:
-        method = response.request.method or "POST"
-        detail = self._redact(_describe_body(response))
+    def _error(self, answer: Answer, hint: str | None = None) -> AirbyteApiError:
+        detail = self._redact(describe_body(answer))
         if hint:
             detail = f"{detail} ({hint})"
-        error_type = AirbyteNotFoundError if response.status_code == 404 else AirbyteApiError
-        error = error_type(method, response.url, response.status_code, detail)
-        retry_after = response.headers.get("Retry-After")
+        if 300 <= answer.status < 400:
+            target = urlsplit(answer.headers.get("Location", "")).netloc.rpartition("@")[2][:80] or "another path"
+            detail = f"redirected to {target}; not followed: set the connection's host to where Airbyte answers"
+        error_type = AirbyteNotFoundError if answer.status == 404 else AirbyteApiError
+        error = error_type("POST", answer.url, answer.status, detail)
+        retry_after = answer.headers.get("Retry-After")
         if retry_after and retry_after.strip().isdigit():
             error.retry_after = float(retry_after)  # type: ignore[attr-defined]
         return error
@@ -469,25 +478,6 @@ class AirbyteDefinitionsHook(BaseHook):
     def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         log.warning("Airbyte call failed (attempt %d), retrying: %s", retry_state.attempt_number, exc)
-
-
-def _describe_body(response: requests.Response) -> str:
-    """A short, useful excerpt: Airbyte's message, validation errors, or (v2.0+) just the errorId."""
-    try:
-        body = response.json()
-    except ValueError:
-        return (response.text or response.reason or "").strip()[:_BODY_EXCERPT] or "(empty body)"
-    if not isinstance(body, dict):
-        return str(body)[:_BODY_EXCERPT]
-    parts = []
-    if body.get("message"):
-        parts.append(str(body["message"]))
-    for problem in body.get("validationErrors") or []:
-        if isinstance(problem, dict):
-            parts.append(f"{problem.get('propertyPath')}: {problem.get('message', 'invalid')}")
-    if body.get("errorId") and not parts:
-        parts.append(f"errorId {body['errorId']} (see Airbyte's server log)")
-    return "; ".join(parts)[:_BODY_EXCERPT] or str(body)[:_BODY_EXCERPT]
 
 
 def _mask(secret: str) -> None:

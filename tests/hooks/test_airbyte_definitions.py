@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler
 
+import pytest
+import requests
+
+from airflow_airbyte_connectors.hooks import airbyte_definitions
 from airflow_airbyte_connectors.hooks.airbyte_definitions import (
     AirbyteApiError,
     AirbyteDefinitionsHook,
@@ -11,8 +17,10 @@ from airflow_airbyte_connectors.hooks.airbyte_definitions import (
     WriteOutcomeUnknownError,
     server_root,
 )
-from airflow_airbyte_connectors.testing import AirbyteEmulator
+from airflow_airbyte_connectors.testing import AirbyteEmulator, Faults
 from airflow_airbyte_connectors.testing.errors import ApiError
+from airflow_airbyte_connectors.testing.local_server import LocalServer
+from airflow_airbyte_connectors.testing.trickle import TricklingAirbyte
 from tests.support import CLIENT_SECRET, CUSTOM_SOURCE, REGISTRY
 
 
@@ -247,3 +255,140 @@ class TestSearchActors:
         lists = [r for r in emu.requests if r.operation == "sources/list"]
         assert [len(r.response["sources"]) for r in lists] == [170, 170]
         only_the_missing_search_breaks_the_contract(emu)
+
+
+def calls(emu, operation: str) -> int:
+    return [r.operation for r in emu.requests].count(operation)
+
+
+class _AirbyteWithHugeLists(AirbyteEmulator):
+    """Answers ``source_definitions/list`` with 6000 definitions (about 2 MB)."""
+
+    def _definition_list(self, kind, body):
+        (one, *_) = super()._definition_list(kind, body)[f"{kind}Definitions"]
+        return {f"{kind}Definitions": [{**one, f"{kind}DefinitionId": str(uuid.uuid4())} for _ in range(6000)]}
+
+
+class _AirbyteWithHugeTokens(AirbyteEmulator):
+    """Hands out a 100 kB token."""
+
+    def handle(self, path, headers, raw_body):
+        status, answer = super().handle(path, headers, raw_body)
+        if path.endswith("/applications/token"):
+            answer = {**answer, "access_token": "x" * 100_000}
+        return status, answer
+
+
+class _AirbyteWithEndlessPages(_AirbyteWithoutSearch):
+    """Every ``sources/list`` page is full of sources never seen before, whatever the cursor."""
+
+    def _actor_list(self, kind, body):
+        (one,) = super()._actor_list(kind, {"workspaceId": body["workspaceId"]})[f"{kind}s"]
+        page = [{**one, f"{kind}Id": str(uuid.uuid4())} for _ in range(body["pageSize"])]
+        return {f"{kind}s": page, "page_size": body["pageSize"], "num_connections": len(page)}
+
+
+class TestBounds:
+    """Every call ends by its deadline, every answer is read up to a size, every listing ends."""
+
+    @pytest.mark.parametrize("from_status_line", [False, True], ids=["body", "status-line"])
+    def test_read_trickling_in_ends_at_its_deadline(self, use_emulator, from_status_line):
+        # A byte every 0.2 s: each socket read is well within read_timeout, the whole answer never is.
+        emu = use_emulator(
+            seed={"sources": [], "destinations": []},
+            emulator_class=TricklingAirbyte,
+            operations=["source_definitions/list"],
+            interval=0.2,
+            from_status_line=from_status_line,
+        )
+        started = time.monotonic()
+        with pytest.raises(requests.Timeout, match=r"source_definitions/list: no complete answer within 1 s"):
+            hook(read_timeout=1).list_definitions("source")
+        # Retries fit the operation's budget (twice read_timeout), not five attempts.
+        assert 1 <= calls(emu, "source_definitions/list") <= 2
+        assert time.monotonic() - started < 30  # a guard only: the count above is the check
+
+    def test_write_trickling_in_past_its_deadline_is_unknown_outcome_and_not_resent(self, use_emulator):
+        emu = use_emulator(
+            emulator_class=TricklingAirbyte, operations=["source_definitions/create_custom"], interval=0.2
+        )
+        client = hook(write_timeout=1)
+        with pytest.raises(WriteOutcomeUnknownError, match="no complete answer within 1 s; Airbyte may have applied"):
+            client.create_definition("source", CUSTOM_SOURCE, client.get_workspace_id())
+        emu.wait_idle()
+        assert calls(emu, "source_definitions/create_custom") == 1
+        assert [d["name"] for d in emu.definitions("source")].count(CUSTOM_SOURCE["name"]) == 1
+
+    def test_rate_limit_longer_than_the_budget_ends_the_read(self, use_emulator):
+        emu = use_emulator(auth="none", faults=Faults(rate_limit_rate=1.0, retry_after=5))
+        with pytest.raises(AirbyteApiError, match="HTTP 429"):
+            hook(read_timeout=1).list_definitions("source")
+        assert calls(emu, "source_definitions/list") == 1  # waiting 5 s would pass the 2 s budget
+
+    @pytest.mark.parametrize("content_length", [True, False], ids=["announced", "unannounced"])
+    def test_answer_over_the_size_limit_is_a_clear_error(self, use_emulator, monkeypatch, content_length):
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__MAX_RESPONSE_MB", "1")
+        emu = use_emulator(
+            seed="builtin",
+            emulator_class=type("Huge", (TricklingAirbyte, _AirbyteWithHugeLists), {}),
+            operations=["source_definitions/list"],
+            interval=0,
+            content_length=content_length,
+        )
+        with pytest.raises(AirbyteApiError) as caught:
+            hook().list_definitions("source")
+        assert str(caught.value).startswith("POST http://127.0.0.1:")
+        assert str(caught.value).endswith(
+            "/api/v1/source_definitions/list failed: HTTP 200: answer larger than 1 MB; not read "
+            "(the limit is [airbyte_connectors] max_response_mb)"
+        )
+        assert calls(emu, "source_definitions/list") == 1  # the same answer again would be as large
+
+    def test_token_answer_over_its_limit_is_a_clear_error(self, use_emulator):
+        use_emulator(emulator_class=_AirbyteWithHugeTokens)
+        with pytest.raises(
+            AirbyteApiError, match=r"applications/token failed: HTTP 200: answer larger than 65536 bytes"
+        ):
+            hook().list_definitions("source")
+
+    @pytest.mark.allow_contract_violations
+    def test_paging_that_never_ends_is_stopped_with_a_clear_error(self, use_emulator, monkeypatch):
+        # The real bound, 1000 pages of 100, takes a minute against the emulator; the loop is the same.
+        monkeypatch.setattr(airbyte_definitions, "_MAX_ACTOR_PAGES", 5)
+        emu = use_emulator(seed=REGISTRY, emulator_class=_AirbyteWithEndlessPages)
+        github = TestSearchActors().seed(emu, [1])
+        emu.clear_requests()
+        with pytest.raises(AirbyteApiError) as caught:
+            hook().search_actors("source", github)
+        assert f"workspace {emu.workspace_ids[0]} still answered full pages of new sources after 5 pages " in str(
+            caught.value
+        )
+        assert "(500 sources); stopped reading: its paging looks broken" in str(caught.value)
+        assert calls(emu, "sources/list") == 5
+
+
+class _Redirecting(LocalServer):
+    """A server that answers every POST with a redirect (a proxy sending http to https, say)."""
+
+    def handler_class(self):
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                self.send_response(307)
+                self.send_header("Location", "https://user:s3cret@airbyte.example.com/api/v1/source_definitions/list")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                return
+
+        return Handler
+
+
+def test_a_redirect_is_not_followed_and_says_where_it_pointed(monkeypatch):
+    with _Redirecting() as server:
+        monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_DEFAULT", f'{{"conn_type": "airbyte", "host": "{server.url}"}}')
+        with pytest.raises(AirbyteApiError) as caught:
+            hook().list_definitions("source")
+    message = str(caught.value)
+    assert "source_definitions/list failed: HTTP 307: redirected to airbyte.example.com; not followed" in message
+    assert "s3cret" not in message

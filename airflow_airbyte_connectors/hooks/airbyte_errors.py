@@ -1,0 +1,100 @@
+"""What a failed call to Airbyte is, which failures may be repeated, and what an answer says."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+import tenacity
+
+from airflow_airbyte_connectors.hooks.bounded_http import Answer
+from airflow_airbyte_connectors.urls import without_userinfo
+
+_RETRY_AFTER_CAP = 60.0
+_BODY_EXCERPT = 300
+# A proxy's answers: the request may still be running in Airbyte behind it.
+GATEWAY_STATUSES = frozenset({502, 503, 504})
+
+
+class AirbyteApiError(Exception):
+    """A call to Airbyte failed. Carries method, URL and status; never a secret or token."""
+
+    def __init__(self, method: str, url: str, status: int | None, detail: str):
+        self.method = method
+        self.url = without_userinfo(url)
+        self.status = status
+        self.detail = detail
+        status_text = f"HTTP {status}" if status is not None else "no answer"
+        super().__init__(f"{method} {self.url} failed: {status_text}: {detail}")
+
+
+class AirbyteNotFoundError(AirbyteApiError):
+    """Airbyte answered 404 (an unknown definition or workspace ID, or an endpoint this version lacks)."""
+
+
+class WriteOutcomeUnknownError(AirbyteApiError):
+    """A write was sent but its answer never came: Airbyte may or may not have applied it."""
+
+
+def is_retryable_read(exc: BaseException) -> bool:
+    """Reads change nothing, so any transient failure may be repeated."""
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return True
+    return isinstance(exc, AirbyteApiError) and exc.status in (429, 500, 502, 503, 504)
+
+
+def was_never_sent(exc: BaseException) -> bool:
+    """True when a write cannot have reached Airbyte, so repeating it is safe."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, AirbyteApiError):
+        return exc.status == 429  # rejected before any work was done
+    if isinstance(exc, requests.ConnectionError):
+        cause = exc.args[0] if exc.args else None
+        reason = getattr(cause, "reason", cause)
+        return "NewConnectionError" in type(reason).__name__ or "Connection refused" in str(reason)
+    return False
+
+
+def retry_wait(retry_state: tenacity.RetryCallState) -> float:
+    """Exponential backoff, or the server's Retry-After when it sends one."""
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        return min(retry_after, _RETRY_AFTER_CAP)
+    return tenacity.wait_exponential(multiplier=0.5, max=8)(retry_state)
+
+
+def answer_json(answer: Answer) -> dict[str, Any]:
+    if answer.status == 204 or not answer.body:
+        return {}
+    try:
+        return json.loads(answer.body)
+    except ValueError:
+        raise AirbyteApiError(
+            "POST", answer.url, answer.status, f"answer is not JSON: {excerpt(answer.body)}"
+        ) from None
+
+
+def excerpt(body: bytes) -> str:
+    return body[:_BODY_EXCERPT].decode("utf-8", "replace").strip() or "(empty body)"
+
+
+def describe_body(answer: Answer) -> str:
+    """A short, useful excerpt: Airbyte's message, validation errors, or (v2.0+) just the errorId."""
+    try:
+        body = json.loads(answer.body)
+    except ValueError:
+        return excerpt(answer.body) if answer.body.strip() else (answer.reason or "(empty body)")
+    if not isinstance(body, dict):
+        return str(body)[:_BODY_EXCERPT]
+    parts = []
+    if body.get("message"):
+        parts.append(str(body["message"]))
+    for problem in body.get("validationErrors") or []:
+        if isinstance(problem, dict):
+            parts.append(f"{problem.get('propertyPath')}: {problem.get('message', 'invalid')}")
+    if body.get("errorId") and not parts:
+        parts.append(f"errorId {body['errorId']} (see Airbyte's server log)")
+    return "; ".join(parts)[:_BODY_EXCERPT] or str(body)[:_BODY_EXCERPT]
