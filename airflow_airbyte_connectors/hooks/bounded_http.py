@@ -131,10 +131,10 @@ def read_body(
     if not truncate and length.isdigit() and int(length) > limit:
         raise TooLargeError(limit)
     body = bytearray()
-    chunks = _chunks(response)
+    arriving = chunks(response)
     while True:
         try:
-            chunk = next(chunks, None)
+            chunk = next(arriving, None)
         except (urllib3.exceptions.ReadTimeoutError, requests.Timeout):
             raise requests.ReadTimeout(f"{response.url}: answer stalled") from None
         except (urllib3.exceptions.HTTPError, requests.RequestException) as exc:
@@ -150,7 +150,7 @@ def read_body(
             raise late()
 
 
-def _chunks(response: requests.Response) -> Iterator[bytes]:
+def chunks(response: requests.Response) -> Iterator[bytes]:
     """``read1`` returns whatever has arrived, so the deadline is checked while a server trickles bytes;
     ``iter_content`` would wait for a whole chunk."""
     raw = response.raw

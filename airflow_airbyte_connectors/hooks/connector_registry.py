@@ -11,7 +11,6 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
@@ -20,6 +19,7 @@ import requests
 import tenacity
 import urllib3.exceptions
 
+from airflow_airbyte_connectors.hooks.bounded_http import chunks
 from airflow_airbyte_connectors.hooks.connection_errors import describe_connection_error
 from airflow_airbyte_connectors.releases import RegistryFormatError, RegistryReleases, parse_registry
 from airflow_airbyte_connectors.urls import without_userinfo
@@ -31,7 +31,6 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 # the same cap, so a read is bounded by attempts × timeout plus a few backoffs.
 BACKOFF_MULTIPLIER = 0.5
 BACKOFF_CAP = 8.0
-_CHUNK = 64 * 1024
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # Unrolled and possessive: an unterminated 1 MB string is scanned once, without giving characters back.
 _JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"')
@@ -148,7 +147,7 @@ def _get_once(url: str, *, timeout: float, max_bytes: int) -> bytes:
             if length.isdigit() and int(length) > max_bytes:
                 raise _Unreadable(_too_large(max_bytes))
             body = bytearray()
-            for chunk in _chunks(r):
+            for chunk in chunks(r):
                 body += chunk
                 if len(body) > max_bytes:
                     raise _Unreadable(_too_large(max_bytes))
@@ -168,17 +167,6 @@ def _get_once(url: str, *, timeout: float, max_bytes: int) -> bytes:
         raise _Transient(describe_connection_error(exc)) from None
     except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise _Unreadable(f"request failed: {_short(exc)}") from None
-
-
-def _chunks(response: requests.Response) -> Iterator[bytes]:
-    """The body as it arrives. ``read1`` returns whatever is there, so the deadline is checked even when a server
-    trickles bytes; ``iter_content`` would wait for a full chunk. Raises urllib3's exceptions, not requests'."""
-    raw = response.raw
-    if not hasattr(raw, "read1"):  # urllib3 < 2.3
-        yield from response.iter_content(_CHUNK)
-        return
-    while chunk := raw.read1(_CHUNK, decode_content=True):
-        yield chunk
 
 
 def _retry_after(response: requests.Response) -> float | None:
