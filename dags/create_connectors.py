@@ -113,7 +113,8 @@ def create_connectors() -> None:
             response_timeout=timedelta(seconds=settings.approval_timeout()),
             defaults="Reject",  # no answer in time is a Reject: a forgotten approval cannot block later runs
             assigned_users=[{"id": user, "name": user} for user in settings.approval_users()] or None,
-            # Airflow 3.3 can fail an answered approval (a scheduler race); the retry asks again.
+            # Airflow 3.3 can fail an answered approval (a scheduler race): the retry completes with the
+            # answer already given instead of asking again (docs/approvals.md).
             retries=1,
             retry_delay=timedelta(seconds=5),
             # Asked once the safe writes are done, also when one failed: the approved writes then never run

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
+import requests
+import tenacity
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
@@ -16,6 +20,22 @@ REQUEST_KEY = "approval"
 GATED_KEY = "gated"
 # The XCom this task pushes with the answer, for the report (Reject pushes no return value).
 DECISION_KEY = "decision"
+# The optional Airflow connection to Airflow's own REST API (host: its base URL; login and password of a user
+# who may read the DAG's task instances, audit log and required actions). Without it: ``[api] base_url``
+# and the anonymous token, which only an all-admins SimpleAuthManager grants.
+API_CONN_ID = "airflow_api"
+# The audit-log event Airflow's scheduler writes when it fails a task whose state it did not expect
+# (docs/approvals.md: how it fails an answered approval).
+STATE_MISMATCH = "state mismatch"
+API_TIMEOUT = 10
+
+
+class EarlierAnswerUnknown(Exception):
+    """Airflow's REST API could not say whether the approval was answered before."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient  # worth another try (unreachable, 5xx)
 
 
 class HeldChangesApproval(ApprovalOperator):
@@ -25,19 +45,43 @@ class HeldChangesApproval(ApprovalOperator):
     answers Reject. It keeps the answer (who, when, which) in XCom ``decision``; on Approve it returns the
     approved writes (XCom ``gated`` of ``prepare``), which the mapped ``apply_approved`` task expands over.
 
+    Answered once is answered: when Airflow 3.3's scheduler failed the answered try (docs/approvals.md), the
+    retry completes with the answer Airflow kept instead of asking again.
+
     :param prepare_task_id: the task whose XComs ``approval`` and ``gated`` hold the request and the writes.
+    :param api_conn_id: the connection to Airflow's REST API the retry reads the earlier answer with.
     """
 
-    def __init__(self, *, prepare_task_id: str = "prepare", **kwargs: Any):
+    def __init__(self, *, prepare_task_id: str = "prepare", api_conn_id: str = API_CONN_ID, **kwargs: Any):
         self.prepare_task_id = prepare_task_id
+        self.api_conn_id = api_conn_id
         template = f"(ti.xcom_pull(task_ids='{prepare_task_id}', key='{REQUEST_KEY}') or {{}})"
         kwargs.setdefault("subject", "{{ " + template + ".get('subject', '') }}")
         kwargs.setdefault("body", "{{ " + template + ".get('body', '') }}")
         super().__init__(**kwargs)
 
     def execute(self, context: Context) -> Any:
-        if not context["ti"].xcom_pull(task_ids=self.prepare_task_id, key=REQUEST_KEY):
+        ti = context["ti"]
+        if not ti.xcom_pull(task_ids=self.prepare_task_id, key=REQUEST_KEY):
             raise AirflowSkipException("Nothing waits for approval in this run")
+        if ti.try_number > 1:
+            # Asking again would first erase the answer Airflow still keeps for this task instance.
+            try:
+                event = self.earlier_answer(context)
+            except EarlierAnswerUnknown as error:
+                self.log.warning("Asking again: %s", error)
+            else:
+                if event is not None:
+                    who = (event["responded_by_user"] or {}).get("name") or "the timeout's default"
+                    self.log.info(
+                        "Already answered %s by %s at %s before Airflow failed try %d (%s): not asking again",
+                        event["chosen_options"],
+                        who,
+                        event["responded_at"].isoformat(),
+                        ti.try_number - 1,
+                        STATE_MISMATCH,
+                    )
+                    return self.execute_complete(context, event)
         return super().execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
@@ -53,3 +97,100 @@ class HeldChangesApproval(ApprovalOperator):
         )
         super().execute_complete(context, event)  # on Reject it skips the writes and stops here
         return context["ti"].xcom_pull(task_ids=self.prepare_task_id, key=GATED_KEY) or []
+
+    def earlier_answer(self, context: Context) -> dict[str, Any] | None:
+        """The answer to this task instance's request, as Airflow resumes with it, when the scheduler failed
+        the previous try after it was answered (its audit log says ``state mismatch`` for that try); None when
+        it did not (any other failure, or a cleared task: asked again as Airflow does)."""
+        ti = context["ti"]
+        path = (
+            f"dags/{quote(ti.dag_id, safe='')}/dagRuns/{quote(ti.run_id, safe='')}"
+            f"/taskInstances/{quote(ti.task_id, safe='')}/{ti.map_index}/hitlDetails"
+        )
+        with AirflowApi(self.api_conn_id) as api:
+            mismatches = api.get(
+                "eventLogs",
+                params={
+                    "dag_id": ti.dag_id,
+                    "task_id": ti.task_id,
+                    "run_id": ti.run_id,
+                    "map_index": ti.map_index,
+                    "try_number": ti.try_number - 1,
+                    "event": STATE_MISMATCH,
+                    "limit": 1,
+                },
+            )
+            if not mismatches.get("total_entries"):
+                return None
+            detail = api.get(path)
+        if not detail.get("response_received") or str(detail["task_instance"]["id"]) != str(ti.id):
+            return None
+        return {
+            "chosen_options": list(detail["chosen_options"]),
+            "params_input": detail.get("params_input") or {},
+            "responded_at": datetime.fromisoformat(detail["responded_at"]),
+            "responded_by_user": detail.get("responded_by_user"),
+            "timedout": False,
+        }
+
+
+class AirflowApi:
+    """Reads from Airflow's REST API with a token for the connection's user (see ``API_CONN_ID``)."""
+
+    def __init__(self, conn_id: str):
+        from airflow.sdk import BaseHook
+        from airflow.sdk.configuration import conf
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        try:
+            conn = BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException:
+            conn = None
+        if conn is not None and conn.host:
+            host = conn.host if "://" in conn.host else f"{conn.schema or 'http'}://{conn.host}"
+            base = f"{host.rstrip('/')}:{conn.port}" if conn.port else host.rstrip("/")
+        else:
+            base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+        if not base:
+            raise EarlierAnswerUnknown(f"no connection {conn_id!r} and no [api] base_url to read the answer from")
+        self.base = base
+        where = urlsplit(base)
+        self.where = f"Airflow's REST API at {where.hostname}{f':{where.port}' if where.port else ''}"  # no userinfo
+        self.login = (conn.login, conn.password or "") if conn is not None and conn.login else None
+        self.session = requests.Session()
+
+    def __enter__(self) -> AirflowApi:
+        if self.login:
+            username, password = self.login
+            answer = self._send("POST", "/auth/token", json={"username": username, "password": password})
+        else:
+            answer = self._send("GET", "/auth/token")
+        self.session.headers["Authorization"] = f"Bearer {answer['access_token']}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.close()
+
+    def get(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        return self._send("GET", f"/api/v2/{path}", **kwargs)
+
+    @tenacity.retry(
+        retry=tenacity.retry_if_exception(lambda e: isinstance(e, EarlierAnswerUnknown) and e.transient),
+        stop=tenacity.stop_after_attempt(3),
+        wait=tenacity.wait_exponential(multiplier=1, max=4),
+        reraise=True,
+    )
+    def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        # Never follows a redirect: the token and the password go to this base URL only.
+        try:
+            answer = self.session.request(
+                method, f"{self.base}{path}", timeout=API_TIMEOUT, allow_redirects=False, **kwargs
+            )
+        except requests.RequestException as error:
+            raise EarlierAnswerUnknown(f"{self.where} is unreachable ({type(error).__name__})", True) from None
+        if not 200 <= answer.status_code < 300:
+            raise EarlierAnswerUnknown(
+                f"{self.where} answered {answer.status_code} to {method} {path}",
+                answer.status_code >= 500,
+            )
+        return answer.json()

@@ -121,6 +121,16 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 120, every: f
     raise AssertionError(f"timed out waiting for {what} (last error: {last_error})")
 
 
+def logged_line(log: Path, *parts: str, timeout: float = 120) -> str:
+    """Wait for a line of ``log`` that holds every one of ``parts``, and return it."""
+
+    def found() -> str | None:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return next((line for line in text.splitlines() if all(part in line for part in parts)), None)
+
+    return wait_for(f"a line with {parts} in {log.name}", found, timeout=timeout, every=0.2)
+
+
 ERROR_MARKS = ('"level":"error"', '"level":"critical"', "[error]", "[critical]", ":ERROR/", ":CRITICAL/")
 
 
