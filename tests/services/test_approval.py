@@ -142,11 +142,19 @@ def test_held_changes_wait_for_a_person(stack):
     assert report["approval"]["outcome"] == "lapsed"
     assert f"no answer within approval_timeout ({APPROVAL_TIMEOUT} s)" in report["approval"]["summary"]
 
-    # Nothing to approve, a dry run, and apply_held given up front: none of them waits.
+    # apply_held given up front does not get past the person: the held change still waits for the answer.
+    run = start(airflow, airbyte, config, [GITHUB, POKEAPI], apply_held=True)
+    waiting_approval(airflow, run)
+    assert written(airbyte) == [POKE_WRITE]
+    assert answer(airflow, run, "Approve")["state"] == "success"
+    state, report = end(airflow, run)
+    assert state == "success" and written(airbyte) == sorted([POKE_WRITE, GITHUB_WRITE])
+    assert report["approval"]["outcome"] == "approved"
+
+    # Nothing to approve and a dry run: neither waits.
     for sources, conf, writes in (
         ([POKEAPI], {}, [POKE_WRITE]),
         ([GITHUB, POKEAPI], {"dry_run": True}, []),
-        ([GITHUB, POKEAPI], {"apply_held": True}, sorted([POKE_WRITE, GITHUB_WRITE])),
     ):
         run = start(airflow, airbyte, config, sources, **conf)
         state, report = end(airflow, run)
