@@ -42,8 +42,11 @@ def pause_processed(airflow: Airflow, ti: dict[str, Any], timeout: float = 120) 
     )
 
 
-# Runs whose answered approval Airflow failed (the race) and whose retry completed with the same answer; the
-# services' fixtures compare them with the race's lines in the logs, which are then expected and nothing else is.
+# Runs whose answered approval met Airflow's race (its audit log has a `state mismatch` for `approve`): the retry
+# completed with the same answer, or the resumed try had already started and finished with it. The services'
+# fixtures compare them with the race's lines in the logs, which are then expected and nothing else is.
+RACED: list[str] = []
+# Those of them whose approval Airflow failed before it resumed: a retry completed with the earlier answer.
 RETRIED: list[str] = []
 RACE_LINE = "reported that the task instance <TaskInstance: create_connectors.approve "
 # What LocalExecutor logs when the resumed approval finds its task already failed by the race.
@@ -71,7 +74,19 @@ def answered(
     done = wait_for("the approval task to finish", settled, timeout=timeout, every=0.2)
     if done["try_number"] > asked["try_number"]:
         RETRIED.append(run_id)
+    if run_id in RETRIED or state_mismatches(airflow, run_id):
+        RACED.append(run_id)
     return done
+
+
+def state_mismatches(airflow: Airflow, run_id: str) -> int:
+    """How often the scheduler failed ``approve`` of this run for a state it did not expect (the race)."""
+    events = airflow.api(
+        "GET",
+        "eventLogs",
+        params={"dag_id": DAG_ID, "task_id": "approve", "run_id": run_id, "event": "state mismatch", "limit": 10},
+    )
+    return int(events.get("total_entries") or 0)
 
 
 def answer(airflow: Airflow, run_id: str, option: str, timeout: float = 120) -> dict[str, Any]:

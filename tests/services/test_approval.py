@@ -72,6 +72,7 @@ def stack(tmp_path: Path, emulator, request) -> Iterator[tuple[Airflow, Any, Pat
             AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL_USERS=",".join(users["approvers"]),
         )
         login = (users["all"][0], f"{users['all'][0]}-password")
+    approvals.RACED.clear()
     approvals.RETRIED.clear()
     with running_airflow(tmp_path / "airflow", dags, env, lifetime=600, login=login) as airflow:
         wait_for("create_connectors to be parsed", lambda: airflow.api("GET", "dags/create_connectors"))
@@ -79,8 +80,8 @@ def stack(tmp_path: Path, emulator, request) -> Iterator[tuple[Airflow, Any, Pat
         yield airflow, airbyte, config
         errors, races = without_approval_race(logged_errors(tmp_path / "airflow"))
         # Airflow's approval race is logged once per answered approval it failed (its retry completed with the
-        # answer), never otherwise.
-        assert races == len(approvals.RETRIED), approvals.RETRIED
+        # answer, or the resumed try had already started and finished with it), never otherwise.
+        assert races == len(approvals.RACED), approvals.RACED
         # The one error the users' test causes on purpose: Airflow logs the refused answer.
         refused = "is not a respondent for the task"
         assert [line for line in errors if not (users and refused in line)] == []
@@ -261,7 +262,8 @@ def test_an_answer_at_the_worst_moment_is_asked_once(stack):
         decision = airflow.xcom("create_connectors", run, "approve", "decision")
         assert decision["chosen"] == ["Approve"] and decision["by"] == given["responded_by"]
         assert report["approval"]["outcome"] == "approved" and report["approval"]["by"] == given["responded_by"]["name"]
-        if len(approvals.RETRIED) == 3:
+        if len(approvals.RACED) >= 3 and approvals.RETRIED:
             break
-    # Three answers met the race (the fixture matches them with the scheduler's lines): the protection was used.
-    assert len(approvals.RETRIED) == 3, approvals.RETRIED
+    # Three answers met the race (the fixture matches them with the scheduler's lines), and at least one retry
+    # completed with the earlier answer instead of asking again: the protection was used.
+    assert len(approvals.RACED) >= 3 and approvals.RETRIED, (approvals.RACED, approvals.RETRIED)
