@@ -212,7 +212,6 @@ class TestDiscovery:
             "airflow_airbyte_connectors.configs.HTTP_URL_RE",
             "airflow_airbyte_connectors.configs.DOCKER_REPOSITORY_RE",
             "airflow_airbyte_connectors.versions._SEMVER",
-            "airflow_airbyte_connectors.hooks.image_registry._CHALLENGE_PARAM",
             "airflow_airbyte_connectors.hooks.connector_registry._JSON_STRING",
         ):
             assert expected in names

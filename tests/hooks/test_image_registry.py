@@ -360,3 +360,24 @@ class TestOncePerImage:
         assert len(results) == 24
         assert registry.count("HEAD") == 24
         assert sum(check.status == "exists" for check in results.values()) == 2  # 0.2.0 and 0.3.0
+
+
+class TestChallengeParams:
+    def test_docker_hubs_challenge(self):
+        from airflow_airbyte_connectors.hooks.image_registry import challenge_params
+
+        text = 'realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull,push"'
+        assert challenge_params(text) == {
+            "realm": "https://auth.docker.io/token",
+            "service": "registry.docker.io",
+            "scope": "repository:a/b:pull,push",
+        }
+        assert challenge_params(' Realm=x, service="y"') == {"realm": "x", "service": "y"}
+
+    @pytest.mark.parametrize("unit", ['="', "= ", "a=", '0"', ","], ids=["quotes", "spaces", "pairs", "words", ","])
+    def test_only_the_first_characters_of_a_hostile_header_are_read(self, unit):
+        from airflow_airbyte_connectors.hooks.image_registry import MAX_CHALLENGE, challenge_params
+
+        params = challenge_params(unit * (1 << 19) + 'realm="https://late.example/token"')
+        assert "realm" not in params  # past MAX_CHALLENGE: a bound on the work, whatever the header holds
+        assert len(challenge_params("x=" + "a" * (2 * MAX_CHALLENGE))["x"]) < MAX_CHALLENGE

@@ -49,8 +49,14 @@ RACED: list[str] = []
 # Those of them whose approval Airflow failed before it resumed: a retry completed with the earlier answer.
 RETRIED: list[str] = []
 RACE_LINE = "reported that the task instance <TaskInstance: create_connectors.approve "
-# What LocalExecutor logs when the resumed approval finds its task already failed by the race.
-RACE_FOLLOW_UP = "Workload execution failed."
+# What follows a race: LocalExecutor's line when the resumed approval finds its task already failed, and, when
+# the resumed try was already running, the supervisor's and the task's lines as Airflow stops it (task log and
+# scheduler log: up to twice a race each).
+RACE_FOLLOW_UPS = (
+    "Workload execution failed.",
+    "Server indicated the task shouldn't be running anymore",
+    "Task killed!",
+)
 
 
 def answered(
@@ -102,12 +108,14 @@ def patch_answer(airflow: Airflow, run_id: str, option: str) -> dict[str, Any]:
 
 def without_approval_race(errors: list[str]) -> tuple[list[str], int]:
     """The logged error lines other than the approval race's, and how many races they show."""
-    others, races, follow_ups = [], 0, 0
+    races = sum(1 for line in errors if RACE_LINE in line)
+    others, follow_ups = [], dict.fromkeys(RACE_FOLLOW_UPS, 0)
     for line in errors:
         if RACE_LINE in line:
-            races += 1
-        elif RACE_FOLLOW_UP in line and follow_ups < races:
-            follow_ups += 1
+            continue
+        marker = next((m for m in RACE_FOLLOW_UPS if m in line), None)
+        if marker is not None and follow_ups[marker] < 2 * races:
+            follow_ups[marker] += 1
         else:
             others.append(line)
     return others, races
