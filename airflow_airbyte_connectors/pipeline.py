@@ -70,13 +70,13 @@ def prepare(
     Nothing is written here, and a config error stops the run before any request to Airbyte.
     ``check_pending_creates`` (inside Airflow): leave out creates whose earlier outcome is still unknown.
     """
-    ceiling = settings.max_writes_limit()
-    if settings.max_writes() > ceiling:
+    ceiling, configured = settings.max_writes_limit(), settings.max_writes()
+    if configured > ceiling:
         raise ValueError(
-            f"[airbyte_connectors] max_writes={settings.max_writes()} is above max_writes_limit={ceiling}: "
+            f"[airbyte_connectors] max_writes={configured} is above max_writes_limit={ceiling}: "
             "lower max_writes or raise max_writes_limit. Nothing was read or written."
         )
-    limit = settings.max_writes() if max_writes is None else max_writes
+    limit = configured if max_writes is None else max_writes
     if limit > ceiling:
         raise ValueError(
             f"max_writes={limit} is above [airbyte_connectors] max_writes_limit={ceiling}; nothing was read or "

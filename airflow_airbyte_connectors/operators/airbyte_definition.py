@@ -235,11 +235,12 @@ class AirbyteDefinitionOperator(BaseOperator):
             raise self._stale(
                 f"{found.docker_image_tag} ({found.definition_id})", f"create → {desired.docker_image_tag}"
             )
-        if intent is not None and not intent.settled(settings.create_settle_window()):
+        window = settings.create_settle_window()
+        if intent is not None and not intent.settled(window):
             raise CreatePendingError(
                 f"create {self.kind} {desired.name} pending since {intent.sent_at.isoformat(timespec='seconds')}: "
                 "an earlier create's outcome is unknown and Airbyte does not show it yet; not sent again until it "
-                f"does or create_settle_window ({settings.create_settle_window():g} s) passes"
+                f"does or create_settle_window ({window:g} s) passes"
             )
         return self._create(hook, desired, run_id=run_id, record_intent=track)
 
