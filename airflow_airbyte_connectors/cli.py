@@ -132,8 +132,8 @@ def _describe_airbyte_error(exc: Exception, conn_id: str) -> str:
     """One line for a failure to resolve the connection or to read Airbyte."""
     import requests
 
+    from airflow_airbyte_connectors.clients.connection_errors import describe_connection_error
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteApiError
-    from airflow_airbyte_connectors.hooks.connection_errors import describe_connection_error
 
     if type(exc).__name__ == "AirflowNotFoundException":
         env = f"AIRFLOW_CONN_{conn_id.upper()}"

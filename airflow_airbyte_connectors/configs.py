@@ -11,13 +11,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 from uuid import UUID
 
 import yaml
 
-Kind = Literal["source", "destination"]
-KINDS: tuple[Kind, ...] = ("source", "destination")
+from airflow_airbyte_connectors.kinds import KINDS, Kind, id_key, list_key
 
 # A basic_config is a small hand- or DAG-written file; anything this large is a mistake (or an attack).
 MAX_CONFIG_BYTES = 5 * 1024 * 1024
@@ -118,14 +117,6 @@ class ConnectorsConfig:
 
     def of_kind(self, kind: Kind) -> tuple[DesiredDefinition, ...]:
         return self.source_definitions if kind == "source" else self.destination_definitions
-
-
-def id_key(kind: Kind) -> str:
-    return f"{kind}DefinitionId"
-
-
-def list_key(kind: Kind) -> str:
-    return f"{kind}_definitions"
 
 
 def get_configs(name: str, *, path: str | os.PathLike[str], raw: bytes | None = None) -> Any:

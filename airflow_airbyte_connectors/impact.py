@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from airflow_airbyte_connectors.configs import Kind
+from airflow_airbyte_connectors.kinds import Kind
 
 Outcome = Literal["moves", "stays_behind", "user_pinned", "already_pinned", "released"]
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_airbyte_connectors import settings
-from airflow_airbyte_connectors.configs import KINDS, get_configs, read_basic_config
+from airflow_airbyte_connectors.configs import get_configs, read_basic_config
 from airflow_airbyte_connectors.impact import Actor, Crossing, predict, selected_streams
+from airflow_airbyte_connectors.kinds import KINDS
 from airflow_airbyte_connectors.plan_output import HOW_TO_RELEASE, action_json, approval_request, format_plan
 from airflow_airbyte_connectors.planning import (
     Action,
@@ -217,7 +218,7 @@ def assess_versions(plan: Plan, *, apply_held: bool = False) -> Plan:
         note = "registry_url is empty: breaking changes are not checked (downgrades are still held)"
         plan = replace(plan, findings=(*plan.findings, Finding("registry", None, "", note)))
     else:
-        from airflow_airbyte_connectors.hooks.connector_registry import read_connector_registry
+        from airflow_airbyte_connectors.clients.connector_registry import read_connector_registry
 
         releases, problems = read_connector_registry(location, timeout=settings.read_timeout())
         plan = with_version_changes(plan, releases, registry="read" if releases is not None else "failed")
@@ -281,7 +282,7 @@ def check_plan_images(plan: Plan) -> Plan:
     whose image does not exist leave the plan, so Airbyte never pulls for them."""
     if not (plan.actions or plan.held) or not settings.check_images():
         return plan
-    from airflow_airbyte_connectors.hooks.image_registry import check_images
+    from airflow_airbyte_connectors.clients.image_registry import check_images
 
     # Held changes too: a person may approve them in this run.
     images = [(a.desired.docker_repository, a.desired.docker_image_tag) for a in plan.actions + plan.held]

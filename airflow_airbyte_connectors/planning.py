@@ -18,8 +18,9 @@ from typing import Any, Literal
 
 import dictdiffer
 
-from airflow_airbyte_connectors.configs import KINDS, ConnectorsConfig, DesiredDefinition, Kind, id_key
+from airflow_airbyte_connectors.configs import ConnectorsConfig, DesiredDefinition
 from airflow_airbyte_connectors.impact import ActorImpact
+from airflow_airbyte_connectors.kinds import KINDS, Kind, id_key
 from airflow_airbyte_connectors.releases import RegistryReleases
 from airflow_airbyte_connectors.versions import VersionChange, classify
 

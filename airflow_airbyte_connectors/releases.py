@@ -1,6 +1,6 @@
 """Read the breaking changes out of an Airbyte connector registry document.
 
-Pure module: no Airflow, no HTTP (``hooks.connector_registry`` fetches the document).
+Pure module: no Airflow, no HTTP (``clients.connector_registry`` fetches the document).
 
 Accepted documents:
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from airflow_airbyte_connectors.configs import KINDS, Kind
+from airflow_airbyte_connectors.kinds import KINDS, Kind
 from airflow_airbyte_connectors.versions import BreakingChange
 
 # ConnectorBreakingChanges.yaml: keys must be exact versions, no pre-release.

@@ -19,7 +19,7 @@ import tenacity
 from airflow.sdk import BaseHook
 
 from airflow_airbyte_connectors import settings
-from airflow_airbyte_connectors.configs import Kind, id_key
+from airflow_airbyte_connectors.clients.bounded_http import Answer, DeadlineError, TooLargeError, post_json
 from airflow_airbyte_connectors.hooks.airbyte_errors import (
     GATEWAY_STATUSES,
     AirbyteApiError,
@@ -31,7 +31,7 @@ from airflow_airbyte_connectors.hooks.airbyte_errors import (
     retry_wait,
     was_never_sent,
 )
-from airflow_airbyte_connectors.hooks.bounded_http import Answer, DeadlineError, TooLargeError, post_json
+from airflow_airbyte_connectors.kinds import Kind, id_key
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

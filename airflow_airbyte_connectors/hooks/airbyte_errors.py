@@ -8,7 +8,7 @@ from typing import Any
 import requests
 import tenacity
 
-from airflow_airbyte_connectors.hooks.bounded_http import Answer
+from airflow_airbyte_connectors.clients.bounded_http import Answer
 from airflow_airbyte_connectors.urls import without_userinfo
 
 _RETRY_AFTER_CAP = 60.0

@@ -9,16 +9,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_airbyte_connectors.kinds import KINDS, Kind
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_airbyte_connectors.configs import DesiredDefinition, Kind
+    from airflow_airbyte_connectors.configs import DesiredDefinition
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
     from airflow_airbyte_connectors.planning import CurrentDefinition
 
 # The DAG file imports this module, so the dag-processor pays for everything imported here on every
 # parse: the config, planning and HTTP modules are imported where they are used.
-KINDS = ("source", "destination")
 
 
 # Seconds to wait between looks for a create whose answer was lost.

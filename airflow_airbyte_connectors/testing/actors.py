@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_airbyte_connectors.testing.definitions import KINDS
+from airflow_airbyte_connectors.kinds import KINDS
 from airflow_airbyte_connectors.testing.errors import ApiError
 from airflow_airbyte_connectors.testing.registry import crossed_on_upgrade, rolled_back
 
@@ -35,7 +35,7 @@ class Pin:
 
 
 @dataclass
-class Actor:
+class ActorRecord:
     kind: str
     id: str
     definition_id: str
@@ -62,7 +62,7 @@ class ActorStore:
     """Actors, connections and pins. Not locked itself: the server calls it under its own lock."""
 
     def __init__(self) -> None:
-        self.actors: dict[str, dict[str, Actor]] = {kind: {} for kind in KINDS}
+        self.actors: dict[str, dict[str, ActorRecord]] = {kind: {} for kind in KINDS}
         self.connections: dict[str, Connection] = {}
         self.pins: dict[str, dict[str, Pin]] = {kind: {} for kind in KINDS}
 
@@ -76,10 +76,10 @@ class ActorStore:
         workspace_id: str,
         name: str,
         configuration: Mapping[str, Any] | None = None,
-    ) -> Actor:
+    ) -> ActorRecord:
         # A small configuration with one secret, so clients can be seen not to need (or leak) it.
         config = {"start_date": "2024-01-01T00:00:00Z", "api_key": f"emulated-{secrets.token_hex(8)}"}
-        actor = Actor(
+        actor = ActorRecord(
             kind=kind,
             id=str(uuid.uuid4()),
             definition_id=definition_id,
@@ -129,28 +129,28 @@ class ActorStore:
         self.connections[connection.id] = connection
         return connection
 
-    def get(self, kind: str, actor_id: str) -> Actor:
+    def get(self, kind: str, actor_id: str) -> ActorRecord:
         """An actor for direct use; KeyError if unknown."""
         try:
             return self.actors[kind][actor_id]
         except KeyError:
             raise KeyError(f"no {kind} {actor_id}") from None
 
-    def find(self, kind: str, actor_id: Any) -> Actor:
+    def find(self, kind: str, actor_id: Any) -> ActorRecord:
         """The live actor a request names; 404 like Airbyte if unknown or deleted."""
         actor = self.actors[kind].get(str(actor_id))
         if actor is None or actor.tombstone:
             raise ApiError(404, f"Could not find configuration for {kind}: {actor_id}.")
         return actor
 
-    def live(self, kind: str) -> list[Actor]:
+    def live(self, kind: str) -> list[ActorRecord]:
         return [a for a in self.actors[kind].values() if not a.tombstone]
 
-    def of_definition(self, kind: str, definition_id: str) -> list[Actor]:
+    def of_definition(self, kind: str, definition_id: str) -> list[ActorRecord]:
         # Like Airbyte's getActorIdsForDefinition, deleted actors count too (harmless: nobody reads them).
         return [a for a in self.actors[kind].values() if a.definition_id == definition_id]
 
-    def connections_of(self, actor: Actor) -> list[Connection]:
+    def connections_of(self, actor: ActorRecord) -> list[Connection]:
         """Non-deprecated connections with the actor as source or destination."""
         side = "source_id" if actor.kind == "source" else "destination_id"
         return [c for c in self.connections.values() if getattr(c, side) == actor.id and c.status != "deprecated"]
@@ -172,7 +172,7 @@ class ActorStore:
         self.get(kind, actor_id)
         self.pins[kind][actor_id] = Pin(tag, origin, breaking_change if origin == "breaking_change" else None)
 
-    def version(self, actor: Actor, default_tag: str) -> str:
+    def version(self, actor: ActorRecord, default_tag: str) -> str:
         pin = self.pins[actor.kind].get(actor.id)
         return pin.tag if pin else default_tag
 
@@ -202,7 +202,7 @@ class ActorStore:
             if pin and pin.origin == "breaking_change" and pin.breaking_change in released:
                 del pins[actor.id]
 
-    def _syncs_any(self, actor: Actor, streams: set[str]) -> bool:
+    def _syncs_any(self, actor: ActorRecord, streams: set[str]) -> bool:
         # Names only, no namespace; only selected streams are in Airbyte's stored catalog.
         return any(
             selected and name in streams

@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_airbyte_connectors.kinds import KINDS
 from airflow_airbyte_connectors.testing.errors import ApiError, require
-
-KINDS = ("source", "destination")
 
 # Enum values the spec allows in SourceDefinitionRead / DestinationDefinitionRead.
 _SOURCE_TYPES = {"api", "file", "database", "custom"}

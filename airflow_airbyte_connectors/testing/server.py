@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.testing.contract import ContractValidator
 
-from airflow_airbyte_connectors.testing.actors import Actor, ActorStore, masked
+from airflow_airbyte_connectors.testing.actors import ActorRecord, ActorStore, masked
 from airflow_airbyte_connectors.testing.auth import DEFAULT_ORGANIZATION_ID, Auth, Workspaces
 from airflow_airbyte_connectors.testing.definitions import KINDS, Definition, DefinitionStore, older_tag
 from airflow_airbyte_connectors.testing.errors import ApiError, require
@@ -610,10 +610,10 @@ class AirbyteEmulator(LocalServer):
             ]
             return {"connections": [self._actors.connection_read(c) for c in connections]}
 
-    def _definition_of(self, actor: Actor) -> Definition:
+    def _definition_of(self, actor: ActorRecord) -> Definition:
         return self._definitions.by_kind[actor.kind][actor.definition_id]
 
-    def _version_state(self, actor: Actor) -> dict[str, Any]:
+    def _version_state(self, actor: ActorRecord) -> dict[str, Any]:
         """``isVersionOverrideApplied`` (user pins only), ``supportState`` of the version the actor runs
         and ``breakingChanges`` (only when it runs behind some) from the registry's list."""
         definition = self._definition_of(actor)
@@ -633,7 +633,7 @@ class AirbyteEmulator(LocalServer):
             state["breakingChanges"] = breaking
         return state
 
-    def _actor_read(self, actor: Actor) -> dict[str, Any]:
+    def _actor_read(self, actor: ActorRecord) -> dict[str, Any]:
         """``SourceRead``/``DestinationRead``: the spec's required fields plus version state and usage."""
         definition = self._definition_of(actor)
         connections = self._actors.connections_of(actor)

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from airflow_airbyte_connectors import settings
-from airflow_airbyte_connectors.hooks.image_registry import (
+from airflow_airbyte_connectors.clients.image_registry import (
     DEFAULT_TOKEN_HOSTS,
     DOCKER_HUB,
     MAX_REDIRECTS,
@@ -109,7 +109,7 @@ class TestAnswers:
         assert list(hub(registry, images)) == images
 
     def test_manifest_accept_headers_cover_multi_arch(self, registry):
-        from airflow_airbyte_connectors.hooks.image_registry import MANIFEST_ACCEPT
+        from airflow_airbyte_connectors.clients.image_registry import MANIFEST_ACCEPT
 
         for media_type in (
             "application/vnd.oci.image.index.v1+json",
@@ -364,7 +364,7 @@ class TestOncePerImage:
 
 class TestChallengeParams:
     def test_docker_hubs_challenge(self):
-        from airflow_airbyte_connectors.hooks.image_registry import challenge_params
+        from airflow_airbyte_connectors.clients.image_registry import challenge_params
 
         text = 'realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull,push"'
         assert challenge_params(text) == {
@@ -376,7 +376,7 @@ class TestChallengeParams:
 
     @pytest.mark.parametrize("unit", ['="', "= ", "a=", '0"', ","], ids=["quotes", "spaces", "pairs", "words", ","])
     def test_only_the_first_characters_of_a_hostile_header_are_read(self, unit):
-        from airflow_airbyte_connectors.hooks.image_registry import MAX_CHALLENGE, challenge_params
+        from airflow_airbyte_connectors.clients.image_registry import MAX_CHALLENGE, challenge_params
 
         params = challenge_params(unit * (1 << 19) + 'realm="https://late.example/token"')
         assert "realm" not in params  # past MAX_CHALLENGE: a bound on the work, whatever the header holds

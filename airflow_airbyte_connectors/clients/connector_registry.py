@@ -19,8 +19,8 @@ import requests
 import tenacity
 import urllib3.exceptions
 
-from airflow_airbyte_connectors.hooks.bounded_http import chunks
-from airflow_airbyte_connectors.hooks.connection_errors import describe_connection_error
+from airflow_airbyte_connectors.clients.bounded_http import chunks
+from airflow_airbyte_connectors.clients.connection_errors import describe_connection_error
 from airflow_airbyte_connectors.releases import RegistryFormatError, RegistryReleases, parse_registry
 from airflow_airbyte_connectors.urls import without_userinfo
 

@@ -29,8 +29,8 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from airflow_airbyte_connectors.clients.connection_errors import describe_connection_error
 from airflow_airbyte_connectors.configs import DOCKER_REPOSITORY_RE, DOCKER_TAG_RE
-from airflow_airbyte_connectors.hooks.connection_errors import describe_connection_error
 from airflow_airbyte_connectors.urls import without_userinfo
 
 log = logging.getLogger(__name__)
