@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from airflow_airbyte_connectors.clients.connector_registry import read_connector_registry
 from airflow_airbyte_connectors.clients import connector_registry
+from airflow_airbyte_connectors.clients.connector_registry import read_connector_registry
 from airflow_airbyte_connectors.testing.local_server import LocalServer
 from tests.support import SHARED_AIRBYTE, require_airbyte_files, unused_port
 
