@@ -20,7 +20,7 @@ from typing import NoReturn
 from urllib.parse import unquote, urlsplit
 
 from airflow_airbyte_connectors.configs import ConfigError, get_configs
-from airflow_airbyte_connectors.plan_output import format_plan, plan_json, plan_markdown
+from airflow_airbyte_connectors.plan_output import format_plan, plan_markdown
 from airflow_airbyte_connectors.urls import without_userinfo
 
 PROG = "airbyte-connectors"
@@ -93,25 +93,29 @@ def _validate(path: str) -> int:
 def _plan(path: str, conn_id: str | None, output: str) -> int:
     _quiet_airflow()
     # Imported here so that `validate` never imports Airflow.
-    from airflow_airbyte_connectors import pipeline, settings
+    from airflow_airbyte_connectors import settings
+    from airflow_airbyte_connectors.plan_builder import build_plan
 
     conn_id = conn_id or settings.conn_id()
     try:
-        hook, plan, _ = pipeline.load_and_plan(conn_id=conn_id, config_path=path)
         # The same steps as the DAG's prepare: what each change means, what is held, images, impact.
-        plan = pipeline.assess_impact(hook, pipeline.check_plan_images(pipeline.assess_versions(plan)))
+        built = build_plan(conn_id=conn_id, config_path=path)
     except ConfigError as exc:
         # One line: stdout stays clean for the plan; every problem is kept (each is one line already).
         raise CliError(f"{str(exc).splitlines()[0]} {'; '.join(exc.problems)}") from None
     except Exception as exc:
         raise CliError(_describe_airbyte_error(exc, conn_id)) from None
 
+    plan, root_url = built.plan, built.hook.client_settings.root_url
     if output == "json":
-        print(json.dumps(plan_json(plan), indent=2, ensure_ascii=False))
+        from airflow_airbyte_connectors.plan_document import PlanDocument
+
+        document = PlanDocument.of(plan, dry_run=True, airbyte_url=root_url, config_digest=built.config_digest)
+        print(json.dumps(document.to_json(), indent=2, ensure_ascii=False))
     elif output == "markdown":
         print(plan_markdown(plan), end="")
     else:
-        print(f"Plan against Airbyte at {hook.client_settings.root_url} (nothing is written):")
+        print(f"Plan against Airbyte at {root_url} (nothing is written):")
         print(format_plan(plan))
     sys.stdout.flush()
 
@@ -144,7 +148,7 @@ def _describe_airbyte_error(exc: Exception, conn_id: str) -> str:
     if isinstance(exc, AirbyteApiError):
         return f"Airbyte: {exc}"
     if isinstance(exc, requests.RequestException):
-        url = without_userinfo(exc.request.url) if exc.request is not None else "Airbyte"
+        url = without_userinfo(str(exc.request.url)) if exc.request is not None else "Airbyte"
         return f"cannot reach Airbyte ({url}): {describe_connection_error(exc)}"
     if isinstance(exc, ValueError):  # e.g. a connection without a host, several workspaces
         return f"connection {conn_id!r}: {exc}"

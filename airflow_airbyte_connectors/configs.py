@@ -429,22 +429,29 @@ def _describe_yaml_error(exc: yaml.YAMLError) -> str:
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def _position(event: yaml.Event) -> tuple[int, int]:
+    """1-based line and column where a parser event starts (0, 0 when the parser gave no mark)."""
+    mark = event.start_mark
+    return (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+
+
 def _safe_load(text: str) -> Any:
     """Safe YAML loading that refuses alias-heavy documents (billion laughs) before building them."""
     aliases = nodes = depth = 0
     for event in yaml.parse(text, Loader=_SAFE_LOADER):
+        line, column = _position(event)
         if isinstance(event, yaml.NodeEvent):  # scalars, aliases, collection starts
             nodes += 1
             if nodes > MAX_YAML_NODES:
                 raise yaml.YAMLError(
-                    f"line {event.start_mark.line + 1}: more than {MAX_YAML_NODES} YAML nodes; "
+                    f"line {line}: more than {MAX_YAML_NODES} YAML nodes; "
                     "basic_config is not this large"
                 )
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_YAML_DEPTH:
                 raise yaml.YAMLError(
-                    f"line {event.start_mark.line + 1}, column {event.start_mark.column + 1}: "
+                    f"line {line}, column {column}: "
                     f"nested more than {MAX_YAML_DEPTH} levels deep"
                 )
         elif isinstance(event, yaml.CollectionEndEvent):
@@ -453,7 +460,7 @@ def _safe_load(text: str) -> Any:
             aliases += 1
             if aliases > MAX_YAML_ALIASES:
                 raise yaml.YAMLError(
-                    f"line {event.start_mark.line + 1}: more than {MAX_YAML_ALIASES} aliases; "
+                    f"line {line}: more than {MAX_YAML_ALIASES} aliases; "
                     "basic_config does not need YAML anchors at this scale"
                 )
     loader = _SAFE_LOADER(text)

@@ -1,5 +1,6 @@
-"""Render a :class:`~airflow_airbyte_connectors.planning.Plan`: a text table (task log, terminal), Markdown
-(a pull-request comment) and JSON-able data (other programs).
+"""Render a :class:`~airflow_airbyte_connectors.planning.Plan` for people: a text table (task log, terminal),
+Markdown (a pull-request comment) and the approval a person answers. Programs read the plan document
+(plan_document.py).
 
 Pure module: no Airflow, no HTTP. The plan is one typed value; every surface renders it here, so the DAG's
 log and the command line cannot drift apart.
@@ -10,18 +11,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
 
 from airflow_airbyte_connectors.impact import ActorImpact
+from airflow_airbyte_connectors.plan_document import ACTORS_SHOWN
 from airflow_airbyte_connectors.planning import Action, Plan
 from airflow_airbyte_connectors.versions import BreakingChange
 
 # Definitions in Airbyte that basic_config does not mention are named up to this many; the rest are counted.
 UNMANAGED_SHOWN = 10
-# Bumped only when a field is removed or changes meaning; new fields may appear within a version.
-PLAN_JSON_VERSION = 1
-# Sources/destinations named per outcome of one change; the rest are counted.
-ACTORS_SHOWN = 10
 # How each predicted outcome reads in a plan.
 OUTCOME_TEXT = {
     "stays_behind": "stay behind (Airbyte pins them to the old version)",
@@ -133,32 +130,6 @@ def plan_markdown(plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plan_json(plan: Plan) -> dict[str, Any]:
-    """The plan as stable JSON-able data (format version :data:`PLAN_JSON_VERSION`, documented in the README)."""
-    return {
-        "version": PLAN_JSON_VERSION,
-        "summary": plan.summary(),
-        "changes": [action_json(action) for action in plan.actions],
-        # Writes not made because their image tag does not exist in its registry.
-        "blocked": [action_json(action) for action in plan.blocked],
-        # Updates not made because of their version class (hold_changes), until a run applies them.
-        "held": [action_json(action) for action in plan.held],
-        "unchanged": [
-            {
-                "kind": d.kind,
-                "name": d.name,
-                "dockerRepository": d.docker_repository,
-                "dockerImageTag": d.docker_image_tag,
-            }
-            for d in plan.unchanged
-        ],
-        "findings": [
-            {"category": f.category, "kind": f.kind, "name": f.name, "message": f.message} for f in plan.findings
-        ],
-        "unmanaged": len(plan.unmanaged),
-    }
-
-
 def _rows(plan: Plan) -> list[tuple[str, Action]]:
     """The writes to make, then the held updates, then those blocked because their image does not exist."""
     return (
@@ -166,41 +137,6 @@ def _rows(plan: Plan) -> list[tuple[str, Action]]:
         + [("held", a) for a in plan.held]
         + [("blocked", a) for a in plan.blocked]
     )
-
-
-def action_json(action: Action) -> dict[str, Any]:
-    """One create/update/held change as JSON-able data (XCom, the report, the CLI's JSON)."""
-    tag_change = action.tag_change
-    if action.action == "create":
-        tag_before = None
-    elif tag_change:
-        tag_before = tag_change.before
-    else:  # an update of the name only: the version stays
-        tag_before = action.desired.docker_image_tag
-    return {
-        "action": action.action,
-        "kind": action.kind,
-        "name": action.desired.name,
-        "dockerRepository": action.desired.docker_repository,
-        "tagBefore": tag_before,
-        "tagAfter": action.desired.docker_image_tag,
-        "definitionId": action.definition_id,
-        "changes": [{"field": c.field, "before": c.before, "after": c.after} for c in action.changes],
-        "versionChange": action.version_change.to_json() if action.version_change else None,
-        "holdReasons": list(action.hold_reasons),
-        "impact": impact_json(action.impact),
-    }
-
-
-def impact_json(impact: tuple[ActorImpact, ...] | None) -> dict[str, Any] | None:
-    """Counts per outcome and the first actors of each (never their configuration)."""
-    if impact is None:
-        return None
-    counts = Counter(i.outcome for i in impact)
-    shown: list[dict[str, Any]] = []
-    for outcome in OUTCOME_TEXT:
-        shown += [i.to_json() for i in impact if i.outcome == outcome][:ACTORS_SHOWN]
-    return {"total": len(impact), "outcomes": dict(counts), "actors": shown}
 
 
 def _display_name(action: Action) -> str:

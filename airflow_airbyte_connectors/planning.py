@@ -231,7 +231,8 @@ def with_version_changes(
 def with_holds(plan: Plan, hold_classes: frozenset[str], *, apply_held: bool = False) -> Plan:
     """Move the updates whose version classes are in ``hold_classes`` to ``held`` (unless ``apply_held``:
     then they stay writes, still marked with why they would have been held). Creates are never held."""
-    updates, held = [], []
+    updates: list[Action] = []
+    held: list[Action] = []
     for action in plan.updates:
         classes = action.version_change.classes if action.version_change else ()
         reasons = tuple(c for c in classes if c in hold_classes)

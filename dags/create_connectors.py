@@ -29,6 +29,7 @@ from airflow.sdk import (
 
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.operators.airbyte_definition import AirbyteDefinitionOperator
+from airflow_airbyte_connectors.tasks import names
 
 
 def schedule() -> Any:
@@ -77,22 +78,20 @@ def schedule() -> Any:
 def create_connectors() -> None:
     # Every task but the approval has an execution_timeout: a stuck one fails instead of holding the only
     # active run (max_active_runs=1).
-    @task(execution_timeout=timedelta(seconds=settings.prepare_timeout()))
-    def prepare(params: dict[str, Any], ti: Any, run_id: str) -> list[dict[str, Any]]:
-        from airflow_airbyte_connectors import pipeline
+    @task(task_id=names.PREPARE, execution_timeout=timedelta(seconds=settings.prepare_timeout()))
+    def prepare(params: dict[str, Any], ti: Any) -> list[dict[str, Any]]:
+        from airflow_airbyte_connectors.tasks.prepare import prepare
 
-        prepared = pipeline.prepare(
+        prepared = prepare(
             dry_run=bool(params["dry_run"]),
             max_writes=int(params["max_writes"]),
             apply_held=bool(params.get("apply_held", False)),
             remember_digest=True,
-            run_id=run_id,
             check_pending_creates=True,
         )
-        ti.xcom_push(key="plan", value=prepared["plan"])
-        ti.xcom_push(key="gated", value=prepared["gated"])
-        ti.xcom_push(key="approval", value=prepared["approval"])
-        return prepared["actions"]
+        ti.xcom_push(key=names.XComKey.PLAN, value=prepared.document.to_json())
+        ti.xcom_push(key=names.XComKey.GATED, value=prepared.gated)
+        return prepared.actions
 
     planned = prepare()
     writes = dict(
@@ -102,14 +101,16 @@ def create_connectors() -> None:
         retry_delay=timedelta(seconds=settings.task_retry_delay()),
         execution_timeout=timedelta(seconds=settings.apply_timeout()),
     )
-    applied = [AirbyteDefinitionOperator.partial(task_id="apply", **writes).expand_kwargs(planned)]
+    applied = [AirbyteDefinitionOperator.partial(task_id=names.APPLY, **writes).expand_kwargs(planned)]
+    approve = None
 
     if settings.approval() != "never":
         # Imported only when used: the dag-processor pays for what this file imports on every parse.
         from airflow_airbyte_connectors.operators.approval import HeldChangesApproval
 
         approve = HeldChangesApproval(
-            task_id="approve",
+            task_id=names.APPROVE,
+            prepare_task_id=planned.operator.task_id,
             response_timeout=timedelta(seconds=settings.approval_timeout()),
             defaults="Reject",  # no answer in time is a Reject: a forgotten approval cannot block later runs
             assigned_users=[{"id": user, "name": user} for user in settings.approval_users()] or None,
@@ -122,47 +123,37 @@ def create_connectors() -> None:
             trigger_rule=TriggerRule.ALL_DONE,
         )
         # Approve returns the approved writes; Reject skips them.
-        gated = AirbyteDefinitionOperator.partial(task_id="apply_approved", **writes).expand_kwargs(approve.output)
-        [planned, applied[0]] >> approve  # reads prepare's request; asked after the safe writes
+        gated = AirbyteDefinitionOperator.partial(task_id=names.APPLY_APPROVED, **writes).expand_kwargs(approve.output)
+        [planned, applied[0]] >> approve  # reads prepare's plan; asked after the safe writes
         applied.append(gated)
 
+    # Where the reading tasks find the others' XComs, whatever their ids (a TaskGroup prefixes them).
+    layout = names.TaskLayout(
+        prepare=planned.operator.task_id,
+        writes=tuple(a.task_id for a in applied),
+        approve=approve.task_id if approve is not None else None,
+    ).to_json()
     finishing = timedelta(seconds=settings.report_timeout())
 
     @task(
+        task_id=names.PUBLISH_CHANGES,
         trigger_rule=TriggerRule.ALL_DONE,
         outlets=[AssetAlias(settings.DEFINITIONS_ASSET_ALIAS)],
         execution_timeout=finishing,
     )
-    def publish_changes(ti: Any, outlet_events: Any) -> None:
+    def publish_changes(layout: dict[str, Any], ti: Any, outlet_events: Any) -> None:
         """Announce what was written, also when some other write failed: those changes happened."""
-        from airflow_airbyte_connectors import pipeline
+        from airflow_airbyte_connectors.tasks import publish
 
-        plan = ti.xcom_pull(task_ids="prepare", key="plan")
-        if plan is not None:
-            pipeline.publish_changes(plan, pipeline.mapped_results(ti, "return_value"), outlet_events)
+        publish.run(ti, names.TaskLayout.from_json(layout), outlet_events)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, execution_timeout=finishing)
-    def report(ti: Any, dag_run: Any) -> dict[str, Any]:
-        from airflow_airbyte_connectors import pipeline
+    @task(task_id=names.REPORT, trigger_rule=TriggerRule.ALL_DONE, execution_timeout=finishing)
+    def report(layout: dict[str, Any], ti: Any, dag_run: Any) -> dict[str, Any]:
+        from airflow_airbyte_connectors.tasks import report
 
-        plan = ti.xcom_pull(task_ids="prepare", key="plan")
-        if plan is None:
-            raise RuntimeError("prepare did not finish: nothing was planned or written (see its log)")
-        try:
-            return pipeline.report(
-                plan,
-                pipeline.mapped_results(ti, "return_value"),
-                pipeline.mapped_results(ti, "duplicates"),
-                approval=pipeline.approval_answer(ti),
-                stale=pipeline.mapped_results(ti, "stale"),
-                unknown=pipeline.mapped_results(ti, "unknown"),
-                triggered_by=getattr(dag_run, "triggering_user_name", None),
-            )
-        except pipeline.ApplyFailedError as failed:
-            ti.xcom_push(key="report", value=failed.report)  # what happened, also when something failed
-            raise
+        return report.run(ti, names.TaskLayout.from_json(layout), getattr(dag_run, "triggering_user_name", None))
 
-    applied >> publish_changes() >> report()
+    applied >> publish_changes(layout) >> report(layout)
 
 
 create_connectors()

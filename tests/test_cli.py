@@ -137,8 +137,8 @@ class TestPlan:
 
     def test_json(self, cli, emulator, write_config):
         plan = json.loads(self.pending_plan(cli, emulator, write_config, "json").stdout)
-        assert plan["version"] == 1
-        assert plan["summary"] == {
+        assert plan["schemaVersion"] == 2 and plan["dryRun"] is True
+        assert plan["counts"] == {
             "create": 1,
             "update": 1,
             "blocked": 0,
@@ -151,6 +151,7 @@ class TestPlan:
         }
         create, update = plan["changes"]
         assert create == {
+            "label": "create source Acme CRM 1.2.0",
             "action": "create",
             "kind": "source",
             "name": "Acme CRM",
@@ -174,6 +175,7 @@ class TestPlan:
                 "name": "Postgres",
                 "dockerRepository": POSTGRES["dockerRepository"],
                 "dockerImageTag": POSTGRES["dockerImageTag"],
+                "definitionId": POSTGRES["destinationDefinitionId"],
             }
         ]
         assert update["versionChange"]["classes"] == ["patch"] and update["impact"]["total"] == 0
@@ -222,7 +224,7 @@ class TestPlan:
         assert "sourceDefinitionId" in line
         assert emu.write_requests() == []
         plan = json.loads(result.stdout)  # the plan is still printed, so a PR comment can show it
-        assert plan["summary"]["conflicts"] == 1
+        assert plan["counts"]["conflicts"] == 1
         assert [f["category"] for f in plan["findings"]] == ["ambiguous"]
 
     def test_no_log_noise_around_the_json(self, cli, emulator, write_config):
@@ -232,7 +234,7 @@ class TestPlan:
         result = cli("plan", str(write_config(config(POKEAPI))), "--format", "json", conn=conn)
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""
-        assert json.loads(result.stdout)["summary"]["unchanged"] == 1
+        assert json.loads(result.stdout)["counts"]["unchanged"] == 1
 
     def test_other_connection_id(self, cli, emulator, write_config):
         emu = emulator(seed=SEED)

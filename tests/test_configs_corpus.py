@@ -369,7 +369,7 @@ def test_prepare_sends_nothing_to_airbyte_for_any_bad_input(monkeypatch: pytest.
     The hook module is replaced by one whose hook refuses to be built, so this runs without Airflow or an
     emulator; any request would have had to go through that hook.
     """
-    from airflow_airbyte_connectors import pipeline
+    from airflow_airbyte_connectors.tasks.prepare import prepare
 
     reached: list[str] = []
 
@@ -382,7 +382,7 @@ def test_prepare_sends_nothing_to_airbyte_for_any_bad_input(monkeypatch: pytest.
     monkeypatch.setitem(sys.modules, stub.__name__, stub)
     for case in CASES:
         try:
-            pipeline.prepare(config_path=str(case))
+            prepare(config_path=str(case))
         except ConfigError:
             pass
         except LookupError:

@@ -1,14 +1,14 @@
-"""The plan's renderers: text (task log), Markdown (pull-request comment), JSON (programs)."""
+"""The plan's renderers for people: text (task log), Markdown (pull-request comment)."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
 from airflow_airbyte_connectors.configs import parse_connectors
-from airflow_airbyte_connectors.plan_output import format_plan, plan_json, plan_markdown
+from airflow_airbyte_connectors.plan_document import PlanDocument
+from airflow_airbyte_connectors.plan_output import format_plan, plan_markdown
 from airflow_airbyte_connectors.planning import Plan, make_plan
 
 POKEAPI_ID = "6371b14b-bc68-4236-bfbd-468e8df8e968"
@@ -80,104 +80,6 @@ def markdown_rows(markdown: str) -> list[list[str]]:
         for line in markdown.splitlines()
         if line.startswith("| ") and not line.startswith("| Action")
     ]
-
-
-class TestJson:
-    def test_document(self, mixed_plan):
-        document = plan_json(mixed_plan)
-        assert json.loads(json.dumps(document)) == document  # JSON-able as it is
-        assert document["version"] == 1
-        assert document["summary"] == {
-            "create": 1,
-            "update": 2,
-            "blocked": 0,
-            "held": 0,
-            "pending": 0,
-            "unchanged": 1,
-            "unmanaged": 1,
-            "findings": 0,
-            "conflicts": 0,
-        }
-        assert list(document) == [
-            "version",
-            "summary",
-            "changes",
-            "blocked",
-            "held",
-            "unchanged",
-            "findings",
-            "unmanaged",
-        ]
-        assert document["unmanaged"] == 1
-        assert document["unchanged"] == [
-            {
-                "kind": "destination",
-                "name": "Postgres",
-                "dockerRepository": "airbyte/destination-postgres",
-                "dockerImageTag": "2.4.7",
-            }
-        ]
-
-    @pytest.mark.parametrize(
-        ("name", "expected"),
-        [
-            (
-                "Acme CRM",
-                {
-                    "action": "create",
-                    "tagBefore": None,
-                    "tagAfter": "1.2.0",
-                    "definitionId": None,
-                    "changes": [],
-                },
-            ),
-            (
-                "PokeAPI",
-                {
-                    "action": "update",
-                    "tagBefore": "0.3.38",
-                    "tagAfter": "0.3.40",
-                    "definitionId": POKEAPI_ID,
-                    "changes": [{"field": "dockerImageTag", "before": "0.3.38", "after": "0.3.40"}],
-                },
-            ),
-            (
-                "Acme Billing",
-                {
-                    "action": "update",
-                    "tagBefore": "2.0",
-                    "tagAfter": "2.0",
-                    "definitionId": CUSTOM_ID,
-                    "changes": [{"field": "name", "before": "Billing (old name)", "after": "Acme Billing"}],
-                },
-            ),
-        ],
-        ids=["create", "version_update", "rename_only"],
-    )
-    def test_change(self, mixed_plan, name, expected):
-        change = next(c for c in plan_json(mixed_plan)["changes"] if c["name"] == name)
-        assert set(change) == {
-            "action",
-            "kind",
-            "name",
-            "dockerRepository",
-            "tagBefore",
-            "tagAfter",
-            "definitionId",
-            "changes",
-            "versionChange",
-            "holdReasons",
-            "impact",
-        }
-        assert change["kind"] == "source"
-        assert {k: change[k] for k in expected} == expected
-
-    def test_findings(self, conflict_plan):
-        document = plan_json(conflict_plan)
-        assert document["summary"]["conflicts"] == 1 and document["changes"] == []
-        (finding,) = document["findings"]
-        assert finding["category"] == "ambiguous" and finding["kind"] == "source" and finding["name"] == "PokeAPI"
-        assert POKEAPI_ID in finding["message"] and CUSTOM_ID in finding["message"]
 
 
 class TestMarkdown:
@@ -255,7 +157,7 @@ class TestText:
 
 @pytest.mark.parametrize("render", [format_plan, plan_markdown], ids=["text", "markdown"])
 def test_every_surface_has_the_same_counts(mixed_plan, render):
-    counts = plan_json(mixed_plan)["summary"]
+    counts = PlanDocument.of(mixed_plan, dry_run=True).to_json()["counts"]
     assert f"{counts['create']} to create, {counts['update']} to update, {counts['unchanged']} unchanged" in render(
         mixed_plan
     )

@@ -10,12 +10,14 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_airbyte_connectors.kinds import KINDS, Kind
+from airflow_airbyte_connectors.tasks.names import XComKey
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_airbyte_connectors.configs import DesiredDefinition
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+    from airflow_airbyte_connectors.plan_document import WriteProblem
     from airflow_airbyte_connectors.planning import CurrentDefinition
 
 # The DAG file imports this module, so the dag-processor pays for everything imported here on every
@@ -106,7 +108,8 @@ class AirbyteDefinitionOperator(BaseOperator):
         self.definition = definition
         self.airbyte_conn_id = airbyte_conn_id
         self.workspace_id = workspace_id
-        self.dry_run = dry_run
+        # Not ``self.plan_only``: BaseOperator has a method of that name.
+        self.plan_only = dry_run
         self.planned_action = planned_action
         self.definition_id = definition_id
         self.action_label = action_label or f"{planned_action or 'apply'} {kind} {definition.get('name', '?')}"
@@ -115,11 +118,18 @@ class AirbyteDefinitionOperator(BaseOperator):
         self.version_meaning = version_meaning
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_airbyte_connectors.plan_document import WriteResult
+
+        # Checked against the record the report reads (plan_document.WriteResult) before it leaves the task.
+        return WriteResult.model_validate(self._write(context)).to_json()
+
+    def _write(self, context: Context) -> dict[str, Any]:
         from airflow_airbyte_connectors.hooks.airbyte_definitions import (
             AirbyteApiError,
             AirbyteDefinitionsHook,
             WriteOutcomeUnknownError,
         )
+        from airflow_airbyte_connectors.plan_document import WriteProblem
 
         desired = self._desired()
         hook = AirbyteDefinitionsHook(self.airbyte_conn_id, workspace_id=self.workspace_id)
@@ -137,14 +147,14 @@ class AirbyteDefinitionOperator(BaseOperator):
             return self._update(hook, desired, current)
         except DuplicateDefinitionError as exc:
             # The run's report lists every duplicate with its IDs.
-            self._tell_report(ti, "duplicates", {"message": str(exc), "ids": exc.definition_ids})
+            self._tell_report(ti, XComKey.DUPLICATES, WriteProblem(message=str(exc), ids=exc.definition_ids))
             raise
         except StalePlanError as exc:
-            self._tell_report(ti, "stale", {"label": self.action_label, "message": str(exc)})
+            self._tell_report(ti, XComKey.STALE, WriteProblem(label=self.action_label, message=str(exc)))
             raise
         except (WriteOutcomeUnknownError, CreatePendingError) as exc:
             # Not failed: unknown. The retry (or the next run) looks before it sends anything.
-            self._tell_report(ti, "unknown", {"label": self.action_label, "message": str(exc)})
+            self._tell_report(ti, XComKey.UNKNOWN, WriteProblem(label=self.action_label, message=str(exc)))
             raise
         except AirbyteApiError as exc:
             if exc.status in _PERMANENT_STATUSES:
@@ -153,9 +163,9 @@ class AirbyteDefinitionOperator(BaseOperator):
             raise
 
     @staticmethod
-    def _tell_report(ti: Any, key: str, value: dict[str, Any]) -> None:
+    def _tell_report(ti: Any, key: str, problem: WriteProblem) -> None:
         if ti is not None:
-            ti.xcom_push(key=key, value=value)
+            ti.xcom_push(key=key, value=problem.to_json())
 
     # -- planned writes: the plan is a promise ----------------------------------------------
 
@@ -217,7 +227,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         from airflow_airbyte_connectors import pending_creates, settings
 
         found = self._find(hook, desired)
-        track = track and not self.dry_run
+        track = track and not self.plan_only
         intent = pending_creates.find(self.kind, desired.docker_repository) if track else None
         if found is not None:
             if intent is not None and found.docker_image_tag == desired.docker_image_tag:
@@ -282,7 +292,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         from airflow_airbyte_connectors import pending_creates
         from airflow_airbyte_connectors.hooks.airbyte_definitions import WriteOutcomeUnknownError
 
-        if self.dry_run:
+        if self.plan_only:
             self.log.info(
                 "Dry run: would create %s %s (%s:%s)",
                 self.kind,
@@ -335,7 +345,7 @@ class AirbyteDefinitionOperator(BaseOperator):
                 "%s %s (%s) is already at %s: nothing to do", self.kind, current.name, current.definition_id, tag_before
             )
             return self._result("unchanged", current.definition_id, current.name, tag_before, tag_before)
-        if self.dry_run:
+        if self.plan_only:
             self.log.info(
                 "Dry run: would update %s %s (%s) %s → %s",
                 self.kind,
@@ -391,7 +401,8 @@ class AirbyteDefinitionOperator(BaseOperator):
         self, hook: AirbyteDefinitionsHook, definition_id: str, tag_before: str, tag_after: str
     ) -> dict[str, Any]:
         """What Airbyte did to the sources/destinations: which it kept on the old version, which moved."""
-        stayed, moved = [], []
+        stayed: list[dict[str, Any]] = []
+        moved: list[dict[str, Any]] = []
         actors = hook.search_actors(self.kind, definition_id)
         deadline = time.monotonic() + _AFTER_UPDATE_BUDGET
         for read in actors[:_AFTER_UPDATE_READS]:
@@ -454,7 +465,7 @@ class AirbyteDefinitionOperator(BaseOperator):
             "dockerRepository": self.definition.get("dockerRepository"),
             "tagBefore": tag_before,
             "tagAfter": tag_after,
-            "dryRun": bool(self.dry_run),
+            "dryRun": bool(self.plan_only),
             # As planned (and, where asked, approved): the report and the Asset event say what it meant.
             "versionMeaning": self.version_meaning,
         }

@@ -11,15 +11,11 @@ import tenacity
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
+from airflow_airbyte_connectors.tasks.names import PREPARE, XComKey
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-# The XCom ``prepare`` pushes: the request's subject and Markdown body, or None when nothing waits.
-REQUEST_KEY = "approval"
-# The XCom ``prepare`` pushes with the writes that wait for the answer.
-GATED_KEY = "gated"
-# The XCom this task pushes with the answer, for the report (Reject pushes no return value).
-DECISION_KEY = "decision"
 # The optional Airflow connection to Airflow's own REST API (host: its base URL; login and password of a user
 # who may read the DAG's task instances, audit log and required actions). Without it: ``[api] base_url``
 # and the anonymous token, which only an all-admins SimpleAuthManager grants.
@@ -48,21 +44,25 @@ class HeldChangesApproval(ApprovalOperator):
     Answered once is answered: when Airflow 3.3's scheduler failed the answered try (docs/approvals.md), the
     retry completes with the answer Airflow kept instead of asking again.
 
-    :param prepare_task_id: the task whose XComs ``approval`` and ``gated`` hold the request and the writes.
+    :param prepare_task_id: the task whose XComs ``plan`` (its ``approval`` request) and ``gated`` (the writes)
+        this task reads.
     :param api_conn_id: the connection to Airflow's REST API the retry reads the earlier answer with.
     """
 
-    def __init__(self, *, prepare_task_id: str = "prepare", api_conn_id: str = API_CONN_ID, **kwargs: Any):
+    def __init__(self, *, prepare_task_id: str = PREPARE, api_conn_id: str = API_CONN_ID, **kwargs: Any):
         self.prepare_task_id = prepare_task_id
         self.api_conn_id = api_conn_id
-        template = f"(ti.xcom_pull(task_ids='{prepare_task_id}', key='{REQUEST_KEY}') or {{}})"
-        kwargs.setdefault("subject", "{{ " + template + ".get('subject', '') }}")
-        kwargs.setdefault("body", "{{ " + template + ".get('body', '') }}")
+        request = (
+            f"((ti.xcom_pull(task_ids='{prepare_task_id}', key='{XComKey.PLAN}') or {{}}).get('approval') or {{}})"
+        )
+        kwargs.setdefault("subject", "{{ " + request + ".get('subject') or '' }}")
+        kwargs.setdefault("body", "{{ " + request + ".get('body') or '' }}")
         super().__init__(**kwargs)
 
     def execute(self, context: Context) -> Any:
         ti = context["ti"]
-        if not ti.xcom_pull(task_ids=self.prepare_task_id, key=REQUEST_KEY):
+        plan = ti.xcom_pull(task_ids=self.prepare_task_id, key=XComKey.PLAN) or {}
+        if not (plan.get("approval") or {}).get("changes"):
             raise AirflowSkipException("Nothing waits for approval in this run")
         if ti.try_number > 1:
             # Asking again would first erase the answer Airflow still keeps for this task instance.
@@ -82,21 +82,22 @@ class HeldChangesApproval(ApprovalOperator):
                         STATE_MISMATCH,
                     )
                     return self.execute_complete(context, event)
+        self.log.warning("Waiting for a person.\n%s", how_to_answer(ti))
         return super().execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         responded_at = event.get("responded_at")
         context["ti"].xcom_push(
-            key=DECISION_KEY,
+            key=XComKey.DECISION,
             value={
                 "chosen": list(event.get("chosen_options") or []),
                 "by": event.get("responded_by_user"),
-                "at": responded_at.isoformat() if hasattr(responded_at, "isoformat") else responded_at,
+                "at": responded_at.isoformat() if isinstance(responded_at, datetime) else responded_at,
                 "error": event.get("error_type"),
             },
         )
         super().execute_complete(context, event)  # on Reject it skips the writes and stops here
-        return context["ti"].xcom_pull(task_ids=self.prepare_task_id, key=GATED_KEY) or []
+        return context["ti"].xcom_pull(task_ids=self.prepare_task_id, key=XComKey.GATED) or []
 
     def earlier_answer(self, context: Context) -> dict[str, Any] | None:
         """The answer to this task instance's request, as Airflow resumes with it, when the scheduler failed
@@ -132,6 +133,19 @@ class HeldChangesApproval(ApprovalOperator):
             "responded_by_user": detail.get("responded_by_user"),
             "timedout": False,
         }
+
+
+def how_to_answer(ti: Any) -> str:
+    """Where a person answers: the UI page, and the REST call (for people running ``airflow dags test``)."""
+    from airflow.sdk.configuration import conf
+
+    base = (conf.get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
+    dag, run, task = (quote(str(value), safe="") for value in (ti.dag_id, ti.run_id, ti.task_id))
+    api = f"{base}/api/v2/dags/{dag}/dagRuns/{run}/taskInstances/{task}/{ti.map_index}/hitlDetails"
+    return (
+        f"  Answer in the UI: {base}/dags/{dag}/runs/{ti.run_id}/tasks/{task}/required_actions\n"
+        f'  or over the REST API: PATCH {api} with {{"chosen_options": ["Approve"]}} (or ["Reject"])'
+    )
 
 
 class AirflowApi:

@@ -51,7 +51,7 @@ class TestHeldChanges:
         (plan,) = xcom(first, "prepare", "plan")
         (held,) = plan["held"]
         assert held["label"] == "update source GitHub 1.8.0→2.1.14 major, breaking"
-        assert held["reasons"] == ["breaking"] and "apply_held" in held["release"]
+        assert held["holdReasons"] == ["breaking"]
         (crossed,) = held["versionChange"]["crossed"]
         assert crossed["version"] == "2.0.0" and "issues" in crossed["impactedStreams"]
         assert crossed["migrationDocumentationUrl"].endswith("github-migrations#2.0.0")
@@ -101,7 +101,7 @@ class TestHeldChanges:
         assert first.state == "success" and airbyte.write_requests() == []
         (plan,) = xcom(first, "prepare", "plan")
         (held,) = plan["held"]
-        assert held["reasons"] == ["downgrade", "breaking"]
+        assert held["holdReasons"] == ["downgrade", "breaking"]
         assert held["impact"]["outcomes"] == {"released": 1, "moves": 2, "user_pinned": 1}
 
         second = run_dag(apply_held=True)
@@ -145,7 +145,7 @@ class TestRequests:
         run = run_dag()
         assert run.state == "success" and airbyte.write_requests() == []
         (plan,) = xcom(run, "prepare", "plan")
-        assert any("connector registry" in f and "503" in f for f in plan["findings"])
+        assert any("connector registry" in f["message"] and "503" in f["message"] for f in plan["findings"])
         (held,) = plan["held"]
         assert held["versionChange"]["classes"] == ["major", "breaking"] and held["versionChange"]["crossed"] == []
 
@@ -203,13 +203,13 @@ class TestNoWayAroundAPerson:
     def test_apply_held_puts_held_changes_in_front_of_the_approver(
         self, airbyte, write_config, monkeypatch, caplog, mode
     ):
-        from airflow_airbyte_connectors import pipeline
+        from airflow_airbyte_connectors.tasks.prepare import prepare
 
         monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL", mode)
         path = write_config(config([GITHUB, POKEAPI]))
-        prepared = pipeline.prepare(config_path=str(path), apply_held=True)
-        gated = [kwargs["action_label"] for kwargs in prepared["gated"]]
-        now = [kwargs["action_label"] for kwargs in prepared["actions"]]
+        prepared = prepare(config_path=str(path), apply_held=True)
+        gated = [kwargs["action_label"] for kwargs in prepared.gated]
+        now = [kwargs["action_label"] for kwargs in prepared.actions]
         assert "update source GitHub 1.8.0→2.1.14 major, breaking" in gated
         assert all("GitHub" not in label for label in now)
         assert now == ([] if mode == "always" else ["update source PokeAPI 0.3.38→0.3.40 patch"])
@@ -217,10 +217,10 @@ class TestNoWayAroundAPerson:
         assert airbyte.write_requests() == []
 
     def test_without_approval_apply_held_is_the_trigger_s_decision(self, airbyte, write_config):
-        from airflow_airbyte_connectors import pipeline
+        from airflow_airbyte_connectors.tasks.prepare import prepare
 
-        prepared = pipeline.prepare(config_path=str(write_config(config([GITHUB, POKEAPI]))), apply_held=True)
-        assert prepared["gated"] == [] and len(prepared["actions"]) == 2
+        prepared = prepare(config_path=str(write_config(config([GITHUB, POKEAPI]))), apply_held=True)
+        assert prepared.gated == [] and len(prepared.actions) == 2
 
     def test_held_changes_count_toward_max_writes(self, airbyte, write_config, capfd, caplog):
         write_config(config([GITHUB, POKEAPI]))
@@ -231,18 +231,18 @@ class TestNoWayAroundAPerson:
         assert "The plan holds 2 writes (0 creates, 1 updates, 1 held), more than max_writes=1" in logged
 
     def test_max_writes_above_the_limit_is_refused_before_any_request(self, airbyte, write_config, monkeypatch):
-        from airflow_airbyte_connectors import pipeline
+        from airflow_airbyte_connectors.tasks.prepare import prepare
 
         monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__MAX_WRITES_LIMIT", "10")
         monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__MAX_WRITES", "5")
         airbyte.clear_requests()
         path = str(write_config(config([GITHUB])))
         with pytest.raises(ValueError, match=r"max_writes=11 is above \[airbyte_connectors\] max_writes_limit=10"):
-            pipeline.prepare(config_path=path, max_writes=11)
+            prepare(config_path=path, max_writes=11)
         # A setting above the limit is named at run time too (the DAG still imports, capped).
         monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__MAX_WRITES", "50")
         with pytest.raises(ValueError, match=r"\[airbyte_connectors\] max_writes=50 is above max_writes_limit=10"):
-            pipeline.prepare(config_path=path)
+            prepare(config_path=path)
         assert airbyte.requests == []
 
     def test_the_trigger_form_cannot_ask_for_more_than_the_limit(self, monkeypatch):

@@ -197,7 +197,9 @@ class TestDryRun:
         results = sorted(r["action"] for r in xcom(dagrun, "apply"))
         assert results == ["would_create", "would_update"]
         (plan,) = xcom(dagrun, "prepare", key="plan")
-        assert plan["dryRun"] is True and plan["updates"] == ["update source PokeAPI 0.3.38→0.3.40 patch"]
+        assert plan["dryRun"] is True and [c["label"] for c in plan["changes"]] == [
+            "update source PokeAPI 0.3.38→0.3.40 patch"
+        ]
 
 
 class TestFailures:
@@ -326,7 +328,7 @@ class TestRealInputs:
         assert counts["created"] + counts["updated"] == len(airbyte.write_requests()) > 40
         assert counts["created"] + counts["updated"] + counts["unchanged"] == 633
         (plan,) = xcom(first, "prepare", "plan")
-        repeated = [f for f in plan["findings"] if "entries use this name" in f]
+        repeated = [f["message"] for f in plan["findings"] if "entries use this name" in f["message"]]
         assert len(repeated) == 3, repeated
 
         # Every configured image is now in Airbyte exactly once, at the configured tag.

@@ -52,7 +52,9 @@ class TestImageCheck:
         assert task_states(run)["apply"] == ["success"] and task_states(run)["report"] == ["failed"]
         (plan,) = xcom(run, "prepare", "plan")
         (blocked,) = plan["blocked"]
-        assert f"image {FAKER['dockerRepository']}:99.0.0 does not exist" in blocked
+        assert (blocked["name"], blocked["tagAfter"]) == (FAKER["name"], "99.0.0")
+        (missing,) = [f["message"] for f in plan["findings"] if f["category"] == "image_missing"]
+        assert f"image {FAKER['dockerRepository']}:99.0.0 does not exist" in missing
         assert "IMAGE MISSING" in caplog.text
 
     def test_unreachable_registry_is_a_note_and_the_write_goes_ahead(self, use_emulator, write_config, image_check):
@@ -65,7 +67,7 @@ class TestImageCheck:
         assert run.state == "success", task_states(run)
         assert [r.operation for r in airbyte.write_requests()] == ["source_definitions/update"]
         (plan,) = xcom(run, "prepare", "plan")
-        assert any("could not check image airbyte/source-pokeapi:0.3.40" in f for f in plan["findings"])
+        assert any("could not check image airbyte/source-pokeapi:0.3.40" in f["message"] for f in plan["findings"])
         assert plan["blocked"] == []
 
     def test_switched_off_asks_no_registry(self, use_emulator, write_config, monkeypatch):

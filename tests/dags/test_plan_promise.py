@@ -186,8 +186,8 @@ class TestUnknownOutcomes:
         assert second.state == "success", task_states(second)
         assert len(creates(airbyte)) == 1
         (plan,) = xcom(second, "prepare", key="plan")
-        assert plan["pending"] == ["create source Acme CRM 1.2.0"] and plan["creates"] == []
-        assert any(f.startswith("create source Acme CRM pending since ") for f in plan["findings"])
+        assert [c["label"] for c in plan["pending"]] == ["create source Acme CRM 1.2.0"] and plan["changes"] == []
+        assert any(f["message"].startswith("create source Acme CRM pending since ") for f in plan["findings"])
         assert report_of(second)["counts"]["pending"] == 1
 
         airbyte.commit()  # Airbyte's spec job finally finishes

@@ -40,7 +40,7 @@ def no_previous_run():
     """The config digest of earlier tests' runs is not this test's previous run."""
     from airflow.models.variable import Variable
 
-    from airflow_airbyte_connectors.pipeline import CONFIG_DIGEST_VARIABLE
+    from airflow_airbyte_connectors.tasks.prepare import CONFIG_DIGEST_VARIABLE
 
     Variable.delete(CONFIG_DIGEST_VARIABLE)
 

@@ -114,7 +114,7 @@ def test_asset_schedule_dry_run_and_parallel_mapped_writes(deployment):
         wait_for("the dry run", lambda: finished(airflow, "create_connectors", dry), timeout=180)["state"] == "success"
     )
     plan = airflow.xcom("create_connectors", dry, "prepare", "plan")
-    assert plan["dryRun"] is True and len(plan["creates"]) == 3
+    assert plan["dryRun"] is True and [c["action"] for c in plan["changes"]] == ["create"] * 3
     assert airbyte.write_requests() == []
 
     # 3. A normal run makes exactly the planned writes, in parallel, each task labelled. A second run

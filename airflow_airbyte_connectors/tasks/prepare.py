@@ -1,0 +1,161 @@
+"""The ``prepare`` task: plan, check the run's limits, decide what waits for a person, and make the plan
+document every later task reads. Nothing is written to Airbyte here."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_airbyte_connectors import settings
+from airflow_airbyte_connectors.approvals import split_for_approval
+from airflow_airbyte_connectors.plan_builder import BuiltPlan, build_plan
+from airflow_airbyte_connectors.plan_document import ApprovalRequest, PlanDocument
+from airflow_airbyte_connectors.plan_output import approval_request, format_plan
+from airflow_airbyte_connectors.planning import Action
+
+log = logging.getLogger(__name__)
+
+# Airflow Variable holding the digest of the basic_config the last writing run planned from.
+CONFIG_DIGEST_VARIABLE = "airbyte_connectors_basic_config_digest"
+
+
+class PlanTooLargeError(RuntimeError):
+    """The plan holds more writes than the run may make (``max_writes``)."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What ``prepare`` hands on: the mapped write tasks' kwargs, now and after approval, and the plan."""
+
+    actions: list[dict[str, Any]]
+    gated: list[dict[str, Any]]
+    document: PlanDocument
+
+
+def prepare(
+    *,
+    dry_run: bool = False,
+    max_writes: int | None = None,
+    conn_id: str | None = None,
+    config_path: str | None = None,
+    remember_digest: bool = False,
+    apply_held: bool = False,
+    check_pending_creates: bool = False,
+) -> Prepared:
+    """Load basic_config, read Airbyte, plan (plan_builder.build_plan), and split the writes into those
+    made now and those that wait for a person.
+
+    ``remember_digest`` (a run inside Airflow that may write): record the basic_config digest, to tell the
+    report whether writes put back changes made in Airbyte. ``check_pending_creates`` (inside Airflow):
+    leave out creates whose earlier outcome is still unknown.
+    """
+    limit = _write_limit(max_writes)
+    mode = settings.approval()
+    if apply_held and mode != "never":
+        # Approval is on: held changes go to the approver, never written on the trigger's say-so alone.
+        log.warning(
+            "apply_held is ignored with [airbyte_connectors] approval = %s: held changes wait for a person "
+            "(approval_users), who approves or rejects them in this run",
+            mode,
+        )
+        apply_held = False
+    built = build_plan(
+        conn_id=conn_id,
+        config_path=config_path,
+        apply_held=apply_held,
+        pending_creates=_pending_creates() if check_pending_creates else None,
+        write_limit=None if dry_run else limit,
+    )
+    plan, hook = built.plan, built.hook
+    log.info(
+        "Plan against Airbyte at %s%s:\n%s",
+        hook.client_settings.root_url,
+        " (dry run: nothing will be written)" if dry_run else "",
+        format_plan(plan),
+    )
+    if built.too_large:
+        raise PlanTooLargeError(
+            f"The plan holds {built.writes} writes ({len(plan.creates)} creates, {len(plan.updates)} updates, "
+            f"{len(plan.held)} held), more than max_writes={limit}. Nothing was written. If this is intended, "
+            "trigger the run with a higher max_writes (up to max_writes_limit) or raise [airbyte_connectors] "
+            "max_writes; a dry run shows the whole plan."
+        )
+
+    now, gated = split_for_approval(plan, mode=mode, dry_run=dry_run)
+    request = ApprovalRequest(mode=mode, changes=[a.label for a in gated])
+    if gated:
+        request = request.model_copy(update=approval_request(gated, held_only=mode == "held"))
+        log.warning("%s The run waits for a person (the approve task says where to answer).", request.subject)
+    elif plan.held:
+        log.warning(
+            "%d held change(s) not written: %s. They wait for a person: trigger the run with apply_held "
+            '("Also apply held changes"), set [airbyte_connectors] approval = held, or change hold_changes.',
+            len(plan.held),
+            "; ".join(f"{a.label} (held: {', '.join(a.hold_reasons)})" for a in plan.held),
+        )
+
+    # Resolve the workspace once here, so mapped tasks need not look it up each.
+    workspace_id = hook.get_workspace_id() if now or gated else None
+
+    def kwargs(action: Action) -> dict[str, Any]:
+        return {
+            **action.to_operator_kwargs(),
+            "workspace_id": workspace_id,
+            "dry_run": dry_run,
+            "airbyte_conn_id": conn_id,
+        }
+
+    document = PlanDocument.of(
+        plan,
+        dry_run=dry_run,
+        airbyte_url=hook.client_settings.root_url,
+        definitions_asset=settings.definitions_asset_uri(hook.client_settings.root_url),
+        config_digest=built.config_digest,
+        # Only a run inside Airflow that may write keeps the digest (dry runs and the CLI change nothing).
+        config_unchanged=_config_unchanged(built) if remember_digest and not dry_run else None,
+        approval=request,
+    )
+    return Prepared([kwargs(a) for a in now], [kwargs(a) for a in gated], document)
+
+
+def _write_limit(max_writes: int | None) -> int:
+    """The run's ``max_writes`` (the trigger's, else the setting), refused above ``max_writes_limit``."""
+    ceiling, configured = settings.max_writes_limit(), settings.max_writes()
+    if configured > ceiling:
+        raise ValueError(
+            f"[airbyte_connectors] max_writes={configured} is above max_writes_limit={ceiling}: "
+            "lower max_writes or raise max_writes_limit. Nothing was read or written."
+        )
+    limit = configured if max_writes is None else max_writes
+    if limit > ceiling:
+        raise ValueError(
+            f"max_writes={limit} is above [airbyte_connectors] max_writes_limit={ceiling}; nothing was read or "
+            "written. Ask whoever runs Airflow to raise max_writes_limit if this many writes are intended."
+        )
+    return limit
+
+
+def _pending_creates() -> Any:
+    from airflow_airbyte_connectors import pending_creates
+
+    window = settings.create_settle_window()
+    return lambda planned: pending_creates.unsettled(window, planned)
+
+
+def _config_unchanged(built: BuiltPlan) -> bool:
+    """Record this run's basic_config digest; whether the previous writing run recorded the same.
+
+    A Variable, not the previous run's XCom: asset-triggered and manual runs have no logical date, so
+    "the previous run" is not reliably ordered among XComs.
+    """
+    from airflow.sdk import Variable
+
+    previous = Variable.get(CONFIG_DIGEST_VARIABLE, default=None)
+    if previous != built.config_digest:
+        Variable.set(
+            CONFIG_DIGEST_VARIABLE,
+            built.config_digest,
+            description="sha256 of the basic_config create_connectors last planned from (set by the DAG)",
+        )
+    return previous == built.config_digest

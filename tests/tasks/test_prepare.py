@@ -1,0 +1,91 @@
+"""prepare: the plan, the run's limits, the writes now and after approval, and the requests it costs."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from airflow_airbyte_connectors import plan_builder
+from airflow_airbyte_connectors.tasks.prepare import prepare
+from tests.support import CUSTOM_SOURCE, REGISTRY, RELEASES, registry_entry
+
+POKEAPI = registry_entry("source", "PokeAPI")
+
+
+def config(*sources):
+    return {"connectors": {"source_definitions": list(sources), "destination_definitions": []}}
+
+
+class TestRequestsSent:
+    """The least prepare can send: a token (auth on), one list per kind, the workspace when writing."""
+
+    def test_with_writes_to_plan(self, use_emulator, write_config):
+        emu = use_emulator(seed=REGISTRY)
+        emu.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
+        prepared = prepare(config_path=str(write_config(config(POKEAPI, CUSTOM_SOURCE))))
+        assert len(prepared.actions) == 2
+        # The minimum, plus one impact read for the one definition that changes version (registry off).
+        assert [r.operation for r in emu.requests] == [
+            "applications/token",
+            "source_definitions/list",
+            "destination_definitions/list",
+            "sources/search",
+            "workspaces/list_by_organization_id",
+        ]
+        assert {a["workspace_id"] for a in prepared.actions} == {emu.workspace_ids[0]}
+
+    def test_when_nothing_differs(self, use_emulator, write_config):
+        emu = use_emulator(seed=REGISTRY)
+        prepared = prepare(config_path=str(write_config(config(POKEAPI))))
+        assert prepared.actions == []
+        assert [r.operation for r in emu.requests] == [
+            "applications/token",
+            "source_definitions/list",
+            "destination_definitions/list",
+        ]
+
+    def test_with_a_configured_workspace_and_no_auth(self, use_emulator, write_config, monkeypatch):
+        emu = use_emulator(seed=REGISTRY, auth="none")
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__WORKSPACE_ID", emu.workspace_ids[0])
+        prepared = prepare(config_path=str(write_config(config(CUSTOM_SOURCE))))
+        assert len(prepared.actions) == 1
+        assert [r.operation for r in emu.requests] == ["source_definitions/list", "destination_definitions/list"]
+
+
+class TestImpactReads:
+    """prepare sends the impact reads a few at a time; the plan and the requests are those of one at a time."""
+
+    BEHIND = {"GitHub": "1.8.0", "PokeAPI": "0.3.38", "Stripe": "5.0.0", "HubSpot": "4.0.0", "Jira": "2.0.0"}
+
+    def test_reads_at_once_plan_exactly_as_one_at_a_time(self, use_emulator, write_config, monkeypatch):
+        emu = use_emulator(seed=REGISTRY, registry=RELEASES, workspaces=2)
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL", emu.registry_url)
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__WORKSPACE_ID", emu.workspace_ids[0])
+        entries = [registry_entry("source", name) for name in self.BEHIND]
+        lakes = [
+            emu.add_destination("airbyte/destination-postgres", name=f"Lake {w}", workspace_id=w)
+            for w in emu.workspace_ids
+        ]
+        for entry, (name, tag) in zip(entries, self.BEHIND.items(), strict=True):
+            emu.set_tag("source", entry["dockerRepository"], tag)
+            for workspace, lake in zip(emu.workspace_ids, lakes, strict=True):
+                source = emu.add_source(
+                    entry["dockerRepository"], name=f"{name} {workspace[:4]}", workspace_id=workspace
+                )
+                emu.add_connection(source, lake, {"issues": True, "commits": True})
+        path = str(write_config(config(*entries)))
+
+        def prepare_with(reads_at_once: int) -> tuple[dict, Counter]:
+            monkeypatch.setattr(plan_builder, "IMPACT_READS_AT_ONCE", reads_at_once)
+            emu.clear_requests()
+            plan = prepare(config_path=path, max_writes=100).document.to_json()
+            # The token is asked for once per process, by the first run.
+            return plan, Counter(r.operation for r in emu.requests if r.operation != "applications/token")
+
+        (one_plan, one_reads), (many_plan, many_reads) = prepare_with(1), prepare_with(4)
+        assert many_plan == one_plan and many_reads == one_reads
+        # One search per changed definition; connections once per workspace (GitHub's 2.0.0 is stream-scoped).
+        assert many_reads["sources/search"] == len(entries) and many_reads["connections/list"] == 2
+        changed = many_plan["changes"] + many_plan["held"]
+        assert len(changed) == len(entries) and all(a["impact"]["total"] == 2 for a in changed)
+        # Each change got its own definition's sources.
+        assert all(actor["name"].startswith(a["name"]) for a in changed for actor in a["impact"]["actors"])

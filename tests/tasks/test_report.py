@@ -1,0 +1,140 @@
+"""report: what the run did against what it planned, and when it fails the run."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_airbyte_connectors.approvals import Decision
+from airflow_airbyte_connectors.plan_document import ApprovalRequest, PlanDocument, WriteProblem, WriteResult
+from airflow_airbyte_connectors.tasks.report import ApplyFailedError, report
+
+HELD = "update source GitHub 1.8.0→2.1.14 major, breaking"
+
+
+def change(label: str, action: str = "update", **fields) -> dict:
+    return {
+        "label": label,
+        "action": action,
+        "kind": "source",
+        "name": label.split()[2],
+        "dockerRepository": "airbyte/x",
+        "tagBefore": None if action == "create" else "1",
+        "tagAfter": "2",
+        "definitionId": None,
+        "changes": [],
+        "versionChange": None,
+        "holdReasons": [],
+        "impact": None,
+        **fields,
+    }
+
+
+def plan_document(*, changes=(), held=(), findings=(), approval=None, unchanged=4) -> PlanDocument:
+    counts = dict.fromkeys(("create", "update", "blocked", "held", "pending", "unmanaged", "findings", "conflicts"), 0)
+    return PlanDocument.model_validate(
+        {
+            "dryRun": False,
+            "counts": {**counts, "unchanged": unchanged},
+            "changes": list(changes),
+            "held": list(held),
+            "blocked": [],
+            "pending": [],
+            "unchanged": [],
+            "findings": list(findings),
+            "unmanaged": 0,
+            "approval": approval or {"mode": "never"},
+        }
+    )
+
+
+def note(category: str, message: str) -> dict:
+    return {"category": category, "kind": "source", "name": "X", "message": message}
+
+
+def result(action: str, name: str, **fields) -> WriteResult:
+    return WriteResult(
+        kind="source", action=action, name=name, definition_id=fields.pop("definition_id", "x"), **fields
+    )
+
+
+class TestReport:
+    PLAN = plan_document(
+        changes=[change("create source A 1", "create"), change("update source B 1→2")],
+        findings=[note("name_taken", "source C: name taken")],
+    )
+
+    def test_counts_and_success(self):
+        results = [result("created", "A", tag_after="1"), result("unchanged", "B", tag_before="2", tag_after="2")]
+        counts = report(self.PLAN, results).counts
+        assert counts["created"] == 1 and counts["already_applied"] == 1 and counts["failed"] == 0
+        assert counts["unchanged"] == 4 and counts["reported"] == 1
+
+    def test_missing_results_are_failures(self):
+        with pytest.raises(ApplyFailedError, match="1 of 2 planned writes failed"):
+            report(self.PLAN, [result("created", "A")])
+
+    def test_conflicts_and_duplicates_fail_the_run_with_their_ids(self):
+        plan = plan_document(findings=[note("ambiguous", "source X: 2 definitions use x/y (a, b)")])
+        duplicates = [WriteProblem(message="source Y: Airbyte now holds 2 definitions for y/z: c, d", ids=["c", "d"])]
+        with pytest.raises(ApplyFailedError, match=r"\(a, b\).*c, d") as failed:
+            report(plan, [], duplicates=duplicates)
+        assert failed.value.report.counts["duplicates"] == 1
+
+    def test_the_report_is_json_with_the_documented_keys(self):
+        done = report(self.PLAN, [result("created", "A"), result("unchanged", "B")], triggered_by="bob").to_json()
+        assert set(done) == {
+            "counts",
+            "results",
+            "stale",
+            "outcomeUnknown",
+            "held",
+            "afterUpdate",
+            "approval",
+            "triggeredBy",
+        }
+        assert done["results"][0]["definitionId"] == "x" and done["triggeredBy"] == "bob"
+
+
+class TestWithApproval:
+    def held_plan(self) -> PlanDocument:
+        """A run whose one held change waited for approval."""
+        return plan_document(
+            held=[change(HELD, holdReasons=["breaking"])],
+            approval=ApprovalRequest(mode="held", changes=[HELD]).to_json(),
+            unchanged=0,
+        )
+
+    def test_a_failed_approval_fails_the_report_and_keeps_the_change_held(self):
+        plan = self.held_plan()
+        with pytest.raises(ApplyFailedError, match="Airflow failed the approval task"):
+            report(plan, [], approval_state="failed")
+        done = report(plan, [], decision=Decision(chosen=["Reject"], by={"id": "b"}), approval_state="success")
+        assert done.counts["held"] == 1 and done.approval.outcome == "rejected"
+
+    def test_an_approved_change_is_counted_and_no_longer_held(self):
+        done = report(
+            self.held_plan(),
+            [result("updated", "GitHub", tag_before="1.8.0", tag_after="2.1.14")],
+            decision=Decision(chosen=["Approve"], by={"id": "alice"}, at="T"),
+            approval_state="success",
+        )
+        assert done.counts["updated"] == 1 and done.counts["held"] == 0 and done.counts["failed"] == 0
+
+    def test_an_approved_change_found_stale_is_named_not_counted_as_written(self):
+        stale = WriteProblem(label=HELD, message="stale plan: source GitHub is now 2.2.0 (planned 1.8.0 → 2.1.14); ...")
+        with pytest.raises(ApplyFailedError, match="stale plan: source GitHub is now 2.2.0") as failed:
+            report(
+                self.held_plan(),
+                [],
+                decision=Decision(chosen=["Approve"], by={"id": "alice"}, at="T"),
+                approval_state="success",
+                stale=[stale],
+                triggered_by="bob",
+            )
+        summary = failed.value.report
+        assert summary.approval.stale == [HELD]
+        assert summary.approval.summary == (
+            f"approved by alice at T: 0 of 1 change written; not written, Airbyte moved after the plan: {HELD}"
+        )
+        assert summary.counts["stale"] == 1 and summary.counts["failed"] == 0
+        assert summary.to_json()["triggeredBy"] == "bob"
