@@ -444,16 +444,12 @@ def _safe_load(text: str) -> Any:
             nodes += 1
             if nodes > MAX_YAML_NODES:
                 raise yaml.YAMLError(
-                    f"line {line}: more than {MAX_YAML_NODES} YAML nodes; "
-                    "basic_config is not this large"
+                    f"line {line}: more than {MAX_YAML_NODES} YAML nodes; basic_config is not this large"
                 )
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_YAML_DEPTH:
-                raise yaml.YAMLError(
-                    f"line {line}, column {column}: "
-                    f"nested more than {MAX_YAML_DEPTH} levels deep"
-                )
+                raise yaml.YAMLError(f"line {line}, column {column}: nested more than {MAX_YAML_DEPTH} levels deep")
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
         if isinstance(event, yaml.AliasEvent):

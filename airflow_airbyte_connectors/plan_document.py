@@ -289,3 +289,9 @@ class WriteProblem(Document):
     label: str | None = None
     # Duplicates: the definition IDs Airbyte holds twice.
     ids: list[str] = []
+
+
+if __name__ == "__main__":  # docs/plan-schema.json
+    import json
+
+    print(json.dumps(PlanDocument.model_json_schema(by_alias=True), indent=2, ensure_ascii=False))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from airflow_airbyte_connectors.plan_document import PlanDocument, WriteResult
 from airflow_airbyte_connectors.planning import Plan
 from tests import test_plan_output as plans
+from tests.support import REPO_ROOT
 
 CUSTOM_ID, POKEAPI_ID = plans.CUSTOM_ID, plans.POKEAPI_ID
 mixed_plan, conflict_plan = plans.mixed_plan, plans.conflict_plan  # fixtures
@@ -154,3 +156,19 @@ class TestReadBack:
         assert result.changed_airbyte and result.label == "source GitHub 1.8.0→1.9.0"
         with pytest.raises(ValueError, match="action"):
             WriteResult.model_validate({**result.to_json(), "action": "deleted"})
+
+
+class TestPublishedSchema:
+    DOCS = REPO_ROOT / "docs"
+
+    def test_the_json_schema_in_docs_is_the_model_s(self):
+        published = json.loads((self.DOCS / "plan-schema.json").read_text())
+        assert published == PlanDocument.model_json_schema(by_alias=True), (
+            "docs/plan-schema.json is stale: python -m airflow_airbyte_connectors.plan_document > docs/plan-schema.json"
+        )
+
+    def test_the_example_in_docs_is_a_valid_document(self):
+        text = (self.DOCS / "plan-schema.md").read_text()
+        (example,) = re.findall(r"```json\n(.*?)```", text, flags=re.S)
+        document = PlanDocument.model_validate(json.loads(example))
+        assert document.to_json() == json.loads(example)  # every field shown, in the model's shape

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -9,23 +10,37 @@ from urllib.parse import quote
 from tests.services.airflow_services import Airflow, logged_line, wait_for
 
 DAG_ID = "create_connectors"
+TASK_ID = "approve"
 
 
-def task_instance(airflow: Airflow, run_id: str, task_id: str, map_index: int = -1) -> dict[str, Any]:
-    path = f"dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"
+def task_instance(
+    airflow: Airflow, run_id: str, task_id: str, map_index: int = -1, *, dag_id: str = DAG_ID
+) -> dict[str, Any]:
+    path = f"dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"
     return airflow.api("GET", path if map_index < 0 else f"{path}/{map_index}")
 
 
-def waiting_approval(airflow: Airflow, run_id: str, timeout: float = 120, every: float = 1.0) -> dict[str, Any]:
+def hitl_path(run_id: str, dag_id: str = DAG_ID, task_id: str = TASK_ID) -> str:
+    return f"dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{quote(task_id, safe='')}/-1/hitlDetails"
+
+
+def waiting_approval(
+    airflow: Airflow,
+    run_id: str,
+    timeout: float = 120,
+    every: float = 1.0,
+    *,
+    dag_id: str = DAG_ID,
+    task_id: str = TASK_ID,
+) -> dict[str, Any]:
     """The approval request once the run is paused on it (rendered subject and body)."""
     wait_for(
         "the approval to wait for a person",
-        lambda: task_instance(airflow, run_id, "approve")["state"] == "awaiting_input",
+        lambda: task_instance(airflow, run_id, task_id, dag_id=dag_id)["state"] == "awaiting_input",
         timeout=timeout,
         every=every,
     )
-    path = f"dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/approve/-1/hitlDetails"
-    return airflow.api("GET", path)
+    return airflow.api("GET", hitl_path(run_id, dag_id, task_id))
 
 
 def pause_processed(airflow: Airflow, ti: dict[str, Any], timeout: float = 120) -> str:
@@ -48,7 +63,8 @@ def pause_processed(airflow: Airflow, ti: dict[str, Any], timeout: float = 120) 
 RACED: list[str] = []
 # Those of them whose approval Airflow failed before it resumed: a retry completed with the earlier answer.
 RETRIED: list[str] = []
-RACE_LINE = "reported that the task instance <TaskInstance: create_connectors.approve "
+RACE_LINE = "reported that the task instance <TaskInstance: "
+RACE_TASK = re.compile(r"<TaskInstance: \S+approve ")
 # What follows a race: LocalExecutor's line when the resumed approval finds its task already failed, and, when
 # the resumed try was already running, the supervisor's and the task's lines as Airflow stops it (task log and
 # scheduler log: up to twice a race each).
@@ -60,19 +76,26 @@ RACE_FOLLOW_UPS = (
 
 
 def answered(
-    airflow: Airflow, run_id: str, give_answer: Callable[[], Any], timeout: float = 120, *, at_once: bool = False
+    airflow: Airflow,
+    run_id: str,
+    give_answer: Callable[[], Any],
+    timeout: float = 120,
+    *,
+    at_once: bool = False,
+    dag_id: str = DAG_ID,
+    task_id: str = TASK_ID,
 ) -> dict[str, Any]:
     """Wait for the approval, then for the scheduler to have processed its pause (``at_once``: not), then
     ``give_answer`` (REST or a click); return the approval task instance once it has finished. Fails if the
     person is asked again."""
-    waiting_approval(airflow, run_id, timeout, every=0.05 if at_once else 1.0)
-    asked = task_instance(airflow, run_id, "approve")
+    waiting_approval(airflow, run_id, timeout, every=0.05 if at_once else 1.0, dag_id=dag_id, task_id=task_id)
+    asked = task_instance(airflow, run_id, task_id, dag_id=dag_id)
     if not at_once:
         pause_processed(airflow, asked, timeout)
     give_answer()
 
     def settled() -> dict[str, Any] | None:
-        ti = task_instance(airflow, run_id, "approve")
+        ti = task_instance(airflow, run_id, task_id, dag_id=dag_id)
         if ti["state"] == "awaiting_input" and ti["try_number"] > asked["try_number"]:
             raise AssertionError(f"{run_id}: the person was asked again (try {ti['try_number']})")
         return ti if ti["state"] in ("success", "failed", "skipped") else None
@@ -80,38 +103,44 @@ def answered(
     done = wait_for("the approval task to finish", settled, timeout=timeout, every=0.2)
     if done["try_number"] > asked["try_number"]:
         RETRIED.append(run_id)
-    if run_id in RETRIED or state_mismatches(airflow, run_id):
+    if run_id in RETRIED or state_mismatches(airflow, run_id, dag_id=dag_id, task_id=task_id):
         RACED.append(run_id)
     return done
 
 
-def state_mismatches(airflow: Airflow, run_id: str) -> int:
+def state_mismatches(airflow: Airflow, run_id: str, *, dag_id: str = DAG_ID, task_id: str = TASK_ID) -> int:
     """How often the scheduler failed ``approve`` of this run for a state it did not expect (the race)."""
     events = airflow.api(
         "GET",
         "eventLogs",
-        params={"dag_id": DAG_ID, "task_id": "approve", "run_id": run_id, "event": "state mismatch", "limit": 10},
+        params={"dag_id": dag_id, "task_id": task_id, "run_id": run_id, "event": "state mismatch", "limit": 10},
     )
     return int(events.get("total_entries") or 0)
 
 
-def answer(airflow: Airflow, run_id: str, option: str, timeout: float = 120) -> dict[str, Any]:
+def answer(
+    airflow: Airflow, run_id: str, option: str, timeout: float = 120, *, dag_id: str = DAG_ID, task_id: str = TASK_ID
+) -> dict[str, Any]:
     """Answer ``Approve`` or ``Reject`` over REST (see ``answered``)."""
-    return answered(airflow, run_id, lambda: patch_answer(airflow, run_id, option), timeout)
+    give = lambda: patch_answer(airflow, run_id, option, dag_id=dag_id, task_id=task_id)  # noqa: E731
+    return answered(airflow, run_id, give, timeout, dag_id=dag_id, task_id=task_id)
 
 
-def patch_answer(airflow: Airflow, run_id: str, option: str) -> dict[str, Any]:
+def patch_answer(
+    airflow: Airflow, run_id: str, option: str, *, dag_id: str = DAG_ID, task_id: str = TASK_ID
+) -> dict[str, Any]:
     """The person's answer over REST, as Airflow stored it (who, when, which)."""
-    path = f"dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/approve/-1/hitlDetails"
-    return airflow.api("PATCH", path, json={"chosen_options": [option], "params_input": {}})
+    return airflow.api(
+        "PATCH", hitl_path(run_id, dag_id, task_id), json={"chosen_options": [option], "params_input": {}}
+    )
 
 
 def without_approval_race(errors: list[str]) -> tuple[list[str], int]:
     """The logged error lines other than the approval race's, and how many races they show."""
-    races = sum(1 for line in errors if RACE_LINE in line)
+    races = sum(1 for line in errors if RACE_LINE in line and RACE_TASK.search(line))
     others, follow_ups = [], dict.fromkeys(RACE_FOLLOW_UPS, 0)
     for line in errors:
-        if RACE_LINE in line:
+        if RACE_LINE in line and RACE_TASK.search(line):
             continue
         marker = next((m for m in RACE_FOLLOW_UPS if m in line), None)
         if marker is not None and follow_ups[marker] < 2 * races:

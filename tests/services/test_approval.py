@@ -18,6 +18,7 @@ import yaml
 from tests.services import approvals
 from tests.services.airflow_services import Airflow, finished, logged_errors, logged_line, running_airflow, wait_for
 from tests.services.approvals import (
+    DAG_ID,
     answer,
     answered,
     patch_answer,
@@ -55,6 +56,7 @@ def stack(tmp_path: Path, emulator, request) -> Iterator[tuple[Airflow, Any, Pat
     dags = tmp_path / "dags"
     dags.mkdir()
     shutil.copy(REPO_ROOT / "dags" / "create_connectors.py", dags)
+    (dags / f"{COPY_DAG_ID}.py").write_text(renamed_copy((REPO_ROOT / "dags" / "create_connectors.py").read_text()))
     airbyte = emulator(seed=REGISTRY, registry=RELEASES, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
     config = tmp_path / "configs" / "basic_config.yaml"
     settings = getattr(request, "param", "held")
@@ -87,14 +89,35 @@ def stack(tmp_path: Path, emulator, request) -> Iterator[tuple[Airflow, Any, Pat
         assert [line for line in errors if not (users and refused in line)] == []
 
 
-def start(airflow: Airflow, airbyte, config: Path, sources: list[dict[str, Any]], **conf: Any) -> str:
+# A team's copy of the DAG file: another dag_id, the writes and the approval inside a TaskGroup.
+COPY_DAG_ID = "airbyte_prod_definitions"
+COPY_GROUP = "writes"
+
+
+def renamed_copy(source: str) -> str:
+    """The shipped DAG file with its dag_id changed and every task from ``apply`` to ``apply_approved`` moved
+    into a TaskGroup, as a person copying it would edit it."""
+    lines = source.replace('dag_id="create_connectors"', f'dag_id="{COPY_DAG_ID}"').splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("    applied = ["))
+    last = next(i for i, line in enumerate(lines) if line.strip() == "applied.append(gated)")
+    grouped = [f'    with TaskGroup("{COPY_GROUP}"):'] + [
+        f"    {line}" if line else line for line in lines[first : last + 1]
+    ]
+    copied = "\n".join(lines[:first] + grouped + lines[last + 1 :]) + "\n"
+    assert copied.count(f'dag_id="{COPY_DAG_ID}"') == 1
+    return "from airflow.sdk import TaskGroup\n" + copied
+
+
+def start(
+    airflow: Airflow, airbyte, config: Path, sources: list[dict[str, Any]], dag_id: str = DAG_ID, **conf: Any
+) -> str:
     """Airbyte with GitHub and PokeAPI behind, this basic_config, and a run triggered by hand."""
     airbyte.set_tag("source", GITHUB["dockerRepository"], "1.8.0")
     airbyte.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
     airbyte.clear_requests()
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(yaml.safe_dump({"connectors": {"source_definitions": sources, "destination_definitions": []}}))
-    return airflow.trigger("create_connectors", conf)
+    return airflow.trigger(dag_id, conf)
 
 
 def end(airflow: Airflow, run_id: str) -> tuple[str, dict[str, Any]]:
@@ -175,6 +198,38 @@ def test_always_waits_before_the_first_write(stack):
     state, report = end(airflow, run)
     assert state == "success" and written(airbyte) == [POKE_WRITE]
     assert report["approval"]["outcome"] == "approved" and report["counts"]["updated"] == 1
+
+
+@pytest.mark.parametrize("stack", ["held"], indirect=True)
+def test_a_renamed_copy_with_its_writes_in_a_task_group(stack):
+    """The DAG's tasks find each other by the ids the DAG file hands them, not by literals: a copy under
+    another dag_id with its writes in a TaskGroup asks, writes and reports like the original."""
+    airflow, airbyte, config = stack
+    wait_for("the copy to be parsed", lambda: airflow.api("GET", f"dags/{COPY_DAG_ID}"))
+    airflow.api("PATCH", f"dags/{COPY_DAG_ID}", json={"is_paused": False})
+    airbyte.set_tag("source", GITHUB["dockerRepository"], "1.8.0")
+    airbyte.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
+    airbyte.clear_requests()
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        yaml.safe_dump({"connectors": {"source_definitions": [GITHUB, POKEAPI], "destination_definitions": []}})
+    )
+    run = airflow.trigger(COPY_DAG_ID, {})
+    tasks = {ti["task_id"] for ti in airflow.task_instances(COPY_DAG_ID, run)}
+    assert {f"{COPY_GROUP}.apply", f"{COPY_GROUP}.approve", f"{COPY_GROUP}.apply_approved"} <= tasks, tasks
+    where = {"dag_id": COPY_DAG_ID, "task_id": f"{COPY_GROUP}.approve"}
+    request = waiting_approval(airflow, run, **where)
+    assert request["subject"] == "Apply 1 held change to Airbyte (1 breaking)?"
+    assert written(airbyte) == [POKE_WRITE]
+    assert answer(airflow, run, "Approve", **where)["state"] == "success"
+    done = wait_for("the copy's run", lambda: finished(airflow, COPY_DAG_ID, run), timeout=180)
+    report = airflow.xcom(COPY_DAG_ID, run, "report", "return_value")
+    assert done["state"] == "success" and written(airbyte) == sorted([POKE_WRITE, GITHUB_WRITE])
+    assert report["approval"]["outcome"] == "approved" and report["counts"]["updated"] == 2
+    assert report["counts"]["failed"] == 0 and report["counts"]["held"] == 0
+    changes = airflow.api("GET", "assets/events", params={"source_dag_id": COPY_DAG_ID, "source_run_id": run})
+    (event,) = changes["asset_events"]
+    assert sorted(c["name"] for c in event["extra"]["changes"]) == ["GitHub", "PokeAPI"]
 
 
 @pytest.mark.parametrize("stack", [("held", {"all": ["bob", "alice"], "approvers": ["alice"]})], indirect=True)
