@@ -15,7 +15,17 @@ from tests.support import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 
-_NOT_COPIED = (".git", ".venv", ".demo", "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info", "logs")
+_NOT_COPIED = (
+    ".git",
+    ".venv",
+    ".demo",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+    "*.egg-info",
+    "logs",
+)
 
 
 def _copy_clone(target: Path) -> None:
