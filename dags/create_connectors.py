@@ -80,9 +80,9 @@ def create_connectors() -> None:
     # active run (max_active_runs=1).
     @task(task_id=names.PREPARE, execution_timeout=timedelta(seconds=settings.prepare_timeout()))
     def prepare(params: dict[str, Any], ti: Any) -> list[dict[str, Any]]:
-        from airflow_airbyte_connectors.tasks.prepare import prepare
+        from airflow_airbyte_connectors.tasks import prepare as preparing
 
-        prepared = prepare(
+        prepared = preparing.prepare(
             dry_run=bool(params["dry_run"]),
             max_writes=int(params["max_writes"]),
             apply_held=bool(params.get("apply_held", False)),
@@ -143,15 +143,16 @@ def create_connectors() -> None:
     )
     def publish_changes(layout: dict[str, Any], ti: Any, outlet_events: Any) -> None:
         """Announce what was written, also when some other write failed: those changes happened."""
-        from airflow_airbyte_connectors.tasks import publish
+        from airflow_airbyte_connectors.tasks import publish as publishing
 
-        publish.run(ti, names.TaskLayout.from_json(layout), outlet_events)
+        publishing.run(ti, names.TaskLayout.from_json(layout), outlet_events)
 
     @task(task_id=names.REPORT, trigger_rule=TriggerRule.ALL_DONE, execution_timeout=finishing)
     def report(layout: dict[str, Any], ti: Any, dag_run: Any) -> dict[str, Any]:
-        from airflow_airbyte_connectors.tasks import report
+        from airflow_airbyte_connectors.tasks import report as reporting
 
-        return report.run(ti, names.TaskLayout.from_json(layout), getattr(dag_run, "triggering_user_name", None))
+        triggered_by = getattr(dag_run, "triggering_user_name", None)
+        return reporting.run(ti, names.TaskLayout.from_json(layout), triggered_by)
 
     applied >> publish_changes(layout) >> report(layout)
 
