@@ -198,7 +198,8 @@ class TestDryRun:
         assert results == ["would_create", "would_update"]
         (plan,) = xcom(dagrun, "prepare", key="plan")
         assert plan["dryRun"] is True and [c["label"] for c in plan["changes"]] == [
-            "update source PokeAPI 0.3.38→0.3.40 patch"
+            "create source Acme CRM 1.2.0",
+            "update source PokeAPI 0.3.38→0.3.40 patch",
         ]
 
 

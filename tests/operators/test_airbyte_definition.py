@@ -120,7 +120,7 @@ class TestPlanIsAPromise:
     def test_update_already_made_is_not_sent_again(self, use_emulator):
         emu = use_emulator()
         result = run(CUSTOM_SOURCE, **self.planned_update(emu, airbyte_holds="1.2.0"))
-        assert result["action"] == "unchanged" and "confirmed" not in result
+        assert result["action"] == "unchanged" and result["confirmed"] is None
         assert emu.write_requests() == []
 
     def test_definition_gone_since_the_plan_is_stale(self, use_emulator):
