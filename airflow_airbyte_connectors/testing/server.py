@@ -376,11 +376,14 @@ class _Handler(BaseHTTPRequestHandler):
             status = 204
         payload = b"" if answer is None else json.dumps(answer).encode()
         self._record(status, answer, headers, raw_body, fault)
+        self._send(status, payload, extra_headers or {})
+
+    def _send(self, status: int, payload: bytes, extra_headers: dict[str, str]) -> None:
         try:
             self.send_response(status)
             if payload:
                 self.send_header("Content-Type", "application/json")
-            for name, value in (extra_headers or {}).items():
+            for name, value in extra_headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
