@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
 import sys
 import threading
@@ -44,20 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workspaces", type=int, default=1)
     parser.add_argument("--older-fraction", type=float, default=0.0, help="share of definitions seeded older")
     parser.add_argument("--missing-fraction", type=float, default=0.0, help="share of definitions left out")
-    parser.add_argument(
+    repeatable = functools.partial(parser.add_argument, action="append", default=[])
+    repeatable(
         "--set-tag",
         metavar="KIND:REPOSITORY=TAG",
         type=_tag_setting,
-        action="append",
-        default=[],
         help="seed that definition at TAG, e.g. source:airbyte/source-pokeapi=0.3.38 (repeatable)",
     )
-    parser.add_argument(
+    repeatable(
         "--remove",
         metavar="KIND:REPOSITORY",
         type=_kind_and_repository,
-        action="append",
-        default=[],
         help="leave that definition out of the seed, e.g. destination:airbyte/destination-dev-null (repeatable)",
     )
     parser.add_argument(

@@ -58,7 +58,7 @@ class DefinitionStore:
         custom: bool = False,
         definition_id: str | None = None,
     ) -> dict[str, Any]:
-        read = {
+        read: dict[str, Any] = {
             f"{kind}DefinitionId": definition_id or str(uuid.uuid4()),
             "name": name,
             "dockerRepository": docker_repository,

@@ -130,3 +130,11 @@ class WriteHolds:
             yield
         finally:
             held.finished.set()
+
+
+@dataclass(frozen=True)
+class DrawnFault:
+    """The fault drawn for one request, and the injector it was drawn from (which draws an error's status)."""
+
+    name: str
+    injector: FaultInjector

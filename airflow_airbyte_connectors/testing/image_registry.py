@@ -154,10 +154,11 @@ class ImageRegistryEmulator(LocalServer):
         if self.redirect_to and (self.redirect_loop or not moved) and path.startswith("/v2/"):
             return 307, {"Location": f"{self.redirect_to}/moved{path}"}, b""
         match = _MANIFEST_PATH.fullmatch(path)
+        image: tuple[str, str] | None  # (name, reference); None: the version check at /v2/
         if path in ("/v2", "/v2/"):
-            name = None
+            image = None
         elif match and method in ("GET", "HEAD"):
-            name = match["name"]
+            image = (match["name"], match["reference"])
         else:
             return 404, {"Content-Type": "application/json"}, _errors("NOT_FOUND", "no such endpoint")
         if self.rate_limited:
@@ -168,13 +169,14 @@ class ImageRegistryEmulator(LocalServer):
             return 403, {}, _errors("DENIED", "requested access to the resource is denied")
         if self.basic_auth:
             return 401, {"WWW-Authenticate": 'Basic realm="registry"'}, _errors("UNAUTHORIZED", "credentials needed")
+        name = image[0] if image else None
         if self.require_token and not self._authorized(authorization, name):
             scope = f',scope="repository:{name}:pull"' if name else ""
             challenge = f'Bearer realm="{self.realm or self.url + "/token"}",service="{self.service}"{scope}'
             return 401, {"WWW-Authenticate": challenge}, _errors("UNAUTHORIZED", "authentication required")
-        if name is None:
+        if image is None:
             return 200, {"Docker-Distribution-API-Version": "registry/2.0"}, b"{}"
-        if (name, match["reference"]) not in self._images:
+        if image not in self._images:
             return 404, {}, _errors("MANIFEST_UNKNOWN", "manifest unknown")
         body = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST_LIST_TYPE, "manifests": []}).encode()
         digest = "sha256:" + hashlib.sha256(body).hexdigest()

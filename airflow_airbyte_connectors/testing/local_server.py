@@ -52,4 +52,5 @@ class LocalServer:
     def url(self) -> str:
         assert self._server, f"{type(self).__name__} is not running"
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str), host  # typed for every socket family; an IP server's host is a str
         return f"http://{host}:{port}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler
@@ -56,15 +55,14 @@ class _TricklingHandler(_Handler):
         except ConnectionResetError:
             return  # the client dropped an answer it would not read (too large, too late)
 
-    def _answer(self, status: int, answer: Any, headers: dict[str, str], raw_body: bytes, *rest: Any) -> None:
+    def _send(self, status: int, payload: bytes, extra_headers: dict[str, str]) -> None:
         emulator = self.emulator
         if self.path.removeprefix("/api/v1/") not in emulator.trickled_operations:
-            return super()._answer(status, answer, headers, raw_body, *rest)
-        self._record(status, answer, headers, raw_body, rest[0] if rest else None)
-        payload = json.dumps(answer).encode()
+            return super()._send(status, payload, extra_headers)
         length = f"Content-Length: {len(payload)}\r\n" if emulator.content_length else ""
+        extra = "".join(f"{name}: {value}\r\n" for name, value in extra_headers.items())
         head = (
-            f"HTTP/1.1 {status} {self.responses[status][0]}\r\nContent-Type: application/json\r\n{length}"
+            f"HTTP/1.1 {status} {self.responses[status][0]}\r\nContent-Type: application/json\r\n{length}{extra}"
             "Connection: close\r\n\r\n"
         ).encode()
         self.close_connection = True

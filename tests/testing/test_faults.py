@@ -7,6 +7,7 @@ import requests
 
 from airflow_airbyte_connectors.testing import AirbyteEmulator, Faults
 from airflow_airbyte_connectors.testing.faults import FaultInjector
+from airflow_airbyte_connectors.testing.trickle import TricklingAirbyte
 
 NEW = {
     "name": "Acme",
@@ -121,3 +122,14 @@ def test_held_write_goes_on_by_itself_after_its_seconds(emulator):
     assert answer.ok and held.in_flight.is_set() and held.finished.is_set()
     tags = {d["sourceDefinitionId"]: d["dockerImageTag"] for d in emu.definitions("source")}
     assert tags[definition["sourceDefinitionId"]] == "9.9.9"
+
+
+def test_a_trickling_emulator_rate_limits_like_the_plain_one(emulator):
+    emu = emulator(
+        emulator_class=TricklingAirbyte,
+        operations=["source_definitions/list"],
+        interval=0,
+        faults=Faults(rate_limit_rate=1.0, retry_after=7),
+    )
+    answer = requests.post(f"{emu.url}/api/v1/source_definitions/list", json={}, timeout=10)
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "7"

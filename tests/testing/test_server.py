@@ -135,6 +135,16 @@ class TestDefinitions:
         assert emu.write_requests() == []
 
 
+class TestRouting:
+    def test_only_airbyte_actions_are_endpoints(self, emu):
+        # _definition_of is a helper beside the _definition_<action> endpoints: a 404, not a crash.
+        operation = "source_definitions/of"
+        answer = post(emu, operation, {})
+        assert answer.status_code == 404 and set(answer.json()) == {"errorId"}
+        emu.wait_idle(timeout=5)
+        assert emu.requests[-1].operation == operation and emu.requests[-1].status == 404
+
+
 class TestProfiles:
     @pytest.mark.allow_contract_violations  # the current spec requires workspaceId: that is the point
     @pytest.mark.parametrize(("profile", "status"), [("0.63", 200), ("1.6", 200), ("2.0", 400)])

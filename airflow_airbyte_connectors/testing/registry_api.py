@@ -1,0 +1,42 @@
+"""The connector registry the emulated Airbyte consults, served over HTTP too (``GET``): the whole
+``oss_registry.json`` and each connector's ``metadata/<dockerRepository>/latest/oss.json``. The state is
+:mod:`.registry`."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from airflow_airbyte_connectors.testing.state import EmulatorState
+
+REGISTRY_PATH = "/registry/oss_registry.json"
+
+
+class RegistryEndpoints(EmulatorState):
+    @property
+    def registry_unreachable(self) -> bool:
+        return self._registry.unreachable
+
+    @registry_unreachable.setter
+    def registry_unreachable(self, value: bool) -> None:
+        self._registry.unreachable = value
+
+    @property
+    def registry_url(self) -> str:
+        """Where the registry document is served (the shape of connectors.airbyte.com's oss_registry.json)."""
+        return f"{self.url}{REGISTRY_PATH}"
+
+    def _registry_document(self) -> tuple[int, Any]:
+        if self._registry.unreachable:
+            return 503, {"message": "Service Unavailable"}
+        if self._registry.document is None:
+            return 404, {"message": "This emulator has no registry"}
+        return 200, copy.deepcopy(dict(self._registry.document))
+
+    def _registry_entry(self, docker_repository: str) -> tuple[int, Any]:
+        if self._registry.unreachable:
+            return 503, {"message": "Service Unavailable"}
+        entry = self._registry.entry("source", docker_repository) or self._registry.entry(
+            "destination", docker_repository
+        )
+        return (200, copy.deepcopy(dict(entry))) if entry else (404, {"message": "Not found"})

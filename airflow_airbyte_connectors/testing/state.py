@@ -1,0 +1,51 @@
+"""What every endpoint group of the emulated Airbyte shares: the release line it behaves as, its stores and
+the one lock that guards them."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from airflow_airbyte_connectors.testing.actors import ActorStore
+from airflow_airbyte_connectors.testing.auth import Auth, Workspaces
+from airflow_airbyte_connectors.testing.definitions import DefinitionStore
+from airflow_airbyte_connectors.testing.local_server import LocalServer
+from airflow_airbyte_connectors.testing.registry import ConnectorRegistry
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one Airbyte release line behaves, as far as this project can tell apart."""
+
+    name: str
+    auth: str  # "basic" (docker-compose era) or "bearer"
+    token_lifetime: float
+    workspaces_list: bool  # POST /workspaces/list exists
+    list_by_organization: bool  # POST /workspaces/list_by_organization_id exists
+    update_requires_workspace: bool
+    custom_rename: bool  # update.name renames a custom definition
+    error_id_only: bool  # 400/404/500 bodies are {"errorId"} only
+    paginated_actor_lists: bool = False  # sources/list and destinations/list page by cursor (v1.8.0+)
+
+
+PROFILES: dict[str, Profile] = {
+    "0.63": Profile("0.63", "basic", 0, True, False, False, False, False),
+    "1.6": Profile("1.6", "bearer", 180, True, False, False, True, False),
+    "2.0": Profile("2.0", "bearer", 900, False, True, True, True, True, paginated_actor_lists=True),
+}
+
+
+class EmulatorState(LocalServer):
+    """The state the endpoint groups (``*_api`` modules) work on, declared once so each group is typed;
+    :class:`~.server.AirbyteEmulator` sets it. The stores are not locked themselves: hold ``_lock``."""
+
+    profile: Profile
+    write_delay: float  # seconds a create/update takes
+    unpullable_tags: frozenset[str]
+    blocked_tags: frozenset[str]
+    _lock: threading.RLock
+    _auth: Auth
+    _workspaces: Workspaces
+    _definitions: DefinitionStore
+    _actors: ActorStore
+    _registry: ConnectorRegistry
