@@ -81,3 +81,24 @@ def registry_entry(kind: str, name: str) -> dict[str, Any]:
         if entry["name"] == name:
             return dict(entry)
     raise KeyError(name)
+
+
+# A team's copy of the DAG file: another dag_id, the writes and the approval inside a TaskGroup.
+COPY_DAG_ID = "airbyte_prod_definitions"
+COPY_GROUP = "writes"
+
+
+def renamed_copy(source: str) -> str:
+    """The shipped DAG file with its dag_id changed and every task from ``apply`` to ``apply_approved`` moved
+    into a TaskGroup, as a person copying it would edit it."""
+    lines = source.replace('dag_id="create_connectors"', f'dag_id="{COPY_DAG_ID}"').splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("    applied = ["))
+    last = next(i for i, line in enumerate(lines) if line.strip() == "applied.append(gated)")
+    grouped = [f'    with TaskGroup("{COPY_GROUP}"):'] + [
+        f"    {line}" if line else line for line in lines[first : last + 1]
+    ]
+    copied = "\n".join(lines[:first] + grouped + lines[last + 1 :]) + "\n"
+    assert copied.count(f'dag_id="{COPY_DAG_ID}"') == 1
+    return copied.replace(
+        "from typing import Any\n", "from typing import Any\n\nfrom airflow.sdk import TaskGroup\n", 1
+    )

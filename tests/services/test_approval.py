@@ -26,7 +26,17 @@ from tests.services.approvals import (
     waiting_approval,
     without_approval_race,
 )
-from tests.support import CLIENT_ID, CLIENT_SECRET, REGISTRY, RELEASES, REPO_ROOT, registry_entry
+from tests.support import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    COPY_DAG_ID,
+    COPY_GROUP,
+    REGISTRY,
+    RELEASES,
+    REPO_ROOT,
+    registry_entry,
+    renamed_copy,
+)
 
 pytestmark = pytest.mark.services
 
@@ -87,25 +97,6 @@ def stack(tmp_path: Path, emulator, request) -> Iterator[tuple[Airflow, Any, Pat
         # The one error the users' test causes on purpose: Airflow logs the refused answer.
         refused = "is not a respondent for the task"
         assert [line for line in errors if not (users and refused in line)] == []
-
-
-# A team's copy of the DAG file: another dag_id, the writes and the approval inside a TaskGroup.
-COPY_DAG_ID = "airbyte_prod_definitions"
-COPY_GROUP = "writes"
-
-
-def renamed_copy(source: str) -> str:
-    """The shipped DAG file with its dag_id changed and every task from ``apply`` to ``apply_approved`` moved
-    into a TaskGroup, as a person copying it would edit it."""
-    lines = source.replace('dag_id="create_connectors"', f'dag_id="{COPY_DAG_ID}"').splitlines()
-    first = next(i for i, line in enumerate(lines) if line.startswith("    applied = ["))
-    last = next(i for i, line in enumerate(lines) if line.strip() == "applied.append(gated)")
-    grouped = [f'    with TaskGroup("{COPY_GROUP}"):'] + [
-        f"    {line}" if line else line for line in lines[first : last + 1]
-    ]
-    copied = "\n".join(lines[:first] + grouped + lines[last + 1 :]) + "\n"
-    assert copied.count(f'dag_id="{COPY_DAG_ID}"') == 1
-    return "from airflow.sdk import TaskGroup\n" + copied
 
 
 def start(
