@@ -110,6 +110,16 @@ def _items(option: Option, text: str | None) -> list[str]:
     return items
 
 
+def _cron(option: Option, text: str | None) -> str:
+    value = _text(option, text).strip()
+    if value:
+        from croniter import croniter  # only when a schedule is set: then Airflow imports it too
+
+        if not croniter.is_valid(value):
+            raise ValueError(value)
+    return value
+
+
 _READERS: dict[str, Callable[[Option, str | None], object]] = {
     "boolean": _boolean,
     "integer": _integer,
@@ -117,6 +127,7 @@ _READERS: dict[str, Callable[[Option, str | None], object]] = {
     "string": _text,
     "choice": _choice,
     "list": _items,
+    "cron": _cron,
 }
 
 
@@ -163,6 +174,9 @@ class _Reader:
     def items(self, key: str) -> list[str]:
         return self.read(key, _items)
 
+    def cron(self, key: str) -> str:
+        return self.read(key, _cron)
+
 
 _STRICT = _Reader()
 
@@ -195,7 +209,7 @@ def _apply_timeout(read: _Reader) -> float:
 
 
 def _reconcile_schedule(read: _Reader) -> str | None:
-    return read.text("reconcile_schedule").strip() or None
+    return read.cron("reconcile_schedule") or None
 
 
 @dataclass(frozen=True)

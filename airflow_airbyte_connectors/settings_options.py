@@ -15,7 +15,7 @@ from airflow_airbyte_connectors.versions import VERSION_CLASSES
 
 SECTION = "airbyte_connectors"
 SECTION_DESCRIPTION = "Settings of the create_connectors DAG and AirbyteDefinitionOperator."
-OptionType = Literal["string", "boolean", "integer", "float", "list", "choice"]
+OptionType = Literal["string", "boolean", "integer", "float", "list", "choice", "cron"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Option:
 
     @property
     def may_be_empty(self) -> bool:
-        return self.default == "" or self.type in ("string", "list")
+        return self.default == "" or self.type in ("string", "list", "cron")
 
     @property
     def expected(self) -> str:
@@ -50,6 +50,8 @@ class Option:
         if self.type == "list":
             items = f"of {', '.join(self.allowed)}" if self.allowed else "of items"
             return f"a comma-separated list {items} (or empty)"
+        if self.type == "cron":
+            return "a cron expression such as '0 * * * *' or @hourly (or empty)"
         if self.type == "string":
             return "text (or empty)" if self.may_be_empty else "text"
         noun = "a whole number" if self.type == "integer" else "a number"
@@ -60,11 +62,11 @@ class Option:
         return f"{noun} (or empty)" if self.may_be_empty else noun
 
     def provider_entry(self) -> dict[str, str]:
-        """The option as Airflow's provider schema wants it (lists and choices are strings to Airflow)."""
+        """The option as Airflow's provider schema wants it (lists, choices and crons are strings to Airflow)."""
         return {
             "description": self.description,
             "version_added": self.version_added,
-            "type": "string" if self.type in ("list", "choice") else self.type,
+            "type": "string" if self.type in ("list", "choice", "cron") else self.type,
             "example": self.example,
             "default": self.default,
         }
@@ -218,7 +220,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "reconcile_schedule",
-        "string",
+        "cron",
         default="",
         example="0 * * * *",
         version_added="0.2.0",

@@ -99,6 +99,14 @@ class TestInvalidValuesFailLoudly:
         with pytest.raises(settings.SettingsError, match=r"list of patch, minor, major, downgrade, prerelease, "):
             settings.hold_changes()
 
+    @pytest.mark.parametrize("value", ["every hour", "61 * * * *", "@once"])
+    def test_schedule_that_is_not_cron(self, monkeypatch, value):
+        set_option(monkeypatch, "reconcile_schedule", value)
+        with pytest.raises(
+            settings.SettingsError, match=f"^{re.escape(problem(OPTION['reconcile_schedule'], value))}$"
+        ):
+            settings.reconcile_schedule()
+
     def test_a_long_value_is_cut_short(self, monkeypatch):
         set_option(monkeypatch, "max_writes", "9" * 50 + "x" * 200)
         with pytest.raises(settings.SettingsError) as raised:
@@ -131,6 +139,11 @@ class TestValidSpellings:
     def test_hold_changes_comma_list_any_case_spaces_and_empty(self, monkeypatch, value, expected):
         set_option(monkeypatch, "hold_changes", value)
         assert settings.hold_changes() == expected
+
+    @pytest.mark.parametrize("value", ["0 * * * *", " @hourly ", "*/5 9-17 * * 1-5"])
+    def test_cron(self, monkeypatch, value):
+        set_option(monkeypatch, "reconcile_schedule", value)
+        assert settings.reconcile_schedule() == value.strip()
 
     def test_users_are_a_comma_list(self, monkeypatch):
         set_option(monkeypatch, "approval_users", " alice, ,bob ")
@@ -210,6 +223,7 @@ class TestParseTime:
         set_option(monkeypatch, "max_writes", "lots")
         set_option(monkeypatch, "task_retries", "three")
         set_option(monkeypatch, "approval", "sometimes")
+        set_option(monkeypatch, "reconcile_schedule", "every hour")
         with caplog.at_level(logging.WARNING, logger="airflow_airbyte_connectors.settings"):
             bag = DagBag(dag_folder=str(DAGS_FOLDER))
         assert bag.import_errors == {}
@@ -217,10 +231,11 @@ class TestParseTime:
         assert dag.params["max_writes"] == 50
         assert {task.task_id for task in dag.tasks} == {"prepare", "apply", "publish_changes", "report"}
         assert dag.get_task("apply").retries == 3
+        assert "CronTriggerTimetable" not in repr(dag.timetable)  # the basic_config Asset only
         warnings = [r.getMessage() for r in caplog.records if "invalid settings" in r.getMessage()]
         assert warnings == [
-            "invalid settings: max_writes, approval, task_retries in [airbyte_connectors]; their defaults are "
-            "used here and each run fails in prepare naming them"
+            "invalid settings: reconcile_schedule, max_writes, approval, task_retries in [airbyte_connectors]; "
+            "their defaults are used here and each run fails in prepare naming them"
         ]
 
 
