@@ -53,7 +53,7 @@ class Option:
         if self.type == "cron":
             return "a cron expression such as '0 * * * *' or @hourly (or empty)"
         if self.type == "string":
-            return "text (or empty)" if self.may_be_empty else "text"
+            return "text (or empty)"
         noun = "a whole number" if self.type == "integer" else "a number"
         if self.above is not None:
             noun += f" above {self.above:g}"
