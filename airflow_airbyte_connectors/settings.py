@@ -14,10 +14,10 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 from urllib.parse import urlsplit
 
-from airflow_airbyte_connectors.settings_options import OPTION, OPTIONS, SECTION, Option
+from airflow_airbyte_connectors.settings_options import OPTION, OPTIONS, SECTION, ApprovalMode, Option
 
 if TYPE_CHECKING:
     from airflow.configuration import AirflowConfigParser
@@ -208,6 +208,10 @@ def _apply_timeout(read: _Reader) -> float:
     return configured if configured is not None else 3 * read.number("write_timeout")
 
 
+def _approval(read: _Reader) -> ApprovalMode:
+    return cast(ApprovalMode, read.choice("approval"))  # checked: the option allows ApprovalMode's values only
+
+
 def _reconcile_schedule(read: _Reader) -> str | None:
     return read.cron("reconcile_schedule") or None
 
@@ -220,7 +224,7 @@ class DagSettings:
     reconcile_schedule: str | None
     max_writes: int
     max_writes_limit: int
-    approval: str
+    approval: ApprovalMode
     approval_timeout: float
     approval_users: tuple[str, ...]
     max_active_writes: int
@@ -245,7 +249,7 @@ def for_dag() -> DagSettings:
         reconcile_schedule=_reconcile_schedule(read),
         max_writes=read.integer("max_writes"),
         max_writes_limit=read.integer("max_writes_limit"),
-        approval=read.choice("approval"),
+        approval=_approval(read),
         approval_timeout=read.number("approval_timeout"),
         approval_users=tuple(read.items("approval_users")),
         max_active_writes=read.integer("max_active_writes"),
@@ -364,10 +368,10 @@ def hold_changes() -> frozenset[str]:
     return frozenset(_STRICT.items("hold_changes"))
 
 
-def approval() -> str:
+def approval() -> ApprovalMode:
     """When a run waits for a person: ``never``, ``held`` (plans with held changes) or ``always`` (every plan
     that writes)."""
-    return _STRICT.choice("approval")
+    return _approval(_STRICT)
 
 
 def approval_timeout() -> float:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from airflow_airbyte_connectors.versions import VERSION_CLASSES
 
 SECTION = "airbyte_connectors"
 SECTION_DESCRIPTION = "Settings of the create_connectors DAG and AirbyteDefinitionOperator."
+ApprovalMode = Literal["never", "held", "always"]
 OptionType = Literal["string", "boolean", "integer", "float", "list", "choice", "cron"]
 
 
@@ -284,7 +285,7 @@ OPTIONS: tuple[Option, ...] = (
         default="never",
         example="held",
         version_added="0.2.0",
-        allowed=("never", "held", "always"),
+        allowed=get_args(ApprovalMode),
         description=(
             "When a run waits for a person in Airflow (Human-in-the-loop approval): never (default; airflow dags test"
             " never waits), held (a plan with held changes waits for them, safe changes are applied at once) or "
