@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, Literal
 
-from airflow_airbyte_connectors.plan_document import ApprovalMode, ApprovalRequest, Document
+from airflow_airbyte_connectors.plan_document import ApprovalRequest, Document
 from airflow_airbyte_connectors.planning import Action, Plan
+from airflow_airbyte_connectors.settings_options import ApprovalMode
 
 Outcome = Literal["not_needed", "approved", "rejected", "lapsed", "failed"]
 

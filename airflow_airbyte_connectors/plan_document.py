@@ -19,6 +19,7 @@ from airflow_airbyte_connectors.configs import DesiredDefinition
 from airflow_airbyte_connectors.impact import ActorImpact
 from airflow_airbyte_connectors.kinds import Kind
 from airflow_airbyte_connectors.planning import Action, Finding, Plan
+from airflow_airbyte_connectors.settings_options import ApprovalMode
 
 # Bumped when a field is removed or changes meaning; fields may be added within a version.
 PLAN_SCHEMA_VERSION: Literal[2] = 2
@@ -26,8 +27,6 @@ PLAN_SCHEMA_VERSION: Literal[2] = 2
 ACTORS_SHOWN = 10
 # The order predicted outcomes are listed in.
 OUTCOMES = ("stays_behind", "moves", "user_pinned", "already_pinned", "released")
-
-ApprovalMode = Literal["never", "held", "always"]
 
 
 class Document(BaseModel):

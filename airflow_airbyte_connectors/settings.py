@@ -1,55 +1,275 @@
-"""The ``[airbyte_connectors]`` section of Airflow's configuration, read when needed (never at import)."""
+"""The ``[airbyte_connectors]`` section of Airflow's configuration, read when needed (never at import).
+
+Each option is described once, in ``settings_options.OPTIONS``. Values are read with Airflow's typed getters
+(``AIRFLOW__AIRBYTE_CONNECTORS__KEY`` wins over airflow.cfg, the table's default applies when neither is set)
+and checked against the table: an invalid value raises :class:`SettingsError` naming key, value and what is
+allowed, never a silent default. Only :func:`for_dag` (parse time) falls back to defaults, and says so.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
 import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar, cast
 from urllib.parse import urlsplit
 
-SECTION = "airbyte_connectors"
+from airflow_airbyte_connectors.settings_options import OPTION, OPTIONS, SECTION, ApprovalMode, Option
+
+if TYPE_CHECKING:
+    from airflow.configuration import AirflowConfigParser
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+N = TypeVar("N", int, float)
 # create_connectors announces what it changed through this alias, as an event of the Asset that names the
 # Airbyte instance (see definitions_asset_uri).
 DEFINITIONS_ASSET_ALIAS = "airbyte_connector_definitions"
-DEFAULTS = {
-    "basic_config_path": "{AIRFLOW_HOME}/configs/basic_config.yaml",
-    "conn_id": "airbyte_default",
-    "workspace_id": "",
-    "read_timeout": "30",
-    "write_timeout": "1200",
-    "max_response_mb": "64",
-    "max_writes": "50",
-    "task_retries": "3",
-    "task_retry_delay": "60",
-    "prepare_timeout": "1800",
-    "apply_timeout": "",
-    "report_timeout": "600",
-    "max_active_writes": "4",
-    "reconcile_schedule": "",
-    "check_images": "True",
-    "image_check_timeout": "5",
-    "image_token_hosts": "auth.docker.io",
-    "docker_hub_url": "https://registry-1.docker.io",
-    "registry_url": "https://connectors.airbyte.com/files/registries/v0/oss_registry.json",
-    "hold_changes": "breaking,downgrade",
-    "approval": "never",
-    "approval_timeout": "86400",
-    "approval_users": "",
-    "max_writes_limit": "1000",
-    "create_settle_window": "900",
+APPROVAL_MODES = OPTION["approval"].allowed
+_SHOWN_CHARS = 80  # of an invalid value in an error: enough to recognise it, not a whole pasted file
+
+
+class SettingsError(ValueError):
+    """One or more ``[airbyte_connectors]`` values that cannot be used; ``problems`` names each."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        listed = "\n".join(f"  {problem}" for problem in self.problems)
+        super().__init__(self.problems[0] if len(self.problems) == 1 else f"invalid settings:\n{listed}")
+
+
+def _conf() -> AirflowConfigParser:
+    from airflow.configuration import conf
+
+    return conf
+
+
+def _raw(option: Option) -> str:
+    return str(_conf().get(SECTION, option.key, fallback=option.default))
+
+
+def _problem(option: Option) -> str:
+    value = _raw(option)
+    shown = value if len(value) <= _SHOWN_CHARS else value[: _SHOWN_CHARS - 3] + "..."
+    return f"[{SECTION}] {option.key} = {shown!r} is not {option.expected}"
+
+
+# Each reader takes ``text`` only for an option's own default (parse time, after an invalid value); otherwise
+# it reads the configuration. A ValueError or AirflowConfigException means "not valid".
+
+
+def _boolean(option: Option, text: str | None) -> bool:
+    if text is not None:
+        return text.strip().lower() == "true"
+    return _conf().getboolean(SECTION, option.key, fallback=option.default)
+
+
+def _bounded(option: Option, value: N) -> N:
+    if not math.isfinite(value):
+        raise ValueError(value)
+    if option.minimum is not None and value < option.minimum:
+        raise ValueError(value)
+    if option.above is not None and value <= option.above:
+        raise ValueError(value)
+    return value
+
+
+def _integer(option: Option, text: str | None) -> int:
+    value = int(text) if text is not None else _conf().getint(SECTION, option.key, fallback=option.default)
+    return _bounded(option, value)
+
+
+def _number(option: Option, text: str | None) -> float | None:
+    """None only for an option that may be empty (its description says what empty means)."""
+    if option.may_be_empty and not (_raw(option) if text is None else text).strip():
+        return None
+    value = float(text) if text is not None else _conf().getfloat(SECTION, option.key, fallback=option.default)
+    return _bounded(option, value)
+
+
+def _text(option: Option, text: str | None) -> str:
+    return _raw(option) if text is None else text
+
+
+def _choice(option: Option, text: str | None) -> str:
+    value = _text(option, text).strip().lower()
+    if value not in option.allowed:
+        raise ValueError(value)
+    return value
+
+
+def _items(option: Option, text: str | None) -> list[str]:
+    items = [item.strip() for item in _text(option, text).split(",") if item.strip()]
+    if option.allowed:
+        items = [item.lower() for item in items]
+        if not set(items) <= set(option.allowed):
+            raise ValueError(items)
+    return items
+
+
+def _cron(option: Option, text: str | None) -> str:
+    value = _text(option, text).strip()
+    if value:
+        from croniter import croniter  # only when a schedule is set: then Airflow imports it too
+
+        if not croniter.is_valid(value):
+            raise ValueError(value)
+    return value
+
+
+_READERS: dict[str, Callable[[Option, str | None], object]] = {
+    "boolean": _boolean,
+    "integer": _integer,
+    "float": _number,
+    "string": _text,
+    "choice": _choice,
+    "list": _items,
+    "cron": _cron,
 }
-APPROVAL_MODES = ("never", "held", "always")
+
+
+class _Reader:
+    """Reads options strictly (SettingsError), or leniently: the default of an invalid one, its key remembered."""
+
+    def __init__(self, *, lenient: bool = False) -> None:
+        self.lenient = lenient
+        self.invalid: list[str] = []
+
+    def read(self, key: str, reader: Callable[[Option, str | None], T]) -> T:
+        from airflow.exceptions import AirflowConfigException
+
+        option = OPTION[key]
+        try:
+            return reader(option, None)
+        except (AirflowConfigException, ValueError):
+            if not self.lenient:
+                raise SettingsError([_problem(option)]) from None
+            self.invalid.append(key)
+            return reader(option, option.default)
+
+    def boolean(self, key: str) -> bool:
+        return self.read(key, _boolean)
+
+    def integer(self, key: str) -> int:
+        return self.read(key, _integer)
+
+    def number(self, key: str) -> float:
+        value = self.read(key, _number)
+        if value is None:
+            raise TypeError(f"{key} may be empty: read it with optional_number")
+        return value
+
+    def optional_number(self, key: str) -> float | None:
+        return self.read(key, _number)
+
+    def text(self, key: str) -> str:
+        return self.read(key, _text)
+
+    def choice(self, key: str) -> str:
+        return self.read(key, _choice)
+
+    def items(self, key: str) -> list[str]:
+        return self.read(key, _items)
+
+    def cron(self, key: str) -> str:
+        return self.read(key, _cron)
+
+
+_STRICT = _Reader()
+
+
+def validate() -> None:
+    """Read every option; one :class:`SettingsError` lists all invalid ones. ``prepare`` calls it first."""
+    problems: list[str] = []
+    for option in OPTIONS:
+        try:
+            _STRICT.read(option.key, _READERS[option.type])
+        except SettingsError as error:
+            problems += error.problems
+    if problems:
+        raise SettingsError(problems)
 
 
 def get(key: str) -> str:
-    """Value of ``[airbyte_connectors] key`` (env ``AIRFLOW__AIRBYTE_CONNECTORS__KEY`` wins)."""
-    from airflow.configuration import conf
+    """Text of ``[airbyte_connectors] key`` as configured (env ``AIRFLOW__AIRBYTE_CONNECTORS__KEY`` wins)."""
+    return _STRICT.text(key)
 
-    return conf.get(SECTION, key, fallback=DEFAULTS[key])
+
+def _basic_config_path(read: _Reader) -> Path:
+    airflow_home = os.environ.get("AIRFLOW_HOME") or str(Path("~/airflow").expanduser())
+    return Path(read.text("basic_config_path").replace("{AIRFLOW_HOME}", airflow_home)).expanduser()
+
+
+def _apply_timeout(read: _Reader) -> float:
+    configured = read.optional_number("apply_timeout")
+    return configured if configured is not None else 3 * read.number("write_timeout")
+
+
+def _approval(read: _Reader) -> ApprovalMode:
+    return cast(ApprovalMode, read.choice("approval"))  # checked: the option allows ApprovalMode's values only
+
+
+def _reconcile_schedule(read: _Reader) -> str | None:
+    return read.cron("reconcile_schedule") or None
+
+
+@dataclass(frozen=True)
+class DagSettings:
+    """What the DAG file reads while it is parsed (see :func:`for_dag`)."""
+
+    basic_config_path: Path
+    reconcile_schedule: str | None
+    max_writes: int
+    max_writes_limit: int
+    approval: ApprovalMode
+    approval_timeout: float
+    approval_users: tuple[str, ...]
+    max_active_writes: int
+    task_retries: int
+    task_retry_delay: float
+    prepare_timeout: float
+    apply_timeout: float
+    report_timeout: float
+
+    @property
+    def basic_config_asset_uri(self) -> str:
+        return self.basic_config_path.absolute().as_uri()
+
+
+def for_dag() -> DagSettings:
+    """The settings the DAG file needs, for parse time: an invalid value must not fail the DAG's import (it
+    would vanish from the UI), so its default is used and one warning names the keys. The run then fails in
+    ``prepare`` (:func:`validate`) with the full message."""
+    read = _Reader(lenient=True)
+    values = DagSettings(
+        basic_config_path=_basic_config_path(read),
+        reconcile_schedule=_reconcile_schedule(read),
+        max_writes=read.integer("max_writes"),
+        max_writes_limit=read.integer("max_writes_limit"),
+        approval=_approval(read),
+        approval_timeout=read.number("approval_timeout"),
+        approval_users=tuple(read.items("approval_users")),
+        max_active_writes=read.integer("max_active_writes"),
+        task_retries=read.integer("task_retries"),
+        task_retry_delay=read.number("task_retry_delay"),
+        prepare_timeout=read.number("prepare_timeout"),
+        apply_timeout=_apply_timeout(read),
+        report_timeout=read.number("report_timeout"),
+    )
+    if read.invalid:
+        log.warning(
+            "invalid settings: %s in [%s]; their defaults are used here and each run fails in prepare naming them",
+            ", ".join(read.invalid),
+            SECTION,
+        )
+    return values
 
 
 def basic_config_path() -> Path:
-    airflow_home = os.environ.get("AIRFLOW_HOME") or str(Path("~/airflow").expanduser())
-    return Path(get("basic_config_path").replace("{AIRFLOW_HOME}", airflow_home)).expanduser()
+    return _basic_config_path(_STRICT)
 
 
 def basic_config_asset_uri() -> str:
@@ -58,78 +278,77 @@ def basic_config_asset_uri() -> str:
 
 
 def conn_id() -> str:
-    return get("conn_id") or DEFAULTS["conn_id"]
+    return _STRICT.text("conn_id") or OPTION["conn_id"].default
 
 
 def workspace_id() -> str | None:
-    return get("workspace_id").strip() or None
+    return _STRICT.text("workspace_id").strip() or None
 
 
 def read_timeout() -> float:
-    return float(get("read_timeout"))
+    return _STRICT.number("read_timeout")
 
 
 def write_timeout() -> float:
-    return float(get("write_timeout"))
+    return _STRICT.number("write_timeout")
 
 
 def max_response_bytes() -> int:
     """The most an answer of Airbyte may hold; a larger one is not read."""
-    return int(float(get("max_response_mb")) * 1024 * 1024)
+    return _STRICT.integer("max_response_mb") * 1024 * 1024
 
 
 def prepare_timeout() -> float:
-    return float(get("prepare_timeout"))
+    return _STRICT.number("prepare_timeout")
 
 
 def apply_timeout() -> float:
     """Of each create/update task. Empty: three times ``write_timeout``, so the write's own deadline (within
     twice ``write_timeout``, retries included) always ends first and a lost answer is checked, not resent."""
-    value = get("apply_timeout").strip()
-    return float(value) if value else 3 * write_timeout()
+    return _apply_timeout(_STRICT)
 
 
 def report_timeout() -> float:
-    return float(get("report_timeout"))
+    return _STRICT.number("report_timeout")
 
 
 def max_active_writes() -> int:
-    return int(get("max_active_writes"))
+    return _STRICT.integer("max_active_writes")
 
 
 def max_writes() -> int:
-    return int(get("max_writes"))
+    return _STRICT.integer("max_writes")
 
 
 def task_retries() -> int:
-    return int(get("task_retries"))
+    return _STRICT.integer("task_retries")
 
 
 def task_retry_delay() -> float:
-    return float(get("task_retry_delay"))
+    return _STRICT.number("task_retry_delay")
 
 
 def reconcile_schedule() -> str | None:
     """Cron expression for periodic runs besides the basic_config Asset; None when unset."""
-    return get("reconcile_schedule").strip() or None
+    return _reconcile_schedule(_STRICT)
 
 
 def check_images() -> bool:
-    return get("check_images").strip().lower() in ("true", "1", "yes", "on")
+    return _STRICT.boolean("check_images")
 
 
 def image_check_timeout() -> float:
-    return float(get("image_check_timeout"))
+    return _STRICT.number("image_check_timeout")
 
 
 def image_token_hosts() -> list[str]:
     """Hosts whose token service a registry may send the image check to (besides the registry's own host)."""
-    return _comma_list("image_token_hosts")
+    return _STRICT.items("image_token_hosts")
 
 
 def docker_hub_url() -> str:
     """Docker Hub's registry API, or a mirror of it, for the image check."""
-    return get("docker_hub_url").strip().rstrip("/") or DEFAULTS["docker_hub_url"]
+    return _STRICT.text("docker_hub_url").strip().rstrip("/") or OPTION["docker_hub_url"].default
 
 
 def definitions_asset_uri(airbyte_root_url: str) -> str:
@@ -141,51 +360,35 @@ def definitions_asset_uri(airbyte_root_url: str) -> str:
 
 def registry_url() -> str | None:
     """Airbyte's connector registry (URL, ``file://`` URI or path) for breaking changes; None when off."""
-    return get("registry_url").strip() or None
-
-
-def _comma_list(key: str) -> list[str]:
-    return [item.strip() for item in get(key).split(",") if item.strip()]
+    return _STRICT.text("registry_url").strip() or None
 
 
 def hold_changes() -> frozenset[str]:
     """Version classes whose updates wait for a person (``apply_held``) instead of being written."""
-    from airflow_airbyte_connectors.versions import VERSION_CLASSES  # read in prepare, not at parse time
-
-    classes = {c.lower() for c in _comma_list("hold_changes")}
-    unknown = classes - set(VERSION_CLASSES)
-    if unknown:
-        raise ValueError(
-            f"[airbyte_connectors] hold_changes: {', '.join(sorted(unknown))} is not a version class "
-            f"(choose from {', '.join(VERSION_CLASSES)}, comma-separated, or leave it empty)"
-        )
-    return frozenset(classes)
+    return frozenset(_STRICT.items("hold_changes"))
 
 
-def approval() -> str:
+def approval() -> ApprovalMode:
     """When a run waits for a person: ``never``, ``held`` (plans with held changes) or ``always`` (every plan
     that writes)."""
-    mode = get("approval").strip().lower() or "never"
-    if mode not in APPROVAL_MODES:
-        raise ValueError(f"[airbyte_connectors] approval: {mode!r} is not one of {', '.join(APPROVAL_MODES)}")
-    return mode
+    return _approval(_STRICT)
 
 
 def approval_timeout() -> float:
     """Seconds a run waits for an answer; no answer by then counts as Reject."""
-    return float(get("approval_timeout"))
+    return _STRICT.number("approval_timeout")
 
 
 def approval_users() -> list[str]:
     """Airflow user ids allowed to answer (empty: anyone who may act on the DAG)."""
-    return _comma_list("approval_users")
+    return _STRICT.items("approval_users")
 
 
 def max_writes_limit() -> int:
     """The ceiling of the ``max_writes`` Param (held changes count toward it)."""
-    return int(get("max_writes_limit"))
+    return _STRICT.integer("max_writes_limit")
 
 
 def create_settle_window() -> float:
     """Seconds a create with an unknown outcome is not sent again unless Airbyte shows it."""
-    return float(get("create_settle_window"))
+    return _STRICT.number("create_settle_window")

@@ -31,11 +31,14 @@ from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.operators.airbyte_definition import AirbyteDefinitionOperator
 from airflow_airbyte_connectors.tasks import names
 
+# Read once; an invalid value falls back to its default here (one warning) and fails the run in prepare.
+configured = settings.for_dag()
+
 
 def schedule() -> Any:
     """The basic_config Asset, or that Asset or the reconcile cron, whichever comes first."""
-    basic_config = Asset(settings.basic_config_asset_uri())
-    cron = settings.reconcile_schedule()
+    basic_config = Asset(configured.basic_config_asset_uri)
+    cron = configured.reconcile_schedule
     if cron is None:
         return [basic_config]
     return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=basic_config)
@@ -65,10 +68,10 @@ def schedule() -> Any:
         ),
         "max_writes": Param(
             # A max_writes above the limit is refused by prepare, naming both; the DAG still imports.
-            min(settings.max_writes(), settings.max_writes_limit()),
+            min(configured.max_writes, configured.max_writes_limit),
             type="integer",
             minimum=0,
-            maximum=settings.max_writes_limit(),
+            maximum=configured.max_writes_limit,
             title="Most writes allowed",
             description="Safety limit: a plan with more creates, updates and held changes than this stops "
             "before writing. At most [airbyte_connectors] max_writes_limit.",
@@ -78,7 +81,7 @@ def schedule() -> Any:
 def create_connectors() -> None:
     # Every task but the approval has an execution_timeout: a stuck one fails instead of holding the only
     # active run (max_active_runs=1).
-    @task(task_id=names.PREPARE, execution_timeout=timedelta(seconds=settings.prepare_timeout()))
+    @task(task_id=names.PREPARE, execution_timeout=timedelta(seconds=configured.prepare_timeout))
     def prepare(params: dict[str, Any], ti: Any) -> list[dict[str, Any]]:
         from airflow_airbyte_connectors.tasks import prepare as preparing
 
@@ -96,24 +99,24 @@ def create_connectors() -> None:
     planned = prepare()
     writes = dict(
         map_index_template="{{ task.action_label }}",
-        max_active_tis_per_dagrun=settings.max_active_writes(),
-        retries=settings.task_retries(),
-        retry_delay=timedelta(seconds=settings.task_retry_delay()),
-        execution_timeout=timedelta(seconds=settings.apply_timeout()),
+        max_active_tis_per_dagrun=configured.max_active_writes,
+        retries=configured.task_retries,
+        retry_delay=timedelta(seconds=configured.task_retry_delay),
+        execution_timeout=timedelta(seconds=configured.apply_timeout),
     )
     applied = [AirbyteDefinitionOperator.partial(task_id=names.APPLY, **writes).expand_kwargs(planned)]
     approve = None
 
-    if settings.approval() != "never":
+    if configured.approval != "never":
         # Imported only when used: the dag-processor pays for what this file imports on every parse.
         from airflow_airbyte_connectors.operators.approval import HeldChangesApproval
 
         approve = HeldChangesApproval(
             task_id=names.APPROVE,
             prepare_task_id=planned.operator.task_id,
-            response_timeout=timedelta(seconds=settings.approval_timeout()),
+            response_timeout=timedelta(seconds=configured.approval_timeout),
             defaults="Reject",  # no answer in time is a Reject: a forgotten approval cannot block later runs
-            assigned_users=[{"id": user, "name": user} for user in settings.approval_users()] or None,
+            assigned_users=[{"id": user, "name": user} for user in configured.approval_users] or None,
             # Airflow 3.3 can fail an answered approval (a scheduler race): the retry completes with the
             # answer already given instead of asking again (docs/approvals.md).
             retries=1,
@@ -133,7 +136,7 @@ def create_connectors() -> None:
         writes=tuple(a.task_id for a in applied),
         approve=approve.task_id if approve is not None else None,
     ).to_json()
-    finishing = timedelta(seconds=settings.report_timeout())
+    finishing = timedelta(seconds=configured.report_timeout)
 
     @task(
         task_id=names.PUBLISH_CHANGES,

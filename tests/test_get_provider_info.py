@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.get_provider_info import get_provider_info
+from airflow_airbyte_connectors.settings_options import OPTIONS, SECTION
 
 
 def test_provider_info_matches_airflows_schema():
@@ -26,18 +28,29 @@ def test_entry_point_is_registered_under_the_distribution_name():
     assert get_provider_info()["package-name"] == "airflow-airbyte-connectors"
 
 
-def test_airflow_sees_the_provider_and_its_config_section():
+def test_config_section_is_the_option_table():
+    section = get_provider_info()["config"][SECTION]
+    assert list(section["options"]) == [option.key for option in OPTIONS]
+    for option in OPTIONS:
+        entry = section["options"][option.key]
+        assert (entry["default"], entry["description"], entry["example"]) == (
+            option.default,
+            option.description,
+            option.example,
+        )
+        assert entry["type"] in ("string", "boolean", "integer", "float"), option.key
+
+
+def test_airflow_sees_the_provider_and_every_default(monkeypatch):
     from airflow.configuration import conf
     from airflow.providers_manager import ProvidersManager
 
     assert "airflow-airbyte-connectors" in ProvidersManager().providers
-    assert conf.get("airbyte_connectors", "conn_id") == "airbyte_default"
-    assert conf.get("airbyte_connectors", "workspace_id") == ""
-
-
-def test_defaults_in_provider_info_and_settings_agree():
-    options = get_provider_info()["config"]["airbyte_connectors"]["options"]
-    assert {key: option["default"] for key, option in options.items()} == settings.DEFAULTS
+    for option in OPTIONS:
+        monkeypatch.delenv(option.env_var, raising=False)
+        # Airflow fills {AIRFLOW_HOME} into defaults, as it does in its own.
+        expected = option.default.replace("{AIRFLOW_HOME}", os.environ["AIRFLOW_HOME"])
+        assert conf.get(SECTION, option.key) == expected, option.key  # no fallback: the provider's default
 
 
 class TestSettings:

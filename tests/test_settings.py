@@ -1,47 +1,247 @@
-"""The [airbyte_connectors] settings that are parsed, not just read: lists and closed choices."""
+"""The [airbyte_connectors] settings: one option table, read with Airflow's typed getters, never coerced."""
 
 from __future__ import annotations
+
+import logging
+import re
 
 import pytest
 
 from airflow_airbyte_connectors import settings
+from airflow_airbyte_connectors.settings_options import OPTION, OPTIONS, SECTION, Option, markdown
+from tests.support import DAGS_FOLDER, REPO_ROOT
+
+NUMBERS = [option for option in OPTIONS if option.type in ("integer", "float")]
+BOOLEANS = [option for option in OPTIONS if option.type == "boolean"]
+CLOSED = [option for option in OPTIONS if option.allowed]
+PARSED = [option for option in OPTIONS if option.type != "string" and (option.type != "list" or option.allowed)]
 
 
-class TestHoldChanges:
-    def test_default_holds_breaking_changes_and_downgrades(self):
-        assert settings.hold_changes() == {"breaking", "downgrade"}
+def getter(key: str):
+    """The public reader of each option (one reads megabytes as bytes)."""
+    return settings.max_response_bytes if key == "max_response_mb" else getattr(settings, key)
 
-    @pytest.mark.parametrize(("value", "expected"), [("", set()), (" Major , prerelease,", {"major", "prerelease"})])
-    def test_comma_list_any_case_spaces_and_empty(self, monkeypatch, value, expected):
-        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__HOLD_CHANGES", value)
-        assert settings.hold_changes() == expected
 
-    def test_unknown_class_is_named_with_the_choices(self, monkeypatch):
-        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__HOLD_CHANGES", "breaking,risky")
-        with pytest.raises(ValueError, match=r"hold_changes: risky is not a version class \(choose from patch, "):
+def set_option(monkeypatch, key: str, value: str) -> None:
+    monkeypatch.setenv(f"AIRFLOW__AIRBYTE_CONNECTORS__{key.upper()}", value)
+
+
+def problem(option: Option, value: str) -> str:
+    return f"[airbyte_connectors] {option.key} = {value!r} is not {option.expected}"
+
+
+def below(option: Option) -> str:
+    """The first value under an option's bound."""
+    if option.above is not None:
+        return f"{option.above:g}"
+    assert option.minimum is not None, f"{option.key}: a number without a bound"
+    return f"{option.minimum - 1:g}"
+
+
+NUMBER_TYPOS = [
+    (option, value)
+    for option in NUMBERS
+    for value in ("ten", below(option), "nan", "inf", *(() if option.may_be_empty else ("",)))
+    + (("2.5",) if option.type == "integer" else ())
+]
+CHOICE_TYPOS = [
+    (option, value)
+    for option in CLOSED
+    for value in (("sometimes", "", "never,held", "HELD!") if option.type == "choice" else ("breaking,risky", "Ture"))
+]
+
+
+@pytest.fixture
+def nothing_set(monkeypatch):
+    """The section as a fresh install sees it (tests/conftest.py sets a few keys for every test)."""
+    for option in OPTIONS:
+        monkeypatch.delenv(option.env_var, raising=False)
+
+
+def test_every_option_has_its_getter():
+    assert all(callable(getter(option.key)) for option in OPTIONS)
+
+
+class TestInvalidValuesFailLoudly:
+    def test_the_message_names_section_key_value_and_what_is_allowed(self, monkeypatch):
+        set_option(monkeypatch, "check_images", "Ture")
+        with pytest.raises(settings.SettingsError) as raised:
+            settings.check_images()
+        assert str(raised.value) == "[airbyte_connectors] check_images = 'Ture' is not a boolean (true or false)"
+        set_option(monkeypatch, "max_writes", "lots")
+        with pytest.raises(ValueError, match=r"^\[airbyte_connectors\] max_writes = 'lots' is not a whole number"):
+            settings.max_writes()
+
+    @pytest.mark.parametrize("value", ["Ture", "yes", "", "2"])
+    @pytest.mark.parametrize("option", BOOLEANS, ids=lambda o: o.key)
+    def test_boolean_typo(self, monkeypatch, option, value):
+        set_option(monkeypatch, option.key, value)
+        with pytest.raises(settings.SettingsError, match=f"^{re.escape(problem(option, value))}$"):
+            getter(option.key)()
+
+    @pytest.mark.parametrize(("option", "value"), NUMBER_TYPOS, ids=[f"{o.key}={v!r}" for o, v in NUMBER_TYPOS])
+    def test_number_typo(self, monkeypatch, option, value):
+        set_option(monkeypatch, option.key, value)
+        with pytest.raises(settings.SettingsError, match=f"^{re.escape(problem(option, value))}$"):
+            getter(option.key)()
+
+    @pytest.mark.parametrize(("option", "value"), CHOICE_TYPOS, ids=[f"{o.key}={v!r}" for o, v in CHOICE_TYPOS])
+    def test_closed_choice_typo(self, monkeypatch, option, value):
+        set_option(monkeypatch, option.key, value)
+        with pytest.raises(settings.SettingsError, match=f"^{re.escape(problem(option, value))}$"):
+            getter(option.key)()
+
+    def test_choices_are_spelled_out(self, monkeypatch):
+        set_option(monkeypatch, "approval", "sometimes")
+        with pytest.raises(settings.SettingsError, match=r"approval = 'sometimes' is not one of never, held, always$"):
+            settings.approval()
+        set_option(monkeypatch, "hold_changes", "breaking,risky")
+        with pytest.raises(settings.SettingsError, match=r"list of patch, minor, major, downgrade, prerelease, "):
             settings.hold_changes()
 
+    @pytest.mark.parametrize("value", ["every hour", "61 * * * *", "@once"])
+    def test_schedule_that_is_not_cron(self, monkeypatch, value):
+        set_option(monkeypatch, "reconcile_schedule", value)
+        with pytest.raises(
+            settings.SettingsError, match=f"^{re.escape(problem(OPTION['reconcile_schedule'], value))}$"
+        ):
+            settings.reconcile_schedule()
 
-class TestApproval:
-    def test_users_are_a_comma_list(self, monkeypatch):
-        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL_USERS", " alice, ,bob ")
-        assert settings.approval_users() == ["alice", "bob"]
-
-    def test_unknown_mode_is_named(self, monkeypatch):
-        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL", "sometimes")
-        with pytest.raises(ValueError, match="approval: 'sometimes' is not one of never, held, always"):
-            settings.approval()
+    def test_a_long_value_is_cut_short(self, monkeypatch):
+        set_option(monkeypatch, "max_writes", "9" * 50 + "x" * 200)
+        with pytest.raises(settings.SettingsError) as raised:
+            settings.max_writes()
+        shown = re.search(r"= '([^']*)'", str(raised.value))
+        assert shown and len(shown.group(1)) == 80 and shown.group(1).endswith("...")
 
 
-class TestBounds:
-    def test_max_response_is_read_in_megabytes(self, monkeypatch):
-        assert settings.max_response_bytes() == 64 * 1024 * 1024
-        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__MAX_RESPONSE_MB", "2")
+class TestValidSpellings:
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [("True", True), ("false", False), ("1", True), ("0", False), (" TRUE ", True), ("t", True), ("F", False)],
+    )
+    def test_boolean(self, monkeypatch, value, expected):
+        set_option(monkeypatch, "check_images", value)
+        assert settings.check_images() is expected
+
+    def test_numbers(self, monkeypatch):
+        for key, value in {"max_writes": " 7 ", "read_timeout": "0.5", "create_settle_window": "0"}.items():
+            set_option(monkeypatch, key, value)
+        assert (settings.max_writes(), settings.read_timeout(), settings.create_settle_window()) == (7, 0.5, 0.0)
+        set_option(monkeypatch, "max_response_mb", "2")
         assert settings.max_response_bytes() == 2 * 1024 * 1024
 
-    def test_apply_timeout_follows_write_timeout_unless_set(self, monkeypatch):
+    def test_choice_in_any_case(self, monkeypatch):
+        set_option(monkeypatch, "approval", " Held ")
+        assert settings.approval() == "held"
+
+    @pytest.mark.parametrize(("value", "expected"), [("", set()), (" Major , prerelease,", {"major", "prerelease"})])
+    def test_hold_changes_comma_list_any_case_spaces_and_empty(self, monkeypatch, value, expected):
+        set_option(monkeypatch, "hold_changes", value)
+        assert settings.hold_changes() == expected
+
+    @pytest.mark.parametrize("value", ["0 * * * *", " @hourly ", "*/5 9-17 * * 1-5"])
+    def test_cron(self, monkeypatch, value):
+        set_option(monkeypatch, "reconcile_schedule", value)
+        assert settings.reconcile_schedule() == value.strip()
+
+    def test_users_are_a_comma_list(self, monkeypatch):
+        set_option(monkeypatch, "approval_users", " alice, ,bob ")
+        assert settings.approval_users() == ["alice", "bob"]
+
+    def test_apply_timeout_follows_write_timeout_unless_set(self, monkeypatch, nothing_set):
         assert settings.apply_timeout() == 3600.0
-        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__WRITE_TIMEOUT", "2000")
+        set_option(monkeypatch, "write_timeout", "2000")
         assert settings.apply_timeout() == 6000.0
-        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__APPLY_TIMEOUT", "900")
+        set_option(monkeypatch, "apply_timeout", "900")
         assert settings.apply_timeout() == 900.0
+
+
+class TestDefaults:
+    def test_a_fresh_install_is_valid(self, nothing_set):
+        settings.validate()
+        assert settings.hold_changes() == {"breaking", "downgrade"}
+        assert settings.check_images() is True
+        assert settings.max_response_bytes() == 64 * 1024 * 1024
+
+    def test_parse_time_fallbacks_equal_what_airflow_reads(self, monkeypatch, nothing_set):
+        """for_dag puts an option's default in place of an invalid value: the same value a fresh install reads."""
+        fresh = settings.for_dag()
+        for option in PARSED:
+            read = settings._READERS[option.type]
+            assert read(option, option.default) == read(option, None), option.key
+            set_option(monkeypatch, option.key, "Ture,risky")
+        assert settings.for_dag() == fresh
+
+    def test_airflow_cfg_is_read_and_the_environment_wins(self, monkeypatch, nothing_set):
+        from airflow.configuration import conf
+
+        conf.set(SECTION, "max_writes", "7")
+        try:
+            assert settings.max_writes() == 7
+            set_option(monkeypatch, "max_writes", "9")
+            assert settings.max_writes() == 9
+        finally:
+            conf.remove_option(SECTION, "max_writes")
+
+
+class TestValidate:
+    def test_lists_every_invalid_value_at_once(self, monkeypatch):
+        bad = {"check_images": "Ture", "max_writes": "lots", "approval": "sometimes", "read_timeout": "0"}
+        for key, value in bad.items():
+            set_option(monkeypatch, key, value)
+        with pytest.raises(settings.SettingsError) as raised:
+            settings.validate()
+        expected = [problem(OPTION[key], value) for key, value in bad.items()]
+        assert sorted(raised.value.problems) == sorted(expected)
+        assert str(raised.value).splitlines() == ["invalid settings:", *(f"  {p}" for p in raised.value.problems)]
+
+
+class TestParseTime:
+    def test_invalid_values_become_defaults_with_one_warning(self, monkeypatch, nothing_set, caplog):
+        set_option(monkeypatch, "max_writes", "lots")
+        set_option(monkeypatch, "approval", "sometimes")
+        set_option(monkeypatch, "task_retries", "3")
+        with caplog.at_level(logging.WARNING, logger="airflow_airbyte_connectors.settings"):
+            read = settings.for_dag()
+        assert (read.max_writes, read.approval, read.task_retries) == (50, "never", 3)
+        (warning,) = [r.getMessage() for r in caplog.records if r.name == "airflow_airbyte_connectors.settings"]
+        assert warning.startswith("invalid settings: max_writes, approval in [airbyte_connectors]")
+
+    def test_valid_values_are_used_without_a_warning(self, monkeypatch, caplog):
+        set_option(monkeypatch, "approval", "held")
+        set_option(monkeypatch, "approval_users", "alice,bob")
+        set_option(monkeypatch, "reconcile_schedule", "0 * * * *")
+        with caplog.at_level(logging.WARNING, logger="airflow_airbyte_connectors.settings"):
+            read = settings.for_dag()
+        assert (read.approval, read.approval_users, read.reconcile_schedule) == ("held", ("alice", "bob"), "0 * * * *")
+        assert "invalid settings" not in caplog.text
+
+    def test_the_dag_still_imports_with_a_typo_and_says_so_once(self, monkeypatch, caplog):
+        from airflow.dag_processing.dagbag import DagBag
+
+        set_option(monkeypatch, "max_writes", "lots")
+        set_option(monkeypatch, "task_retries", "three")
+        set_option(monkeypatch, "approval", "sometimes")
+        set_option(monkeypatch, "reconcile_schedule", "every hour")
+        with caplog.at_level(logging.WARNING, logger="airflow_airbyte_connectors.settings"):
+            bag = DagBag(dag_folder=str(DAGS_FOLDER))
+        assert bag.import_errors == {}
+        dag = bag.dags["create_connectors"]
+        assert dag.params["max_writes"] == 50
+        assert {task.task_id for task in dag.tasks} == {"prepare", "apply", "publish_changes", "report"}
+        assert dag.get_task("apply").retries == 3
+        assert "CronTriggerTimetable" not in repr(dag.timetable)  # the basic_config Asset only
+        warnings = [r.getMessage() for r in caplog.records if "invalid settings" in r.getMessage()]
+        assert warnings == [
+            "invalid settings: reconcile_schedule, max_writes, approval, task_retries in [airbyte_connectors]; "
+            "their defaults are used here and each run fails in prepare naming them"
+        ]
+
+
+def test_docs_settings_md_is_generated_from_the_table():
+    committed = (REPO_ROOT / "docs" / "settings.md").read_text()
+    assert committed == markdown(), (
+        "regenerate: python -m airflow_airbyte_connectors.settings_options > docs/settings.md"
+    )
+    assert all(f"## {option.key}\n" in committed for option in OPTIONS)

@@ -50,6 +50,7 @@ def prepare(
     report whether writes put back changes made in Airbyte. ``check_pending_creates`` (inside Airflow):
     leave out creates whose earlier outcome is still unknown.
     """
+    settings.validate()  # every invalid setting named at once, before anything is read
     limit = _write_limit(max_writes)
     mode = settings.approval()
     if apply_held and mode != "never":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from airflow_airbyte_connectors import plan_builder
 from airflow_airbyte_connectors.tasks.prepare import prepare
 from tests.support import CUSTOM_SOURCE, REGISTRY, RELEASES, registry_entry
@@ -89,3 +91,16 @@ class TestImpactReads:
         assert len(changed) == len(entries) and all(a["impact"]["total"] == 2 for a in changed)
         # Each change got its own definition's sources.
         assert all(actor["name"].startswith(a["name"]) for a in changed for actor in a["impact"]["actors"])
+
+
+def test_invalid_settings_stop_prepare_before_any_request(use_emulator, write_config, monkeypatch):
+    from airflow_airbyte_connectors.settings import SettingsError
+
+    emu = use_emulator(seed=REGISTRY)
+    monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES", "Ture")
+    monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__MAX_WRITES", "lots")
+    with pytest.raises(SettingsError) as invalid:
+        prepare(config_path=str(write_config(config(CUSTOM_SOURCE))))
+    assert "check_images = 'Ture' is not a boolean" in str(invalid.value)
+    assert "max_writes = 'lots'" in str(invalid.value)
+    assert emu.requests == []
