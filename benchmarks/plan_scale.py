@@ -25,11 +25,12 @@ from common import (
 
 
 def bench_registry_plan() -> None:
-    from airflow_airbyte_connectors import pipeline
+    from airflow_airbyte_connectors import plan_builder
     from airflow_airbyte_connectors.configs import get_configs
     from airflow_airbyte_connectors.hooks import airbyte_definitions
     from airflow_airbyte_connectors.planning import make_plan, with_holds, with_version_changes
     from airflow_airbyte_connectors.releases import parse_registry
+    from airflow_airbyte_connectors.tasks.prepare import prepare
     from airflow_airbyte_connectors.testing import AirbyteEmulator
 
     config_path = WORK / "registry_config.yaml"
@@ -69,19 +70,19 @@ def bench_registry_plan() -> None:
         airbyte_definitions._token_cache.clear()
         emu.clear_requests()
         started = time.perf_counter()
-        prepared = pipeline.prepare(config_path=str(config_path), max_writes=1000)
+        prepared = prepare(config_path=str(config_path), max_writes=1000)
         wall = time.perf_counter() - started
         operations = [r.operation for r in emu.requests]
         # Baseline: the same prepare with its impact reads sent one at a time.
-        at_once, pipeline.IMPACT_READS_AT_ONCE = pipeline.IMPACT_READS_AT_ONCE, 1
+        at_once, plan_builder.IMPACT_READS_AT_ONCE = plan_builder.IMPACT_READS_AT_ONCE, 1
         airbyte_definitions._token_cache.clear()
         started = time.perf_counter()
-        pipeline.prepare(config_path=str(config_path), max_writes=1000)
+        prepare(config_path=str(config_path), max_writes=1000)
         sequential_wall = time.perf_counter() - started
-        pipeline.IMPACT_READS_AT_ONCE = at_once
+        plan_builder.IMPACT_READS_AT_ONCE = at_once
         # Memory in a second pass: tracemalloc slows Python down several times.
         tracemalloc.start()
-        pipeline.prepare(config_path=str(config_path), max_writes=1000)
+        prepare(config_path=str(config_path), max_writes=1000)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         # A config Airbyte is already in step with: no update, so no registry or impact read.
@@ -91,7 +92,7 @@ def bench_registry_plan() -> None:
         )
         airbyte_definitions._token_cache.clear()
         emu.clear_requests()
-        pipeline.prepare(config_path=str(in_step), max_writes=1000)
+        prepare(config_path=str(in_step), max_writes=1000)
         quiet = [r.operation for r in emu.requests]
         os.environ["AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL"] = ""
     minimum = [
@@ -100,8 +101,8 @@ def bench_registry_plan() -> None:
         "destination_definitions/list",
         "workspaces/list_by_organization_id",
     ]
-    counts = prepared["plan"]["counts"]
-    changed = counts["update"] + counts["held"]
+    counts = prepared.document.counts
+    changed = counts.update + counts.held
     record("1a planning 633 definitions (CPU)", f"{cpu * 1000:.1f} ms", "target 50 ms", cpu / 0.050, "< 1.0x")
     record(
         "1f plan + meaning, full registry releases (CPU)",
@@ -118,8 +119,8 @@ def bench_registry_plan() -> None:
         f"impact reads one at a time {sequential_wall:.2f} s",
         wall / sequential_wall,
         "-",
-        f"plan: {counts['create']} create, {counts['update']} update; "
-        f"{pipeline.IMPACT_READS_AT_ONCE} impact reads at once",
+        f"plan: {counts.create} create, {counts.update} update; "
+        f"{plan_builder.IMPACT_READS_AT_ONCE} impact reads at once",
     )
     record("1d prepare peak memory (tracemalloc)", f"{peak / 1e6:.1f} MB", "-", None, "-")
     by_operation = Counter(operations)
@@ -132,7 +133,7 @@ def bench_registry_plan() -> None:
         f"4 + 1 registry + {changed} changed = {expected}",
         len(operations) / expected,
         "= 1.0x",
-        f"{counts['update']} updates, {counts['held']} held",
+        f"{counts.update} updates, {counts.held} held",
     )
     without = ["applications/token", "source_definitions/list", "destination_definitions/list"]
     record(

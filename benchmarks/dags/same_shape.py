@@ -77,7 +77,7 @@ SCHEDULE: Any = (
     },
 )
 def same_shape() -> None:
-    @task(execution_timeout=timedelta(seconds=PREPARE_TIMEOUT))
+    @task(task_id="prepare", execution_timeout=timedelta(seconds=PREPARE_TIMEOUT))
     def prepare(params: dict[str, Any], ti: Any, run_id: str) -> list[dict[str, Any]]:
         return []
 
@@ -90,17 +90,24 @@ def same_shape() -> None:
         execution_timeout=timedelta(seconds=APPLY_TIMEOUT),
     )
     applied = [WriteOperator.partial(task_id="apply", **writes).expand_kwargs(planned)]
+    # Where the reading tasks find the others' XComs: a plain dict, as the DAG hands its task layout on.
+    layout = {"prepare": planned.operator.task_id, "writes": [a.task_id for a in applied], "approve": None}
     finishing = timedelta(seconds=REPORT_TIMEOUT)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[AssetAlias(DEFINITIONS_ASSET_ALIAS)], execution_timeout=finishing)
-    def publish_changes(ti: Any, outlet_events: Any) -> None:
+    @task(
+        task_id="publish_changes",
+        trigger_rule=TriggerRule.ALL_DONE,
+        outlets=[AssetAlias(DEFINITIONS_ASSET_ALIAS)],
+        execution_timeout=finishing,
+    )
+    def publish_changes(layout: dict[str, Any], ti: Any, outlet_events: Any) -> None:
         return None
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, execution_timeout=finishing)
-    def report(ti: Any, dag_run: Any) -> dict[str, Any]:
+    @task(task_id="report", trigger_rule=TriggerRule.ALL_DONE, execution_timeout=finishing)
+    def report(layout: dict[str, Any], ti: Any, dag_run: Any) -> dict[str, Any]:
         return {}
 
-    applied >> publish_changes() >> report()
+    applied >> publish_changes(layout) >> report(layout)
 
 
 same_shape()
