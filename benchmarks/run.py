@@ -59,12 +59,12 @@ def write_report(started: datetime, elapsed: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("groups", nargs="*", metavar="GROUP", help=f"any of {', '.join(GROUPS)}; default all")
-    chosen = parser.parse_args().groups or list(GROUPS)
-    if unknown := sorted(set(chosen) - set(GROUPS)):
-        parser.error(f"unknown group {', '.join(unknown)}: choose from {', '.join(GROUPS)}")
     started_at, started = datetime.now(UTC), time.perf_counter()
-    print(f"{'figure':<42} {'measured':<34} {'baseline':<30} {'ratio':<8} target")
-    try:
+    try:  # the work folder goes also when the arguments are refused
+        chosen = parser.parse_args().groups or list(GROUPS)
+        if unknown := sorted(set(chosen) - set(GROUPS)):
+            parser.error(f"unknown group {', '.join(unknown)}: choose from {', '.join(GROUPS)}")
+        print(f"{'figure':<42} {'measured':<34} {'baseline':<30} {'ratio':<8} target")
         for name in GROUPS:
             if name in chosen:
                 GROUPS[name]()
