@@ -53,7 +53,7 @@ def write_report(started: datetime, elapsed: float) -> None:
         ),
         "",
     ]
-    (REPO / "BENCHMARKS.md").write_text("\n".join(lines) + (HERE / "reading.md").read_text())
+    (REPO / "BENCHMARKS.md").write_text("\n".join(lines) + "\n" + (HERE / "reading.md").read_text())
 
 
 def main() -> None:
