@@ -103,7 +103,12 @@ class TestConvergence:
         second = run_dag()
         assert second.state == "success"
         assert writes(airbyte) == []
-        assert task_states(second)["apply"] == ["skipped"]
+        states = task_states(second)
+        assert states["apply"] == ["skipped"]
+        # Nothing to write: the finishing tasks still run and report it.
+        assert states["publish_changes"] == ["success"] and states["report"] == ["success"]
+        (report,) = xcom(second, "report")
+        assert report["counts"]["unchanged"] == 5 and report["counts"]["failed"] == 0
 
         # Neither the client secret nor a token shows in what the runs logged or stored in XCom.
         printed = "".join(capfd.readouterr()) + caplog.text
