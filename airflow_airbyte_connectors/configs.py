@@ -409,6 +409,7 @@ def _read_at_most(handle: BinaryIO, limit: int) -> bytes | None:
 
 def _line_and_column(text: str | bytes, offset: int) -> tuple[int, int]:
     newline = "\n" if isinstance(text, str) else b"\n"
+    # str with str, bytes with bytes; mypy cannot pair the two unions, hence the ignore.
     return text.count(newline, 0, offset) + 1, offset - (text.rfind(newline, 0, offset) + 1) + 1  # type: ignore[arg-type]
 
 

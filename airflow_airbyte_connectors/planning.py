@@ -116,21 +116,6 @@ class Action:
             return f"update {self.kind} {self.desired.name} {tag_change.before}→{tag_change.after}{meaning}"
         return f"update {self.kind} {self.desired.name} ({', '.join(c.field for c in self.changes)})"
 
-    def to_operator_kwargs(self) -> dict[str, Any]:
-        """JSON-able keyword arguments for one mapped AirbyteDefinitionOperator."""
-        return {
-            "kind": self.kind,
-            "definition": self.desired.to_api(),
-            "planned_action": self.action,
-            "definition_id": self.definition_id,
-            "action_label": self.label,
-            # What the plan saw and what the change meant when it was planned (and, maybe, approved).
-            "tag_before": self.tag_before,
-            "version_meaning": self.version_meaning,
-            # The operator reads the sources/destinations again after an update that crossed one.
-            "breaking_changes": [c.to_json() for c in self.version_change.crossed] if self.version_change else [],
-        }
-
 
 @dataclass(frozen=True)
 class Finding:

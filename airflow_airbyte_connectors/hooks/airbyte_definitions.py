@@ -465,7 +465,7 @@ class AirbyteDefinitionsHook(BaseHook):
         error = error_type("POST", answer.url, answer.status, detail)
         retry_after = answer.headers.get("Retry-After")
         if retry_after and retry_after.strip().isdigit():
-            error.retry_after = float(retry_after)  # type: ignore[attr-defined]
+            error.retry_after = float(retry_after)
         return error
 
     def _redact(self, text: str) -> str:

@@ -25,6 +25,8 @@ class AirbyteApiError(Exception):
         self.url = without_userinfo(url)
         self.status = status
         self.detail = detail
+        # Seconds Airbyte asked to wait before the next try (its Retry-After header), when it said.
+        self.retry_after: float | None = None
         status_text = f"HTTP {status}" if status is not None else "no answer"
         super().__init__(f"{method} {self.url} failed: {status_text}: {detail}")
 

@@ -100,12 +100,7 @@ def prepare(
     workspace_id = hook.get_workspace_id() if now or gated else None
 
     def kwargs(action: Action) -> dict[str, Any]:
-        return {
-            **action.to_operator_kwargs(),
-            "workspace_id": workspace_id,
-            "dry_run": dry_run,
-            "airbyte_conn_id": conn_id,
-        }
+        return write_kwargs(action, workspace_id=workspace_id, dry_run=dry_run, airbyte_conn_id=conn_id)
 
     document = PlanDocument.of(
         plan,
@@ -118,6 +113,24 @@ def prepare(
         approval=request,
     )
     return Prepared([kwargs(a) for a in now], [kwargs(a) for a in gated], document)
+
+
+def write_kwargs(action: Action, **context: Any) -> dict[str, Any]:
+    """JSON-able keyword arguments of the mapped AirbyteDefinitionOperator that writes ``action``."""
+    change = action.version_change
+    return {
+        "kind": action.kind,
+        "definition": action.desired.to_api(),
+        "planned_action": action.action,
+        "definition_id": action.definition_id,
+        "action_label": action.label,
+        # What the plan saw and what the change meant when it was planned (and, maybe, approved).
+        "tag_before": action.tag_before,
+        "version_meaning": action.version_meaning,
+        # The operator reads the sources/destinations again after an update that crossed one.
+        "breaking_changes": [c.to_json() for c in change.crossed] if change else [],
+        **context,
+    }
 
 
 def _write_limit(max_writes: int | None) -> int:
