@@ -43,6 +43,9 @@ class RegistryReleases:
     by_repository: Mapping[tuple[Kind, str], tuple[BreakingChange, ...]] = field(default_factory=dict, repr=False)
     findings: tuple[str, ...] = ()
     connector_count: int = 0
+    # The registry's current version (its ``dockerImageTag``) per connector, keyed like the breaking changes.
+    latest_by_definition_id: Mapping[tuple[Kind, str], str] = field(default_factory=dict, repr=False)
+    latest_by_repository: Mapping[tuple[Kind, str], str] = field(default_factory=dict, repr=False)
 
     def breaking_changes(
         self, kind: Kind, definition_id: str | None, docker_repository: str
@@ -57,12 +60,20 @@ class RegistryReleases:
                 return found
         return self.by_repository.get((kind, docker_repository))
 
+    def latest(self, kind: Kind, definition_id: str | None, docker_repository: str) -> str | None:
+        """The version the registry offers for the connector now; None if the registry lacks it."""
+        if definition_id and (kind, definition_id.lower()) in self.latest_by_definition_id:
+            return self.latest_by_definition_id[(kind, definition_id.lower())]
+        return self.latest_by_repository.get((kind, docker_repository))
+
 
 def parse_registry(document: Any) -> RegistryReleases:
     """Read every entry's ``releases.breakingChanges``; raise :class:`RegistryFormatError` for a wrong document."""
     entries = _entries(document)
     by_id: dict[tuple[Kind, str], tuple[BreakingChange, ...]] = {}
     by_repository: dict[tuple[Kind, str], tuple[BreakingChange, ...]] = {}
+    latest_by_id: dict[tuple[Kind, str], str] = {}
+    latest_by_repository: dict[tuple[Kind, str], str] = {}
     findings: list[str] = []
     count = 0
     for kind, place, entry in entries:
@@ -87,12 +98,21 @@ def parse_registry(document: Any) -> RegistryReleases:
                 findings.append(f"{label}: {kind}DefinitionId repeats an earlier entry; the first one is used")
             else:
                 by_id[(kind, definition_id.lower())] = changes
+                if isinstance(tag := entry.get("dockerImageTag"), str):
+                    latest_by_id[(kind, definition_id.lower())] = tag
         elif definition_id is not None:
             findings.append(f"{label}: {kind}DefinitionId is not a string; matched by dockerRepository only")
         # The first entry wins a repository: the same rule as for IDs, so a lookup never depends on entry order twice.
         by_repository.setdefault((kind, repository), changes)
+        if isinstance(tag := entry.get("dockerImageTag"), str):
+            latest_by_repository.setdefault((kind, repository), tag)
     return RegistryReleases(
-        by_definition_id=by_id, by_repository=by_repository, findings=tuple(findings), connector_count=count
+        by_definition_id=by_id,
+        by_repository=by_repository,
+        findings=tuple(findings),
+        connector_count=count,
+        latest_by_definition_id=latest_by_id,
+        latest_by_repository=latest_by_repository,
     )
 
 

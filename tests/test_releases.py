@@ -310,3 +310,18 @@ class TestFindings:
         releases = parse_registry({"_provenance": {}, "sources": [bad], "extra": 1})
         assert releases.findings == ()
         assert len(releases.breaking_changes("source", None, "airbyte/source-x")) == 1
+
+
+def test_the_registry_s_current_version_per_connector():
+    document = {
+        "sources": [
+            {"sourceDefinitionId": "AAA", "dockerRepository": "airbyte/source-a", "dockerImageTag": "1.2.3"},
+            {"sourceDefinitionId": "bbb", "dockerRepository": "airbyte/source-b"},
+        ],
+        "destinations": [],
+    }
+    releases = parse_registry(document)
+    assert releases.latest("source", "aaa", "elsewhere/x") == "1.2.3"  # the ID decides, in any case
+    assert releases.latest("source", None, "airbyte/source-a") == "1.2.3"
+    assert releases.latest("source", "bbb", "airbyte/source-b") is None  # no dockerImageTag: not known
+    assert releases.latest("destination", None, "airbyte/source-a") is None
