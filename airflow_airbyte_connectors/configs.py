@@ -6,9 +6,11 @@ with its path in the file (``connectors.source_definitions[3].dockerImageTag: ..
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -17,6 +19,10 @@ from uuid import UUID
 import yaml
 
 from airflow_airbyte_connectors.kinds import KINDS, Kind, id_key, list_key
+from airflow_airbyte_connectors.policies import DEFAULT_POLICY, Policy, parse_entry_policy, parse_section_policy
+from airflow_airbyte_connectors.quoting import MAX_QUOTED_CHARS, quote
+from airflow_airbyte_connectors.quoting import key_text as _key_text
+from airflow_airbyte_connectors.quoting import type_name as _type_name
 
 # A basic_config is a small hand- or DAG-written file; anything this large is a mistake (or an attack).
 MAX_CONFIG_BYTES = 5 * 1024 * 1024
@@ -42,8 +48,6 @@ MAX_NAME_CHARS = 256
 MAX_REPOSITORY_CHARS = 255
 MAX_TAG_CHARS = 128
 MAX_URL_CHARS = 256
-# Values are quoted in errors up to this many characters: a 1 MB value must not become a 1 MB message.
-MAX_QUOTED_CHARS = 80
 
 # Every pattern is anchored with \A...\Z (``$`` also matches before a trailing newline) and written so that
 # no two quantifiers can match the same text; possessive quantifiers (``++``, ``*+``) never give text back.
@@ -110,13 +114,25 @@ class DesiredDefinition:
 
 @dataclass(frozen=True)
 class ConnectorsConfig:
-    """The validated ``connectors`` section."""
+    """The validated ``connectors`` section.
+
+    Policies live beside the definitions, not in them: a policy bounds upgrade proposals only, so planning
+    (which compares definitions) cannot see one.
+    """
 
     source_definitions: tuple[DesiredDefinition, ...] = ()
     destination_definitions: tuple[DesiredDefinition, ...] = ()
+    # ``connectors.policy``; DEFAULT_POLICY (pin) when the section has none.
+    policy: Policy = DEFAULT_POLICY
+    # The effective policy of each entry that overrides a key, by (kind, dockerRepository).
+    entry_policies: Mapping[tuple[Kind, str], Policy] = dataclasses.field(default_factory=dict, hash=False)
 
     def of_kind(self, kind: Kind) -> tuple[DesiredDefinition, ...]:
         return self.source_definitions if kind == "source" else self.destination_definitions
+
+    def policy_of(self, desired: DesiredDefinition) -> Policy:
+        """The effective policy of ``desired``: its entry's overrides over the section default."""
+        return self.entry_policies.get((desired.kind, desired.docker_repository), self.policy)
 
 
 def get_configs(name: str, *, path: str | os.PathLike[str], raw: bytes | None = None) -> Any:
@@ -203,23 +219,32 @@ def parse_connectors(section: Any, *, source: str = "basic_config") -> Connector
         )
     expected = {list_key(kind) for kind in KINDS}
     for key in section:
-        if key not in expected:
-            problems.append(f"connectors.{_key_text(key)}: unknown key (expected {' or '.join(sorted(expected))})")
+        if key not in expected and key != "policy":
+            problems.append(
+                f"connectors.{_key_text(key)}: unknown key (expected {', '.join([*sorted(expected), 'policy'])})"
+            )
     if not expected & set(section):
         problems.append("connectors: neither source_definitions nor destination_definitions is present")
+    policy = parse_section_policy(section["policy"], "connectors.policy", problems) if "policy" in section else None
 
     parsed: dict[Kind, list[DesiredDefinition]] = {}
+    overrides: dict[tuple[Kind, str], Policy] = {}
     for kind in KINDS:
         entries = section.get(list_key(kind), [])
         base = f"connectors.{list_key(kind)}"
         if not isinstance(entries, list):
             problems.append(f"{base}: must be a list (use [] for none), got {_type_name(entries)}")
             entries = []
-        parsed[kind] = [
-            definition
-            for index, entry in enumerate(entries)
-            if (definition := _parse_entry(kind, entry, f"{base}[{index}]", problems)) is not None
-        ]
+        parsed[kind] = []
+        for index, entry in enumerate(entries):
+            path = f"{base}[{index}]"
+            definition = _parse_entry(kind, entry, path, problems)
+            if isinstance(entry, dict):
+                override = parse_entry_policy(entry, path, problems, base=policy or DEFAULT_POLICY)
+                if definition is not None and override is not None:
+                    overrides[(kind, definition.docker_repository)] = override
+            if definition is not None:
+                parsed[kind].append(definition)
         _check_unique(kind, entries, base, problems)
 
     if len(problems) > MAX_REPORTED_PROBLEMS:
@@ -227,7 +252,7 @@ def parse_connectors(section: Any, *, source: str = "basic_config") -> Connector
         problems = [*problems[:MAX_REPORTED_PROBLEMS], f"connectors: {hidden} more problems not shown"]
     if problems:
         raise ConfigError(source, problems)
-    return ConnectorsConfig(tuple(parsed["source"]), tuple(parsed["destination"]))
+    return ConnectorsConfig(tuple(parsed["source"]), tuple(parsed["destination"]), policy or DEFAULT_POLICY, overrides)
 
 
 _REQUIRED_FIELDS = ("name", "dockerRepository", "dockerImageTag", "documentationUrl")
@@ -330,28 +355,6 @@ def _describe(char: str) -> str:
     return f"U+{ord(char):04X} {name}"
 
 
-def quote(value: Any) -> str:
-    """``repr(value)`` for an error message, cut to about MAX_QUOTED_CHARS: ``'https://aaa…' (1048576 characters)``.
-
-    repr escapes control and invisible characters, so what is quoted cannot reorder or hide the message.
-    """
-    if not isinstance(value, str):
-        text = repr(value)
-        return text if len(text) <= MAX_QUOTED_CHARS else f"{text[:MAX_QUOTED_CHARS]}… ({len(text)} characters)"
-    head = value[:MAX_QUOTED_CHARS]
-    while len(shown := repr(head)) > MAX_QUOTED_CHARS + 2:  # escapes (\\u202e) make repr longer than the text
-        head = head[: len(head) * (MAX_QUOTED_CHARS + 2) // len(shown)]
-    if len(head) == len(value):
-        return shown
-    return f"{shown[:-1]}…{shown[-1]} ({len(value)} characters)"
-
-
-def _key_text(key: Any) -> str:
-    """A mapping key as part of a path: as written when it is short plain text, else quoted."""
-    plain = isinstance(key, str) and len(key) <= MAX_QUOTED_CHARS and key.isprintable()
-    return key if plain else quote(key)
-
-
 def _check_unique(kind: Kind, entries: list[Any], base: str, problems: list[str]) -> None:
     """Within one kind, a repository or an ID may appear once: otherwise identity is ambiguous.
 
@@ -380,19 +383,6 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _type_name(value: Any) -> str:
-    names = {
-        dict: "a mapping",
-        list: "a list",
-        str: "a string",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        type(None): "nothing (null)",
-    }
-    return names.get(type(value), type(value).__name__)
 
 
 def _read_at_most(handle: BinaryIO, limit: int) -> bytes | None:

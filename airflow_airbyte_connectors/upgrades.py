@@ -1,0 +1,273 @@
+"""Upgrade proposals: from a definition's tag, the published versions and its policy, the version to move to.
+
+Pure module: no Airflow, no HTTP. The caller brings the candidate tags (an image's tag list, with release
+dates where a cooldown needs them) and the registry's breaking changes; :func:`propose` says what to move
+to and what the move means, or why nothing is proposed.
+
+* Only release tags ``X.Y.Z`` are ever proposed: ``-rc.N``, ``dev``, ``latest``, ``sha-…`` and anything
+  else are skipped, whatever their date.
+* Candidates are ordered by version, never by date: changelog and image dates are not always in version order.
+* From newest to proposed, three limits apply in turn: the version policy's range (``patch``: same X.Y,
+  ``minor``: same X, ``major``: any), ``breaking: stop`` (nothing at or above the first registry breaking
+  change after the current version), and the cooldown (a known release date at least ``minimumReleaseAge``
+  days before today; without a cooldown, dates are not needed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+from airflow_airbyte_connectors.policies import Policy
+from airflow_airbyte_connectors.versions import (
+    BreakingChange,
+    VersionChange,
+    VersionClass,
+    airbyte_version,
+    classify,
+    is_dev,
+    semver_key,
+)
+
+# Numeric parts without leading zeros, at most 9 digits: Airbyte reads each part as a 32-bit int.
+RELEASE_TAG = re.compile(r"\A(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\Z")
+
+# Why nothing is proposed.
+NoProposal = Literal["pinned", "unversioned", "newest", "breaking", "cooldown"]
+
+Version = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One published tag; ``released``: its release date when known (an image's ``created``)."""
+
+    tag: str
+    released: date | None = None
+
+    def __post_init__(self) -> None:
+        # An image config's `created` is a timestamp; ages are counted in whole days.
+        if isinstance(self.released, datetime):
+            object.__setattr__(self, "released", self.released.date())
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What one definition could move to under its policy.
+
+    ``newest``: the newest release published (whatever the policy). ``newest_in_policy``: the newest release
+    above ``current`` that the version policy and ``breaking`` allow, before the cooldown. ``proposed``: the
+    newest of those old enough for the cooldown, or None, with ``reason`` saying why. ``change`` is the
+    proposed move as :func:`~airflow_airbyte_connectors.versions.classify` sees it (its ``crossed`` breaking
+    changes under ``breaking: allow``); ``stopped_at``: the breaking change ``breaking: stop`` held back at.
+    ``detail``: one line for people, on what held back a newer version or why nothing is proposed.
+    """
+
+    current: str
+    policy: Policy
+    newest: str | None = None
+    newest_in_policy: str | None = None
+    proposed: str | None = None
+    change: VersionChange | None = None
+    stopped_at: BreakingChange | None = None
+    age_days: int | None = None
+    reason: NoProposal | None = None
+    detail: str = ""
+
+    @property
+    def classes(self) -> tuple[VersionClass, ...]:
+        return self.change.classes if self.change else ()
+
+    @property
+    def crossed(self) -> tuple[BreakingChange, ...]:
+        return self.change.crossed if self.change else ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "current": self.current,
+            "policy": self.policy.to_json(),
+            "newest": self.newest,
+            "newestInPolicy": self.newest_in_policy,
+            "proposed": self.proposed,
+            "classes": list(self.classes),
+            "crossed": [change.to_json() for change in self.crossed],
+            "stoppedAt": self.stopped_at.to_json() if self.stopped_at else None,
+            "ageDays": self.age_days,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class _Release:
+    version: Version
+    tag: str
+    released: date | None
+
+
+def release_version(tag: str) -> Version | None:
+    """``(X, Y, Z)`` of a release tag ``X.Y.Z``; None for anything else (pre-releases, ``latest``, ``v1.2.3``)."""
+    match = RELEASE_TAG.fullmatch(tag)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3))
+
+
+def propose(
+    current: str,
+    candidates: Iterable[Candidate],
+    *,
+    policy: Policy,
+    breaking_changes: Sequence[BreakingChange] | None,
+    today: date,
+    registry_known: bool = True,
+) -> Proposal:
+    """The proposal for a definition at ``current`` under ``policy``.
+
+    ``breaking_changes``: the connector's registry list; None when the registry could not be read
+    (``registry_known=True``: then ``breaking: stop`` treats every major move as breaking, as ``classify``
+    does) or does not know the connector (``registry_known=False``: Airbyte pins no actor, nothing to stop at).
+    """
+    releases = _releases(candidates)
+    newest = releases[-1].tag if releases else None
+
+    def nothing(reason: NoProposal, detail: str, **found: Any) -> Proposal:
+        return Proposal(current=current, policy=policy, newest=newest, reason=reason, detail=detail, **found)
+
+    if policy.version_policy == "pin":
+        return nothing("pinned", f"pinned at {current}")
+    now, current_key = airbyte_version(current), semver_key(current)
+    if now is None or current_key is None or is_dev(current):
+        return nothing("unversioned", f"{current!r} is not an X.Y.Z version: nothing to compare with")
+
+    # A release is newer than a pre-release of the same numbers (2.0.0 after 2.0.0-rc.1), as SemVer says.
+    prerelease = current_key[3] == 0
+    in_range = [
+        release
+        for release in releases
+        if (release.version > now or (prerelease and release.version == now))
+        and _in_range(release.version, now, policy)
+    ]
+    if not in_range:
+        beyond = f"; newer outside the policy: {newest}" if newest and _newer(newest, current_key) else ""
+        return nothing("newest", f"{current} is the newest release{_range_text(now, policy)}{beyond}")
+
+    bound = _stop_bound(now, breaking_changes, registry_known) if policy.breaking == "stop" else None
+    allowed = [release for release in in_range if bound is None or release.version < bound[0]]
+    stopped = len(allowed) < len(in_range)
+    stopped_at = bound[1] if stopped and bound is not None else None
+    # What held back a newer version, for people: the stop, then the cooldown.
+    held = [_stop_text(stopped_at, in_range[-1].tag)] if stopped else []
+    if not allowed:
+        return nothing("breaking", held[0], stopped_at=stopped_at)
+
+    newest_in_policy = allowed[-1]
+    eligible = allowed
+    if policy.minimum_release_age is not None:
+        eligible = [release for release in allowed if _old_enough(release, policy.minimum_release_age, today)]
+        younger = [release for release in allowed if not eligible or release.version > eligible[-1].version]
+        if younger:
+            held.append(_cooldown_text(younger, policy.minimum_release_age, today))
+    if not eligible:
+        return nothing("cooldown", "; ".join(held), newest_in_policy=newest_in_policy.tag, stopped_at=stopped_at)
+
+    chosen = eligible[-1]
+    return Proposal(
+        current=current,
+        policy=policy,
+        newest=newest,
+        newest_in_policy=newest_in_policy.tag,
+        proposed=chosen.tag,
+        change=classify(current, chosen.tag, breaking_changes, registry_known=registry_known),
+        stopped_at=stopped_at,
+        age_days=_age(chosen, today),
+        detail="; ".join(held),
+    )
+
+
+def _releases(candidates: Iterable[Candidate]) -> list[_Release]:
+    """Release tags only, ascending by version. A tag listed twice keeps its latest known date (the cautious age)."""
+    found: dict[str, _Release] = {}
+    for candidate in candidates:
+        version = release_version(candidate.tag)
+        if version is None:
+            continue
+        seen = found.get(candidate.tag)
+        released = candidate.released
+        if seen is not None and seen.released is not None and (released is None or seen.released > released):
+            released = seen.released
+        found[candidate.tag] = _Release(version, candidate.tag, released)
+    return sorted(found.values(), key=lambda release: release.version)
+
+
+def _in_range(version: Version, now: Version, policy: Policy) -> bool:
+    if policy.version_policy == "patch":
+        return version[:2] == now[:2]
+    if policy.version_policy == "minor":
+        return version[0] == now[0]
+    return policy.version_policy == "major"
+
+
+def _range_text(now: Version, policy: Policy) -> str:
+    if policy.version_policy == "patch":
+        return f" within {now[0]}.{now[1]}.x"
+    if policy.version_policy == "minor":
+        return f" within {now[0]}.x"
+    return ""
+
+
+def _newer(tag: str, current_key: tuple[Any, ...]) -> bool:
+    key = semver_key(tag)
+    return key is not None and key > current_key
+
+
+def _stop_bound(
+    now: Version, breaking_changes: Sequence[BreakingChange] | None, registry_known: bool
+) -> tuple[Version, BreakingChange | None] | None:
+    """The lowest version ``breaking: stop`` may not reach, and the breaking change that sets it.
+
+    Moving from ``now`` to ``v`` crosses a breaking change ``b`` when ``now < b ≤ v`` (Airbyte's reading,
+    as in ``classify``), so the first ``b`` above ``now`` bounds the move. Without registry data a major
+    move counts as breaking.
+    """
+    if breaking_changes is None:
+        return ((now[0] + 1, 0, 0), None) if registry_known else None
+    above = [
+        (version, change)
+        for change in breaking_changes
+        if (version := airbyte_version(change.version)) is not None and version > now
+    ]
+    return min(above, key=lambda pair: pair[0]) if above else None
+
+
+def _stop_text(change: BreakingChange | None, newest_in_range: str) -> str:
+    if change is None:
+        return f"stopped below the next major (no breaking-change data, {newest_in_range} would count as breaking)"
+    return f"stopped below breaking change {change.version} ({newest_in_range} is past it)"
+
+
+def _age(release: _Release, today: date) -> int | None:
+    return None if release.released is None else (today - release.released).days
+
+
+def _old_enough(release: _Release, days: int, today: date) -> bool:
+    age = _age(release, today)
+    return age is not None and age >= days
+
+
+def _cooldown_text(younger: list[_Release], days: int, today: date) -> str:
+    """``held back by the 30d cooldown: 2 newer releases, the newest 2.7.1 is 10 days old``."""
+    release = younger[-1]
+    age = _age(release, today)
+    if age is None:
+        how_old = "has no known release date"
+    elif age < 0:
+        how_old = f"is dated {release.released} (in the future)"
+    else:
+        how_old = f"is {age} day{'s' if age != 1 else ''} old"
+    if len(younger) == 1:
+        return f"held back by the {days}d cooldown: {release.tag} {how_old}"
+    return f"held back by the {days}d cooldown: {len(younger)} newer releases, the newest {release.tag} {how_old}"
