@@ -43,11 +43,13 @@ _STR_TAG = "tag:yaml.org,2002:str"
 # YAML 1.2's core schema reads these as numbers, booleans or null (``1e3``, ``0o17``, ``.5``) where PyYAML's
 # YAML 1.1 reads a string: a tag that another tool could read as a number is quoted too.
 _YAML12_NOT_STRING = re.compile(
-    r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+"
-    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|true|True|TRUE|false|False|FALSE|null|Null|NULL|~"
+    # Anchored and possessive: linear on any input (tests/test_regexes.py fuzzes every pattern on 1 MiB).
+    r"\A(?:[-+]?+(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][-+]?+[0-9]++)?+|0o[0-7]++|0x[0-9a-fA-F]++"
+    r"|[-+]?+\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|true|True|TRUE|false|False|FALSE|null|Null|NULL|~)\Z"
 )
-# An explicit tag before the value (``!!str 2.0``) stays; only the value after it is replaced.
-_EXPLICIT_TAG = re.compile(r"!\S*[ \t]+")
+# An explicit tag before the value (``!!str 2.0``) stays; only the value after it is replaced. It starts a
+# token (the lookbehind), so a search cannot restart inside a run of ``!``.
+_EXPLICIT_TAG = re.compile(r"(?<!\S)!\S*+[ \t]++")
 
 
 @dataclass(frozen=True)
