@@ -39,6 +39,7 @@ from airflow_airbyte_connectors.clients.image_registry import (
     ProblemKind,
     RegistryCalls,
     RegistryProblem,
+    challenge_params,
     parse_reference,
     registry_base_url,
 )
@@ -131,6 +132,9 @@ class ImageTags:
             session.mount("https://", adapter)
         self._calls = RegistryCalls(session, timeout, token_hosts)
         self._authorization: dict[tuple[str, str], str] = {}  # (base URL, name) -> "Bearer ..."
+        # A registry that challenged once names the same token service for its other repositories: their tokens
+        # are asked for before the first request, which saves a refused request per repository.
+        self._token_service: dict[str, str] = {}  # base URL -> 'Bearer realm="...",service="..."'
         self._answers: dict[tuple[str, ...], Any] = {}
         self._asking: dict[tuple[str, ...], threading.Lock] = {}
         self._lock = threading.Lock()
@@ -261,7 +265,7 @@ class ImageTags:
         the token on another host; the bytes must match ``digest``."""
         url = f"{base}/v2/{name}/blobs/{digest}"
         registry_host = (urlsplit(url).hostname or "").lower()
-        headers = self._headers((base, name), "application/json")
+        headers = self._headers((base, name), "application/json", url, deadline)
         challenged = False
         for _ in range(MAX_REDIRECTS + 2):
             response = self._calls.send_once("GET", url, deadline, what="blob", headers=headers, stream=True)
@@ -297,10 +301,15 @@ class ImageTags:
 
     # -- requests ----------------------------------------------------------------------------------
 
-    def _headers(self, key: tuple[str, str], accept: str) -> dict[str, str]:
+    def _headers(self, key: tuple[str, str], accept: str, url: str, deadline: float) -> dict[str, str]:
         headers = {"Accept": accept}
         with self._lock:
             authorization = self._authorization.get(key)
+            service = self._token_service.get(key[0])
+        if authorization is None and service is not None:
+            authorization = f"Bearer {self._calls.token(service, url, key[1], deadline)}"
+            with self._lock:
+                self._authorization[key] = authorization
         if authorization:
             headers["Authorization"] = authorization
         return headers
@@ -320,7 +329,7 @@ class ImageTags:
         ``limit`` and the deadline. ``digest``: the body must have it."""
         key = (base, name)
         accept = MANIFEST_ACCEPT if what == "manifest" else "application/json"
-        headers = self._headers(key, accept)
+        headers = self._headers(key, accept, url, deadline)
         response = self._calls.send("GET", url, deadline, what=what, headers=headers, stream=True)
         if response.status_code == 401:
             response = self._challenged(response, key, name, url, deadline, what, headers)
@@ -349,8 +358,11 @@ class ImageTags:
         challenge = response.headers.get("WWW-Authenticate", "")
         response.close()
         authorization = f"Bearer {self._calls.token(challenge, url, name, deadline, fresh=fresh)}"
+        params = challenge_params(challenge.strip().partition(" ")[2])
+        service = f'Bearer realm="{params["realm"]}",service="{params.get("service", "")}"'
         with self._lock:
             self._authorization[key] = authorization
+            self._token_service[key[0]] = service
         return authorization
 
     def _read(self, response: requests.Response, deadline: float, limit: int, what: str) -> bytes:

@@ -111,6 +111,7 @@ class ImageRegistryEmulator(LocalServer):
         for image in images:
             self.add_image(*(image.rsplit(":", 1) if isinstance(image, str) else image))
         self._tokens: dict[str, str] = {}  # token -> scope
+        self._spent: list[str] = []  # tokens expired
         self._requests: list[RegistryRequest] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -154,11 +155,17 @@ class ImageRegistryEmulator(LocalServer):
         with self._lock:
             self._requests.clear()
 
+    def expire_tokens(self) -> None:
+        """Every token issued so far stops being accepted (as Docker Hub's do after five minutes)."""
+        with self._lock:
+            self._spent += list(self._tokens)
+            self._tokens.clear()
+
     @property
     def tokens_issued(self) -> list[str]:
         """Every token handed out so far (tests scan logs and results for them)."""
         with self._lock:
-            return list(self._tokens)
+            return list(self._tokens) + list(self._spent)
 
     # -- answers -----------------------------------------------------------------------------------
 

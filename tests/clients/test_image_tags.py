@@ -62,6 +62,18 @@ class TestTagLists:
             assert registry.count("GET", "/token") == 1 and len(registry.requests) == 52
             assert client.requests_sent == {"tags": 51, "token": 1}
 
+    def test_later_repositories_skip_the_challenge(self):
+        with registry_with(3, require_token=True) as registry, reader(registry) as client:
+            registry.add_image("airbyte/source-y", "1.0.0")
+            assert client.list_tags(REPO).complete and client.list_tags("airbyte/source-y").complete
+            assert [(r.path, r.status) for r in registry.requests] == [
+                (TAGS_PATH, 401),
+                ("/token", 200),
+                (TAGS_PATH, 200),
+                ("/token", 200),
+                ("/v2/airbyte/source-y/tags/list", 200),
+            ]
+
     @pytest.mark.parametrize("absolute", [False, True], ids=["relative-link", "absolute-link"])
     def test_link_relative_or_absolute_on_the_same_host(self, absolute):
         with registry_with(250, page_cap=100) as registry, reader(registry) as client:
@@ -159,6 +171,25 @@ class TestReleaseDates:
             registry.add_image(REPO, "1.0.0", "2025-03-01T23:30:00-02:00")  # 2025-03-02 in UTC
             assert client.release_date(REPO, "1.0.0").released == datetime.date(2025, 3, 2)
             assert client.requests_sent == {"manifest": 3, "token": 1, "blob": 1}
+
+    def test_an_expired_token_is_replaced_once(self):
+        with registry_with(3, require_token=True) as registry, reader(registry) as client:
+            assert client.list_tags(REPO).complete
+            registry.expire_tokens()
+            registry.clear_requests()
+            assert client.release_date(REPO, "0.1.0").released == datetime.date(2024, 1, 1)
+            assert [(r.path.split("/")[-1], r.status) for r in registry.requests][:3] == [
+                ("0.1.0", 401),
+                ("token", 200),
+                ("0.1.0", 200),
+            ]
+            assert len(registry.tokens_issued) == 2
+
+    def test_no_token_in_answers(self):
+        with registry_with(3, require_token=True, page_cap=1) as registry, reader(registry, max_pages=2) as client:
+            answers = [client.list_tags(REPO), client.release_date(REPO, "0.1.0"), client.release_date(REPO, "9.0.0")]
+            assert registry.tokens_issued
+            assert not [token for token in registry.tokens_issued if token in repr(answers)]
 
     def test_single_arch_image(self):
         with registry_with(0) as registry, reader(registry) as client:
