@@ -268,7 +268,12 @@ class RegistryCalls:
         self._tokens: dict[tuple[str, str, str], str] = {}
         self._lock = threading.Lock()
         # Requests sent, by what was asked ("manifest", "token", "tags", "blob"): what a run cost.
-        self.sent: Counter[str] = Counter()
+        self._sent: Counter[str] = Counter()
+
+    def sent_so_far(self) -> dict[str, int]:
+        """Requests sent so far, by what was asked."""
+        with self._lock:
+            return dict(self._sent)
 
     def token(self, challenge: str, registry_url: str, name: str, deadline: float, *, fresh: bool = False) -> str:
         """An anonymous token for ``name`` from the service a ``WWW-Authenticate`` challenge names; ``fresh``:
@@ -347,12 +352,12 @@ class RegistryCalls:
         raise RegistryProblem("registry redirected too many times", "redirected")
 
     def send_once(self, method: str, url: str, deadline: float, *, what: str, **kwargs) -> requests.Response:
-        """One request, no redirect followed, counted in :attr:`sent` under ``what``."""
+        """One request, no redirect followed, counted (:meth:`sent_so_far`) under ``what``."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise RegistryProblem(f"timed out after {_seconds(self.timeout)} s", "timed_out")
         with self._lock:
-            self.sent[what] += 1
+            self._sent[what] += 1
         try:
             # The image's remaining budget bounds both connecting and each read.
             return self.session.request(method, url, timeout=(remaining, remaining), allow_redirects=False, **kwargs)

@@ -146,8 +146,7 @@ class ImageTags:
     @property
     def requests_sent(self) -> dict[str, int]:
         """Requests sent so far by what was asked: ``tags``, ``manifest``, ``blob``, ``token``."""
-        with self._calls._lock:
-            return dict(self._calls.sent)
+        return self._calls.sent_so_far()
 
     def close(self) -> None:
         if self._own_session:
