@@ -1,6 +1,7 @@
 """Ask image registries (Docker Registry HTTP API v2) whether ``repository:tag`` exists, before Airbyte is told.
 
-The only module that talks to image registries. Plain ``requests``, no Airflow. Anonymous only: a
+With :mod:`.image_tags` the only modules that talk to image registries; :class:`RegistryCalls` is the request
+layer both use. Plain ``requests``, no Airflow. Anonymous only: a
 ``HEAD /v2/<name>/manifests/<tag>``, and on a Bearer challenge the anonymous token flow, then the HEAD
 once more. A registry problem never raises: it gives ``status="unknown"`` with a short reason, and the
 caller decides whether unknown blocks a write.
@@ -19,6 +20,7 @@ import math
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -169,7 +171,7 @@ def check_images(
         if not DOCKER_TAG_RE.match(tag):
             results[(repository, tag)] = ImageCheck(image, "unknown", f"{tag!r} is not a Docker tag")
             continue
-        base = _base_url(reference, docker_hub_url, registry_urls or {})
+        base = registry_base_url(reference, docker_hub_url, registry_urls or {})
         groups.setdefault((base, reference.registry, reference.name), []).append((repository, tag))
     if not groups:
         return {key: results[key] for key in wanted}
@@ -219,7 +221,9 @@ def check_images(
     return {key: results[key] for key in wanted}
 
 
-def _base_url(reference: ImageReference, docker_hub_url: str, registry_urls: Mapping[str, str]) -> str:
+def registry_base_url(reference: ImageReference, docker_hub_url: str, registry_urls: Mapping[str, str]) -> str:
+    """The base URL a repository's registry is asked at: ``docker_hub_url`` for Docker Hub, else
+    ``registry_urls[host]`` or ``https://<host>``."""
     if reference.is_docker_hub:
         return registry_urls.get(DOCKER_HUB, docker_hub_url).rstrip("/")
     return registry_urls.get(reference.registry, f"https://{reference.registry}").rstrip("/")
@@ -229,12 +233,33 @@ def _seconds(value: float) -> str:
     return f"{value:g}"
 
 
-class _Unknown(Exception):
-    """Internal: the check of one image ends as unknown with this reason."""
+ProblemKind = Literal[
+    "bad_name",
+    "unreachable",
+    "timed_out",
+    "refused",
+    "not_found",
+    "rate_limited",
+    "redirected",
+    "invalid_answer",
+    "too_large",
+    "too_many_pages",
+    "failed",
+]
 
 
-class _Checker:
-    """The requests for one check_images call: shared session, per-call token cache."""
+class RegistryProblem(Exception):
+    """A registry question that ends without its answer: ``kind`` for code, the message for people."""
+
+    def __init__(self, message: str, kind: ProblemKind = "failed"):
+        super().__init__(message)
+        self.kind: ProblemKind = kind
+
+
+class RegistryCalls:
+    """Requests to image registries that share a session and a token cache: the anonymous token flow, its realm
+    checks and the same-host redirect rule. ``timeout`` is the budget of one question, all its requests together
+    (each request is given a ``deadline`` from ``time.monotonic()``)."""
 
     def __init__(self, session: requests.Session, timeout: float, token_hosts: Iterable[str] = DEFAULT_TOKEN_HOSTS):
         self.session = session
@@ -242,6 +267,115 @@ class _Checker:
         self.token_hosts = frozenset(host.strip().lower() for host in token_hosts if host.strip())
         self._tokens: dict[tuple[str, str, str], str] = {}
         self._lock = threading.Lock()
+        # Requests sent, by what was asked ("manifest", "token", "tags", "blob"): what a run cost.
+        self._sent: Counter[str] = Counter()
+
+    def sent_so_far(self) -> dict[str, int]:
+        """Requests sent so far, by what was asked."""
+        with self._lock:
+            return dict(self._sent)
+
+    def token(self, challenge: str, registry_url: str, name: str, deadline: float, *, fresh: bool = False) -> str:
+        """An anonymous token for ``name`` from the service a ``WWW-Authenticate`` challenge names; ``fresh``:
+        not the cached one (it was refused, e.g. expired)."""
+        scheme, _, params_text = challenge.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            what = f"{scheme} authentication" if scheme else "authentication without a usable challenge"
+            raise RegistryProblem(f"registry requires {what} (HTTP 401); only anonymous checks are made", "refused")
+        params = challenge_params(params_text)
+        realm = params.get("realm", "")
+        if not realm.lower().startswith(("https://", "http://")) or "@" in urlsplit(realm).netloc:
+            raise RegistryProblem("registry's token challenge names no usable token service", "refused")
+        self.check_realm(realm, registry_url)
+        service = params.get("service", "")
+        scope = params.get("scope") or f"repository:{name}:pull"
+        key = (realm, service, scope)
+        with self._lock:
+            cached = self._tokens.get(key)
+        if cached and not fresh:
+            return cached
+        query = {"scope": scope}
+        if service:
+            query["service"] = service
+        response = self.send("GET", realm, deadline, params=query, stream=True, what="token")
+        try:
+            if response.status_code != 200:
+                # Its status and body stay out of the findings: the realm may be a service of someone else's.
+                log.debug("Token service of %s answered HTTP %s", without_userinfo(registry_url), response.status_code)
+                raise RegistryProblem("token service refused", "refused")
+            body = _read_limited(response, MAX_TOKEN_ANSWER_BYTES, self.timeout)
+        finally:
+            response.close()
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            raise RegistryProblem("token service answered something that is not JSON", "invalid_answer") from None
+        token = (answer.get("token") or answer.get("access_token")) if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not token.strip():
+            raise RegistryProblem("token service answered without a token", "invalid_answer")
+        with self._lock:
+            self._tokens[key] = token
+        return token
+
+    def check_realm(self, realm: str, registry_url: str) -> None:
+        realm_parts, registry_parts = urlsplit(realm), urlsplit(registry_url)
+        host = (realm_parts.hostname or "").lower()
+        if host != (registry_parts.hostname or "").lower() and host not in self.token_hosts:
+            shown = f" ({host})" if _HOST_NAME.fullmatch(host) else ""
+            raise RegistryProblem(
+                f"registry's token service is on another host{shown}, not asked; "
+                "[airbyte_connectors] image_token_hosts lists the hosts allowed",
+                "refused",
+            )
+        if registry_parts.scheme == "https" and realm_parts.scheme != "https":
+            raise RegistryProblem("registry's token service is not on https, not asked", "refused")
+
+    def send(self, method: str, url: str, deadline: float, *, what: str = "manifest", **kwargs) -> requests.Response:
+        """One request; a redirect is followed only on the same host (and never from https to http)."""
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self.send_once(method, url, deadline, what=what, **kwargs)
+            location = response.headers.get("Location")
+            if response.status_code not in _REDIRECT_STATUS or not location:
+                return response
+            response.close()
+            target = urljoin(url, location)
+            here, there = urlsplit(url), urlsplit(target)
+            same_host = (there.hostname or "").lower() == (here.hostname or "").lower() and "@" not in there.netloc
+            if (
+                not same_host
+                or there.scheme not in ("http", "https")
+                or (here.scheme, there.scheme) == ("https", "http")
+            ):
+                raise RegistryProblem("registry redirected to another host, not followed", "redirected")
+            url = target
+            kwargs.pop("params", None)  # the Location carries its own query
+        raise RegistryProblem("registry redirected too many times", "redirected")
+
+    def send_once(self, method: str, url: str, deadline: float, *, what: str, **kwargs) -> requests.Response:
+        """One request, no redirect followed, counted (:meth:`sent_so_far`) under ``what``."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise RegistryProblem(f"timed out after {_seconds(self.timeout)} s", "timed_out")
+        with self._lock:
+            self._sent[what] += 1
+        try:
+            # The image's remaining budget bounds both connecting and each read.
+            return self.session.request(method, url, timeout=(remaining, remaining), allow_redirects=False, **kwargs)
+        except requests.Timeout:
+            raise RegistryProblem(f"timed out after {_seconds(self.timeout)} s", "timed_out") from None
+        except requests.exceptions.SSLError:
+            raise RegistryProblem("registry unreachable: TLS handshake failed", "unreachable") from None
+        except requests.ConnectionError as error:
+            raise RegistryProblem(f"registry unreachable: {describe_connection_error(error)}", "unreachable") from None
+        except requests.RequestException as error:
+            raise RegistryProblem(f"request failed: {type(error).__name__}") from None
+
+
+class _Checker(RegistryCalls):
+    """The requests for one check_images call: shared session, per-call token cache."""
+
+    def __init__(self, session: requests.Session, timeout: float, token_hosts: Iterable[str] = DEFAULT_TOKEN_HOSTS):
+        super().__init__(session, timeout, token_hosts)
         # Results by image as they are decided, so a group cut off by the guard keeps what it had.
         self.finished: dict[tuple[str, str], ImageCheck] = {}
 
@@ -255,7 +389,7 @@ class _Checker:
             deadline = time.monotonic() + self.timeout
             try:
                 status, reason, authorization = self._check_tag(base, registry, name, tag, authorization, deadline)
-            except _Unknown as problem:
+            except RegistryProblem as problem:
                 status, reason = "unknown", str(problem)
             check = ImageCheck(image, status, reason)
             log.debug("Image %s: %s (%s)", image, status, reason)
@@ -271,7 +405,7 @@ class _Checker:
         response = self._head(url, authorization, deadline)
         if response.status_code == 401:
             challenge = response.headers.get("WWW-Authenticate", "")
-            token = self._token(challenge, url, name, deadline)
+            token = self.token(challenge, url, name, deadline)
             if f"Bearer {token}" != authorization:  # a token already refused is not tried twice
                 authorization = f"Bearer {token}"
                 response = self._head(url, authorization, deadline)
@@ -291,96 +425,7 @@ class _Checker:
         headers = {"Accept": MANIFEST_ACCEPT}
         if authorization:
             headers["Authorization"] = authorization
-        return self._send("HEAD", url, deadline, headers=headers)
-
-    def _token(self, challenge: str, registry_url: str, name: str, deadline: float) -> str:
-        scheme, _, params_text = challenge.strip().partition(" ")
-        if scheme.lower() != "bearer":
-            what = f"{scheme} authentication" if scheme else "authentication without a usable challenge"
-            raise _Unknown(f"registry requires {what} (HTTP 401); only anonymous checks are made")
-        params = challenge_params(params_text)
-        realm = params.get("realm", "")
-        if not realm.lower().startswith(("https://", "http://")) or "@" in urlsplit(realm).netloc:
-            raise _Unknown("registry's token challenge names no usable token service")
-        self._check_realm(realm, registry_url)
-        service = params.get("service", "")
-        scope = params.get("scope") or f"repository:{name}:pull"
-        key = (realm, service, scope)
-        with self._lock:
-            cached = self._tokens.get(key)
-        if cached:
-            return cached
-        query = {"scope": scope}
-        if service:
-            query["service"] = service
-        response = self._send("GET", realm, deadline, params=query, stream=True)
-        try:
-            if response.status_code != 200:
-                # Its status and body stay out of the findings: the realm may be a service of someone else's.
-                log.debug("Token service of %s answered HTTP %s", without_userinfo(registry_url), response.status_code)
-                raise _Unknown("token service refused")
-            body = _read_limited(response, MAX_TOKEN_ANSWER_BYTES, self.timeout)
-        finally:
-            response.close()
-        try:
-            answer = json.loads(body)
-        except ValueError:
-            raise _Unknown("token service answered something that is not JSON") from None
-        token = (answer.get("token") or answer.get("access_token")) if isinstance(answer, dict) else None
-        if not isinstance(token, str) or not token.strip():
-            raise _Unknown("token service answered without a token")
-        with self._lock:
-            self._tokens[key] = token
-        return token
-
-    def _check_realm(self, realm: str, registry_url: str) -> None:
-        realm_parts, registry_parts = urlsplit(realm), urlsplit(registry_url)
-        host = (realm_parts.hostname or "").lower()
-        if host != (registry_parts.hostname or "").lower() and host not in self.token_hosts:
-            shown = f" ({host})" if _HOST_NAME.fullmatch(host) else ""
-            raise _Unknown(
-                f"registry's token service is on another host{shown}, not asked; "
-                "[airbyte_connectors] image_token_hosts lists the hosts allowed"
-            )
-        if registry_parts.scheme == "https" and realm_parts.scheme != "https":
-            raise _Unknown("registry's token service is not on https, not asked")
-
-    def _send(self, method: str, url: str, deadline: float, **kwargs) -> requests.Response:
-        """One request; a redirect is followed only on the same host (and never from https to http)."""
-        for _ in range(MAX_REDIRECTS + 1):
-            response = self._send_once(method, url, deadline, **kwargs)
-            location = response.headers.get("Location")
-            if response.status_code not in _REDIRECT_STATUS or not location:
-                return response
-            response.close()
-            target = urljoin(url, location)
-            here, there = urlsplit(url), urlsplit(target)
-            same_host = (there.hostname or "").lower() == (here.hostname or "").lower() and "@" not in there.netloc
-            if (
-                not same_host
-                or there.scheme not in ("http", "https")
-                or (here.scheme, there.scheme) == ("https", "http")
-            ):
-                raise _Unknown("registry redirected to another host, not followed")
-            url = target
-            kwargs.pop("params", None)  # the Location carries its own query
-        raise _Unknown("registry redirected too many times")
-
-    def _send_once(self, method: str, url: str, deadline: float, **kwargs) -> requests.Response:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _Unknown(f"timed out after {_seconds(self.timeout)} s")
-        try:
-            # The image's remaining budget bounds both connecting and each read.
-            return self.session.request(method, url, timeout=(remaining, remaining), allow_redirects=False, **kwargs)
-        except requests.Timeout:
-            raise _Unknown(f"timed out after {_seconds(self.timeout)} s") from None
-        except requests.exceptions.SSLError:
-            raise _Unknown("registry unreachable: TLS handshake failed") from None
-        except requests.ConnectionError as error:
-            raise _Unknown(f"registry unreachable: {describe_connection_error(error)}") from None
-        except requests.RequestException as error:
-            raise _Unknown(f"request failed: {type(error).__name__}") from None
+        return self.send("HEAD", url, deadline, headers=headers)
 
 
 def _read_limited(response: requests.Response, limit: int, timeout: float) -> bytes:
@@ -389,9 +434,9 @@ def _read_limited(response: requests.Response, limit: int, timeout: float) -> by
         for chunk in response.iter_content(chunk_size=8192):
             body += chunk
             if len(body) > limit:
-                raise _Unknown(f"token service answer larger than {limit // 1024} KB")
+                raise RegistryProblem(f"token service answer larger than {limit // 1024} KB", "too_large")
     except requests.Timeout:
-        raise _Unknown(f"timed out after {_seconds(timeout)} s") from None
+        raise RegistryProblem(f"timed out after {_seconds(timeout)} s", "timed_out") from None
     except requests.RequestException:
-        raise _Unknown("token service answer broken off") from None
+        raise RegistryProblem("token service answer broken off", "unreachable") from None
     return bytes(body)

@@ -1,32 +1,38 @@
-"""An image registry stand-in (Docker Registry HTTP API v2, manifests and anonymous tokens only).
+"""An image registry stand-in (Docker Registry HTTP API v2: tags, manifests, blobs and anonymous tokens).
 
-A real HTTP server on 127.0.0.1 for the image pre-flight's tests: it knows a set of ``(name, tag)``,
-answers ``HEAD``/``GET /v2/<name>/manifests/<tag>`` with 200 or 404, and with ``require_token`` asks
-for a Bearer token the way Docker Hub does (401 + ``WWW-Authenticate``, anonymous ``GET /token``).
+A real HTTP server on 127.0.0.1 for the image clients' tests: it holds images (:mod:`.image_content`: an OCI
+index per tag with linux/arm64 and linux/amd64 manifests and config blobs with ``created``), answers
+``HEAD``/``GET /v2/<name>/manifests/<tag or digest>``, ``GET /v2/<name>/blobs/<digest>`` and
+``GET /v2/<name>/tags/list`` (``n``/``last`` pagination, ``n`` capped at ``page_cap``, a ``Link`` header to the
+next page: relative, or absolute on ``link_base``), and with ``require_token`` asks for a Bearer token the way
+Docker Hub does (401 + ``WWW-Authenticate``, anonymous ``GET /token``). ``blob_redirect`` sends blob reads on
+to ``<blob_redirect>/cdn/blobs/<digest>`` (served here too, without a token), as Docker Hub sends them to a CDN.
 Faults are attributes that can be switched while it runs: ``rate_limited``, ``server_error``,
 ``forbidden``, ``basic_auth``, ``delay``, ``token_delay``, ``trickle``,
 ``garbage_token``, ``token_status``, ``realm`` (a token service elsewhere) and ``redirect_to``
 (manifest requests sent on to ``<redirect_to>/moved/v2/...``; this registry serves ``/moved/...`` too,
-or with ``redirect_loop`` sends those on again).
+or with ``redirect_loop`` sends those on again), ``corrupt_blobs``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+from airflow_airbyte_connectors.testing.image_content import DEFAULT_CREATED, Created, ImageContent, digest_of
 from airflow_airbyte_connectors.testing.local_server import LocalServer
 
-MANIFEST_LIST_TYPE = "application/vnd.docker.distribution.manifest.list.v2+json"
 _MANIFEST_PATH = re.compile(r"\A/v2/(?P<name>.+)/manifests/(?P<reference>[^/]++)\Z")
+_TAGS_PATH = re.compile(r"\A/v2/(?P<name>.+)/tags/list\Z")
+_BLOB_PATH = re.compile(r"\A/v2/(?P<name>.+)/blobs/(?P<digest>sha256:[0-9a-f]{64})\Z")
+_CDN_PATH = re.compile(r"\A/cdn/blobs/(?P<digest>sha256:[0-9a-f]{64})\Z")
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,10 @@ class ImageRegistryEmulator(LocalServer):
         realm: str | None = None,
         redirect_to: str | None = None,
         redirect_loop: bool = False,
+        page_cap: int | None = None,
+        link_base: str | None = None,
+        blob_redirect: str | None = None,
+        corrupt_blobs: bool = False,
         delay: float = 0.0,
         token_delay: float = 0.0,
         trickle: float = 0.0,
@@ -87,16 +97,21 @@ class ImageRegistryEmulator(LocalServer):
         self.realm = realm  # the challenge's token service; None: this registry's own /token
         self.redirect_to = redirect_to
         self.redirect_loop = redirect_loop
+        self.page_cap = page_cap  # tags/list answers at most this many tags a page, whatever n asks
+        self.link_base = link_base  # None: relative Link headers; else absolute ones on this origin
+        self.blob_redirect = blob_redirect
+        self.corrupt_blobs = corrupt_blobs  # blobs served with a byte more than their digest says
         self.delay = delay
         self.token_delay = token_delay
         # Seconds between bytes of an answer: each read is quick, the answer never ends (a client's
         # per-read timeout does not fire).
         self.trickle = trickle
         super().__init__(host=host, port=port, max_lifetime=max_lifetime)
-        self._images: set[tuple[str, str]] = set()
+        self.content = ImageContent()
         for image in images:
             self.add_image(*(image.rsplit(":", 1) if isinstance(image, str) else image))
         self._tokens: dict[str, str] = {}  # token -> scope
+        self._spent: list[str] = []  # tokens expired
         self._requests: list[RegistryRequest] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -116,11 +131,16 @@ class ImageRegistryEmulator(LocalServer):
 
     # -- contents and inspection -----------------------------------------------------------------
 
-    def add_image(self, name: str, tag: str) -> None:
-        self._images.add((name, tag))
+    def add_image(self, name: str, tag: str, created: Created = DEFAULT_CREATED, *, multi_arch: bool = True) -> None:
+        """Publish ``name:tag`` (see :meth:`.ImageContent.add` for ``created`` and ``multi_arch``)."""
+        self.content.add(name, tag, created, multi_arch=multi_arch)
 
     def remove_image(self, name: str, tag: str) -> None:
-        self._images.discard((name, tag))
+        self.content.remove(name, tag)
+
+    def seed_history(self, history: Mapping[str, Any], repositories: Iterable[str] | None = None) -> int:
+        """Publish a release history's versions with their dates; returns how many tags."""
+        return self.content.seed_history(history, repositories)
 
     @property
     def requests(self) -> list[RegistryRequest]:
@@ -135,11 +155,17 @@ class ImageRegistryEmulator(LocalServer):
         with self._lock:
             self._requests.clear()
 
+    def expire_tokens(self) -> None:
+        """Every token issued so far stops being accepted (as Docker Hub's do after five minutes)."""
+        with self._lock:
+            self._spent += list(self._tokens)
+            self._tokens.clear()
+
     @property
     def tokens_issued(self) -> list[str]:
         """Every token handed out so far (tests scan logs and results for them)."""
         with self._lock:
-            return list(self._tokens)
+            return list(self._tokens) + list(self._spent)
 
     # -- answers -----------------------------------------------------------------------------------
 
@@ -153,13 +179,11 @@ class ImageRegistryEmulator(LocalServer):
         path = path.removeprefix("/moved")
         if self.redirect_to and (self.redirect_loop or not moved) and path.startswith("/v2/"):
             return 307, {"Location": f"{self.redirect_to}/moved{path}"}, b""
-        match = _MANIFEST_PATH.fullmatch(path)
-        image: tuple[str, str] | None  # (name, reference); None: the version check at /v2/
-        if path in ("/v2", "/v2/"):
-            image = None
-        elif match and method in ("GET", "HEAD"):
-            image = (match["name"], match["reference"])
-        else:
+        if (cdn := _CDN_PATH.fullmatch(path)) and method == "GET":
+            blob = self.content.any_blob(cdn["digest"])
+            return (200, {"Content-Type": "application/octet-stream"}, blob) if blob else _not_found("BLOB_UNKNOWN")
+        route = _route(path, method)
+        if route is None:
             return 404, {"Content-Type": "application/json"}, _errors("NOT_FOUND", "no such endpoint")
         if self.rate_limited:
             return 429, {"Retry-After": "60"}, _errors("TOOMANYREQUESTS", "rate limit exceeded")
@@ -169,18 +193,43 @@ class ImageRegistryEmulator(LocalServer):
             return 403, {}, _errors("DENIED", "requested access to the resource is denied")
         if self.basic_auth:
             return 401, {"WWW-Authenticate": 'Basic realm="registry"'}, _errors("UNAUTHORIZED", "credentials needed")
-        name = image[0] if image else None
+        kind, name, reference = route
         if self.require_token and not self._authorized(authorization, name):
             scope = f',scope="repository:{name}:pull"' if name else ""
             challenge = f'Bearer realm="{self.realm or self.url + "/token"}",service="{self.service}"{scope}'
             return 401, {"WWW-Authenticate": challenge}, _errors("UNAUTHORIZED", "authentication required")
-        if image is None:
+        if kind == "version":
             return 200, {"Docker-Distribution-API-Version": "registry/2.0"}, b"{}"
-        if image not in self._images:
-            return 404, {}, _errors("MANIFEST_UNKNOWN", "manifest unknown")
-        body = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST_LIST_TYPE, "manifests": []}).encode()
-        digest = "sha256:" + hashlib.sha256(body).hexdigest()
-        return 200, {"Content-Type": MANIFEST_LIST_TYPE, "Docker-Content-Digest": digest}, body
+        assert name is not None
+        if kind == "tags":
+            return self._tags_page(name, query)
+        if kind == "blob":
+            if self.blob_redirect and self.content.blob(name, reference):
+                return 307, {"Location": f"{self.blob_redirect}/cdn/blobs/{reference}"}, b""
+            blob = self.content.blob(name, reference)
+            blob = blob + b" " if blob and self.corrupt_blobs else blob
+            return (200, {"Content-Type": "application/octet-stream"}, blob) if blob else _not_found("BLOB_UNKNOWN")
+        found = self.content.manifest(name, reference)
+        if found is None:
+            return _not_found("MANIFEST_UNKNOWN")
+        media_type, body = found
+        return 200, {"Content-Type": media_type, "Docker-Content-Digest": digest_of(body)}, body
+
+    def _tags_page(self, name: str, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if not self.content.has_repository(name):
+            return 404, {}, _errors("NAME_UNKNOWN", "repository name not known to registry")
+        asked = query.get("n", "")
+        if asked and not asked.isdigit():
+            return 400, {}, _errors("PAGINATION_NUMBER_INVALID", "invalid number of results requested")
+        n = int(asked) if asked else None
+        if self.page_cap is not None:
+            n = self.page_cap if n is None else min(n, self.page_cap)
+        tags, more = self.content.page(name, n, query.get("last") or None)
+        headers = {"Content-Type": "application/json"}
+        if more and tags:
+            target = f"/v2/{name}/tags/list?" + urlencode({"n": n if n is not None else len(tags), "last": tags[-1]})
+            headers["Link"] = f'<{(self.link_base or "") + target}>; rel="next"'
+        return 200, headers, json.dumps({"name": name, "tags": tags}).encode()
 
     def record(self, request: RegistryRequest) -> None:
         with self._lock:
@@ -217,6 +266,25 @@ class ImageRegistryEmulator(LocalServer):
 
 def _errors(code: str, message: str) -> bytes:
     return json.dumps({"errors": [{"code": code, "message": message}]}).encode()
+
+
+def _not_found(code: str) -> tuple[int, dict[str, str], bytes]:
+    return 404, {"Content-Type": "application/json"}, _errors(code, code.lower().replace("_", " "))
+
+
+def _route(path: str, method: str) -> tuple[str, str | None, str] | None:
+    """(kind, repository name, reference or digest) of a registry API path; None: no such endpoint."""
+    if path in ("/v2", "/v2/"):
+        return "version", None, ""
+    if method not in ("GET", "HEAD"):
+        return None
+    if match := _MANIFEST_PATH.fullmatch(path):
+        return "manifest", match["name"], match["reference"]
+    if match := _TAGS_PATH.fullmatch(path):
+        return "tags", match["name"], ""
+    if match := _BLOB_PATH.fullmatch(path):
+        return "blob", match["name"], match["digest"]
+    return None
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -3,12 +3,16 @@
 Real Airbyte fetches ``metadata/<dockerRepository>/latest/oss.json`` on every definition ``update`` and
 uses its ``releases.breakingChanges``: a repository the registry lacks (404) has none, so nothing is
 pinned; a registry that cannot be reached fails the update (500).
+
+:func:`registry_from_history` makes a registry out of release histories, each connector at a chosen
+``dockerImageTag`` with its breaking changes; :meth:`ConnectorRegistry.set_image_tag` moves one while served.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import total_ordering
 from typing import Any
 
@@ -73,6 +77,21 @@ class ConnectorRegistry:
             for entry in (document or {}).get(f"{kind}s", []):
                 if isinstance(entry, Mapping) and entry.get("dockerRepository"):
                     self._entries[(kind, entry["dockerRepository"])] = entry
+
+    def set_image_tag(self, docker_repository: str, tag: str) -> None:
+        """Publish ``tag`` as the repository's latest version (its ``dockerImageTag``), as a registry release does."""
+        found = False
+        document = dict(self.document or {})
+        for kind in ("source", "destination"):
+            entries = list(document.get(f"{kind}s", []))
+            for index, entry in enumerate(entries):
+                if isinstance(entry, Mapping) and entry.get("dockerRepository") == docker_repository:
+                    entries[index] = self._entries[(kind, docker_repository)] = {**entry, "dockerImageTag": tag}
+                    found = True
+            document[f"{kind}s"] = entries
+        if not found:
+            raise KeyError(f"{docker_repository} is not in the registry")
+        self.document = document
 
     def entry(self, kind: str, docker_repository: str) -> Mapping[str, Any] | None:
         """``metadata/<repo>/latest/oss.json``: the entry, or None for a 404."""
@@ -164,3 +183,65 @@ def support_state(
         elif deadline > today:
             states.add("deprecated")
     return "unsupported" if "unsupported" in states else "deprecated" if states else "supported"
+
+
+def registry_from_history(
+    history: Mapping[str, Any],
+    *,
+    tags: Mapping[str, str] | None = None,
+    base: Mapping[str, Any] | None = None,
+    breaking: Mapping[str, Iterable[str]] | None = None,
+    deadline_days: int = 30,
+) -> dict[str, Any]:
+    """A registry document for the connectors of a release history (``connector-version-history.json``).
+
+    Each entry is ``base``'s entry for the repository when it has one (name, definition id, the real breaking
+    changes' texts), else one made from the history. ``dockerImageTag``: ``tags[repository]``, else the history's
+    registry snapshot (``registry20260319``), else its ``latest``. ``releases.breakingChanges``: the versions
+    ``breaking[repository]``, else the snapshot's; a version without a text in ``base`` gets a made-up message and
+    a deadline ``deadline_days`` after its release date in the history.
+    """
+    known = {
+        entry["dockerRepository"]: (kind, entry)
+        for kind in ("source", "destination")
+        for entry in (base or {}).get(f"{kind}s", [])
+        if isinstance(entry, Mapping) and entry.get("dockerRepository")
+    }
+    document: dict[str, Any] = {"sources": [], "destinations": []}
+    for connector in history.get("connectors", []):
+        repository = connector["dockerRepository"]
+        snapshot = connector.get("registry20260319") or {}
+        kind = "destination" if repository.split("/")[-1].startswith("destination-") else "source"
+        kind, entry = known.get(repository, (kind, None))
+        entry = copy.deepcopy(dict(entry)) if entry else _history_entry(kind, connector)
+        entry["dockerImageTag"] = (tags or {}).get(repository) or snapshot.get("dockerImageTag") or connector["latest"]
+        versions = list((breaking or {}).get(repository, snapshot.get("breakingChanges", connector["breakingChanges"])))
+        released = {row["version"]: row.get("date") for row in connector.get("versions", [])}
+        texts = dict((entry.get("releases") or {}).get("breakingChanges") or {})
+        entry["releases"] = {
+            **(entry.get("releases") or {}),
+            "breakingChanges": {
+                v: texts.get(v) or _made_up_change(repository, v, released.get(v), deadline_days) for v in versions
+            },
+        }
+        document[f"{kind}s"].append(entry)
+    return document
+
+
+def _history_entry(kind: str, connector: Mapping[str, Any]) -> dict[str, Any]:
+    slug = connector["dockerRepository"].split("/")[-1].removeprefix(f"{kind}-")
+    return {
+        f"{kind}DefinitionId": connector.get("definitionId"),
+        "name": slug.replace("-", " ").title(),
+        "dockerRepository": connector["dockerRepository"],
+        "documentationUrl": f"https://docs.airbyte.com/integrations/{kind}s/{slug}",
+    }
+
+
+def _made_up_change(repository: str, version: str, released: str | None, deadline_days: int) -> dict[str, Any]:
+    start = datetime.date.fromisoformat(released) if released else datetime.date(2026, 1, 1)
+    return {
+        "message": f"{repository} {version} changes its schema; refresh and reset the affected streams.",
+        "upgradeDeadline": (start + datetime.timedelta(days=deadline_days)).isoformat(),
+        "migrationDocumentationUrl": f"https://docs.airbyte.com/migrations#{version}",
+    }

@@ -21,6 +21,10 @@ class RegistryEndpoints(EmulatorState):
     def registry_unreachable(self, value: bool) -> None:
         self._registry.unreachable = value
 
+    def set_registry_image_tag(self, docker_repository: str, tag: str) -> None:
+        """The registry now says ``tag`` is the repository's latest version (as after a connector release)."""
+        self._registry.set_image_tag(docker_repository, tag)
+
     @property
     def registry_url(self) -> str:
         """Where the registry document is served (the shape of connectors.airbyte.com's oss_registry.json)."""
