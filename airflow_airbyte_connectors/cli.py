@@ -3,6 +3,10 @@
 - ``validate PATH``: checks the file, no network. Exit 0 valid, 1 invalid.
 - ``plan PATH``: reads Airbyte through the same hook and Airflow Connection as the DAG and prints the plan
   the DAG would make; writes nothing. Exit 0 in step, 2 changes pending, 1 on any error or conflict.
+- ``outdated PATH``: what is newer for each definition and what its version policy proposes (connector
+  registry + image registries; Airbyte too with ``--conn-id``). Exit 0 nothing to propose, 2 proposals, 1 error.
+- ``bump PATH [--write]``: the proposals applied to the file's ``dockerImageTag`` values only (a unified diff,
+  or the file changed with ``--write``). Exit 0, 1 on any error.
 
 Errors are one line on stderr (``airbyte-connectors: error: ...``), never a traceback.
 """
@@ -16,14 +20,19 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from datetime import date
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import unquote, urlsplit
 
 from airflow_airbyte_connectors.configs import ConfigError, get_configs
 from airflow_airbyte_connectors.plan_output import format_plan, plan_markdown
 from airflow_airbyte_connectors.urls import without_userinfo
 
+if TYPE_CHECKING:
+    from airflow_airbyte_connectors.outdated import Outdated
+
 PROG = "airbyte-connectors"
+FORMATS = ("text", "markdown", "json")
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
@@ -43,7 +52,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Check a basic_config and plan it against Airbyte, writing nothing.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{validate,plan}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{validate,plan,outdated,bump}")
 
     validate = commands.add_parser("validate", help="check a basic_config file (no network); exit 0 valid, 1 not")
     validate.add_argument("path", help="the basic_config YAML file")
@@ -56,8 +65,31 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--conn-id", help="the Airflow Connection to Airbyte (default: [airbyte_connectors] conn_id, airbyte_default)"
     )
-    plan.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output (default text)")
+    plan.add_argument("--format", choices=FORMATS, default="text", help="output (default text)")
+
+    outdated = commands.add_parser(
+        "outdated",
+        help="what is newer for each definition and what its policy proposes; exit 0 nothing, 2 proposals, 1 error",
+    )
+    outdated.add_argument("path", help="the basic_config YAML file")
+    outdated.add_argument("--conn-id", help="also show what Airbyte runs and whom each proposal touches")
+    outdated.add_argument("--format", choices=FORMATS, default="text", help="output (default text)")
+    outdated.add_argument("--today", type=_day, help="judge release ages as of this day (YYYY-MM-DD)")
+
+    bump = commands.add_parser(
+        "bump", help="apply the proposals to the file's tags (a diff; --write to change the file); exit 0, 1 error"
+    )
+    bump.add_argument("path", help="the basic_config YAML file")
+    bump.add_argument("--write", action="store_true", help="change the file (only its dockerImageTag values)")
+    bump.add_argument("--today", type=_day, help="judge release ages as of this day (YYYY-MM-DD)")
     return parser
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a day (YYYY-MM-DD): {text[:40]!r}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "validate":
             return _validate(args.path)
+        if args.command == "outdated":
+            return _outdated(args.path, args.conn_id, args.format, args.today or date.today())
+        if args.command == "bump":
+            return _bump(args.path, args.write, args.today or date.today())
         return _plan(args.path, args.conn_id, args.format)
     except CliError as exc:
         _fail(str(exc))
@@ -130,6 +166,71 @@ def _plan(path: str, conn_id: str | None, output: str) -> int:
         # The DAG's run fails on these too: the config names an image tag that does not exist.
         raise CliError("; ".join(f.message for f in plan.findings if f.category == "image_missing"))
     return EXIT_CHANGES if plan.actions or plan.held else EXIT_OK
+
+
+def _find_outdated(path: str, conn_id: str | None, today: date) -> Outdated:
+    _quiet_airflow()
+    from airflow_airbyte_connectors.outdated import find_outdated
+
+    try:
+        hook = None
+        if conn_id:
+            from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+
+            hook = AirbyteDefinitionsHook(conn_id)
+        return find_outdated(path, today=today, hook=hook)
+    except ConfigError as exc:
+        raise CliError(f"{str(exc).splitlines()[0]} {'; '.join(exc.problems)}") from None
+    except Exception as exc:
+        raise CliError(_describe_airbyte_error(exc, conn_id or "")) from None
+
+
+def _outdated(path: str, conn_id: str | None, output: str, today: date) -> int:
+    from airflow_airbyte_connectors.outdated_output import format_outdated, outdated_markdown
+
+    found = _find_outdated(path, conn_id, today)
+    if output == "json":
+        print(json.dumps(found.to_json(), indent=2, ensure_ascii=False))
+    elif output == "markdown":
+        print(outdated_markdown(found), end="")
+    else:
+        print(format_outdated(found))
+    sys.stdout.flush()
+    if found.problems:
+        # Unread tag lists or registry: the table is incomplete, which a scheduled job must not take for "current".
+        raise CliError("incomplete: " + "; ".join(found.problems))
+    return EXIT_CHANGES if found.proposals else EXIT_OK
+
+
+def _bump(path: str, write: bool, today: date) -> int:
+    from airflow_airbyte_connectors.bump import TagChange, apply_tags, read_config_text, unified_diff, write_config_text
+
+    found = _find_outdated(path, None, today)
+    if found.problems:
+        raise CliError("not bumped, the proposals are incomplete: " + "; ".join(found.problems))
+    changes = [
+        TagChange(
+            row.desired.kind,
+            old_tag=row.desired.docker_image_tag,
+            new_tag=row.proposal.proposed or "",
+            docker_repository=row.desired.docker_repository,
+        )
+        for row in found.proposals
+    ]
+    try:
+        before = read_config_text(path)
+        after = apply_tags(before, changes, source=path)
+    except ConfigError as exc:
+        raise CliError(f"{str(exc).splitlines()[0]} {'; '.join(exc.problems)}") from None
+    if not changes:
+        print(f"Nothing to bump in {path}: every definition is as new as its policy allows.")
+    elif write:
+        write_config_text(path, after)
+        print(f"Bumped {len(changes)} tag{'s' if len(changes) != 1 else ''} in {path}:")
+        print("\n".join(f"  {c.kind} {c.docker_repository} {c.old_tag} → {c.new_tag}" for c in changes))
+    else:
+        print(unified_diff(before, after, path), end="")
+    return EXIT_OK
 
 
 def _describe_airbyte_error(exc: Exception, conn_id: str) -> str:

@@ -83,14 +83,14 @@ def plan_markdown(plan: Plan) -> str:
         lines += header
         for label, action in _rows(plan):
             lines.append(
-                _row(
+                markdown_row(
                     f"**{label}**",
                     action.kind,
-                    _escape(_display_name(action)),
-                    _code(action.desired.docker_repository),
-                    _escape(_version(action)),
-                    _escape(_meaning(label, action)),
-                    _code(action.definition_id) if action.definition_id else "(new)",
+                    escape_markdown(_display_name(action)),
+                    markdown_code(action.desired.docker_repository),
+                    escape_markdown(_version(action)),
+                    escape_markdown(_meaning(label, action)),
+                    markdown_code(action.definition_id) if action.definition_id else "(new)",
                 )
             )
         for label, action in _rows(plan):
@@ -98,10 +98,10 @@ def plan_markdown(plan: Plan) -> str:
             if details:
                 lines += [
                     "",
-                    f"**{label} {action.kind} {_escape(action.desired.name)} {_escape(_version(action))}**",
+                    f"**{label} {action.kind} {_bold_name(action)}**",
                     "",
                 ]
-                lines += [f"- {_escape(line)}" for line in details]
+                lines += [f"- {escape_markdown(line)}" for line in details]
     else:
         lines.append("No changes: Airbyte is in step with basic_config.")
     if plan.findings:
@@ -111,19 +111,19 @@ def plan_markdown(plan: Plan) -> str:
             marker = {"ambiguous": "⛔ conflict", "image_missing": "⛔ image missing"}.get(
                 finding.category, finding.category
             )
-            lines.append(f"- **{marker}**: {_escape(finding.message)}")
+            lines.append(f"- **{marker}**: {escape_markdown(finding.message)}")
     if plan.unchanged:
         lines += ["", f"<details><summary>{len(plan.unchanged)} unchanged</summary>", "", *header]
         for desired in plan.unchanged:
             lines.append(
-                _row(
+                markdown_row(
                     "unchanged",
                     desired.kind,
-                    _escape(desired.name),
-                    _code(desired.docker_repository),
-                    _escape(desired.docker_image_tag),
+                    escape_markdown(desired.name),
+                    markdown_code(desired.docker_repository),
+                    escape_markdown(desired.docker_image_tag),
                     "",
-                    _code(desired.definition_id) if desired.definition_id else "",
+                    markdown_code(desired.definition_id) if desired.definition_id else "",
                 )
             )
         lines += ["", "</details>"]
@@ -231,16 +231,20 @@ def _counts_sentence(plan: Plan) -> str:
 _MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|~#!"} | {"\n": " ", "\r": " ", "&": "&amp;"})
 
 
-def _escape(text: str) -> str:
+def _bold_name(action: Action) -> str:
+    return f"{escape_markdown(action.desired.name)} {escape_markdown(_version(action))}"
+
+
+def escape_markdown(text: str) -> str:
     return str(text).translate(_MARKDOWN_SPECIAL)
 
 
-def _code(text: str) -> str:
+def markdown_code(text: str) -> str:
     # Docker references and UUIDs are validated (no backticks or pipes); guard anyway.
     return f"`{str(text).replace('`', '').replace('|', '')}`"
 
 
-def _row(*cells: str) -> str:
+def markdown_row(*cells: str) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
@@ -268,28 +272,32 @@ def approval_request(gated: Sequence[Action], *, held_only: bool) -> dict[str, s
                 f", {outcomes['stays_behind']} stay behind" if outcomes["stays_behind"] else ""
             )
         lines.append(
-            _row(
+            markdown_row(
                 f"**{action.action}**",
                 action.kind,
-                _escape(action.desired.name),
-                _escape(_version(action)),
-                _escape(action.version_meaning),
-                _escape(touches),
+                escape_markdown(action.desired.name),
+                escape_markdown(_version(action)),
+                escape_markdown(action.version_meaning),
+                escape_markdown(touches),
             )
         )
     for action in gated:
         details = _details(action.action, action)
         if not details:
             continue
-        lines += ["", f"**{action.kind} {_escape(action.desired.name)} {_escape(_version(action))}**", ""]
+        lines += [
+            "",
+            f"**{action.kind} {_bold_name(action)}**",
+            "",
+        ]
         change = action.version_change
         for crossed in change.crossed if change else ():
             guide = crossed.migration_documentation_url
             lines.append(
-                f"- {_escape(_breaking_change_line(crossed, date.today(), with_guide=False))}"
+                f"- {escape_markdown(_breaking_change_line(crossed, date.today(), with_guide=False))}"
                 + (f" ([migration guide]({guide}))" if guide and guide.startswith("https://") else "")
             )
-        lines += [f"- {_escape(note)}" for note in (change.notes if change else ())]
+        lines += [f"- {escape_markdown(note)}" for note in (change.notes if change else ())]
         if action.impact is not None:
-            lines.append(f"- {_escape(_impact_line(action))}")
+            lines.append(f"- {escape_markdown(_impact_line(action))}")
     return {"subject": subject, "body": "\n".join(lines) + "\n"}

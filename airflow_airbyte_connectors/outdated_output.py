@@ -1,0 +1,112 @@
+"""Render :class:`~airflow_airbyte_connectors.outdated.Outdated` for people: a text table (terminal, task log)
+and Markdown ready as a pull-request body. Programs read ``Outdated.to_json()``.
+
+Pure module: no Airflow, no HTTP.
+"""
+
+from __future__ import annotations
+
+from airflow_airbyte_connectors.outdated import Outdated, OutdatedRow
+from airflow_airbyte_connectors.plan_output import escape_markdown, markdown_code, markdown_row
+
+HEADER = ("KIND", "NAME", "CONFIG", "AIRBYTE", "IN POLICY", "NEWEST", "PROPOSED", "MOVE", "BREAKING", "AGE", "TOUCHES")
+
+
+def _cells(row: OutdatedRow) -> tuple[str, ...]:
+    proposal = row.proposal
+    return (
+        row.desired.kind,
+        row.desired.name,
+        row.desired.docker_image_tag,
+        row.airbyte_tag or "-",
+        proposal.newest_in_policy or "-",
+        proposal.newest or row.registry_latest or "-",
+        proposal.proposed or "-",
+        ", ".join(proposal.classes) or "-",
+        _breaking(row),
+        f"{proposal.age_days} d" if proposal.age_days is not None else "-",
+        str(row.touches) if row.touches is not None else "-",
+    )
+
+
+def _breaking(row: OutdatedRow) -> str:
+    """The breaking changes the proposed move crosses, or the one ``breaking: stop`` stopped at."""
+    crossed = [change.version for change in row.proposal.crossed]
+    if crossed:
+        return "crosses " + ", ".join(crossed)
+    if row.proposal.stopped_at is not None:
+        return f"stops below {row.proposal.stopped_at.version}"
+    return "-"
+
+
+def _summary(outdated: Outdated) -> str:
+    count = len(outdated.proposals)
+    return (
+        f"{count} proposal{'s' if count != 1 else ''} for {len(outdated.rows)} definitions "
+        f"(as of {outdated.today.isoformat()})"
+    )
+
+
+def format_outdated(outdated: Outdated) -> str:
+    rows = [HEADER, *(_cells(row) for row in outdated.rows)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.append(_summary(outdated))
+    for row in outdated.rows:
+        why = row.proposal.detail or (row.proposal.reason or "")
+        if why and (row.proposal.proposed or row.proposal.reason not in ("pinned", None)):
+            lines.append(f"{row.desired.kind} {row.desired.name}: {why}")
+    lines += [f"PROBLEM {problem}" for problem in outdated.problems]
+    return "\n".join(lines)
+
+
+def outdated_markdown(outdated: Outdated) -> str:
+    """A pull-request body: what moves, what each move means and whom it touches; then the rest folded."""
+    lines = [f"### Airbyte connector upgrades: {_summary(outdated)}", ""]
+    header = [
+        "| Kind | Name | Image | Version | Move | Breaking changes | Age | Touches |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    if outdated.proposals:
+        lines += header
+        for row in outdated.proposals:
+            proposal = row.proposal
+            lines.append(
+                markdown_row(
+                    row.desired.kind,
+                    escape_markdown(row.desired.name),
+                    markdown_code(row.desired.docker_repository),
+                    escape_markdown(f"{row.desired.docker_image_tag} → {proposal.proposed}"),
+                    escape_markdown(", ".join(proposal.classes)),
+                    escape_markdown(_breaking(row)),
+                    f"{proposal.age_days} days" if proposal.age_days is not None else "-",
+                    str(row.touches) if row.touches is not None else "-",
+                )
+            )
+        for row in outdated.proposals:
+            notes = [f"breaking change {c.version}: {' '.join(c.message.split())}" for c in row.proposal.crossed]
+            if row.proposal.detail:
+                notes.append(row.proposal.detail)
+            if notes:
+                lines += ["", f"**{row.desired.kind} {escape_markdown(row.desired.name)}**", ""]
+                lines += [f"- {escape_markdown(note)}" for note in notes]
+    else:
+        lines.append("Nothing to propose: every definition is as new as its policy allows.")
+    rest = [row for row in outdated.rows if row.proposal.proposed is None]
+    if rest:
+        lines += ["", f"<details><summary>{len(rest)} without a proposal</summary>", ""]
+        lines += ["| Kind | Name | Version | Why |", "|---|---|---|---|"]
+        for row in rest:
+            why = row.proposal.detail or row.proposal.reason or ""
+            lines.append(
+                markdown_row(
+                    row.desired.kind,
+                    escape_markdown(row.desired.name),
+                    escape_markdown(row.desired.docker_image_tag),
+                    escape_markdown(why),
+                )
+            )
+        lines += ["", "</details>"]
+    if outdated.problems:
+        lines += ["", "**Problems**", ""] + [f"- {escape_markdown(p)}" for p in outdated.problems]
+    return "\n".join(lines) + "\n"
