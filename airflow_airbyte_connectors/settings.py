@@ -216,12 +216,17 @@ def _reconcile_schedule(read: _Reader) -> str | None:
     return read.cron("reconcile_schedule") or None
 
 
+def _upgrades_schedule(read: _Reader) -> str | None:
+    return read.cron("upgrades_schedule") or None
+
+
 @dataclass(frozen=True)
 class DagSettings:
     """What the DAG file reads while it is parsed (see :func:`for_dag`)."""
 
     basic_config_path: Path
     reconcile_schedule: str | None
+    upgrades_schedule: str | None
     max_writes: int
     max_writes_limit: int
     approval: ApprovalMode
@@ -247,6 +252,7 @@ def for_dag() -> DagSettings:
     values = DagSettings(
         basic_config_path=_basic_config_path(read),
         reconcile_schedule=_reconcile_schedule(read),
+        upgrades_schedule=_upgrades_schedule(read),
         max_writes=read.integer("max_writes"),
         max_writes_limit=read.integer("max_writes_limit"),
         approval=_approval(read),
@@ -326,6 +332,11 @@ def task_retries() -> int:
 
 def task_retry_delay() -> float:
     return _STRICT.number("task_retry_delay")
+
+
+def upgrades_schedule() -> str | None:
+    """When connector_upgrades runs; None: only when triggered."""
+    return _upgrades_schedule(_STRICT)
 
 
 def reconcile_schedule() -> str | None:

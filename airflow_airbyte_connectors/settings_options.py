@@ -232,6 +232,17 @@ OPTIONS: tuple[Option, ...] = (
         ),
     ),
     Option(
+        "upgrades_schedule",
+        "cron",
+        default="@weekly",
+        example="0 6 * * 1",
+        version_added="0.3.0",
+        description=(
+            "Cron expression or preset on which the connector_upgrades DAG proposes version upgrades (it never "
+            "writes to Airbyte). Empty: only when triggered."
+        ),
+    ),
+    Option(
         "check_images",
         "boolean",
         default="True",

@@ -1,0 +1,53 @@
+"""The ``outdated`` task of ``connector_upgrades``: the same proposals as ``airbyte-connectors outdated``,
+published as the run's report (Markdown, in its log and XCom ``report``) and as an event of the upgrades Asset
+whose ``extra`` lists the proposals, for a team's own DAG to route (Slack, a ticket). Never writes to Airbyte."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+from airflow_airbyte_connectors import settings
+from airflow_airbyte_connectors.tasks.names import XComKey
+
+log = logging.getLogger(__name__)
+
+# The Asset a connector_upgrades run announces its proposals on.
+UPGRADES_ASSET_NAME = "airbyte_connector_upgrades"
+UPGRADES_ASSET_URI = "airbyte-connectors://upgrade-proposals"
+
+
+def run(ti: Any, outlet_events: Any, *, today: date | None = None) -> dict[str, Any]:
+    from airflow.sdk import Asset
+
+    from airflow_airbyte_connectors.outdated import find_outdated
+    from airflow_airbyte_connectors.outdated_output import outdated_markdown
+
+    settings.validate()
+    found = find_outdated(settings.basic_config_path(), today=today or date.today(), hook=_airbyte())
+    markdown = outdated_markdown(found)
+    log.info("Connector upgrades:\n%s", markdown)
+    ti.xcom_push(key=XComKey.REPORT, value=markdown)
+    summary = found.to_json()
+    proposals = [row for row in summary["rows"] if row["proposed"]]
+    extra = {"today": summary["today"], "proposals": proposals, "problems": summary["findings"]}
+    outlet_events[Asset(name=UPGRADES_ASSET_NAME, uri=UPGRADES_ASSET_URI)].extra = extra
+    if found.problems:
+        log.warning("The proposals are incomplete: %s", "; ".join(found.problems))
+    return summary
+
+
+def _airbyte() -> Any:
+    """The Airbyte hook when ``[airbyte_connectors] conn_id`` names a connection; None (registries only) when not."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+
+    try:
+        BaseHook.get_connection(settings.conn_id())
+    except AirflowNotFoundException:
+        log.info("No connection %r: proposals without what Airbyte runs", settings.conn_id())
+        return None
+    return AirbyteDefinitionsHook(settings.conn_id())
