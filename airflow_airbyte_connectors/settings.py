@@ -267,7 +267,7 @@ def for_dag() -> DagSettings:
     )
     if read.invalid:
         log.warning(
-            "invalid settings: %s in [%s]; their defaults are used here and each run fails in prepare naming them",
+            "invalid settings: %s in [%s]; their defaults are used here and each run fails at its start naming them",
             ", ".join(read.invalid),
             SECTION,
         )

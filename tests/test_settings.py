@@ -225,7 +225,7 @@ class TestParseTime:
         set_option(monkeypatch, "approval", "sometimes")
         set_option(monkeypatch, "reconcile_schedule", "every hour")
         with caplog.at_level(logging.WARNING, logger="airflow_airbyte_connectors.settings"):
-            bag = DagBag(dag_folder=str(DAGS_FOLDER))
+            bag = DagBag(dag_folder=str(DAGS_FOLDER / "create_connectors.py"))
         assert bag.import_errors == {}
         dag = bag.dags["create_connectors"]
         assert dag.params["max_writes"] == 50
@@ -235,7 +235,7 @@ class TestParseTime:
         warnings = [r.getMessage() for r in caplog.records if "invalid settings" in r.getMessage()]
         assert warnings == [
             "invalid settings: reconcile_schedule, max_writes, approval, task_retries in [airbyte_connectors]; "
-            "their defaults are used here and each run fails in prepare naming them"
+            "their defaults are used here and each run fails at its start naming them"
         ]
 
 

@@ -271,7 +271,7 @@ class TestParseTime:
         )
         assert done.returncode == 0, done.stdout + done.stderr
         result = json.loads(done.stdout.strip().splitlines()[-1])
-        assert result == {"dags": ["create_connectors"], "import_errors": {}, "tripped": []}
+        assert result == {"dags": ["connector_upgrades", "create_connectors"], "import_errors": {}, "tripped": []}
 
 
 class TestShape:

@@ -19,8 +19,10 @@ import pytest
 import yaml
 
 from airflow_airbyte_connectors import settings
+from airflow_airbyte_connectors.testing import ImageRegistryEmulator
 from tests.services.airflow_services import Airflow, finished, logged_errors, running_airflow, wait_for
 from tests.support import CLIENT_ID, CLIENT_SECRET, REGISTRY, REPO_ROOT, registry_entry
+from tests.test_outdated import history
 
 pytestmark = pytest.mark.services
 
@@ -28,6 +30,9 @@ SERVICE_LIFETIME = 600  # seconds: the services stop by themselves even if this 
 WRITE_DELAY = 2.0  # seconds each Airbyte write takes: long enough to see mapped writes overlap
 POKEAPI = registry_entry("source", "PokeAPI")
 FAKER = registry_entry("source", "Sample Data")
+# Behind their newest versions, with policies (connector-version-history.json has every published version).
+GITHUB = {**registry_entry("source", "GitHub"), "dockerImageTag": "1.8.0"}
+HUBSPOT = {**registry_entry("source", "HubSpot"), "dockerImageTag": "4.2.0"}
 CUSTOMS = [
     {
         "name": f"Acme {n}",
@@ -44,6 +49,7 @@ def deployment(tmp_path: Path, emulator) -> Iterator[tuple[Airflow, Any, Path]]:
     dags = tmp_path / "dags"
     dags.mkdir(parents=True)
     shutil.copy(REPO_ROOT / "dags" / "create_connectors.py", dags)
+    shutil.copy(REPO_ROOT / "dags" / "connector_upgrades.py", dags)
     for stand_in in ("template_configs.py", "after_connectors.py"):
         shutil.copy(Path(__file__).parent / "dags" / stand_in, dags)
     template_source = tmp_path / "template_source.yaml"
@@ -60,10 +66,15 @@ def deployment(tmp_path: Path, emulator) -> Iterator[tuple[Airflow, Any, Path]]:
         "TEMPLATE_CONFIGS_SOURCE": str(template_source),
         "AIRBYTE_DEFINITIONS_ASSET": settings.definitions_asset_uri(airbyte.url),
     }
-    with running_airflow(tmp_path / "airflow", dags, env, lifetime=SERVICE_LIFETIME) as airflow:
-        yield airflow, airbyte, template_source
-        # A run that went well logs no error line (Airflow's own included).
-        assert logged_errors(tmp_path / "airflow") == []
+    # connector_upgrades reads every published tag and its date here (the real GitHub and HubSpot histories).
+    with ImageRegistryEmulator(require_token=True, page_cap=100, max_lifetime=SERVICE_LIFETIME) as images:
+        images.seed_history(history(), [GITHUB["dockerRepository"], HUBSPOT["dockerRepository"]])
+        env["AIRFLOW__AIRBYTE_CONNECTORS__DOCKER_HUB_URL"] = images.url
+        env["AIRFLOW__AIRBYTE_CONNECTORS__IMAGE_TOKEN_HOSTS"] = ""
+        with running_airflow(tmp_path / "airflow", dags, env, lifetime=SERVICE_LIFETIME) as airflow:
+            yield airflow, airbyte, template_source
+            # A run that went well logs no error line (Airflow's own included).
+            assert logged_errors(tmp_path / "airflow") == []
 
 
 def write_source(path: Path, sources: list[dict[str, Any]]) -> None:
@@ -147,3 +158,29 @@ def test_asset_schedule_dry_run_and_parallel_mapped_writes(deployment):
     )
     airflow.api("PATCH", "dags/after_connectors", json={"is_paused": True})  # nothing more may start it
     assert len(airflow.runs("after_connectors")) == 2
+
+    # 4. connector_upgrades, by hand: proposals from the image registry, announced on its Asset; no write.
+    config = template_source.parent / "configs" / "basic_config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "connectors": {
+                    "policy": {"versionPolicy": "minor", "breaking": "stop"},
+                    "source_definitions": [GITHUB, {**HUBSPOT, "versionPolicy": "major", "minimumReleaseAge": "30d"}],
+                    "destination_definitions": [],
+                }
+            }
+        )
+    )
+    airbyte.clear_requests()
+    wait_for("connector_upgrades to be parsed", lambda: airflow.api("GET", "dags/connector_upgrades"))
+    airflow.api("PATCH", "dags/connector_upgrades", json={"is_paused": False})
+    upgrades = airflow.trigger("connector_upgrades")
+    assert wait_for("connector_upgrades", lambda: finished(airflow, "connector_upgrades", upgrades))["state"] == (
+        "success"
+    )
+    events = airflow.api("GET", "assets/events", params={"source_dag_id": "connector_upgrades"})["asset_events"]
+    (event,) = [e for e in events if e["source_run_id"] == upgrades]
+    proposed = {p["dockerRepository"]: p["proposed"] for p in event["extra"]["proposals"]}
+    assert proposed == {GITHUB["dockerRepository"]: "1.9.2", HUBSPOT["dockerRepository"]: "4.12.2"}
+    assert airbyte.write_requests() == []
