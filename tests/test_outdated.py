@@ -166,3 +166,24 @@ class TestCommands:
             b'dockerImageTag: "4.2.0"', b'dockerImageTag: "4.12.2"'
         )
         assert after == expected
+
+
+class TestWithAirbyte:
+    def test_rows_show_what_airbyte_runs_and_whom_a_proposal_touches(self, registries, config_file, use_emulator):
+        from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+        from tests.support import REGISTRY
+
+        emu = use_emulator(seed=REGISTRY)
+        emu.set_tag("source", GITHUB, "1.7.13")  # Airbyte runs an older GitHub than the config says
+        lake = emu.add_destination("airbyte/destination-postgres", name="Lake")
+        for n in range(2):
+            emu.add_connection(emu.add_source(GITHUB, name=f"GitHub {n}"), lake, {"issues": True})
+        emu.clear_requests()
+        found = find_outdated(config_file, today=TODAY, hook=AirbyteDefinitionsHook("airbyte_default"))
+        rows = {row.desired.docker_repository: row for row in found.rows}
+        assert (rows[GITHUB].airbyte_tag, rows[GITHUB].touches) == ("1.7.13", 2)
+        assert rows[POKEAPI].touches is None  # no proposal: nobody to tell
+        assert emu.write_requests() == []
+        # One list per kind, one search per definition with a proposal (and a token).
+        operations = sorted(r.operation for r in emu.requests)
+        assert operations.count("sources/search") == 2 and operations.count("source_definitions/list") == 1
