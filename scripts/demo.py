@@ -5,7 +5,8 @@ which also serves as Airbyte's connector registry (GitHub's 2.0.0 breaking chang
 with an older PokeAPI and Postgres destination (patch updates), GitHub at 1.9.0 with two sources (one syncs
 an impacted stream), and without the custom "Acme CRM" source. The first run prints the plan, updates the
 two, creates the custom one and holds GitHub (major, breaking: it waits for apply_held); the second run
-writes nothing. Exits non-zero if either run does otherwise.
+writes nothing. Then `airbyte-connectors outdated` proposes upgrades within the config's policies, from an image
+registry stand-in. Exits non-zero if any step does otherwise.
 """
 
 from __future__ import annotations
@@ -16,18 +17,39 @@ import secrets
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from airflow_airbyte_connectors.testing import BUILTIN, AirbyteEmulator
+from airflow_airbyte_connectors.testing import BUILTIN, AirbyteEmulator, ImageRegistryEmulator
 
 REPO = Path(__file__).resolve().parent.parent
+CONN_ID = "airbyte_default"
 DEMO_HOME = REPO / ".demo" / "airflow"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 OLDER = {
     ("source", "airbyte/source-pokeapi"): "0.3.38",
     ("destination", "airbyte/destination-postgres"): "2.4.1",
     ("source", "airbyte/source-github"): "1.9.0",
+}
+# What the image registry stand-in publishes for `outdated`: tag and build day (GitHub's are its real
+# release days; the others are days before today, so that the 7-day cooldown holds some back).
+TODAY = date.today()
+PUBLISHED: dict[str, list[tuple[str, date]]] = {
+    "airbyte/source-pokeapi": [("0.3.40", TODAY - timedelta(days=200)), ("0.3.41", TODAY - timedelta(days=90))],
+    "airbyte/source-postgres": [("3.7.0", TODAY - timedelta(days=120)), ("3.7.1", TODAY - timedelta(days=2))],
+    "airbyte/source-faker": [("6.2.24", TODAY - timedelta(days=60)), ("6.2.25", TODAY - timedelta(days=30))],
+    "airbyte/source-github": [
+        ("2.1.14", date(2026, 3, 9)),
+        ("2.1.42", date(2026, 8, 25)),
+        ("2.2.0", date(2026, 8, 27)),
+        ("2.7.1", date(2026, 9, 21)),
+    ],
+    "airbyte/destination-postgres": [
+        ("2.4.7", TODAY - timedelta(days=300)),
+        ("2.5.0", TODAY - timedelta(days=60)),
+        ("3.0.0", TODAY - timedelta(days=20)),
+    ],
+    "airbyte/destination-dev-null": [("0.8.4", TODAY - timedelta(days=400))],
 }
 
 
@@ -79,14 +101,42 @@ def main() -> int:
                 failures.append(f"run {number} ended {state}")
             if number == 2 and writes:
                 failures.append("run 2 sent writes although nothing had changed")
+        if not show_outdated(env, config):
+            failures.append("airbyte-connectors outdated failed")
     if failures:
         print("\nDEMO FAILED: " + "; ".join(failures), file=sys.stderr)
         return 1
     print(
         "\nDemo OK: the first run applied the safe changes and held GitHub's breaking change; "
-        "the second changed nothing."
+        "the second changed nothing; outdated proposed what is newer within each policy."
     )
     return 0
+
+
+def show_outdated(env: dict[str, str], config: Path) -> bool:
+    """Staying current: what is newer for each definition, within its policy (exit 2: there are proposals)."""
+    with ImageRegistryEmulator(require_token=True, max_lifetime=300) as images:
+        for repository, published in PUBLISHED.items():
+            for tag, built in published:
+                images.add_image(repository, tag, built)
+        print("\n=== Staying current: airbyte-connectors outdated (what is newer, within each policy) ===", flush=True)
+        outdated = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "airflow_airbyte_connectors",
+                "outdated",
+                str(config),
+                "--conn-id",
+                "airbyte_default",
+            ],
+            env={
+                **env,
+                "AIRFLOW__AIRBYTE_CONNECTORS__DOCKER_HUB_URL": images.url,
+                "AIRFLOW__AIRBYTE_CONNECTORS__IMAGE_TOKEN_HOSTS": "",
+            },
+        )
+    return outdated.returncode in (0, 2)
 
 
 def run_state(env: dict[str, str], logical_date: str) -> str:

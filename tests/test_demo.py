@@ -80,6 +80,9 @@ def test_demo_runs_from_a_clone_with_nothing_beside_it(tmp_path):
     # The plan says what each change means: patches applied, GitHub's breaking change held with its impact.
     assert "major, breaking; held for breaking" in output and "GitHub issues [2.0.0, selects issues]" in output
     assert "FileNotFoundError" not in output and "oss-registry" not in output
+    # It ends with what is newer within the example's policies: GitHub's move, Postgres held by the cooldown.
+    assert "=== Staying current: airbyte-connectors outdated" in done.stdout
+    assert "4 proposals for 7 definitions" in done.stdout and "held back by the 7d cooldown" in done.stdout
     assert (clone / ".demo" / "airflow").is_dir()
 
 
