@@ -67,10 +67,12 @@ class OutdatedRow:
 class Outdated:
     rows: tuple[OutdatedRow, ...]
     today: date
-    # Problems of the run as a whole (the connector registry unreadable, no connection).
+    # What makes the whole answer incomplete (the connector registry unreadable).
     findings: tuple[str, ...] = ()
     # Requests sent to image registries, by kind (tags, manifest, blob, token).
     requests: tuple[tuple[str, int], ...] = ()
+    # Said, but complete all the same (breaking-change data turned off with an empty registry_url).
+    notes: tuple[str, ...] = ()
 
     @property
     def proposals(self) -> tuple[OutdatedRow, ...]:
@@ -88,6 +90,7 @@ class Outdated:
             "proposals": len(self.proposals),
             "rows": [row.to_json() for row in self.rows],
             "findings": list(self.problems),
+            "notes": list(self.notes),
         }
 
 
@@ -103,7 +106,7 @@ def find_outdated(
 
     config: ConnectorsConfig = get_configs("connectors", path=Path(config_path))
     entries = [*config.source_definitions, *config.destination_definitions]
-    releases, findings = _registry()
+    releases, findings, notes = _registry()
     with (
         ImageTags(
             docker_hub_url=settings.docker_hub_url(),
@@ -120,13 +123,14 @@ def find_outdated(
         requests = tuple(sorted(tags.requests_sent.items()))
     if hook is not None:
         rows = _with_airbyte(rows, hook, pool_size=READS_AT_ONCE)
-    return Outdated(tuple(rows), today, tuple(findings), requests)
+    return Outdated(tuple(rows), today, tuple(findings), requests, tuple(notes))
 
 
-def _registry() -> tuple[RegistryReleases | None, list[str]]:
+def _registry() -> tuple[RegistryReleases | None, list[str], list[str]]:
+    """The connector registry, the problems reading it, and notes."""
     location = settings.registry_url()
     if location is None:
-        return None, ["registry_url is empty: breaking changes are not known (a major move counts as breaking)"]
+        return None, [], ["registry_url is empty: breaking changes are not known (a major move counts as breaking)"]
     from airflow_airbyte_connectors.clients.connector_registry import read_connector_registry
 
     releases, problems = read_connector_registry(location, timeout=settings.read_timeout())
@@ -135,7 +139,7 @@ def _registry() -> tuple[RegistryReleases | None, list[str]]:
             *problems,
             f"connector registry {without_userinfo(location)} unread: a major move counts as breaking",
         ]
-    return releases, problems
+    return releases, problems, []
 
 
 def _row(

@@ -56,6 +56,7 @@ def format_outdated(outdated: Outdated) -> str:
         why = row.proposal.detail or (row.proposal.reason or "")
         if why and (row.proposal.proposed or row.proposal.reason not in ("pinned", None)):
             lines.append(f"{row.desired.kind} {row.desired.name}: {why}")
+    lines += [f"NOTE {note}" for note in outdated.notes]
     lines += [f"PROBLEM {problem}" for problem in outdated.problems]
     return "\n".join(lines)
 
@@ -107,6 +108,7 @@ def outdated_markdown(outdated: Outdated) -> str:
                 )
             )
         lines += ["", "</details>"]
-    if outdated.problems:
-        lines += ["", "**Problems**", ""] + [f"- {escape_markdown(p)}" for p in outdated.problems]
+    if outdated.notes or outdated.problems:
+        lines += ["", "**Notes**", ""] + [f"- {escape_markdown(note)}" for note in outdated.notes]
+        lines += [f"- **incomplete**: {escape_markdown(problem)}" for problem in outdated.problems]
     return "\n".join(lines) + "\n"

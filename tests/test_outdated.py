@@ -187,3 +187,16 @@ class TestWithAirbyte:
         # One list per kind, one search per definition with a proposal (and a token).
         operations = sorted(r.operation for r in emu.requests)
         assert operations.count("sources/search") == 2 and operations.count("source_definitions/list") == 1
+
+
+def test_breaking_change_data_turned_off_is_a_note_not_an_error(cli, registries, config_file):  # noqa: F811
+    _, env = registries
+    result = cli(
+        "outdated",
+        str(config_file),
+        "--today",
+        "2026-10-01",
+        env={**env, "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": ""},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "NOTE registry_url is empty" in result.stdout

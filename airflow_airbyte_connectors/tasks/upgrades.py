@@ -32,6 +32,7 @@ def run(ti: Any, outlet_events: Any, *, today: date | None = None) -> dict[str, 
     summary = found.to_json()
     proposals = [row for row in summary["rows"] if row["proposed"]]
     extra = {"today": summary["today"], "proposals": proposals, "problems": summary["findings"]}
+    extra["notes"] = summary["notes"]
     outlet_events[Asset(name=UPGRADES_ASSET_NAME, uri=UPGRADES_ASSET_URI)].extra = extra
     if found.problems:
         log.warning("The proposals are incomplete: %s", "; ".join(found.problems))
