@@ -137,8 +137,7 @@ def _plan(path: str, conn_id: str | None, output: str) -> int:
         # The same steps as the DAG's prepare: what each change means, what is held, images, impact.
         built = build_plan(conn_id=conn_id, config_path=path)
     except ConfigError as exc:
-        # One line: stdout stays clean for the plan; every problem is kept (each is one line already).
-        raise CliError(f"{str(exc).splitlines()[0]} {'; '.join(exc.problems)}") from None
+        raise CliError(_config_problems(exc)) from None
     except Exception as exc:
         raise CliError(_describe_airbyte_error(exc, conn_id)) from None
 
@@ -180,7 +179,7 @@ def _find_outdated(path: str, conn_id: str | None, today: date) -> Outdated:
             hook = AirbyteDefinitionsHook(conn_id)
         return find_outdated(path, today=today, hook=hook)
     except ConfigError as exc:
-        raise CliError(f"{str(exc).splitlines()[0]} {'; '.join(exc.problems)}") from None
+        raise CliError(_config_problems(exc)) from None
     except Exception as exc:
         raise CliError(_describe_airbyte_error(exc, conn_id or "")) from None
 
@@ -221,7 +220,7 @@ def _bump(path: str, write: bool, today: date) -> int:
         before = read_config_text(path)
         after = apply_tags(before, changes, source=path)
     except ConfigError as exc:
-        raise CliError(f"{str(exc).splitlines()[0]} {'; '.join(exc.problems)}") from None
+        raise CliError(_config_problems(exc)) from None
     if not changes:
         print(f"Nothing to bump in {path}: every definition is as new as its policy allows.")
     elif write:
@@ -231,6 +230,11 @@ def _bump(path: str, write: bool, today: date) -> int:
     else:
         print(unified_diff(before, after, path), end="")
     return EXIT_OK
+
+
+def _config_problems(exc: ConfigError) -> str:
+    """One line: stdout stays clean for the output; every problem is kept (each is one line already)."""
+    return f"{str(exc).splitlines()[0]} {'; '.join(exc.problems)}"
 
 
 def _describe_airbyte_error(exc: Exception, conn_id: str) -> str:

@@ -200,20 +200,16 @@ def _dates(
 
 def _with_airbyte(rows: list[OutdatedRow], hook: AirbyteDefinitionsHook, *, pool_size: int) -> list[OutdatedRow]:
     """What Airbyte runs for each row (one list per kind), and how many use each proposed definition."""
-    from airflow_airbyte_connectors.planning import CurrentDefinition
+    from airflow_airbyte_connectors.planning import CurrentDefinition, CurrentIndex
 
-    current = {kind: [CurrentDefinition.from_api(kind, read) for read in hook.list_definitions(kind)] for kind in KINDS}
-
-    def found(row: OutdatedRow) -> CurrentDefinition | None:
-        desired = row.desired
-        candidates = current[desired.kind]
-        by_id = [c for c in candidates if desired.definition_id and c.definition_id == desired.definition_id]
-        by_repository = [c for c in candidates if c.docker_repository == desired.docker_repository]
-        matches = by_id or by_repository
-        return matches[0] if len(matches) == 1 else None
+    # Identity decided as the planner decides it (definition ID, else the one definition of the image).
+    current = {
+        kind: CurrentIndex(CurrentDefinition.from_api(kind, read) for read in hook.list_definitions(kind))
+        for kind in KINDS
+    }
 
     def with_airbyte(row: OutdatedRow) -> OutdatedRow:
-        definition = found(row)
+        definition, _ = current[row.desired.kind].find(row.desired)
         if definition is None:
             return row
         touches = None
