@@ -60,66 +60,77 @@ class PendingCreate:
         return (now or datetime.now(UTC)) - self.sent_at >= timedelta(seconds=window_seconds)
 
 
-def key(kind: str, docker_repository: str) -> str:
-    name = f"{PREFIX}{kind}:{docker_repository}"
-    if len(name) <= _MAX_KEY:
-        return name
-    return f"{PREFIX}{kind}:sha256:{hashlib.sha256(docker_repository.encode()).hexdigest()}"
+@dataclass(frozen=True)
+class PendingCreates:
+    """The pending creates of one Airbyte (``airbyte``: its root URL, without userinfo).
 
+    Records are kept per Airbyte: two deployments of the DAG writing to two Airbytes from one Airflow must
+    neither wait on nor forget each other's creates. The same Airbyte reached through two connections
+    shares them.
+    """
 
-def record(kind: str, docker_repository: str, tag: str, name: str, run_id: str | None) -> PendingCreate:
-    """Remember that a create is about to be sent (before sending: a crash right after must not lose it)."""
-    from airflow.sdk import Variable
+    airbyte: str
 
-    intent = PendingCreate(kind, docker_repository, tag, name, datetime.now(UTC), run_id)
-    Variable.set(
-        key(kind, docker_repository),
-        json.dumps(intent.to_json()),
-        description="A create sent to Airbyte whose outcome is not known yet (set by create_connectors)",
-    )
-    return intent
+    @property
+    def prefix(self) -> str:
+        return f"{PREFIX}{hashlib.sha256(self.airbyte.encode()).hexdigest()[:16]}:"
 
+    def key(self, kind: str, docker_repository: str) -> str:
+        name = f"{self.prefix}{kind}:{docker_repository}"
+        if len(name) <= _MAX_KEY:
+            return name
+        return f"{self.prefix}{kind}:sha256:{hashlib.sha256(docker_repository.encode()).hexdigest()}"
 
-def find(kind: str, docker_repository: str) -> PendingCreate | None:
-    from airflow.sdk import Variable
+    def record(self, kind: str, docker_repository: str, tag: str, name: str, run_id: str | None) -> PendingCreate:
+        """Remember that a create is about to be sent (before sending: a crash right after must not lose it)."""
+        from airflow.sdk import Variable
 
-    raw = Variable.get(key(kind, docker_repository), default=None)
-    return _parse(raw)
+        intent = PendingCreate(kind, docker_repository, tag, name, datetime.now(UTC), run_id)
+        Variable.set(
+            self.key(kind, docker_repository),
+            json.dumps({**intent.to_json(), "airbyte": self.airbyte}),
+            description=f"A create sent to Airbyte at {self.airbyte} whose outcome is not known yet "
+            "(set by create_connectors)",
+        )
+        return intent
 
+    def find(self, kind: str, docker_repository: str) -> PendingCreate | None:
+        from airflow.sdk import Variable
 
-def forget(kind: str, docker_repository: str) -> None:
-    from airflow.sdk import Variable
+        return _parse(Variable.get(self.key(kind, docker_repository), default=None))
 
-    Variable.delete(key(kind, docker_repository))
+    def forget(self, kind: str, docker_repository: str) -> None:
+        from airflow.sdk import Variable
 
+        Variable.delete(self.key(kind, docker_repository))
 
-def unsettled(window_seconds: float, planned: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """Which of the ``planned`` creates ``(kind, dockerRepository)`` an earlier create may still be committing,
-    as ``{(kind, dockerRepository): sent at}``. Records of creates the plan does not need (Airbyte shows the
-    definition now) and records past the window are forgotten."""
-    from airflow.sdk import Variable
+    def unsettled(self, window_seconds: float, planned: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Which of the ``planned`` creates ``(kind, dockerRepository)`` an earlier create may still be
+        committing, as ``{(kind, dockerRepository): sent at}``. Records of creates the plan does not need
+        (Airbyte shows the definition now) and records past the window are forgotten."""
+        from airflow.sdk import Variable
 
-    found: dict[tuple[str, str], str] = {}
-    for name in list(Variable.keys(prefix=PREFIX)):
-        intent = _parse(Variable.get(name, default=None))
-        if intent is None:
-            continue
-        if (intent.kind, intent.docker_repository) not in planned:
-            log.info("The earlier create of %s %s is confirmed: Airbyte shows it", intent.kind, intent.name)
-            Variable.delete(name)
-            continue
-        if intent.settled(window_seconds):
-            log.info(
-                "The create of %s %s sent at %s is past create_settle_window and Airbyte never showed it: "
-                "it may be planned again",
-                intent.kind,
-                intent.name,
-                intent.sent_at.isoformat(timespec="seconds"),
-            )
-            Variable.delete(name)
-            continue
-        found[(intent.kind, intent.docker_repository)] = intent.sent_at.isoformat(timespec="seconds")
-    return found
+        found: dict[tuple[str, str], str] = {}
+        for name in list(Variable.keys(prefix=self.prefix)):
+            intent = _parse(Variable.get(name, default=None))
+            if intent is None:
+                continue
+            if (intent.kind, intent.docker_repository) not in planned:
+                log.info("The earlier create of %s %s is confirmed: Airbyte shows it", intent.kind, intent.name)
+                Variable.delete(name)
+                continue
+            if intent.settled(window_seconds):
+                log.info(
+                    "The create of %s %s sent at %s is past create_settle_window and Airbyte never showed it: "
+                    "it may be planned again",
+                    intent.kind,
+                    intent.name,
+                    intent.sent_at.isoformat(timespec="seconds"),
+                )
+                Variable.delete(name)
+                continue
+            found[(intent.kind, intent.docker_repository)] = intent.sent_at.isoformat(timespec="seconds")
+        return found
 
 
 def _parse(raw: Any) -> PendingCreate | None:

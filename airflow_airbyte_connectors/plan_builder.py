@@ -42,9 +42,10 @@ log = logging.getLogger(__name__)
 # Impact reads (sources/search, connections/list) sent to Airbyte at the same time.
 IMPACT_READS_AT_ONCE = 4
 
-# Which planned creates ``(kind, dockerRepository)`` an earlier create may still be committing, with when
-# it was sent (pending_creates.unsettled, bound to the settle window).
-PendingCreates = Callable[[set[tuple[Kind, str]]], Mapping[tuple[Kind, str], str]]
+# Which planned creates ``(kind, dockerRepository)`` an earlier create in the Airbyte at the given root URL
+# may still be committing, with when it was sent (pending_creates.PendingCreates.unsettled, bound to the
+# settle window).
+PendingCreates = Callable[[str, set[tuple[Kind, str]]], Mapping[tuple[Kind, str], str]]
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,10 @@ def build_plan(
     plan = make_plan(desired, {kind: hook.list_definitions(kind) for kind in KINDS})
     if pending_creates is not None:
         plan = with_pending_creates(
-            plan, pending_creates({(a.kind, a.desired.docker_repository) for a in plan.creates})
+            plan,
+            pending_creates(
+                hook.client_settings.root_url, {(a.kind, a.desired.docker_repository) for a in plan.creates}
+            ),
         )
     plan = assess_versions(plan, apply_held=apply_held)
     built = BuiltPlan(plan, hook, path, hashlib.sha256(raw).hexdigest())

@@ -84,7 +84,9 @@ class AirbyteDefinitionOperator(BaseOperator):
     :param version_meaning: what the planned move means (``major, breaking``), as planned and approved.
     """
 
-    template_fields: Sequence[str] = ("definition", "workspace_id", "airbyte_conn_id")
+    # None: a definition is data from basic_config, never a Jinja template (a name holding ``{{ conn... }}``
+    # must reach Airbyte as written), and storing rendered fields costs each mapped write a call to Airflow.
+    template_fields: Sequence[str] = ()
     ui_color = "#cfe8ff"
 
     def __init__(
@@ -224,11 +226,13 @@ class AirbyteDefinitionOperator(BaseOperator):
     ) -> dict[str, Any]:
         """Create only while Airbyte holds no definition for the image, and never twice: the intent is
         recorded before sending, so a retry recognises its own create even when the answer never came."""
-        from airflow_airbyte_connectors import pending_creates, settings
+        from airflow_airbyte_connectors import settings
+        from airflow_airbyte_connectors.pending_creates import PendingCreates
 
         found = self._find(hook, desired)
         track = track and not self.plan_only
-        intent = pending_creates.find(self.kind, desired.docker_repository) if track else None
+        pending = PendingCreates(hook.client_settings.root_url)
+        intent = pending.find(self.kind, desired.docker_repository) if track else None
         if found is not None:
             if intent is not None and found.docker_image_tag == desired.docker_image_tag:
                 self.log.info(
@@ -239,7 +243,7 @@ class AirbyteDefinitionOperator(BaseOperator):
                     intent.sent_at.isoformat(timespec="seconds"),
                 )
                 self._check_single(hook, desired, found.definition_id)
-                pending_creates.forget(self.kind, desired.docker_repository)
+                pending.forget(self.kind, desired.docker_repository)
                 result = self._result("created", found.definition_id, found.name, None, desired.docker_image_tag)
                 result["confirmed"] = "after retry"
                 return result
@@ -289,8 +293,8 @@ class AirbyteDefinitionOperator(BaseOperator):
         run_id: str | None = None,
         record_intent: bool = False,
     ) -> dict[str, Any]:
-        from airflow_airbyte_connectors import pending_creates
         from airflow_airbyte_connectors.hooks.airbyte_definitions import WriteOutcomeUnknownError
+        from airflow_airbyte_connectors.pending_creates import PendingCreates
 
         if self.plan_only:
             self.log.info(
@@ -310,8 +314,9 @@ class AirbyteDefinitionOperator(BaseOperator):
             desired.docker_image_tag,
             workspace_id,
         )
+        pending = PendingCreates(hook.client_settings.root_url)
         if record_intent:
-            pending_creates.record(self.kind, desired.docker_repository, desired.docker_image_tag, desired.name, run_id)
+            pending.record(self.kind, desired.docker_repository, desired.docker_image_tag, desired.name, run_id)
         try:
             created = hook.create_definition(self.kind, desired.to_api(), workspace_id)
             definition_id = created[desired.id_key]
@@ -326,10 +331,10 @@ class AirbyteDefinitionOperator(BaseOperator):
         except BaseException:
             # Refused, or never sent: nothing was created, the next attempt may send it.
             if record_intent:
-                pending_creates.forget(self.kind, desired.docker_repository)
+                pending.forget(self.kind, desired.docker_repository)
             raise
         if record_intent:
-            pending_creates.forget(self.kind, desired.docker_repository)
+            pending.forget(self.kind, desired.docker_repository)
         self._check_single(hook, desired, definition_id)
         return self._result("created", definition_id, desired.name, None, desired.docker_image_tag)
 

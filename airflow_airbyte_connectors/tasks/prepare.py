@@ -151,10 +151,10 @@ def _write_limit(max_writes: int | None) -> int:
 
 
 def _pending_creates() -> Any:
-    from airflow_airbyte_connectors import pending_creates
+    from airflow_airbyte_connectors.pending_creates import PendingCreates
 
     window = settings.create_settle_window()
-    return lambda planned: pending_creates.unsettled(window, planned)
+    return lambda airbyte, planned: PendingCreates(airbyte).unsettled(window, planned)
 
 
 def _config_unchanged(built: BuiltPlan) -> bool:

@@ -29,15 +29,9 @@ class NoOp(BaseOperator):
         return None
 
 
-# What Airflow does for any operator like ours, and nothing else: the same template fields (rendered and
-# stored for the UI) and a result of the same size kept in XCom.
+# What Airflow does for any operator that reports what it did, and nothing else: a result of the same size
+# kept in XCom.
 class NoOpWithResult(NoOp):
-    template_fields = ("definition", "workspace_id", "airbyte_conn_id")
-
-    def __init__(self, *, definition, **kwargs):
-        super().__init__(definition=definition, **kwargs)
-        self.definition, self.workspace_id, self.airbyte_conn_id = definition, None, None
-
     def execute(self, context):
         return {
             "kind": "destination",

@@ -1,7 +1,7 @@
 """The shape of create_connectors and nothing of this package: the floor of its parse cost (3').
 
 The same tasks, mapped writes, params, Asset schedule, timeouts and decorators as dags/create_connectors.py,
-with its settings as constants and a bare operator with the definition operator's template fields. Only the
+with its settings as constants and a bare operator with the definition operator's arguments. Only the
 module-level code that runs on a parse is kept; the task bodies are empty.
 """
 
@@ -31,9 +31,8 @@ DEFINITIONS_ASSET_ALIAS = "airbyte_connector_definitions"
 
 
 class WriteOperator(BaseOperator):
-    """What the dag-processor sees of the definition operator: its template fields and arguments."""
+    """What the dag-processor sees of the definition operator: its arguments."""
 
-    template_fields = ("definition", "workspace_id", "airbyte_conn_id")
     ui_color = "#cfe8ff"
 
     def __init__(self, *, kind: str, definition: dict[str, Any], action_label: str | None = None, **kwargs: Any):

@@ -13,7 +13,7 @@ from airflow_airbyte_connectors.testing import AirbyteEmulator
 from airflow_airbyte_connectors.testing.errors import ApiError
 from tests.dags.test_create_connectors import POKEAPI, config, run_dag, task_states, xcom
 from tests.dags.test_reconcile_and_chaining import definitions_events
-from tests.support import CUSTOM_SOURCE, REGISTRY
+from tests.support import CUSTOM_SOURCE, REGISTRY, connection_uri
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
@@ -208,6 +208,24 @@ class TestUnknownOutcomes:
         assert run_dag().state == "success"
         assert len(creates(airbyte)) == 2
         assert len(same_repository(airbyte, CUSTOM_SOURCE["dockerRepository"])) == 1
+
+    def test_records_are_kept_per_airbyte(self, use_emulator, write_config, monkeypatch):
+        """Two copies of the DAG, one Airflow, two Airbytes: neither waits on nor forgets the other's creates."""
+        first = use_emulator(seed=REGISTRY, emulator_class=_GatewayGivesUp)
+        write_config(config([CUSTOM_SOURCE]))
+        assert run_dag().state == "failed" and len(creates(first)) == 1  # 504: outcome unknown
+
+        second = use_emulator(seed=REGISTRY)
+        assert run_dag().state == "success"  # created there at once: the other Airbyte's record is not its own
+        assert run_dag().state == "success"  # Airbyte shows it here: this Airbyte's records only are settled
+        assert len(creates(second)) == 1 and len(pending_records()) == 1
+
+        monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_DEFAULT", connection_uri(first))
+        assert run_dag().state == "success" and len(creates(first)) == 1  # still pending: not sent again
+        first.commit()
+        assert run_dag().state == "success"
+        assert len(creates(first)) == 1 and len(same_repository(first, CUSTOM_SOURCE["dockerRepository"])) == 1
+        assert pending_records() == []
 
 
 class _FailsAfterCommit(AirbyteEmulator):

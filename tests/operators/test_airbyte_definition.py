@@ -200,7 +200,14 @@ class TestSafety:
         assert len(emu.write_requests()) == 1
         assert [d["dockerImageTag"] for d in emu.definitions("source")] == ["1.2.0"]
 
-    def test_template_fields_name_real_attributes(self):
-        operator = AirbyteDefinitionOperator(task_id="apply", kind="source", definition=CUSTOM_SOURCE)
-        assert all(hasattr(operator, name) for name in operator.template_fields)
-        assert operator.action_label == "apply source Acme CRM"
+    def test_a_definition_is_data_never_a_template(self):
+        # Airflow's own renderer, as a task runs it: a name that looks like Jinja reaches Airbyte as written.
+        from airflow.sdk.definitions._internal.templater import SandboxedEnvironment
+
+        definition = {**CUSTOM_SOURCE, "name": "Acme {{ 7 * 7 }} {{ conn.airbyte_default.password }}"}
+        operator = AirbyteDefinitionOperator(
+            task_id="apply", kind="source", definition=definition, airbyte_conn_id="{{ 7 * 7 }}"
+        )
+        operator.render_template_fields(context={}, jinja_env=SandboxedEnvironment())
+        assert operator.definition == definition and operator.airbyte_conn_id == "{{ 7 * 7 }}"
+        assert operator.action_label == "apply source Acme {{ 7 * 7 }} {{ conn.airbyte_default.password }}"

@@ -1,0 +1,36 @@
+"""Pending creates: one set of records per Airbyte, in Airflow's Variables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow_airbyte_connectors.pending_creates import PREFIX, PendingCreate, PendingCreates
+
+PROD, STAGING = PendingCreates("https://airbyte.example.com"), PendingCreates("https://airbyte-staging.example.com")
+REPO = "ghcr.io/acme/source-acme-crm"
+
+
+def test_each_airbyte_has_its_own_keys():
+    assert PROD.key("source", REPO).startswith(PROD.prefix) and PROD.prefix.startswith(PREFIX)
+    assert PROD.key("source", REPO) != STAGING.key("source", REPO)
+    assert PendingCreates("https://airbyte.example.com").key("source", REPO) == PROD.key("source", REPO)
+    assert PROD.key("source", REPO) != PROD.key("destination", REPO)
+
+
+def test_a_long_repository_still_fits_airflows_key_column():
+    long = "ghcr.io/" + "a" * 247
+    key = PROD.key("destination", long)
+    assert len(key) <= 250 and key.startswith(PROD.prefix + "destination:sha256:")
+    assert key != PROD.key("destination", long[:-1] + "b")
+
+
+def test_settled_once_the_window_has_passed():
+    sent = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    intent = PendingCreate("source", REPO, "1.2.0", "Acme CRM", sent, None)
+    assert not intent.settled(900, now=sent + timedelta(seconds=899))
+    assert intent.settled(900, now=sent + timedelta(seconds=900))
+    assert PendingCreate.from_json(intent.to_json()) == intent
+
+
+# Records are read and written through Airflow's task SDK, inside a task: tests/dags/test_plan_promise.py
+# (TestUnknownOutcomes) runs them, two Airbytes in test_records_are_kept_per_airbyte.
