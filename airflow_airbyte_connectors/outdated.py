@@ -26,7 +26,7 @@ from airflow_airbyte_connectors.upgrades import Candidate, Proposal, propose, re
 from airflow_airbyte_connectors.urls import without_userinfo
 
 if TYPE_CHECKING:
-    from airflow_airbyte_connectors.clients.image_tags import ImageTags
+    from airflow_airbyte_connectors.clients.image_tags import ImageTags, TagList
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
 
 log = logging.getLogger(__name__)
@@ -158,16 +158,29 @@ def _row(
     if policy.version_policy == "pin":
         return row  # pinned: no tag list read
     listed = tags.list_tags(repository)
-    problem = None if listed.complete else listed.problem
     candidates = [Candidate(tag, None) for tag in listed.tags]
     if policy.minimum_release_age is None:
-        return replace(row, proposal=proposal_for(candidates), problem=problem)
+        return _with_tag_list(row, proposal_for(candidates), listed)
     # Dates only for the candidates the cooldown judges: newest first, until one is old enough.
     without_cooldown = proposal_for(candidates, replace(policy, minimum_release_age=None))
     dated = _dates(
         current, without_cooldown.proposed, listed.tags, policy, today, lambda t: tags.release_date(repository, t)
     )
-    return replace(row, proposal=proposal_for([Candidate(t, dated.get(t)) for t in listed.tags]), problem=problem)
+    return _with_tag_list(row, proposal_for([Candidate(t, dated.get(t)) for t in listed.tags]), listed)
+
+
+def _with_tag_list(row: OutdatedRow, proposal: Proposal, listed: TagList) -> OutdatedRow:
+    """The row with its proposal; from an incomplete tag list, "nothing newer" is not known but unread."""
+    if listed.complete:
+        return replace(row, proposal=proposal)
+    if proposal.reason == "newest":
+        detail = (
+            f"no newer release among the {len(listed.tags)} tags read; the rest unread: {listed.problem}"
+            if listed.tags
+            else f"versions unread: {listed.problem}"
+        )
+        proposal = replace(proposal, reason="unread", detail=detail)
+    return replace(row, proposal=proposal, problem=listed.problem)
 
 
 def _dates(

@@ -36,7 +36,7 @@ from airflow_airbyte_connectors.versions import (
 RELEASE_TAG = re.compile(r"\A(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\Z")
 
 # Why nothing is proposed.
-NoProposal = Literal["pinned", "unversioned", "newest", "breaking", "cooldown"]
+NoProposal = Literal["pinned", "unversioned", "newest", "breaking", "cooldown", "unread"]
 
 Version = tuple[int, int, int]
 

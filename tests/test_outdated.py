@@ -115,6 +115,20 @@ class TestProposals:
         dates = {v["version"]: v["date"] for v in history()["connectors"][0]["versions"]}
         assert (today - date.fromisoformat(dates[row.proposal.proposed])).days >= 30
 
+    def test_an_incomplete_tag_list_never_says_newest(self, registries, tmp_path):
+        images, _ = registries
+        images.link_base = images.url.replace("127.0.0.1", "localhost")  # page 2 on another host: not followed
+        config = yaml.safe_load(CONFIG)
+        (github,) = [e for e in config["connectors"]["source_definitions"] if e["name"] == "GitHub"]
+        github["dockerImageTag"] = "2.7.1"  # the newest release: a whole list would say so
+        path = tmp_path / "newest.yaml"
+        path.write_text(yaml.safe_dump(config))
+        found = find_outdated(path, today=TODAY)
+        (row,) = [r for r in found.rows if r.desired.docker_repository == GITHUB]
+        assert row.problem is not None and row.proposal.reason == "unread" and row.proposal.proposed is None
+        assert row.proposal.detail.startswith("no newer release among the 100 tags read; the rest unread: ")
+        assert any(problem.startswith(f"{GITHUB}: ") for problem in found.problems)
+
 
 class TestCommands:
     def test_outdated_formats_and_exit_codes(self, cli, registries, config_file):  # noqa: F811
@@ -151,6 +165,8 @@ class TestCommands:
             line.startswith("airbyte-connectors: error: incomplete: airbyte/source-github: ")
             and "Traceback" not in result.stderr
         )
+        # Nothing read is nothing known: no line says a tag is the newest.
+        assert "source GitHub: versions unread: " in result.stdout and "newest release" not in result.stdout
 
     def test_bump_prints_a_diff_then_writes_only_the_tags(self, cli, registries, config_file):  # noqa: F811
         _, env = registries
