@@ -21,6 +21,7 @@ from datetime import date
 from typing import Any
 
 from airflow_airbyte_connectors.kinds import KINDS, Kind
+from airflow_airbyte_connectors.quoting import key_text, quote
 from airflow_airbyte_connectors.versions import BreakingChange
 
 # ConnectorBreakingChanges.yaml: keys must be exact versions, no pre-release.
@@ -129,7 +130,7 @@ def _entries(document: Any) -> list[tuple[Kind, str, Any]]:
         for kind in KINDS:
             if f"{kind}DefinitionId" in document and "dockerRepository" in document:
                 return [(kind, "entry", document)]
-        keys = ", ".join(sorted(map(str, document))[:10]) or "none"
+        keys = ", ".join(key_text(key) for key in sorted(map(str, document))[:10]) or "none"
         raise RegistryFormatError(
             f"not a connector registry: no 'sources' or 'destinations' list and not a registry entry (keys: {keys})"
         )
@@ -145,7 +146,7 @@ def _entries(document: Any) -> list[tuple[Kind, str, Any]]:
 def _label(kind: Kind, place: str, entry: dict[str, Any]) -> str:
     """How a finding names a connector: ``source airbyte/source-github (sources[12])``."""
     name = entry.get("dockerRepository") or entry.get("name") or entry.get(f"{kind}DefinitionId")
-    return f"{kind} {name} ({place})" if isinstance(name, str) and name else f"{kind} {place}"
+    return f"{kind} {key_text(name)} ({place})" if isinstance(name, str) and name else f"{kind} {place}"
 
 
 def _breaking_changes(releases: Any, problems: list[str]) -> tuple[BreakingChange, ...]:
@@ -165,7 +166,7 @@ def _breaking_changes(releases: Any, problems: list[str]) -> tuple[BreakingChang
         return ()
     parsed = []
     for version, body in changes.items():
-        place = f"releases.breakingChanges[{version!r}]"
+        place = f"releases.breakingChanges[{quote(version)}]"
         if not isinstance(version, str) or not _VERSION_KEY.fullmatch(version):
             problems.append(f"{place}: the key is not a version X.Y.Z; skipped")
             continue
@@ -189,19 +190,19 @@ def _breaking_change(version: str, body: dict[str, Any], place: str, problems: l
     if raw_deadline is None:
         problems.append(f"{place}.upgradeDeadline: missing")
     elif not isinstance(raw_deadline, str) or not _DATE.fullmatch(raw_deadline):
-        problems.append(f"{place}.upgradeDeadline: {raw_deadline!r} is not a date YYYY-MM-DD")
+        problems.append(f"{place}.upgradeDeadline: {quote(raw_deadline)} is not a date YYYY-MM-DD")
     else:
         try:
             deadline = date.fromisoformat(raw_deadline)
         except ValueError:
-            problems.append(f"{place}.upgradeDeadline: {raw_deadline!r} is not a date YYYY-MM-DD")
+            problems.append(f"{place}.upgradeDeadline: {quote(raw_deadline)} is not a date YYYY-MM-DD")
 
     action = body.get("deadlineAction")
     if action is not None and not isinstance(action, str):
         problems.append(f"{place}.deadlineAction: must be a string, got {_type_name(action)}")
         action = None
     elif action is not None and action not in DEADLINE_ACTIONS:
-        problems.append(f"{place}.deadlineAction: {action!r} is not one of {', '.join(DEADLINE_ACTIONS)}")
+        problems.append(f"{place}.deadlineAction: {quote(action)} is not one of {', '.join(DEADLINE_ACTIONS)}")
 
     url = body.get("migrationDocumentationUrl")
     if url is not None and not isinstance(url, str):
@@ -234,7 +235,7 @@ def _impacted_streams(scopes: Any, place: str, problems: list[str]) -> tuple[str
         if scope.get("scopeType") != "stream":
             # Airbyte throws on any other scope type; assume the worst rather than a narrower impact.
             problems.append(
-                f"{here}.scopeType: {scope.get('scopeType')!r} is not 'stream'; every actor counts as affected"
+                f"{here}.scopeType: {quote(scope.get('scopeType'))} is not 'stream'; every actor counts as affected"
             )
             return ()
         names = scope.get("impactedScopes")

@@ -153,6 +153,28 @@ class TestLookup:
         assert [c.version for c in found] == ["0.3.0", "0.4.0", "0.5.0"]
 
 
+def test_a_hostile_registry_is_quoted_in_short():
+    # Every value a registry sends that a finding names is cut to about 80 characters, escapes shown.
+    huge = "9" * 1_000_000
+    document = {
+        "sources": [
+            source(
+                "airbyte/" + "a" * 1_000_000,
+                {
+                    huge: good(),
+                    "3.0.0": good("3.0.0", upgradeDeadline=huge, deadlineAction="x\u202e" * 500_000),
+                },
+            )
+        ]
+    }
+    findings = parse_registry(document).findings
+    assert len(findings) == 3 and all(len(finding) < 400 for finding in findings)
+    assert all("(1000008 characters)" in f and "(1000000 characters)" in f for f in findings)
+    with pytest.raises(RegistryFormatError) as raised:
+        parse_registry({"k" * 1_000_000: 1})
+    assert len(str(raised.value)) < 400
+
+
 class TestWrongShape:
     @pytest.mark.parametrize(
         ("document", "text"),
