@@ -60,6 +60,7 @@ class AirbyteDefinitionOperator(BaseOperator):
 
     The operator re-reads Airbyte before writing and acts only if still needed: a retry, a cleared task
     or a second run never creates a second copy or repeats an update. It returns a small JSON result.
+    Its arguments are used as given: none is rendered as a Jinja template.
 
     A planned write (``planned_action``) is a promise: an update is written only while Airbyte still holds
     ``tag_before`` (one GET of the definition), a create only while Airbyte holds no such definition.
