@@ -31,8 +31,12 @@ def run(ti: Any, outlet_events: Any, *, today: date | None = None) -> dict[str, 
     ti.xcom_push(key=XComKey.REPORT, value=markdown)
     summary = found.to_json()
     proposals = [row for row in summary["rows"] if row["proposed"]]
-    extra = {"today": summary["today"], "proposals": proposals, "problems": summary["findings"]}
-    extra["notes"] = summary["notes"]
+    extra = {
+        "today": summary["today"],
+        "proposals": proposals,
+        "problems": summary["findings"],
+        "notes": summary["notes"],
+    }
     outlet_events[Asset(name=UPGRADES_ASSET_NAME, uri=UPGRADES_ASSET_URI)].extra = extra
     if found.problems:
         log.warning("The proposals are incomplete: %s", "; ".join(found.problems))
@@ -46,9 +50,10 @@ def _airbyte() -> Any:
 
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
 
+    conn_id = settings.conn_id()
     try:
-        BaseHook.get_connection(settings.conn_id())
+        BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
-        log.info("No connection %r: proposals without what Airbyte runs", settings.conn_id())
+        log.info("No connection %r: proposals without what Airbyte runs", conn_id)
         return None
-    return AirbyteDefinitionsHook(settings.conn_id())
+    return AirbyteDefinitionsHook(conn_id)
