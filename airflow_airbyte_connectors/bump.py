@@ -24,8 +24,8 @@ import yaml
 
 from airflow_airbyte_connectors.configs import (
     DOCKER_TAG_RE,
-    MAX_REPORTED_PROBLEMS,
     ConfigError,
+    first_problems,
     parse_basic_config,
     quote,
     read_basic_config,
@@ -190,10 +190,7 @@ def write_config_text(path: str | os.PathLike[str], text: str) -> None:
 
 def _refusal(source: str, problems: list[str]) -> BumpError:
     """The error naming ``problems``: the first ones of a long list, and how many more there are."""
-    if len(problems) > MAX_REPORTED_PROBLEMS:
-        hidden = len(problems) - MAX_REPORTED_PROBLEMS
-        problems = [*problems[:MAX_REPORTED_PROBLEMS], f"{hidden} more problems not shown"]
-    return BumpError(source, problems)
+    return BumpError(source, first_problems(problems))
 
 
 def _anchor_problems(text: str) -> list[str]:

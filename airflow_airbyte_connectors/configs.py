@@ -84,6 +84,14 @@ class ConfigError(ValueError):
         super().__init__(f"Invalid basic_config {source} ({count}):\n{lines}")
 
 
+def first_problems(problems: list[str], prefix: str = "") -> list[str]:
+    """The first MAX_REPORTED_PROBLEMS of ``problems``, and how many more there are."""
+    if len(problems) <= MAX_REPORTED_PROBLEMS:
+        return problems
+    hidden = len(problems) - MAX_REPORTED_PROBLEMS
+    return [*problems[:MAX_REPORTED_PROBLEMS], f"{prefix}{hidden} more problems not shown"]
+
+
 @dataclass(frozen=True)
 class DesiredDefinition:
     """One connector definition as the config declares it."""
@@ -247,11 +255,8 @@ def parse_connectors(section: Any, *, source: str = "basic_config") -> Connector
                 parsed[kind].append(definition)
         _check_unique(kind, entries, base, problems)
 
-    if len(problems) > MAX_REPORTED_PROBLEMS:
-        hidden = len(problems) - MAX_REPORTED_PROBLEMS
-        problems = [*problems[:MAX_REPORTED_PROBLEMS], f"connectors: {hidden} more problems not shown"]
     if problems:
-        raise ConfigError(source, problems)
+        raise ConfigError(source, first_problems(problems, "connectors: "))
     return ConnectorsConfig(tuple(parsed["source"]), tuple(parsed["destination"]), policy or DEFAULT_POLICY, overrides)
 
 
