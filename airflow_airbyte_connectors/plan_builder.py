@@ -12,7 +12,7 @@ import hashlib
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,10 +42,12 @@ log = logging.getLogger(__name__)
 # Impact reads (sources/search, connections/list) sent to Airbyte at the same time.
 IMPACT_READS_AT_ONCE = 4
 
-# Which planned creates ``(kind, dockerRepository)`` an earlier create in the Airbyte at the given root URL
-# may still be committing, with when it was sent (pending_creates.PendingCreates.unsettled, bound to the
-# settle window).
-PendingCreates = Callable[[str, set[tuple[Kind, str]]], Mapping[tuple[Kind, str], str]]
+# Which creates ``(kind, dockerRepository)`` an earlier create in this Airbyte may still be committing, each
+# with why (pending_creates.PendingCreates.unsettled, bound to the settle window), given what Airbyte lists
+# and what the plan would create.
+PendingCreatesOf = Callable[
+    ["AirbyteDefinitionsHook", Set[tuple[Kind, str]], Set[tuple[Kind, str]]], Mapping[tuple[Kind, str], str]
+]
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def build_plan(
     conn_id: str | None = None,
     config_path: str | os.PathLike[str] | None = None,
     apply_held: bool = False,
-    pending_creates: PendingCreates | None = None,
+    pending_creates: PendingCreatesOf | None = None,
     write_limit: int | None = None,
 ) -> BuiltPlan:
     """Plan basic_config (``config_path``, default ``[airbyte_connectors] basic_config_path``) against the
@@ -91,14 +93,12 @@ def build_plan(
         len(desired.destination_definitions),
     )
     hook = AirbyteDefinitionsHook(conn_id)
-    plan = make_plan(desired, {kind: hook.list_definitions(kind) for kind in KINDS})
+    current = {kind: hook.list_definitions(kind) for kind in KINDS}
+    plan = make_plan(desired, current)
     if pending_creates is not None:
-        plan = with_pending_creates(
-            plan,
-            pending_creates(
-                hook.client_settings.root_url, {(a.kind, a.desired.docker_repository) for a in plan.creates}
-            ),
-        )
+        shown = {(kind, read["dockerRepository"]) for kind, reads in current.items() for read in reads}
+        wanted = {(a.kind, a.desired.docker_repository) for a in plan.creates}
+        plan = with_pending_creates(plan, pending_creates(hook, shown, wanted))
     plan = assess_versions(plan, apply_held=apply_held)
     built = BuiltPlan(plan, hook, path, hashlib.sha256(raw).hexdigest())
     if write_limit is not None and built.writes > write_limit:

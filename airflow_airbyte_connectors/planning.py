@@ -82,8 +82,10 @@ class Action:
     desired: DesiredDefinition
     definition_id: str | None = None  # the Airbyte definition to update; None for a create
     changes: tuple[Change, ...] = ()
-    # The tag Airbyte held when planned: an update is written only while Airbyte still holds it.
+    # What Airbyte held when planned: an update is written only while Airbyte still holds it.
     tag_before: str | None = None
+    name_before: str | None = None
+    documentation_url_before: str | None = None
     # What the version move means (updates of the tag only; see with_version_changes).
     version_change: VersionChange | None = None
     # The version classes [airbyte_connectors] hold_changes holds it for (also when apply_held releases it).
@@ -229,14 +231,15 @@ def with_holds(plan: Plan, hold_classes: frozenset[str], *, apply_held: bool = F
     return replace(plan, updates=tuple(updates), held=plan.held + tuple(held))
 
 
-def with_pending_creates(plan: Plan, pending_since: Mapping[tuple[Kind, str], str]) -> Plan:
-    """Take out the creates whose earlier create's outcome is unknown (``pending_since`` maps ``(kind,
-    dockerRepository)`` to when it was sent): Airbyte may still commit it, so sending it again could make a
-    second definition. They are planned again once Airbyte shows the definition or the window passes."""
+def with_pending_creates(plan: Plan, pending_why: Mapping[tuple[Kind, str], str]) -> Plan:
+    """Take out the creates whose earlier create's outcome is unknown (``pending_why`` maps ``(kind,
+    dockerRepository)`` to why: ``since T: ...``, or an unreadable record): Airbyte may still commit it, so
+    sending it again could make a second definition. They are planned again once Airbyte shows the definition
+    or the window passes."""
     creates, pending, findings = [], [], []
     for action in plan.creates:
-        since = pending_since.get((action.kind, action.desired.docker_repository))
-        if since is None:
+        why = pending_why.get((action.kind, action.desired.docker_repository))
+        if why is None:
             creates.append(action)
             continue
         pending.append(action)
@@ -245,8 +248,7 @@ def with_pending_creates(plan: Plan, pending_since: Mapping[tuple[Kind, str], st
                 "create_pending",
                 action.kind,
                 action.desired.name,
-                f"create {action.kind} {action.desired.name} pending since {since}: an earlier create's outcome is "
-                "unknown and Airbyte does not show it yet; not sent again until it does or create_settle_window passes",
+                f"create {action.kind} {action.desired.name} pending {why}",
             )
         )
     return replace(
@@ -485,7 +487,15 @@ def _plan_existing(wanted: DesiredDefinition, match: CurrentDefinition, plan: _K
             applicable.append(change)
     if applicable:
         plan.updates.append(
-            Action("update", wanted, match.definition_id, tuple(applicable), tag_before=match.docker_image_tag)
+            Action(
+                "update",
+                wanted,
+                match.definition_id,
+                tuple(applicable),
+                tag_before=match.docker_image_tag,
+                name_before=match.name,
+                documentation_url_before=match.documentation_url,
+            )
         )
     else:
         plan.unchanged.append(wanted)

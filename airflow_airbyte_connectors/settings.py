@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, cast
 from urllib.parse import urlsplit
 
+from airflow_airbyte_connectors.budgets import write_task_seconds
 from airflow_airbyte_connectors.settings_options import OPTION, OPTIONS, SECTION, ApprovalMode, Option
 
 if TYPE_CHECKING:
@@ -30,6 +31,10 @@ N = TypeVar("N", int, float)
 DEFINITIONS_ASSET_ALIAS = "airbyte_connector_definitions"
 APPROVAL_MODES = OPTION["approval"].allowed
 _SHOWN_CHARS = 80  # of an invalid value in an error: enough to recognise it, not a whole pasted file
+# Seconds an empty apply_timeout leaves beyond a whole write: Airflow's own calls (XCom, Variables) in the task.
+_APPLY_HEADROOM = 60.0
+# Seconds an empty create_settle_window adds to write_timeout: Airbyte may go on after a gateway gave up.
+_SETTLE_MARGIN = 900.0
 
 
 class SettingsError(ValueError):
@@ -150,6 +155,13 @@ class _Reader:
             self.invalid.append(key)
             return reader(option, option.default)
 
+    def relation(self, key: str, problem: str, fallback: T) -> T:
+        """An option that is valid alone but not with others: refused (strict), or ``fallback`` (lenient)."""
+        if not self.lenient:
+            raise SettingsError([problem])
+        self.invalid.append(key)
+        return fallback
+
     def boolean(self, key: str) -> bool:
         return self.read(key, _boolean)
 
@@ -182,13 +194,20 @@ _STRICT = _Reader()
 
 
 def validate() -> None:
-    """Read every option; one :class:`SettingsError` lists all invalid ones. ``prepare`` calls it first."""
+    """Read every option, then the relations between them; one :class:`SettingsError` lists all problems.
+    ``prepare`` calls it first."""
     problems: list[str] = []
     for option in OPTIONS:
         try:
             _STRICT.read(option.key, _READERS[option.type])
         except SettingsError as error:
             problems += error.problems
+    if not problems:
+        for relation in (_apply_timeout, _create_settle_window):
+            try:
+                relation(_STRICT)
+            except SettingsError as error:
+                problems += error.problems
     if problems:
         raise SettingsError(problems)
 
@@ -204,8 +223,41 @@ def _basic_config_path(read: _Reader) -> Path:
 
 
 def _apply_timeout(read: _Reader) -> float:
+    """Never shorter than a whole write task (budgets.write_task_seconds): Airflow must not end a task while its
+    write is on the wire, or the write's outcome is unknown where the task could have looked."""
+    read_timeout, write_timeout = read.number("read_timeout"), read.number("write_timeout")
+    needed = write_task_seconds(read_timeout, write_timeout)
     configured = read.optional_number("apply_timeout")
-    return configured if configured is not None else 3 * read.number("write_timeout")
+    if configured is None:
+        return _apply_timeout_default(read_timeout, write_timeout)
+    if configured >= needed:
+        return configured
+    problem = (
+        f"[{SECTION}] apply_timeout = {configured:g} cannot hold a whole write: with read_timeout = {read_timeout:g} "
+        f"and write_timeout = {write_timeout:g}, one create/update task may take {needed:g} s (its reads, the "
+        f"write and the looks after a lost answer). Set apply_timeout to at least {needed:g}, or leave it empty."
+    )
+    return read.relation("apply_timeout", problem, _apply_timeout_default(read_timeout, write_timeout))
+
+
+def _apply_timeout_default(read_timeout: float, write_timeout: float) -> float:
+    return max(3 * write_timeout, write_task_seconds(read_timeout, write_timeout) + _APPLY_HEADROOM)
+
+
+def _create_settle_window(read: _Reader) -> float:
+    """Never shorter than ``write_timeout``: a create still on the wire must not be sent a second time."""
+    write_timeout = read.number("write_timeout")
+    configured = read.optional_number("create_settle_window")
+    if configured is None:
+        return write_timeout + _SETTLE_MARGIN
+    if configured >= write_timeout:
+        return configured
+    problem = (
+        f"[{SECTION}] create_settle_window = {configured:g} is shorter than write_timeout = {write_timeout:g}: "
+        "a create may take that long, and one sent again meanwhile makes a second definition. Set "
+        f"create_settle_window to at least {write_timeout:g}, or leave it empty (write_timeout plus 15 minutes)."
+    )
+    return read.relation("create_settle_window", problem, write_timeout + _SETTLE_MARGIN)
 
 
 def _approval(read: _Reader) -> ApprovalMode:
@@ -309,8 +361,8 @@ def prepare_timeout() -> float:
 
 
 def apply_timeout() -> float:
-    """Of each create/update task. Empty: three times ``write_timeout``, so the write's own deadline (within
-    twice ``write_timeout``, retries included) always ends first and a lost answer is checked, not resent."""
+    """Of each create/update task: never shorter than a whole write, so the write's own deadlines always end
+    first and a lost answer is checked, not cut short (refused when configured shorter)."""
     return _apply_timeout(_STRICT)
 
 
@@ -401,5 +453,6 @@ def max_writes_limit() -> int:
 
 
 def create_settle_window() -> float:
-    """Seconds a create with an unknown outcome is not sent again unless Airbyte shows it."""
-    return _STRICT.number("create_settle_window")
+    """Seconds a create with an unknown outcome is not sent again unless Airbyte shows it; never shorter than
+    ``write_timeout`` (refused)."""
+    return _create_settle_window(_STRICT)

@@ -197,8 +197,10 @@ OPTIONS: tuple[Option, ...] = (
         above=0,
         description=(
             "Seconds each create/update task (apply, apply_approved) may run per try (execution_timeout). Empty: "
-            "three times write_timeout. Keep it above twice write_timeout: the write's own deadline must end first, "
-            "so a write whose answer is lost is checked, never sent again blindly."
+            "three times write_timeout, or a whole write plus a minute where that is longer. A value that cannot "
+            "hold a whole write (its reads, the write within twice write_timeout, and the looks after a lost "
+            "answer, from read_timeout and write_timeout) is refused: the write's own deadlines must end first, "
+            "so a write whose answer is lost is checked, never cut short and sent again blindly."
         ),
     ),
     Option(
@@ -341,14 +343,16 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "create_settle_window",
         "float",
-        default="900",
-        example="900",
+        default="",
+        example="2100",
         version_added="0.3.0",
         minimum=0,
         description=(
-            "Seconds a create whose outcome is unknown (answer 502/503/504, timed out or cut off) is not sent again, "
-            "by a retry or a later run, unless Airbyte shows it: Airbyte may still be committing it. Shown in the "
-            "plan as 'create pending since'."
+            "Seconds a create whose outcome is unknown (answer 5xx, timed out, cut off, or the task ended while it "
+            "was on the wire) is not sent again, by a retry or a later run, unless Airbyte shows it: Airbyte may "
+            "still be committing it. Counted from when the create was sent. Empty: write_timeout plus 15 minutes. "
+            "A window shorter than write_timeout is refused: a create may take that long. Shown in the plan as "
+            "'create pending since'."
         ),
     ),
     Option(

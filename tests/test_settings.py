@@ -8,6 +8,7 @@ import re
 import pytest
 
 from airflow_airbyte_connectors import settings
+from airflow_airbyte_connectors.budgets import write_task_seconds
 from airflow_airbyte_connectors.settings_options import OPTION, OPTIONS, SECTION, Option, markdown
 from tests.support import DAGS_FOLDER, REPO_ROOT
 
@@ -125,9 +126,10 @@ class TestValidSpellings:
         assert settings.check_images() is expected
 
     def test_numbers(self, monkeypatch):
-        for key, value in {"max_writes": " 7 ", "read_timeout": "0.5", "create_settle_window": "0"}.items():
+        values = {"max_writes": " 7 ", "read_timeout": "0.5", "write_timeout": "1", "create_settle_window": " 1.5 "}
+        for key, value in values.items():
             set_option(monkeypatch, key, value)
-        assert (settings.max_writes(), settings.read_timeout(), settings.create_settle_window()) == (7, 0.5, 0.0)
+        assert (settings.max_writes(), settings.read_timeout(), settings.create_settle_window()) == (7, 0.5, 1.5)
         set_option(monkeypatch, "max_response_mb", "2")
         assert settings.max_response_bytes() == 2 * 1024 * 1024
 
@@ -153,8 +155,20 @@ class TestValidSpellings:
         assert settings.apply_timeout() == 3600.0
         set_option(monkeypatch, "write_timeout", "2000")
         assert settings.apply_timeout() == 6000.0
-        set_option(monkeypatch, "apply_timeout", "900")
-        assert settings.apply_timeout() == 900.0
+        set_option(monkeypatch, "apply_timeout", "4500")
+        assert settings.apply_timeout() == 4500.0
+
+    def test_an_empty_apply_timeout_always_holds_a_whole_write(self, monkeypatch, nothing_set):
+        # Three times write_timeout (30 s) is shorter than the reads around the write (read_timeout 60 s).
+        set_option(monkeypatch, "write_timeout", "10")
+        set_option(monkeypatch, "read_timeout", "60")
+        assert settings.apply_timeout() == write_task_seconds(60, 10) + 60 > 30
+        settings.validate()
+
+    def test_an_empty_settle_window_outlasts_a_create(self, monkeypatch, nothing_set):
+        assert settings.create_settle_window() == 1200 + 900
+        set_option(monkeypatch, "write_timeout", "3000")
+        assert settings.create_settle_window() == 3000 + 900
 
 
 class TestDefaults:
@@ -196,8 +210,51 @@ class TestValidate:
         assert sorted(raised.value.problems) == sorted(expected)
         assert str(raised.value).splitlines() == ["invalid settings:", *(f"  {p}" for p in raised.value.problems)]
 
+    def test_an_apply_timeout_that_cannot_hold_a_whole_write_is_refused(self, monkeypatch, nothing_set):
+        set_option(monkeypatch, "apply_timeout", "2500")  # above twice write_timeout, below a whole write
+        with pytest.raises(settings.SettingsError) as raised:
+            settings.validate()
+        assert list(raised.value.problems) == [
+            "[airbyte_connectors] apply_timeout = 2500 cannot hold a whole write: with read_timeout = 30 and "
+            "write_timeout = 1200, one create/update task may take 2767 s (its reads, the write and the looks "
+            "after a lost answer). Set apply_timeout to at least 2767, or leave it empty."
+        ]
+        with pytest.raises(settings.SettingsError, match="apply_timeout = 2500 cannot hold"):
+            settings.apply_timeout()
+        set_option(monkeypatch, "apply_timeout", "2767")
+        settings.validate()
+
+    def test_a_settle_window_shorter_than_a_create_is_refused(self, monkeypatch, nothing_set):
+        set_option(monkeypatch, "create_settle_window", "900")
+        with pytest.raises(settings.SettingsError) as raised:
+            settings.validate()
+        (message,) = raised.value.problems
+        assert message.startswith(
+            "[airbyte_connectors] create_settle_window = 900 is shorter than write_timeout = 1200: a create may "
+            "take that long"
+        )
+        with pytest.raises(settings.SettingsError, match="create_settle_window = 900 is shorter"):
+            settings.create_settle_window()
+        set_option(monkeypatch, "write_timeout", "900")
+        settings.validate()
+
+    def test_relations_are_judged_once_each_value_is_valid(self, monkeypatch, nothing_set):
+        set_option(monkeypatch, "write_timeout", "soon")
+        set_option(monkeypatch, "create_settle_window", "10")
+        with pytest.raises(settings.SettingsError) as raised:
+            settings.validate()
+        assert list(raised.value.problems) == [problem(OPTION["write_timeout"], "soon")]
+
 
 class TestParseTime:
+    def test_an_apply_timeout_too_short_becomes_the_default_with_a_warning(self, monkeypatch, nothing_set, caplog):
+        """The DAG keeps its tasks' timeout whole; the run then fails in prepare, naming both values."""
+        set_option(monkeypatch, "apply_timeout", "90")
+        with caplog.at_level(logging.WARNING, logger="airflow_airbyte_connectors.settings"):
+            read = settings.for_dag()
+        assert read.apply_timeout == 3600.0
+        assert "invalid settings: apply_timeout in [airbyte_connectors]" in caplog.text
+
     def test_invalid_values_become_defaults_with_one_warning(self, monkeypatch, nothing_set, caplog):
         set_option(monkeypatch, "max_writes", "lots")
         set_option(monkeypatch, "approval", "sometimes")

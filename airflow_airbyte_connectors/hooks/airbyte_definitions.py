@@ -19,6 +19,7 @@ import tenacity
 from airflow.sdk import BaseHook
 
 from airflow_airbyte_connectors import settings
+from airflow_airbyte_connectors.budgets import CALL_BUDGET
 from airflow_airbyte_connectors.clients.bounded_http import Answer, DeadlineError, TooLargeError, post_json
 from airflow_airbyte_connectors.hooks.airbyte_errors import (
     GATEWAY_STATUSES,
@@ -32,6 +33,7 @@ from airflow_airbyte_connectors.hooks.airbyte_errors import (
     was_never_sent,
 )
 from airflow_airbyte_connectors.kinds import Kind, id_key
+from airflow_airbyte_connectors.urls import instance_url
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,9 +44,6 @@ DEFAULT_ORGANIZATION_ID = "00000000-0000-0000-0000-000000000000"
 _API_SUFFIXES = ("/api/public/v1", "/api/public", "/api/v1", "/api")
 _CONNECT_TIMEOUT = 10.0
 _READ_ATTEMPTS = 5
-# One operation, its retries included, ends within this many times one call's timeout: a retry still has a
-# chance after a call ran out of time, and nothing waits for ever.
-_OPERATION_BUDGET = 2.0
 _ERROR_BODY_LIMIT = 64 * 1024  # an error's message is near the start; the rest is not read
 _TOKEN_ANSWER_LIMIT = 64 * 1024  # a token answer is a JWT of a few KB
 _ACTOR_PAGE_SIZE = 100  # sources/list, destinations/list (Airbyte's default page: 20)
@@ -203,6 +202,29 @@ class AirbyteDefinitionsHook(BaseHook):
     def api_url(self, operation: str) -> str:
         return f"{self.client_settings.root_url}/api/v1/{operation}"
 
+    @cached_property
+    def instance_id(self) -> str:
+        """Which Airbyte this is, whichever URL reaches it: ``deployment <id>`` from ``deployment/metadata``.
+
+        Where Airbyte refuses that call (400/403/404/405/422) or answers without an id: the normalised URL
+        (:func:`~airflow_airbyte_connectors.urls.instance_url`). Any other failure raises: a guess could name one
+        Airbyte two ways. Read only where pending creates are kept.
+        """
+        try:
+            answer = self._read("deployment/metadata", None)
+        except AirbyteApiError as exc:
+            if exc.status in (401, 429) or exc.status is None or exc.status >= 500:
+                raise
+            answer = {}
+        deployment = answer.get("id") if isinstance(answer, dict) else None
+        if isinstance(deployment, str) and deployment.strip():
+            return f"deployment {deployment.strip().lower()}"
+        log.warning(
+            "Airbyte at %s does not tell its deployment id: its pending creates are kept under its URL",
+            self.client_settings.root_url,
+        )
+        return instance_url(self.client_settings.root_url)
+
     # -- definitions -------------------------------------------------------------------------
 
     def list_definitions(self, kind: Kind) -> list[dict[str, Any]]:
@@ -333,8 +355,9 @@ class AirbyteDefinitionsHook(BaseHook):
 
     def _operation(self, retry: Callable[[BaseException], bool], timeout: float, call: Callable[..., T], *args) -> T:
         """``call(*args, timeout, budget_end)``, repeated while ``retry`` says so; with its repeats and waits it
-        ends within ``_OPERATION_BUDGET`` times ``timeout`` (``budget_end``, on ``time.monotonic()``'s clock)."""
-        budget = timeout * _OPERATION_BUDGET
+        ends within ``CALL_BUDGET`` times ``timeout`` (``budget_end``, on ``time.monotonic()``'s clock): a retry
+        still has a chance after a call ran out of time, and nothing waits for ever."""
+        budget = timeout * CALL_BUDGET
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(retry),
             stop=tenacity.stop_after_attempt(_READ_ATTEMPTS) | tenacity.stop_before_delay(budget),

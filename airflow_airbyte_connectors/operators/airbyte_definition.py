@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_airbyte_connectors.budgets import AFTER_UPDATE_BUDGET, LOST_ANSWER_WAITS
 from airflow_airbyte_connectors.kinds import KINDS, Kind
 from airflow_airbyte_connectors.tasks.names import XComKey
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
     from airflow_airbyte_connectors.configs import DesiredDefinition
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+    from airflow_airbyte_connectors.pending_creates import PendingCreates
     from airflow_airbyte_connectors.plan_document import WriteProblem
     from airflow_airbyte_connectors.planning import CurrentDefinition
 
@@ -24,13 +26,9 @@ if TYPE_CHECKING:
 # parse: the config, planning and HTTP modules are imported where they are used.
 
 
-# Seconds to wait between looks for a create whose answer was lost.
-_CONFIRM_WAITS = (1.0, 2.0, 4.0)
-
-# Sources/destinations read one by one after an update across a breaking change, within a time budget
-# (seconds); the rest are counted, not read: the write is done and the report must not wait for minutes.
+# Sources/destinations read one by one after an update across a breaking change, within budgets.AFTER_UPDATE_BUDGET;
+# the rest are counted, not read: the write is done and the report must not wait for minutes.
 _AFTER_UPDATE_READS = 100
-_AFTER_UPDATE_BUDGET = 60.0
 
 # Statuses that mean "this request will never succeed as sent"; 401/408/429/5xx may pass on a retry.
 _PERMANENT_STATUSES = frozenset({400, 403, 404, 409, 422})
@@ -82,6 +80,10 @@ class AirbyteDefinitionOperator(BaseOperator):
         which Airbyte kept on the old version and which moved.
     :param tag_before: the tag Airbyte held when the update was planned; the update is written only while
         Airbyte still holds it (or already the desired tag: then it was done).
+    :param name_before: the name Airbyte held when the update was planned; with ``documentation_url_before``,
+        the update is written only while Airbyte still holds them too (a person's rename after the plan is never
+        reverted by it), and renames a custom definition only where the plan did.
+    :param documentation_url_before: the documentation URL Airbyte held when the update was planned.
     :param version_meaning: what the planned move means (``major, breaking``), as planned and approved.
     """
 
@@ -103,6 +105,8 @@ class AirbyteDefinitionOperator(BaseOperator):
         action_label: str | None = None,
         breaking_changes: Sequence[Mapping[str, Any]] = (),
         tag_before: str | None = None,
+        name_before: str | None = None,
+        documentation_url_before: str | None = None,
         version_meaning: str = "",
         **kwargs: Any,
     ):
@@ -118,6 +122,8 @@ class AirbyteDefinitionOperator(BaseOperator):
         self.action_label = action_label or f"{planned_action or 'apply'} {kind} {definition.get('name', '?')}"
         self.breaking_changes = list(breaking_changes)
         self.tag_before = tag_before
+        self.name_before = name_before
+        self.documentation_url_before = documentation_url_before
         self.version_meaning = version_meaning
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -192,8 +198,10 @@ class AirbyteDefinitionOperator(BaseOperator):
         except AirbyteNotFoundError:
             raise self._stale(f"gone ({self.definition_id} not found)", planned) from None
         current = CurrentDefinition.from_api(self.kind, read)
-        rename = desired.name if current.custom and desired.name != current.name else None
-        if current.docker_image_tag == desired.docker_image_tag and rename is None:
+        # Renamed only where the plan renames: a name Airbyte took since the plan makes the plan stale below.
+        named = self.name_before if self.name_before is not None else current.name
+        rename = desired.name if current.custom and desired.name != named else None
+        if current.docker_image_tag == desired.docker_image_tag and current.name == (rename or current.name):
             if not retried:
                 self.log.info(
                     "%s %s (%s) is already at %s: nothing to do",
@@ -220,7 +228,20 @@ class AirbyteDefinitionOperator(BaseOperator):
             return self._with_after_update(hook, result)
         if current.docker_image_tag not in (self.tag_before, desired.docker_image_tag):
             raise self._stale(current.docker_image_tag, planned)
+        moved = self._moved_since_plan(current)
+        if moved:
+            raise self._stale(moved, f"{planned}, as {self.name_before!r}")
         return self._update(hook, desired, current)
+
+    def _moved_since_plan(self, current: CurrentDefinition) -> str:
+        """What else Airbyte changed since the plan, in words ("" when nothing): the fields an update keeps or
+        writes, other than the tag."""
+        moved = []
+        if self.name_before is not None and current.name != self.name_before:
+            moved.append(f"named {current.name!r}")
+        if self.documentation_url_before is not None and current.documentation_url != self.documentation_url_before:
+            moved.append(f"documented at {current.documentation_url!r} (was {self.documentation_url_before!r})")
+        return " and ".join(moved)
 
     def _planned_create(
         self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, *, run_id: str | None, track: bool
@@ -228,12 +249,18 @@ class AirbyteDefinitionOperator(BaseOperator):
         """Create only while Airbyte holds no definition for the image, and never twice: the intent is
         recorded before sending, so a retry recognises its own create even when the answer never came."""
         from airflow_airbyte_connectors import settings
-        from airflow_airbyte_connectors.pending_creates import PendingCreates
+        from airflow_airbyte_connectors.pending_creates import UnreadablePendingRecordError
 
         found = self._find(hook, desired)
         track = track and not self.plan_only
-        pending = PendingCreates(hook.client_settings.root_url)
-        intent = pending.find(self.kind, desired.docker_repository) if track else None
+        pending = self._pending_creates(hook) if track else None
+        try:
+            intent = pending.find(self.kind, desired.docker_repository) if pending else None
+        except UnreadablePendingRecordError as error:
+            if found is None:
+                message = f"create {self.kind} {desired.name} pending on an unreadable record: {error}"
+                raise CreatePendingError(message) from None
+            intent = None  # Airbyte shows a definition: not this task's to create (the next plan drops the record)
         if found is not None:
             if intent is not None and found.docker_image_tag == desired.docker_image_tag:
                 self.log.info(
@@ -244,6 +271,7 @@ class AirbyteDefinitionOperator(BaseOperator):
                     intent.sent_at.isoformat(timespec="seconds"),
                 )
                 self._check_single(hook, desired, found.definition_id)
+                assert pending is not None
                 pending.forget(self.kind, desired.docker_repository)
                 result = self._result("created", found.definition_id, found.name, None, desired.docker_image_tag)
                 result["confirmed"] = "after retry"
@@ -254,11 +282,17 @@ class AirbyteDefinitionOperator(BaseOperator):
         window = settings.create_settle_window()
         if intent is not None and not intent.settled(window):
             raise CreatePendingError(
-                f"create {self.kind} {desired.name} pending since {intent.sent_at.isoformat(timespec='seconds')}: "
+                f"create {self.kind} {desired.name} pending since {intent.since}: "
                 "an earlier create's outcome is unknown and Airbyte does not show it yet; not sent again until it "
                 f"does or create_settle_window ({window:g} s) passes"
             )
-        return self._create(hook, desired, run_id=run_id, record_intent=track)
+        return self._create(hook, desired, run_id=run_id, pending=pending)
+
+    @staticmethod
+    def _pending_creates(hook: AirbyteDefinitionsHook) -> PendingCreates:
+        from airflow_airbyte_connectors.pending_creates import PendingCreates
+
+        return PendingCreates(hook.instance_id, hook.client_settings.root_url)
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -292,10 +326,16 @@ class AirbyteDefinitionOperator(BaseOperator):
         desired: DesiredDefinition,
         *,
         run_id: str | None = None,
-        record_intent: bool = False,
+        pending: PendingCreates | None = None,
     ) -> dict[str, Any]:
-        from airflow_airbyte_connectors.hooks.airbyte_definitions import WriteOutcomeUnknownError
-        from airflow_airbyte_connectors.pending_creates import PendingCreates
+        """Send the create. With ``pending``, its intent is recorded first and kept unless the create provably
+        never reached Airbyte, Airbyte refused it (4xx), or Airbyte shows the outcome: whatever else ends this
+        task meanwhile (a task timeout, a kill, a lost answer) leaves a record the next attempt reads."""
+        from airflow_airbyte_connectors.hooks.airbyte_definitions import (
+            AirbyteApiError,
+            WriteOutcomeUnknownError,
+            was_never_sent,
+        )
 
         if self.plan_only:
             self.log.info(
@@ -315,12 +355,14 @@ class AirbyteDefinitionOperator(BaseOperator):
             desired.docker_image_tag,
             workspace_id,
         )
-        pending = PendingCreates(hook.client_settings.root_url)
-        if record_intent:
+        if pending:
             pending.record(self.kind, desired.docker_repository, desired.docker_image_tag, desired.name, run_id)
         try:
-            created = hook.create_definition(self.kind, desired.to_api(), workspace_id)
-            definition_id = created[desired.id_key]
+            definition_id = hook.create_definition(self.kind, desired.to_api(), workspace_id).get(desired.id_key)
+            if not definition_id:
+                raise WriteOutcomeUnknownError(
+                    "POST", hook.api_url(f"{self.kind}_definitions/create_custom"), 200, "answered without an ID"
+                )
         except WriteOutcomeUnknownError:
             # The create may have happened. Never send it again blindly: look first, and give Airbyte a
             # moment to finish a create that is still running. The intent stays recorded until it shows.
@@ -329,15 +371,30 @@ class AirbyteDefinitionOperator(BaseOperator):
             if found is None:
                 raise
             definition_id = found.definition_id
-        except BaseException:
-            # Refused, or never sent: nothing was created, the next attempt may send it.
-            if record_intent:
-                pending.forget(self.kind, desired.docker_repository)
+        except AirbyteApiError as exc:
+            if exc.status is not None and exc.status >= 500:
+                # Airbyte answered, so the request is over: it shows now whatever it committed before failing.
+                self.log.warning("Airbyte answered %s to the create; checking whether it applied it", exc.status)
+                committed = self._find(hook, desired)
+                if committed is None:
+                    self._forget(pending, desired, f"Airbyte answered {exc.status} and shows no such definition")
+                    raise
+                definition_id = committed.definition_id
+            else:
+                self._forget(pending, desired, f"Airbyte refused it ({exc.status})")
+                raise
+        except Exception as exc:
+            if was_never_sent(exc):
+                self._forget(pending, desired, "it never reached Airbyte")
             raise
-        if record_intent:
-            pending.forget(self.kind, desired.docker_repository)
+        self._forget(pending, desired, "Airbyte shows it")
         self._check_single(hook, desired, definition_id)
         return self._result("created", definition_id, desired.name, None, desired.docker_image_tag)
+
+    def _forget(self, pending: PendingCreates | None, desired: DesiredDefinition, why: str) -> None:
+        if pending:
+            self.log.info("The create of %s %s is no longer pending: %s", self.kind, desired.name, why)
+            pending.forget(self.kind, desired.docker_repository)
 
     def _update(
         self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, current: CurrentDefinition
@@ -410,7 +467,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         stayed: list[dict[str, Any]] = []
         moved: list[dict[str, Any]] = []
         actors = hook.search_actors(self.kind, definition_id)
-        deadline = time.monotonic() + _AFTER_UPDATE_BUDGET
+        deadline = time.monotonic() + AFTER_UPDATE_BUDGET
         for read in actors[:_AFTER_UPDATE_READS]:
             if time.monotonic() > deadline:
                 break
@@ -437,7 +494,7 @@ class AirbyteDefinitionOperator(BaseOperator):
     def _find_after_lost_answer(
         self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition
     ) -> CurrentDefinition | None:
-        for wait in _CONFIRM_WAITS:
+        for wait in LOST_ANSWER_WAITS:
             found = self._find(hook, desired)
             if found is not None:
                 return found

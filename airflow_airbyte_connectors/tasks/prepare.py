@@ -4,15 +4,20 @@ document every later task reads. Nothing is written to Airbyte here."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Set
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.approvals import split_for_approval
-from airflow_airbyte_connectors.plan_builder import BuiltPlan, build_plan
+from airflow_airbyte_connectors.plan_builder import BuiltPlan, PendingCreatesOf, build_plan
 from airflow_airbyte_connectors.plan_document import ApprovalRequest, PlanDocument
 from airflow_airbyte_connectors.plan_output import approval_request, format_plan
 from airflow_airbyte_connectors.planning import Action
+
+if TYPE_CHECKING:
+    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+    from airflow_airbyte_connectors.kinds import Kind
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +131,8 @@ def write_kwargs(action: Action, **context: Any) -> dict[str, Any]:
         "action_label": action.label,
         # What the plan saw and what the change meant when it was planned (and, maybe, approved).
         "tag_before": action.tag_before,
+        "name_before": action.name_before,
+        "documentation_url_before": action.documentation_url_before,
         "version_meaning": action.version_meaning,
         # The operator reads the sources/destinations again after an update that crossed one.
         "breaking_changes": [c.to_json() for c in change.crossed] if change else [],
@@ -150,11 +157,17 @@ def _write_limit(max_writes: int | None) -> int:
     return limit
 
 
-def _pending_creates() -> Any:
+def _pending_creates() -> PendingCreatesOf:
     from airflow_airbyte_connectors.pending_creates import PendingCreates
 
     window = settings.create_settle_window()
-    return lambda airbyte, planned: PendingCreates(airbyte).unsettled(window, planned)
+
+    def unsettled(hook: AirbyteDefinitionsHook, shown: Set[tuple[Kind, str]], wanted: Set[tuple[Kind, str]]):
+        if not PendingCreates.any_recorded():
+            return {}
+        return PendingCreates(hook.instance_id, hook.client_settings.root_url).unsettled(window, shown, wanted)
+
+    return unsettled
 
 
 def _config_unchanged(built: BuiltPlan) -> bool:

@@ -75,9 +75,10 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
 
     Endpoints (``POST /api/v1/...``): ``{source,destination}_definitions/{list, list_for_workspace, get,
     create_custom, update, delete}``, ``{sources,destinations}/{search, list, get}``, ``connections/list``,
-    ``actor_definition_versions/get_for_{source,destination}``, ``applications/token``, ``workspaces/list``
-    (profiles 0.63, 1.6) or ``workspaces/list_by_organization_id`` (2.0). ``GET /registry/oss_registry.json``
-    and ``GET /metadata/<dockerRepository>/latest/oss.json`` serve the registry (see :attr:`registry_url`).
+    ``actor_definition_versions/get_for_{source,destination}``, ``deployment/metadata``, ``applications/token``,
+    ``workspaces/list`` (profiles 0.63, 1.6) or ``workspaces/list_by_organization_id`` (2.0).
+    ``GET /registry/oss_registry.json`` and ``GET /metadata/<dockerRepository>/latest/oss.json`` serve the
+    registry (see :attr:`registry_url`).
 
     :param seed: None (no definitions), ``"builtin"`` (the small registry shipped with the package), an
         ``http(s)://`` URL or a path of a registry JSON (``{"sources": [...], "destinations": [...]}``), or
@@ -101,6 +102,9 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
         ``metadata/<repo>/latest/oss.json``. None: no registry, so no connector has breaking changes.
     :param registry_unreachable: the registry cannot be fetched (an air-gapped Airbyte): definition
         ``update`` answers 500 and changes nothing; the HTTP registry answers 503. Settable while running.
+    :param deployment_id: what ``deployment/metadata`` answers as the instance's ``id`` (default: a new UUID,
+        kept for the emulator's life, whichever URL reaches it). Settable while running; None: the call
+        answers 404, as a server without it would.
     """
 
     thread_name = "airbyte-emulator"
@@ -127,6 +131,7 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
         faults: Faults | None = None,
         registry: str | Path | Mapping[str, Any] | None = None,
         registry_unreachable: bool = False,
+        deployment_id: str | None = None,
     ):
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
@@ -134,6 +139,7 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
         lifetime = token_lifetime if token_lifetime is not None else self.profile.token_lifetime
         self._auth = Auth(self.profile.auth, client_id, client_secret, lifetime)
         self.write_delay = write_delay
+        self.deployment_id: str | None = deployment_id or str(uuid.uuid4())
         self.unpullable_tags = frozenset(unpullable_tags)
         self.blocked_tags = frozenset(blocked_tags)
         super().__init__(host=host, port=port, max_lifetime=max_lifetime)
@@ -214,6 +220,8 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
             return self._actor_version_read(match[1], fields)
         if operation == "connections/list":
             return self._connections_list(body)
+        if operation == "deployment/metadata" and self.deployment_id is not None:
+            return {"id": self.deployment_id, "mode": "OSS", "version": f"{self.profile.name}.0"}
         if operation == "workspaces/list" and self.profile.workspaces_list:
             return self._workspaces_list()
         if operation == "workspaces/list_by_organization_id" and self.profile.list_by_organization:

@@ -13,20 +13,9 @@ from airflow_airbyte_connectors.testing import AirbyteEmulator
 from airflow_airbyte_connectors.testing.errors import ApiError
 from tests.dags.test_create_connectors import POKEAPI, config, run_dag, task_states, xcom
 from tests.dags.test_reconcile_and_chaining import definitions_events
-from tests.support import CUSTOM_SOURCE, REGISTRY, connection_uri
+from tests.support import CUSTOM_SOURCE, REGISTRY, age_pending_creates, connection_uri, pending_records
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
-
-
-def pending_records() -> list[str]:
-    from airflow.models.variable import Variable
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    from airflow_airbyte_connectors.pending_creates import PREFIX
-
-    with create_session() as session:
-        return list(session.scalars(select(Variable.key).where(Variable.key.startswith(PREFIX))))
 
 
 def creates(emu) -> list[Any]:
@@ -166,7 +155,7 @@ class TestUnknownOutcomes:
         assert [(c["action"], c["definitionId"]) for c in event["changes"]] == [
             ("created", created["sourceDefinitionId"])
         ]
-        assert pending_records() == []
+        assert not pending_records()
 
     def test_504_is_not_sent_again_by_the_next_run_until_airbyte_shows_it(
         self, use_emulator, write_config, monkeypatch
@@ -194,7 +183,7 @@ class TestUnknownOutcomes:
         third = run_dag()
         assert third.state == "success" and len(creates(airbyte)) == 1
         assert len(same_repository(airbyte, CUSTOM_SOURCE["dockerRepository"])) == 1
-        assert pending_records() == []  # Airbyte shows it: nothing pending any more
+        assert not pending_records()  # Airbyte shows it: nothing pending any more
 
     def test_after_the_settle_window_the_create_is_planned_again(self, use_emulator, write_config, monkeypatch):
         airbyte = use_emulator(seed=REGISTRY, emulator_class=_GatewayGivesUp)
@@ -202,7 +191,7 @@ class TestUnknownOutcomes:
         assert run_dag().state == "failed" and len(creates(airbyte)) == 1
         assert len(pending_records()) == 1
 
-        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__CREATE_SETTLE_WINDOW", "0")
+        age_pending_creates()  # the window passes
         airbyte.held_back = None  # this time Airbyte never committed it
         airbyte.commit_after_lists = 1
         assert run_dag().state == "success"
@@ -225,7 +214,7 @@ class TestUnknownOutcomes:
         first.commit()
         assert run_dag().state == "success"
         assert len(creates(first)) == 1 and len(same_repository(first, CUSTOM_SOURCE["dockerRepository"])) == 1
-        assert pending_records() == []
+        assert not pending_records()
 
 
 class _FailsAfterCommit(AirbyteEmulator):

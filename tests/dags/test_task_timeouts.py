@@ -42,8 +42,8 @@ class TestExecutionTimeouts:
         ("settings", "task_id", "seconds"),
         [
             ({"prepare_timeout": "60"}, "prepare", 60),
-            ({"write_timeout": "100"}, "apply", 300),
-            ({"apply_timeout": "90"}, "apply_approved", 90),
+            ({"write_timeout": "1000"}, "apply", 3000),
+            ({"apply_timeout": "4000"}, "apply_approved", 4000),
             ({"report_timeout": "30"}, "report", 30),
         ],
         ids=["prepare", "apply-follows-write-timeout", "apply-set", "report"],
