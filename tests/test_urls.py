@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_airbyte_connectors import settings
-from airflow_airbyte_connectors.urls import without_userinfo
+from airflow_airbyte_connectors.urls import instance_url, without_userinfo
 
 
 @pytest.mark.parametrize(
@@ -30,3 +30,24 @@ def test_definitions_asset_uri_has_no_credentials():
         settings.definitions_asset_uri("http://u:s3cret@airbyte:8000/x")
         == "airbyte://airbyte:8000/x/connector-definitions"
     )
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://Airbyte:8000", "http://airbyte:8000/", "HTTP://u:p@AIRBYTE:8000", "http://airbyte:8000/?q#f"],
+)
+def test_one_spelling_per_airbyte(url):
+    assert instance_url(url) == "http://airbyte:8000"
+
+
+@pytest.mark.parametrize(
+    ("url", "normal"),
+    [
+        ("http://airbyte", "http://airbyte:80"),
+        ("https://Airbyte/", "https://airbyte:443"),
+        ("http://[::1]:8000/base/", "http://[::1]:8000/base"),
+    ],
+    ids=["http-port", "https-port", "ipv6-and-path"],
+)
+def test_the_default_port_is_written_and_the_path_kept(url, normal):
+    assert instance_url(url) == normal

@@ -21,7 +21,7 @@ from airflow_airbyte_connectors.testing import AirbyteEmulator, Faults
 from airflow_airbyte_connectors.testing.errors import ApiError
 from airflow_airbyte_connectors.testing.local_server import LocalServer
 from airflow_airbyte_connectors.testing.trickle import TricklingAirbyte
-from tests.support import CLIENT_SECRET, CUSTOM_SOURCE, REGISTRY
+from tests.support import CLIENT_SECRET, CUSTOM_SOURCE, REGISTRY, connection_uri
 
 
 def hook(**kwargs) -> AirbyteDefinitionsHook:
@@ -196,6 +196,50 @@ class TestDefinitions:
     def test_settings_repr_hides_the_secret(self, use_emulator):
         use_emulator()
         assert CLIENT_SECRET not in repr(hook().client_settings)
+
+
+class _DeploymentMetadataAnswers(AirbyteEmulator):
+    """deployment/metadata answers ``status`` (Airbyte errors) instead of the instance's id."""
+
+    status = 403
+
+    def _dispatch(self, operation, body):
+        if operation == "deployment/metadata":
+            raise ApiError(self.status, "Forbidden")
+        return super()._dispatch(operation, body)
+
+
+class TestInstanceIdentity:
+    @pytest.mark.parametrize("profile", ["0.63", "1.6", "2.0"])
+    def test_the_deployment_id_names_the_instance_whatever_the_url(self, use_emulator, monkeypatch, profile):
+        emu = use_emulator(profile=profile)
+        by_ip = hook().instance_id
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AIRBYTE_DEFAULT",
+            connection_uri(emu, auth="basic" if profile == "0.63" else "bearer", host_suffix="/api/v1/").replace(
+                "127.0.0.1", "localhost"
+            ),
+        )
+        assert hook().instance_id == by_ip == f"deployment {emu.deployment_id}"
+        assert emu.contract_violations == []
+
+    @pytest.mark.parametrize("status", [403, 404])
+    @pytest.mark.allow_contract_violations
+    def test_an_airbyte_that_refuses_the_call_is_named_by_its_normalised_url(self, use_emulator, monkeypatch, status):
+        emu = use_emulator(emulator_class=_DeploymentMetadataAnswers)
+        emu.status = status
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AIRBYTE_DEFAULT", connection_uri(emu, host_suffix="/").replace("127.0.0.1", "LOCALHOST")
+        )
+        assert hook().instance_id == emu.url.replace("127.0.0.1", "localhost")
+
+    @pytest.mark.parametrize("status", [401, 500, 503])
+    @pytest.mark.allow_contract_violations
+    def test_any_other_failure_raises_rather_than_guess(self, use_emulator, status):
+        emu = use_emulator(emulator_class=_DeploymentMetadataAnswers)
+        emu.status = status
+        with pytest.raises(AirbyteApiError, match=f"deployment/metadata failed: HTTP {status}"):
+            assert hook(read_timeout=0.5).instance_id
 
 
 class _AirbyteWithoutSearch(AirbyteEmulator):
