@@ -8,8 +8,8 @@ caller decides whether unknown blocks a write.
 
 A registry (or something answering in its place) chooses the URLs in its challenge and redirects; they are
 not followed blindly, or the check would probe whatever address they name. A token ``realm`` is asked only
-on the registry's own host or a host of ``token_hosts``; a redirect is followed only on the host it came
-from, a few times; what a token service answered besides a token is not reported.
+on the registry's own host or a host of ``token_hosts``; a redirect is followed only to the origin it came
+from (scheme, host and port), a few times; what a token service answered besides a token is not reported.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ _BARE_VALUE_END = re.compile(r"[,\s]")
 # Docker Hub's challenge is about 150 characters; a longer one is read only this far.
 MAX_CHALLENGE = 8192
 _HOST_NAME = re.compile(r"[a-z0-9.-]{1,253}")
+_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,20 @@ def registry_base_url(reference: ImageReference, docker_hub_url: str, registry_u
     return registry_urls.get(reference.registry, f"https://{reference.registry}").rstrip("/")
 
 
+def same_origin(url: str, target: str) -> bool:
+    """``target`` has ``url``'s scheme, host and port, and no user info: a request's credentials may go there."""
+    here, there = urlsplit(url), urlsplit(target)
+    try:
+        origin = (there.scheme, (there.hostname or "").lower(), there.port or _PORTS.get(there.scheme))
+        return "@" not in there.netloc and origin == (
+            here.scheme,
+            (here.hostname or "").lower(),
+            here.port or _PORTS.get(here.scheme),
+        )
+    except ValueError:  # a port that is not a number
+        return False
+
+
 def _seconds(value: float) -> str:
     return f"{value:g}"
 
@@ -258,7 +273,7 @@ class RegistryProblem(Exception):
 
 class RegistryCalls:
     """Requests to image registries that share a session and a token cache: the anonymous token flow, its realm
-    checks and the same-host redirect rule. ``timeout`` is the budget of one question, all its requests together
+    checks and the same-origin redirect rule. ``timeout`` is the budget of one question, all its requests together
     (each request is given a ``deadline`` from ``time.monotonic()``)."""
 
     def __init__(self, session: requests.Session, timeout: float, token_hosts: Iterable[str] = DEFAULT_TOKEN_HOSTS):
@@ -331,7 +346,7 @@ class RegistryCalls:
             raise RegistryProblem("registry's token service is not on https, not asked", "refused")
 
     def send(self, method: str, url: str, deadline: float, *, what: str = "manifest", **kwargs) -> requests.Response:
-        """One request; a redirect is followed only on the same host (and never from https to http)."""
+        """One request; a redirect is followed only to the same origin (scheme, host and port)."""
         for _ in range(MAX_REDIRECTS + 1):
             response = self.send_once(method, url, deadline, what=what, **kwargs)
             location = response.headers.get("Location")
@@ -339,13 +354,8 @@ class RegistryCalls:
                 return response
             response.close()
             target = urljoin(url, location)
-            here, there = urlsplit(url), urlsplit(target)
-            same_host = (there.hostname or "").lower() == (here.hostname or "").lower() and "@" not in there.netloc
-            if (
-                not same_host
-                or there.scheme not in ("http", "https")
-                or (here.scheme, there.scheme) == ("https", "http")
-            ):
+            # The request may carry a token: another port or scheme of the same host is another server.
+            if not same_origin(url, target):
                 raise RegistryProblem("registry redirected to another host, not followed", "redirected")
             url = target
             kwargs.pop("params", None)  # the Location carries its own query

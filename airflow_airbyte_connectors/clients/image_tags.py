@@ -3,7 +3,7 @@
 ``list_tags`` pages through ``GET /v2/<name>/tags/list?n=<N>`` by the ``Link`` header (a server may give fewer
 than ``n``); ``release_date`` follows tag → index → the linux/amd64 manifest → config blob and reads its
 ``created``. Both use the image check's request layer (:class:`.image_registry.RegistryCalls`: anonymous token
-flow, realm checks, same-host redirects), are bounded (a page limit, a size cap per answer, one deadline per
+flow, realm checks, same-origin redirects), are bounded (a page limit, a size cap per answer, one deadline per
 question) and never raise: an answer carries a named problem instead. One :class:`ImageTags` serves one run: it
 keeps a token per repository and every answer, and counts the requests it sent.
 
@@ -42,6 +42,7 @@ from airflow_airbyte_connectors.clients.image_registry import (
     challenge_params,
     parse_reference,
     registry_base_url,
+    same_origin,
 )
 from airflow_airbyte_connectors.configs import DOCKER_TAG_RE
 
@@ -262,14 +263,13 @@ class ImageTags:
     def _blob(self, base: str, name: str, digest: str, deadline: float) -> bytes:
         """A config blob, following a redirect to the registry's own host or one of ``blob_hosts`` (a CDN), without
         the token on another host; the bytes must match ``digest``."""
-        url = f"{base}/v2/{name}/blobs/{digest}"
-        registry_host = (urlsplit(url).hostname or "").lower()
+        registry_url = url = f"{base}/v2/{name}/blobs/{digest}"
         headers = self._headers((base, name), "application/json", url, deadline)
         challenged = False
         for _ in range(MAX_REDIRECTS + 2):
             response = self._calls.send_once("GET", url, deadline, what="blob", headers=headers, stream=True)
-            host = (urlsplit(url).hostname or "").lower()
-            if response.status_code == 401 and not challenged and host == registry_host:
+            at_registry = same_origin(registry_url, url)
+            if response.status_code == 401 and not challenged and at_registry:
                 challenged = True
                 fresh = "Authorization" in headers
                 authorization = self._authorize((base, name), response, name, url, deadline, fresh=fresh)
@@ -288,9 +288,11 @@ class ImageTags:
                 or (urlsplit(url).scheme, there.scheme) == ("https", "http")
             ):
                 raise RegistryProblem("registry redirected a blob read to an unusable address", "redirected")
-            if to_host != registry_host:
+            # The token goes only to the registry's origin (scheme, host and port), never to another port of it.
+            if not same_origin(registry_url, target):
                 if to_host not in self.blob_hosts:
-                    shown = to_host[:100]
+                    same_host = to_host == (urlsplit(registry_url).hostname or "").lower()
+                    shown = (there.netloc if same_host else to_host)[:100]
                     raise RegistryProblem(
                         f"registry redirected a blob read to another host ({shown}), not followed", "redirected"
                     )
@@ -426,13 +428,12 @@ def _next_link(header: str) -> str | None:
 def _follow(url: str, link: str, name: str) -> str:
     """The next page's URL: same scheme, host and port, and this repository's tag list."""
     target = urljoin(url, link)
-    here, there = urlsplit(url), urlsplit(target)
-    try:
-        same_origin = (there.scheme, there.hostname, there.port) == (here.scheme, here.hostname, here.port)
-    except ValueError:  # a port that is not a number
-        same_origin = False
-    if not same_origin or "@" in there.netloc:
-        host = (there.hostname or "")[:100]
+    there = urlsplit(target)
+    if not same_origin(url, target):
+        try:
+            host = (there.hostname or "")[:100]
+        except ValueError:
+            host = ""
         raise RegistryProblem(f"registry's next-page link points to another host ({host}), not followed", "redirected")
     if not there.path.endswith(f"/v2/{name}/tags/list"):
         raise RegistryProblem("registry's next-page link is not this repository's tag list, not followed", "redirected")

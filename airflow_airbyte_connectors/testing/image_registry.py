@@ -10,8 +10,8 @@ to ``<blob_redirect>/cdn/blobs/<digest>`` (served here too, without a token), as
 Faults are attributes that can be switched while it runs: ``rate_limited``, ``server_error``,
 ``forbidden``, ``basic_auth``, ``delay``, ``token_delay``, ``trickle``,
 ``garbage_token``, ``token_status``, ``realm`` (a token service elsewhere) and ``redirect_to``
-(manifest requests sent on to ``<redirect_to>/moved/v2/...``; this registry serves ``/moved/...`` too,
-or with ``redirect_loop`` sends those on again), ``corrupt_blobs``.
+(``/v2/`` requests sent on to ``<redirect_to>/moved/v2/...`` once they have their token; this registry serves
+``/moved/...`` too, or with ``redirect_loop`` sends those on again), ``corrupt_blobs``.
 """
 
 from __future__ import annotations
@@ -177,12 +177,14 @@ class ImageRegistryEmulator(LocalServer):
             return self._token(query)
         moved = path.startswith("/moved/")
         path = path.removeprefix("/moved")
-        if self.redirect_to and (self.redirect_loop or not moved) and path.startswith("/v2/"):
+        route = _route(path, method)
+        # Sent on after the token check, as a registry that moves content does: the request carries its token.
+        challenged = self.require_token and route is not None and not self._authorized(authorization, route[1])
+        if self.redirect_to and (self.redirect_loop or not moved) and path.startswith("/v2/") and not challenged:
             return 307, {"Location": f"{self.redirect_to}/moved{path}"}, b""
         if (cdn := _CDN_PATH.fullmatch(path)) and method == "GET":
             blob = self.content.any_blob(cdn["digest"])
             return (200, {"Content-Type": "application/octet-stream"}, blob) if blob else _not_found("BLOB_UNKNOWN")
-        route = _route(path, method)
         if route is None:
             return 404, {"Content-Type": "application/json"}, _errors("NOT_FOUND", "no such endpoint")
         if self.rate_limited:

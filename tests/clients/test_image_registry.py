@@ -271,6 +271,14 @@ class TestWhereTheCheckGoes:
         assert check.reason == "registry redirected to another host, not followed"
         assert elsewhere.requests == []
 
+    def test_redirect_to_another_port_of_the_same_host_gets_no_token(self, registry, elsewhere):
+        # Same host, another port: another server, which must not receive the registry's token.
+        registry.redirect_to = elsewhere.url
+        results = hub(registry, [(REPO, "0.3.0")])
+        assert results[(REPO, "0.3.0")].reason == "registry redirected to another host, not followed"
+        assert registry.count("GET", "/token") == 1
+        assert [r for r in elsewhere.requests if r.authorized] == []
+
     def test_redirects_on_the_same_host_are_followed_a_few_times(self, registry):
         registry.require_token = False
         registry.redirect_to, registry.redirect_loop = registry.url, True

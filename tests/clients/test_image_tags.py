@@ -231,6 +231,37 @@ class TestReleaseDates:
             assert refused.problem == "registry redirected a blob read to another host (localhost), not followed"
             assert not [r for r in registry.requests if r.path.startswith("/cdn/")]
 
+    def test_blob_on_another_port_of_the_registry_host_refused(self):
+        with registry_with(0, require_token=True) as registry, registry_with(0) as elsewhere:
+            registry.add_image(REPO, "1.0.0", datetime.date(2024, 1, 2))
+            registry.blob_redirect = elsewhere.url
+            with reader(registry) as client:
+                refused = client.release_date(REPO, "1.0.0")
+            assert refused.kind == "redirected" and refused.released is None
+            shown = elsewhere.url.removeprefix("http://")
+            assert refused.problem == f"registry redirected a blob read to another host ({shown}), not followed"
+            assert elsewhere.requests == []
+
+
+class TestRedirectsKeepTheToken:
+    """A redirect carrying the token is followed only to the registry's origin: another port is another server."""
+
+    @pytest.mark.parametrize("question", ["tags", "date"])
+    def test_not_to_another_port_of_the_same_host(self, question):
+        with registry_with(3, require_token=True) as registry, registry_with(3) as elsewhere:
+            registry.redirect_to = elsewhere.url
+            with reader(registry) as client:
+                answer = client.list_tags(REPO) if question == "tags" else client.release_date(REPO, "0.1.0")
+            assert (answer.kind, answer.problem) == ("redirected", "registry redirected to another host, not followed")
+            assert registry.count("GET", "/token") == 1
+            assert [r.path for r in elsewhere.requests if r.authorized] == []
+
+    def test_to_the_same_origin_with_the_token(self):
+        with registry_with(3, require_token=True) as registry, reader(registry) as client:
+            registry.redirect_to = registry.url
+            assert client.release_date(REPO, "0.1.0").released == datetime.date(2024, 1, 1)
+            assert [r.authorized for r in registry.requests if r.path.startswith("/moved/")] == [True, True, True]
+
 
 class TestOneRun:
     def test_second_ask_sends_nothing(self):
