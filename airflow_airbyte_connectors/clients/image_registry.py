@@ -25,12 +25,14 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from airflow_airbyte_connectors.clients.bounded_http import DEADLINE_GRACE, TooLargeError, call_by, read_body
 from airflow_airbyte_connectors.clients.connection_errors import describe_connection_error
 from airflow_airbyte_connectors.configs import DOCKER_REPOSITORY_RE, DOCKER_TAG_RE
 from airflow_airbyte_connectors.urls import without_userinfo
@@ -193,10 +195,10 @@ def check_images(
             executor.submit(checker.check_repository, base, registry, name, members): members
             for (base, registry, name), members in groups.items()
         }
-        # A guard against a registry that trickles bytes (requests' read timeout is per read, not per
-        # answer): greedy scheduling finishes within total/workers + the longest group.
+        # A last guard (each image is already cut at its deadline, plus call_by's grace): greedy scheduling
+        # finishes within total/workers + the longest group.
         longest = max(len(members) for members in groups.values())
-        guard = timeout * (math.ceil(len(wanted) / workers) + longest) + 1.0
+        guard = (timeout + DEADLINE_GRACE) * (math.ceil(len(wanted) / workers) + longest) + 1.0
         wait_futures(futures, timeout=guard)
         for future, members in futures.items():
             if future.done() and future.exception() is None:
@@ -318,7 +320,7 @@ class RegistryCalls:
                 # Its status and body stay out of the findings: the realm may be a service of someone else's.
                 log.debug("Token service of %s answered HTTP %s", without_userinfo(registry_url), response.status_code)
                 raise RegistryProblem("token service refused", "refused")
-            body = _read_limited(response, MAX_TOKEN_ANSWER_BYTES, self.timeout)
+            body = self._token_body(response, deadline)
         finally:
             response.close()
         try:
@@ -331,6 +333,18 @@ class RegistryCalls:
         with self._lock:
             self._tokens[key] = token
         return token
+
+    def _token_body(self, response: requests.Response, deadline: float) -> bytes:
+        late = lambda: RegistryProblem(f"timed out after {_seconds(self.timeout)} s", "timed_out")  # noqa: E731
+        try:
+            return read_body(response, deadline=deadline, limit=MAX_TOKEN_ANSWER_BYTES, late=late, truncate=False)
+        except TooLargeError:
+            limit = MAX_TOKEN_ANSWER_BYTES // 1024
+            raise RegistryProblem(f"token service answer larger than {limit} KB", "too_large") from None
+        except requests.Timeout:
+            raise late() from None
+        except requests.RequestException:
+            raise RegistryProblem("token service answer broken off", "unreachable") from None
 
     def check_realm(self, realm: str, registry_url: str) -> None:
         realm_parts, registry_parts = urlsplit(realm), urlsplit(registry_url)
@@ -397,8 +411,11 @@ class _Checker(RegistryCalls):
         for repository, tag in members:
             image = f"{repository}:{tag}"
             deadline = time.monotonic() + self.timeout
+            late = lambda: RegistryProblem(f"timed out after {_seconds(self.timeout)} s", "timed_out")  # noqa: E731
             try:
-                status, reason, authorization = self._check_tag(base, registry, name, tag, authorization, deadline)
+                # In a thread of its own: a registry trickling its headers holds this worker only until the deadline.
+                check_tag = partial(self._check_tag, base, registry, name, tag, authorization, deadline)
+                status, reason, authorization = call_by(deadline, check_tag, late)
             except RegistryProblem as problem:
                 status, reason = "unknown", str(problem)
             check = ImageCheck(image, status, reason)
@@ -436,17 +453,3 @@ class _Checker(RegistryCalls):
         if authorization:
             headers["Authorization"] = authorization
         return self.send("HEAD", url, deadline, headers=headers)
-
-
-def _read_limited(response: requests.Response, limit: int, timeout: float) -> bytes:
-    body = bytearray()
-    try:
-        for chunk in response.iter_content(chunk_size=8192):
-            body += chunk
-            if len(body) > limit:
-                raise RegistryProblem(f"token service answer larger than {limit // 1024} KB", "too_large")
-    except requests.Timeout:
-        raise RegistryProblem(f"timed out after {_seconds(timeout)} s", "timed_out") from None
-    except requests.RequestException:
-        raise RegistryProblem("token service answer broken off", "unreachable") from None
-    return bytes(body)

@@ -143,6 +143,18 @@ class TestTagLists:
             assert listed.kind == "timed_out" and listed.problem == "timed out after 1 s"
             assert time.monotonic() - started < 3.0
 
+    def test_a_trickling_token_service_is_cut_at_the_deadline(self):
+        with (
+            registry_with(5, require_token=True) as registry,
+            ImageRegistryEmulator(trickle=0.1, max_lifetime=60) as token_service,
+            reader(registry, timeout=0.5) as client,
+        ):
+            registry.realm = f"{token_service.url}/token"
+            started = time.monotonic()
+            listed = client.list_tags(REPO)
+            assert (listed.kind, listed.problem) == ("timed_out", "timed out after 0.5 s")
+            assert time.monotonic() - started < 0.5 * 5  # the deadline and call_by's 1 s grace
+
     def test_other_registries_from_the_image_name(self):
         with registry_with(0) as registry:
             registry.add_image("acme/x", "1.0.0")
