@@ -41,7 +41,7 @@ NoProposal = Literal["pinned", "unversioned", "newest", "breaking", "cooldown", 
 Version = tuple[int, int, int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per listed tag: slots keep a long tag list small
 class Candidate:
     """One published tag; ``released``: its release date when known (an image's ``created``)."""
 
@@ -101,7 +101,7 @@ class Proposal:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Release:
     version: Version
     tag: str

@@ -261,6 +261,7 @@ ProblemKind = Literal[
     "invalid_answer",
     "too_large",
     "too_many_pages",
+    "over_budget",
     "failed",
 ]
 

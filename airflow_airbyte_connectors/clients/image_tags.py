@@ -30,7 +30,13 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from airflow_airbyte_connectors.clients.bounded_http import DeadlineError, TooLargeError, call_by, read_body
+from airflow_airbyte_connectors.clients.bounded_http import (
+    DeadlineError,
+    TooLargeError,
+    call_by,
+    describe_size,
+    read_body,
+)
 from airflow_airbyte_connectors.clients.image_registry import (
     DEFAULT_TOKEN_HOSTS,
     DOCKER_HUB_URL,
@@ -53,6 +59,11 @@ DEFAULT_PAGE_SIZE = 1000
 DEFAULT_MAX_PAGES = 100
 # A page of 1,000 tags is about 30 KB, a manifest or index a few KB, an image config some 10 KB.
 MAX_PAGE_BYTES = 2 * 1024 * 1024
+# Tag-list bytes read per repository and per run. Parsed, a byte of tags costs 10-40 bytes of memory (a str and
+# its slots per tag), so these bound a run's memory whatever registries answer. Real lists are far smaller: a
+# connector with 1,000 releases lists some 10 KB; 633 connectors some 2 MB.
+MAX_TAG_LIST_BYTES = 1024 * 1024
+MAX_RUN_TAG_BYTES = 8 * 1024 * 1024
 MAX_MANIFEST_BYTES = 1024 * 1024
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 # Docker Hub sends blob reads to its CDN; a blob read may follow a redirect to these hosts (content-addressed:
@@ -70,7 +81,7 @@ _REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 @dataclass(frozen=True)
 class TagList:
     """The tags of one repository, in the registry's order. ``problem`` set: the list is incomplete (``tags`` holds
-    what was read before it) and ``kind`` names the problem."""
+    what was read before it; nothing when a byte bound was reached) and ``kind`` names the problem."""
 
     repository: str
     tags: tuple[str, ...]
@@ -104,6 +115,8 @@ class ImageTags:
     :param timeout: seconds one question may take, all its requests together (a whole tag list, or one date).
     :param page_size: tags asked per page (``n``); a server may answer fewer.
     :param max_pages: pages read at most per tag list; a longer list ends with problem ``too_many_pages``.
+    :param max_list_bytes: tag-list bytes read at most per repository; a larger list is not kept (``too_large``).
+    :param max_run_bytes: tag-list bytes read at most by this object; past it, lists are not read (``over_budget``).
 
     Safe to share between threads; two threads asking the same question wait for one answer.
     """
@@ -118,6 +131,8 @@ class ImageTags:
         timeout: float = 30.0,
         page_size: int = DEFAULT_PAGE_SIZE,
         max_pages: int = DEFAULT_MAX_PAGES,
+        max_list_bytes: int = MAX_TAG_LIST_BYTES,
+        max_run_bytes: int = MAX_RUN_TAG_BYTES,
         session: requests.Session | None = None,
     ):
         self.docker_hub_url = docker_hub_url
@@ -125,6 +140,9 @@ class ImageTags:
         self.blob_hosts = frozenset(host.strip().lower() for host in blob_hosts if host.strip())
         self.page_size = max(1, page_size)
         self.max_pages = max(1, max_pages)
+        self.max_list_bytes = max_list_bytes
+        self.max_run_bytes = max_run_bytes
+        self._run_bytes = 0  # tag-list bytes read or reserved for a read in progress
         self._own_session = session is None
         if session is None:
             session = requests.Session()
@@ -170,7 +188,9 @@ class ImageTags:
                 base, name = self._where(repository)
                 self._bounded(lambda deadline: self._pages(base, name, deadline, pages))
             except RegistryProblem as problem:
-                return TagList(repository, _joined(pages), len(pages), str(problem), problem.kind)
+                # Past a byte bound, what was read is dropped: it is unread all the same, and it is what is large.
+                kept = () if problem.kind in ("too_large", "over_budget") else _joined(pages)
+                return TagList(repository, kept, len(pages), str(problem), problem.kind)
             return TagList(repository, _joined(pages), len(pages))
 
         return self._once(("tags", repository), ask, lambda text: TagList(repository, (), 0, text, "failed"))
@@ -230,18 +250,58 @@ class ImageTags:
 
     def _pages(self, base: str, name: str, deadline: float, pages: list[list[str]]) -> None:
         url = f"{base}/v2/{name}/tags/list?n={self.page_size}"
+        listed = 0  # this repository's tag-list bytes
         while True:
             if len(pages) >= self.max_pages:
                 read = sum(len(page) for page in pages)
                 raise RegistryProblem(
                     f"more than {self.max_pages} pages of tags ({read} tags read), stopped", "too_many_pages"
                 )
-            response_headers, body = self._get(base, name, url, deadline, "tags", MAX_PAGE_BYTES)
+            response_headers, body = self._tag_page(base, name, url, deadline, listed)
+            listed += len(body)
             pages.append(_page_tags(body))
+            del body  # a page's bytes are not kept beside its tags
             link = _next_link(response_headers.get("Link", ""))
             if link is None:
                 return
             url = _follow(url, link, name)
+
+    def _tag_page(
+        self, base: str, name: str, url: str, deadline: float, listed: int
+    ) -> tuple[Mapping[str, str], bytes]:
+        """One page, within the bytes left to this repository and to the run. The page's largest size is reserved
+        from the run's budget while it is read, so threads reading at once cannot pass the budget together."""
+        left_here = self.max_list_bytes - listed
+        with self._lock:
+            left_in_run = self.max_run_bytes - self._run_bytes
+            reserved = min(MAX_PAGE_BYTES, left_here, left_in_run)
+            if left_in_run <= 0:
+                raise self._over_budget()
+            self._run_bytes += reserved
+        used = 0
+        try:
+            response_headers, body = self._get(base, name, url, deadline, "tags", reserved)
+            used = len(body)
+        except RegistryProblem as problem:
+            if problem.kind != "too_large" or reserved >= MAX_PAGE_BYTES:
+                raise
+            used = reserved  # read up to the bound: spent
+            if reserved < left_in_run:
+                raise RegistryProblem(
+                    f"tag list larger than {describe_size(self.max_list_bytes)} (the per-repository bound), not kept",
+                    "too_large",
+                ) from None
+            raise self._over_budget() from None
+        finally:
+            with self._lock:
+                self._run_bytes -= reserved - used
+        return response_headers, body
+
+    def _over_budget(self) -> RegistryProblem:
+        return RegistryProblem(
+            f"tag lists of this run reached {describe_size(self.max_run_bytes)} (the per-run bound), not read",
+            "over_budget",
+        )
 
     # -- release dates -----------------------------------------------------------------------------
 

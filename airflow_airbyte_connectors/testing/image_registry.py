@@ -11,7 +11,8 @@ Faults are attributes that can be switched while it runs: ``rate_limited``, ``se
 ``forbidden``, ``basic_auth``, ``delay``, ``token_delay``, ``trickle``,
 ``garbage_token``, ``token_status``, ``realm`` (a token service elsewhere) and ``redirect_to``
 (``/v2/`` requests sent on to ``<redirect_to>/moved/v2/...`` once they have their token; this registry serves
-``/moved/...`` too, or with ``redirect_loop`` sends those on again), ``corrupt_blobs``.
+``/moved/...`` too, or with ``redirect_loop`` sends those on again), ``corrupt_blobs``, ``endless_tags`` (every
+tag-list page about that many bytes of release tags, with a link to one more page: a hostile registry).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class ImageRegistryEmulator(LocalServer):
         link_base: str | None = None,
         blob_redirect: str | None = None,
         corrupt_blobs: bool = False,
+        endless_tags: int = 0,
         delay: float = 0.0,
         token_delay: float = 0.0,
         trickle: float = 0.0,
@@ -101,6 +103,8 @@ class ImageRegistryEmulator(LocalServer):
         self.link_base = link_base  # None: relative Link headers; else absolute ones on this origin
         self.blob_redirect = blob_redirect
         self.corrupt_blobs = corrupt_blobs  # blobs served with a byte more than their digest says
+        self.endless_tags = endless_tags
+        self._endless_page: bytes = b""
         self.delay = delay
         self.token_delay = token_delay
         # Seconds between bytes of an answer: each read is quick, the answer never ends (a client's
@@ -218,6 +222,10 @@ class ImageRegistryEmulator(LocalServer):
         return 200, {"Content-Type": media_type, "Docker-Content-Digest": digest_of(body)}, body
 
     def _tags_page(self, name: str, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if self.endless_tags:
+            page = int(query.get("page") or 0) + 1
+            headers = {"Content-Type": "application/json", "Link": f'</v2/{name}/tags/list?page={page}>; rel="next"'}
+            return 200, headers, self._endless(name)
         if not self.content.has_repository(name):
             return 404, {}, _errors("NAME_UNKNOWN", "repository name not known to registry")
         asked = query.get("n", "")
@@ -232,6 +240,15 @@ class ImageRegistryEmulator(LocalServer):
             target = f"/v2/{name}/tags/list?" + urlencode({"n": n if n is not None else len(tags), "last": tags[-1]})
             headers["Link"] = f'<{(self.link_base or "") + target}>; rel="next"'
         return 200, headers, json.dumps({"name": name, "tags": tags}).encode()
+
+    def _endless(self, name: str) -> bytes:
+        """About ``endless_tags`` bytes of distinct release tags (``"0.1.234", ``: about 11 bytes each), made once."""
+        with self._lock:
+            if len(self._endless_page) < self.endless_tags:
+                count = max(1, self.endless_tags // 11)
+                tags = [f"{i // 1000000}.{i // 1000 % 1000}.{i % 1000}" for i in range(count)]
+                self._endless_page = json.dumps({"name": name, "tags": tags}).encode()
+            return self._endless_page
 
     def record(self, request: RegistryRequest) -> None:
         with self._lock:

@@ -7,6 +7,7 @@ import datetime
 import json
 import threading
 import time
+import tracemalloc
 from functools import cache
 from typing import Any
 
@@ -161,6 +162,50 @@ class TestTagLists:
             with ImageTags(registry_urls={"ghcr.io": registry.url}, timeout=5) as client:
                 assert client.list_tags("ghcr.io/acme/x").tags == ("1.0.0",)
             assert [r.path for r in registry.requests] == ["/v2/acme/x/tags/list"]
+
+
+class TestTagListBounds:
+    """A hostile registry answers pages of tags without end: a repository's list and the run's lists are bounded
+    by bytes, and a list that reaches a bound is unread (nothing of it kept)."""
+
+    def test_per_repository_bound(self):
+        with registry_with(1, endless_tags=300_000) as registry, reader(registry, max_list_bytes=1024**2) as client:
+            listed = client.list_tags(REPO)
+            assert (listed.kind, listed.tags, listed.complete) == ("too_large", (), False)
+            assert listed.problem == "tag list larger than 1 MB (the per-repository bound), not kept"
+            assert len(registry.requests) == 4  # 3 pages of ~300 KB, and the 4th read only to the bound
+
+    def test_per_run_bound_then_nothing_is_asked(self):
+        repositories = [f"airbyte/source-{n}" for n in range(3)]
+        with (
+            registry_with(0, endless_tags=300_000) as registry,
+            reader(registry, max_list_bytes=1024**2, max_run_bytes=2 * 1024**2) as client,
+        ):
+            for repository in repositories:
+                registry.add_image(repository, "1.0.0")
+            first, second, third = (client.list_tags(repository) for repository in repositories)
+            assert first.kind == "too_large"
+            over = "tag lists of this run reached 2 MB (the per-run bound), not read"
+            assert (second.kind, second.problem, second.tags) == ("over_budget", over, ())
+            assert (third.kind, third.problem) == ("over_budget", over)
+            assert not [r for r in registry.requests if r.path == "/v2/airbyte/source-2/tags/list"]
+
+    def test_memory_follows_the_budget_not_the_answer(self):
+        # Scaled down: 5 repositories of endless 50 KB pages, 256 KB per repository, 1 MB per run. Unbounded, each
+        # list would be 100 pages (5 MB) and the run some 200 MB of str objects.
+        repositories = [f"airbyte/source-{n}" for n in range(5)]
+        with registry_with(0, endless_tags=50_000) as registry:
+            for repository in repositories:
+                registry.add_image(repository, "1.0.0")
+            with reader(registry, timeout=60, max_list_bytes=256 * 1024, max_run_bytes=1024**2) as client:
+                tracemalloc.start()
+                try:
+                    answers = [client.list_tags(repository) for repository in repositories]
+                    peak = tracemalloc.get_traced_memory()[1]
+                finally:
+                    tracemalloc.stop()
+        assert peak < 16 * 1024**2, f"peak {peak / 1024**2:.1f} MB"
+        assert {answer.kind for answer in answers} == {"too_large", "over_budget"}
 
 
 class TestReleaseDates:
