@@ -262,6 +262,8 @@ ProblemKind = Literal[
     "too_large",
     "too_many_pages",
     "over_budget",
+    "capped",
+    "undated",
     "failed",
 ]
 

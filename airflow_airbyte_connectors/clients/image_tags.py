@@ -51,6 +51,7 @@ from airflow_airbyte_connectors.clients.image_registry import (
     same_origin,
 )
 from airflow_airbyte_connectors.configs import DOCKER_TAG_RE
+from airflow_airbyte_connectors.upgrades import plausible_build_time
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -96,7 +97,8 @@ class TagList:
 
 @dataclass(frozen=True)
 class ReleaseDate:
-    """When ``repository:tag`` was built (its linux/amd64 config's ``created``, as a UTC day); None with a problem."""
+    """When ``repository:tag`` was built (its linux/amd64 config's ``created``, as a UTC day); None with a problem.
+    Kind ``undated``: read, but ``created`` is implausible (before 2015 or in the future), so the date is unknown."""
 
     repository: str
     tag: str
@@ -117,6 +119,8 @@ class ImageTags:
     :param max_pages: pages read at most per tag list; a longer list ends with problem ``too_many_pages``.
     :param max_list_bytes: tag-list bytes read at most per repository; a larger list is not kept (``too_large``).
     :param max_run_bytes: tag-list bytes read at most by this object; past it, lists are not read (``over_budget``).
+    :param max_dates: release dates read at most by this object (None: no cap); past it, a date is not read
+        (``capped``).
 
     Safe to share between threads; two threads asking the same question wait for one answer.
     """
@@ -133,6 +137,7 @@ class ImageTags:
         max_pages: int = DEFAULT_MAX_PAGES,
         max_list_bytes: int = MAX_TAG_LIST_BYTES,
         max_run_bytes: int = MAX_RUN_TAG_BYTES,
+        max_dates: int | None = None,
         session: requests.Session | None = None,
     ):
         self.docker_hub_url = docker_hub_url
@@ -143,6 +148,8 @@ class ImageTags:
         self.max_list_bytes = max_list_bytes
         self.max_run_bytes = max_run_bytes
         self._run_bytes = 0  # tag-list bytes read or reserved for a read in progress
+        self.max_dates = max_dates
+        self._dates_asked = 0
         self._own_session = session is None
         if session is None:
             session = requests.Session()
@@ -203,6 +210,7 @@ class ImageTags:
                 if not DOCKER_TAG_RE.match(tag):
                     raise RegistryProblem(f"{tag!r} is not a Docker tag", "bad_name")
                 base, name = self._where(repository)
+                self._count_date()
                 released = self._bounded(lambda deadline: self._date(base, name, tag, deadline))
             except RegistryProblem as problem:
                 return ReleaseDate(repository, tag, None, str(problem), problem.kind)
@@ -210,6 +218,21 @@ class ImageTags:
 
         failed = lambda text: ReleaseDate(repository, tag, None, text, "failed")  # noqa: E731 - a one-line default
         return self._once(("date", repository, tag), ask, failed)
+
+    @property
+    def dates_capped(self) -> bool:
+        """A date was not read because ``max_dates`` were."""
+        with self._lock:
+            return self.max_dates is not None and self._dates_asked > self.max_dates
+
+    def _count_date(self) -> None:
+        with self._lock:
+            self._dates_asked += 1
+            if self.max_dates is not None and self._dates_asked > self.max_dates:
+                raise RegistryProblem(
+                    f"not read: this run's {self.max_dates} release-date reads are spent (max_release_date_reads)",
+                    "capped",
+                )
 
     # -- one question, once ------------------------------------------------------------------------
 
@@ -523,5 +546,12 @@ def _created_day(created: object, tag: str) -> datetime.date:
     if match is None:
         raise RegistryProblem(f"image config of {tag} has no usable creation time", "invalid_answer")
     day, clock, zone = match.groups()
-    moment = datetime.datetime.fromisoformat(f"{day}T{clock}{'+00:00' if zone == 'Z' else zone}")
+    try:
+        moment = datetime.datetime.fromisoformat(f"{day}T{clock}{'+00:00' if zone == 'Z' else zone}")
+    except ValueError:  # e.g. month 13
+        raise RegistryProblem(f"image config of {tag} has no usable creation time", "invalid_answer") from None
+    if not plausible_build_time(moment, datetime.datetime.now(datetime.UTC)):
+        raise RegistryProblem(
+            f"image config of {tag} says it was built {day}, not a plausible date: release date unknown", "undated"
+        )
     return moment.astimezone(datetime.UTC).date()

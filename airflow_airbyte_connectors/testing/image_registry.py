@@ -7,7 +7,8 @@ index per tag with linux/arm64 and linux/amd64 manifests and config blobs with `
 next page: relative, or absolute on ``link_base``), and with ``require_token`` asks for a Bearer token the way
 Docker Hub does (401 + ``WWW-Authenticate``, anonymous ``GET /token``). ``blob_redirect`` sends blob reads on
 to ``<blob_redirect>/cdn/blobs/<digest>`` (served here too, without a token), as Docker Hub sends them to a CDN.
-Faults are attributes that can be switched while it runs: ``rate_limited``, ``server_error``,
+Faults are attributes that can be switched while it runs: ``rate_limited`` (or ``rate_limited_reads``, for
+some kinds of read only), ``server_error``,
 ``forbidden``, ``basic_auth``, ``delay``, ``token_delay``, ``trickle``,
 ``garbage_token``, ``token_status``, ``realm`` (a token service elsewhere) and ``redirect_to``
 (``/v2/`` requests sent on to ``<redirect_to>/moved/v2/...`` once they have their token; this registry serves
@@ -66,6 +67,7 @@ class ImageRegistryEmulator(LocalServer):
         private: Iterable[str] = (),
         service: str = "registry.test",
         rate_limited: bool = False,
+        rate_limited_reads: Iterable[str] = (),
         server_error: bool = False,
         forbidden: bool = False,
         basic_auth: bool = False,
@@ -91,6 +93,7 @@ class ImageRegistryEmulator(LocalServer):
         self.service = service
         # Switches tests flip while the server runs.
         self.rate_limited = rate_limited
+        self.rate_limited_reads = frozenset(rate_limited_reads)  # only these: "manifest", "blob", "tags"
         self.server_error = server_error
         self.forbidden = forbidden
         self.basic_auth = basic_auth  # wants credentials, as a private registry does: 401 with a Basic challenge
@@ -191,7 +194,7 @@ class ImageRegistryEmulator(LocalServer):
             return (200, {"Content-Type": "application/octet-stream"}, blob) if blob else _not_found("BLOB_UNKNOWN")
         if route is None:
             return 404, {"Content-Type": "application/json"}, _errors("NOT_FOUND", "no such endpoint")
-        if self.rate_limited:
+        if self.rate_limited or route[0] in self.rate_limited_reads:
             return 429, {"Retry-After": "60"}, _errors("TOOMANYREQUESTS", "rate limit exceeded")
         if self.server_error:
             return 500, {}, _errors("UNKNOWN", "internal error")

@@ -262,6 +262,23 @@ class TestReleaseDates:
             assert (undated.released, undated.kind) == (None, "invalid_answer")
             assert undated.problem == "image config of 1.0.0 has no usable creation time"
 
+    @pytest.mark.parametrize("created", ["1970-01-01T00:00:00Z", "2014-12-31T23:59:59Z", "2099-01-01T00:00:00Z"])
+    def test_an_implausible_build_time_is_no_date(self, created):
+        with registry_with(0) as registry, reader(registry) as client:
+            registry.add_image(REPO, "1.0.0", created)
+            undated = client.release_date(REPO, "1.0.0")
+            assert (undated.released, undated.kind) == (None, "undated")
+            assert undated.problem == (
+                f"image config of 1.0.0 says it was built {created[:10]}, not a plausible date: release date unknown"
+            )
+
+    def test_release_date_reads_are_capped_per_run(self):
+        with registry_with(3) as registry, reader(registry, max_dates=2) as client:
+            assert [client.release_date(REPO, tag).kind for tag in ("0.0.0", "0.1.0", "0.0.0")] == [None, None, None]
+            capped = client.release_date(REPO, "0.2.0")
+            assert (capped.kind, capped.released) == ("capped", None) and client.dates_capped
+            assert registry.count("GET", f"/v2/{REPO}/manifests/0.2.0") == 0
+
     def test_bytes_not_matching_their_digest_are_refused(self):
         with registry_with(0, corrupt_blobs=True) as registry, reader(registry) as client:
             registry.add_image(REPO, "1.0.0", datetime.date(2024, 1, 2))
