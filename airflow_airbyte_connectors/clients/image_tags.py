@@ -60,10 +60,10 @@ DEFAULT_PAGE_SIZE = 1000
 DEFAULT_MAX_PAGES = 100
 # A page of 1,000 tags is about 30 KB, a manifest or index a few KB, an image config some 10 KB.
 MAX_PAGE_BYTES = 2 * 1024 * 1024
-# Tag-list bytes read per repository and per run. Parsed, a byte of tags costs 10-40 bytes of memory (a str and
-# its slots per tag), so these bound a run's memory whatever registries answer. Real lists are far smaller: a
-# connector with 1,000 releases lists some 10 KB; 633 connectors some 2 MB.
-MAX_TAG_LIST_BYTES = 1024 * 1024
+# Tag-list bytes read per repository and per run. Parsed and compared, a byte of tags costs 10-40 bytes of memory,
+# so these bound a run's memory whatever registries answer (633 definitions: at most about 210 MB, BENCHMARKS
+# 7c). Real lists are far smaller: a connector with 1,000 releases lists some 10 KB; 633 connectors some 2 MB.
+MAX_TAG_LIST_BYTES = 512 * 1024
 MAX_RUN_TAG_BYTES = 8 * 1024 * 1024
 MAX_MANIFEST_BYTES = 1024 * 1024
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
@@ -311,7 +311,7 @@ class ImageTags:
             used = reserved  # read up to the bound: spent
             if reserved < left_in_run:
                 raise RegistryProblem(
-                    f"tag list larger than {describe_size(self.max_list_bytes)} (the per-repository bound), not kept",
+                    f"tag list larger than {_size(self.max_list_bytes)} (the per-repository bound), not kept",
                     "too_large",
                 ) from None
             raise self._over_budget() from None
@@ -322,7 +322,7 @@ class ImageTags:
 
     def _over_budget(self) -> RegistryProblem:
         return RegistryProblem(
-            f"tag lists of this run reached {describe_size(self.max_run_bytes)} (the per-run bound), not read",
+            f"tag lists of this run reached {_size(self.max_run_bytes)} (the per-run bound), not read",
             "over_budget",
         )
 
@@ -478,6 +478,10 @@ def _status_problem(status: int, what: str) -> RegistryProblem:
     if status in _REDIRECT_STATUS:
         return RegistryProblem("registry redirected to another host, not followed", "redirected")
     return RegistryProblem(f"{what}: unexpected answer HTTP {status}", "failed")
+
+
+def _size(size: int) -> str:
+    return f"{size // 1024} KB" if size % 1024 == 0 and size % (1024 * 1024) else describe_size(size)
 
 
 def _joined(pages: list[list[str]]) -> tuple[str, ...]:

@@ -13,7 +13,8 @@ some kinds of read only), ``server_error``,
 ``garbage_token``, ``token_status``, ``realm`` (a token service elsewhere) and ``redirect_to``
 (``/v2/`` requests sent on to ``<redirect_to>/moved/v2/...`` once they have their token; this registry serves
 ``/moved/...`` too, or with ``redirect_loop`` sends those on again), ``corrupt_blobs``, ``endless_tags`` (every
-tag-list page about that many bytes of release tags, with a link to one more page: a hostile registry).
+tag-list page about that many bytes of release tags, with a link to one more page: a hostile registry; with
+``endless_pages`` the list ends after that many pages).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class ImageRegistryEmulator(LocalServer):
         blob_redirect: str | None = None,
         corrupt_blobs: bool = False,
         endless_tags: int = 0,
+        endless_pages: int | None = None,
         delay: float = 0.0,
         token_delay: float = 0.0,
         trickle: float = 0.0,
@@ -107,6 +109,7 @@ class ImageRegistryEmulator(LocalServer):
         self.blob_redirect = blob_redirect
         self.corrupt_blobs = corrupt_blobs  # blobs served with a byte more than their digest says
         self.endless_tags = endless_tags
+        self.endless_pages = endless_pages
         self._endless_page: bytes = b""
         self.delay = delay
         self.token_delay = token_delay
@@ -227,7 +230,9 @@ class ImageRegistryEmulator(LocalServer):
     def _tags_page(self, name: str, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         if self.endless_tags:
             page = int(query.get("page") or 0) + 1
-            headers = {"Content-Type": "application/json", "Link": f'</v2/{name}/tags/list?page={page}>; rel="next"'}
+            headers = {"Content-Type": "application/json"}
+            if self.endless_pages is None or page < self.endless_pages:
+                headers["Link"] = f'</v2/{name}/tags/list?page={page}>; rel="next"'
             return 200, headers, self._endless(name)
         if not self.content.has_repository(name):
             return 404, {}, _errors("NAME_UNKNOWN", "repository name not known to registry")
