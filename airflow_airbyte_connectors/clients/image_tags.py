@@ -3,9 +3,10 @@
 ``list_tags`` pages through ``GET /v2/<name>/tags/list?n=<N>`` by the ``Link`` header (a server may give fewer
 than ``n``); ``release_date`` follows tag → index → the linux/amd64 manifest → config blob and reads its
 ``created``. Both use the image check's request layer (:class:`.image_registry.RegistryCalls`: anonymous token
-flow, realm checks, same-origin redirects), are bounded (a page limit, a size cap per answer, one deadline per
-question) and never raise: an answer carries a named problem instead. One :class:`ImageTags` serves one run: it
-keeps a token per repository and every answer, and counts the requests it sent.
+flow, realm checks, same-origin redirects), are bounded (a page limit, a size cap per answer, tag-list bytes per
+repository and per run, dates per run, one deadline per question) and never raise: an answer carries a named
+problem instead. One :class:`ImageTags` serves one run: it keeps a token per repository and every answer, and
+counts the requests it sent.
 
 Not ``oras`` (oras-py) or another OCI client: none comes with Airflow, and for four kinds of GET one would bring a
 dependency whose token flow asks whatever realm a registry names, whose reads have no size cap or overall
