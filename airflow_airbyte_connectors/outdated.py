@@ -26,7 +26,7 @@ from airflow_airbyte_connectors.upgrades import Candidate, Proposal, propose, re
 from airflow_airbyte_connectors.urls import without_userinfo
 
 if TYPE_CHECKING:
-    from airflow_airbyte_connectors.clients.image_tags import ImageTags, TagList
+    from airflow_airbyte_connectors.clients.image_tags import ImageTags, ReleaseDate, TagList
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,11 @@ class OutdatedRow:
     # With a connection: the tag Airbyte holds, and how many sources/destinations use the definition.
     airbyte_tag: str | None = None
     touches: int | None = None
-    # Why the tags could not be read (in full): the proposal then rests on what was read, or on nothing.
+    # Why the tags or a release date the cooldown needs could not be read: the proposal then rests on what was
+    # read, or on nothing.
     problem: str | None = None
+    # A release date was not read because the run's max_release_date_reads were spent.
+    dates_capped: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -112,6 +115,7 @@ def find_outdated(
             docker_hub_url=settings.docker_hub_url(),
             token_hosts=settings.image_token_hosts(),
             timeout=settings.read_timeout(),
+            max_dates=settings.max_release_date_reads(),
         ) as tags,
         ThreadPoolExecutor(max_workers=READS_AT_ONCE, thread_name_prefix="outdated") as pool,
     ):
@@ -121,6 +125,12 @@ def find_outdated(
 
         rows = list(pool.map(row_of, entries))
         requests = tuple(sorted(tags.requests_sent.items()))
+    capped = sum(1 for row in rows if row.dates_capped)
+    if capped:
+        findings.append(
+            f"release-date reads reached max_release_date_reads ({tags.max_dates}): {capped} definition"
+            f"{'s' if capped != 1 else ''} left without the dates their cooldown needs, unread"
+        )
     if hook is not None:
         rows = _with_airbyte(rows, hook, pool_size=READS_AT_ONCE)
     return Outdated(tuple(rows), today, tuple(findings), requests, tuple(notes))
@@ -163,10 +173,11 @@ def _row(
         return _with_tag_list(row, proposal_for(candidates), listed)
     # Dates only for the candidates the cooldown judges: newest first, until one is old enough.
     without_cooldown = proposal_for(candidates, replace(policy, minimum_release_age=None))
-    dated = _dates(
+    dated, unread = _dates(
         current, without_cooldown.proposed, listed.tags, policy, today, lambda t: tags.release_date(repository, t)
     )
-    return _with_tag_list(row, proposal_for([Candidate(t, dated.get(t)) for t in listed.tags]), listed)
+    row = _with_tag_list(row, proposal_for([Candidate(t, dated.get(t)) for t in listed.tags]), listed)
+    return row if unread is None else _with_unread_date(row, unread)
 
 
 def _with_tag_list(row: OutdatedRow, proposal: Proposal, listed: TagList) -> OutdatedRow:
@@ -183,20 +194,33 @@ def _with_tag_list(row: OutdatedRow, proposal: Proposal, listed: TagList) -> Out
     return replace(row, proposal=proposal, problem=listed.problem)
 
 
+def _with_unread_date(row: OutdatedRow, unread: ReleaseDate) -> OutdatedRow:
+    """The row when a date the cooldown needs was not read: unread, never "nothing to propose"."""
+    problem = f"release date of {unread.tag} unread: {unread.problem}"
+    proposal = row.proposal
+    if proposal.proposed is None:
+        proposal = replace(proposal, reason="unread", detail=problem)
+    problem = f"{row.problem}; {problem}" if row.problem else problem
+    return replace(row, proposal=proposal, problem=problem, dates_capped=unread.kind == "capped")
+
+
 def _dates(
     current: str,
     newest_allowed: str | None,
     listed: Sequence[str],
     policy: Policy,
     today: date,
-    release_date: Callable[[str], Any],
-) -> dict[str, date | None]:
+    release_date: Callable[[str], ReleaseDate],
+) -> tuple[dict[str, date | None], ReleaseDate | None]:
     """Release dates of the releases above ``current`` up to ``newest_allowed``, newest first, read until one is
     at least ``minimumReleaseAge`` days old: a newer one that is old enough is the proposal, older ones do not
-    matter. Versions order the reads, not dates (changelog dates are not always in order)."""
+    matter. Versions order the reads, not dates (changelog dates are not always in order).
+
+    A date that could not be read stops the reads and comes back second: whether that release is old enough is
+    not known. A date read but implausible (kind ``undated``) is unknown and never old enough."""
     low, high = release_version(current), release_version(newest_allowed or "")
     if high is None or policy.minimum_release_age is None:
-        return {}
+        return {}, None
     between = sorted(
         (version, tag)
         for tag in listed
@@ -204,11 +228,13 @@ def _dates(
     )
     dated: dict[str, date | None] = {}
     for _, tag in reversed(between):
-        released = release_date(tag).released
-        dated[tag] = released
-        if released is not None and (today - released).days >= policy.minimum_release_age:
+        answer = release_date(tag)
+        if answer.released is None and answer.kind != "undated":
+            return dated, answer
+        dated[tag] = answer.released
+        if answer.released is not None and (today - answer.released).days >= policy.minimum_release_age:
             break
-    return dated
+    return dated, None
 
 
 def _with_airbyte(rows: list[OutdatedRow], hook: AirbyteDefinitionsHook, *, pool_size: int) -> list[OutdatedRow]:

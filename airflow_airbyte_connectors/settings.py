@@ -447,6 +447,11 @@ def approval_users() -> list[str]:
     return _STRICT.items("approval_users")
 
 
+def max_release_date_reads() -> int:
+    """Release dates ``outdated``/``bump`` read at most per run."""
+    return _STRICT.integer("max_release_date_reads")
+
+
 def max_writes_limit() -> int:
     """The ceiling of the ``max_writes`` Param (held changes count toward it)."""
     return _STRICT.integer("max_writes_limit")

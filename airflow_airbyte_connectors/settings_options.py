@@ -376,6 +376,19 @@ OPTIONS: tuple[Option, ...] = (
             " asked and the image counts as unknown."
         ),
     ),
+    Option(
+        "max_release_date_reads",
+        "integer",
+        default="2000",
+        example="2000",
+        version_added="0.3.0",
+        minimum=0,
+        description=(
+            "Release dates (image manifest and config reads, three requests each) outdated and bump read at most per "
+            "run, for minimumReleaseAge cooldowns. Past it the definitions still waiting for a date are unread and the"
+            " command exits 1. Docker Hub counts anonymous manifest reads against its pull rate limit."
+        ),
+    ),
 )
 OPTION: dict[str, Option] = {option.key: option for option in OPTIONS}
 

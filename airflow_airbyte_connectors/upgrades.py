@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from airflow_airbyte_connectors.policies import Policy
@@ -40,8 +40,13 @@ NoProposal = Literal["pinned", "unversioned", "newest", "breaking", "cooldown", 
 
 Version = tuple[int, int, int]
 
+# An image built before Docker's registry v2 era or in the future is not dated: reproducible builds write
+# 1970-01-01, and a date ahead of the clock would make a release look old sooner than it is.
+EARLIEST_BUILD = datetime(2015, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(days=1)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)  # one per listed tag: slots keep a long tag list small
 class Candidate:
     """One published tag; ``released``: its release date when known (an image's ``created``)."""
 
@@ -101,11 +106,16 @@ class Proposal:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Release:
     version: Version
     tag: str
     released: date | None
+
+
+def plausible_build_time(moment: datetime, now: datetime) -> bool:
+    """Whether an image's ``created`` (timezone-aware) can be its release date: from 2015 to ``now`` plus a day."""
+    return EARLIEST_BUILD <= moment <= now + CLOCK_SKEW
 
 
 def release_version(tag: str) -> Version | None:

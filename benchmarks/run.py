@@ -23,7 +23,7 @@ from dag_runs import bench_dag_runs
 from fan_out import bench_fan_out
 from parse_cost import bench_parse
 from plan_scale import bench_growth, bench_registry_plan
-from upgrades import bench_outdated
+from upgrades import bench_outdated, bench_outdated_hostile
 
 # In the order of a full run.
 GROUPS: dict[str, Callable[[], None]] = {
@@ -33,6 +33,7 @@ GROUPS: dict[str, Callable[[], None]] = {
     "dag_runs": bench_dag_runs,
     "fan_out": bench_fan_out,
     "outdated": bench_outdated,
+    "outdated_hostile": bench_outdated_hostile,
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import subprocess
+import sys
 import time
 
 from common import REGISTRY, WORK, median_of, record, registry_config
@@ -74,3 +76,65 @@ def bench_outdated() -> None:
         "1 + 1 tag list per definition + blobs for cooldown candidates only",
         f"{cooldown} held back by the cooldown; tag lists include one 401 challenge per registry",
     )
+
+
+def bench_outdated_hostile() -> None:
+    """``outdated`` on 633 definitions against a registry whose tag lists are as large as it likes: peak memory
+    and wall of the command (its own process; the stand-in runs in another, so its memory is not counted)."""
+    config = registry_config()
+    config["connectors"]["policy"] = {"versionPolicy": "minor", "breaking": "stop"}
+    path = WORK / "outdated_hostile.yaml"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    cases = {
+        "endless 2 MB pages": "endless_tags=2_000_000",
+        "one page of 0.5 MB each": "endless_tags=480_000, endless_pages=1",  # just under the bound: all kept
+    }
+    for case, arguments in cases.items():
+        server = subprocess.Popen(
+            [sys.executable, "-c", _HOSTILE_SERVER.format(arguments=arguments)], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            url = (server.stdout.readline() if server.stdout else "").strip()
+            env = {
+                **os.environ,
+                "AIRFLOW__AIRBYTE_CONNECTORS__DOCKER_HUB_URL": url,
+                "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": str(REGISTRY),
+                "AIRFLOW__AIRBYTE_CONNECTORS__IMAGE_TOKEN_HOSTS": "",
+            }
+            command = [
+                sys.executable,
+                "-m",
+                "airflow_airbyte_connectors",
+                "outdated",
+                str(path),
+                "--today",
+                TODAY.isoformat(),
+            ]
+            output = WORK / "outdated_hostile.out"
+            started = time.perf_counter()
+            with output.open("w") as out:
+                child = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.DEVNULL)
+                # wait4: this child's own peak (ru_maxrss in KB on Linux), not that of every child so far.
+                _, status, usage = os.wait4(child.pid, 0)
+            wall = time.perf_counter() - started
+        finally:
+            server.kill()
+            server.wait()
+        unread = sum(1 for line in output.read_text().splitlines() if line.startswith("PROBLEM "))
+        record(
+            f"7c outdated, hostile tag lists ({case})",
+            f"peak RSS {usage.ru_maxrss / 1024:.0f} MB, {wall:.1f} s",
+            "633 definitions",
+            None,
+            "peak < 300 MB",
+            f"exit {os.waitstatus_to_exitcode(status)}; {unread} PROBLEM lines (512 KB per repository, 8 MB a run)",
+        )
+
+
+_HOSTILE_SERVER = """
+import threading
+from airflow_airbyte_connectors.testing import ImageRegistryEmulator
+registry = ImageRegistryEmulator({arguments}, max_lifetime=900).start()
+print(registry.url, flush=True)
+threading.Event().wait(900)
+"""

@@ -205,6 +205,66 @@ class TestWithAirbyte:
         assert operations.count("sources/search") == 2 and operations.count("source_definitions/list") == 1
 
 
+class TestReleaseDates:
+    """A cooldown needs dates: one not read makes the definition unread (exit 1), one read but implausible is
+    unknown (never old enough)."""
+
+    def test_rate_limited_dates_are_unread_and_exit_1(self, cli, registries, config_file):  # noqa: F811
+        images, env = registries
+        images.rate_limited_reads = frozenset({"manifest"})
+        result = cli("outdated", str(config_file), "--today", TODAY.isoformat(), env=env)
+        assert result.returncode == 1, result.stdout
+        unread = "release date of 4.12.2 unread: rate-limited by the registry (HTTP 429)"
+        assert f"source HubSpot: {unread}" in result.stdout
+        assert f"PROBLEM {HUBSPOT}: {unread}" in result.stdout
+        assert "1 proposal for 3 definitions" in result.stdout  # GitHub's needs no date
+        assert result.stderr.startswith(f"airbyte-connectors: error: incomplete: {HUBSPOT}: {unread}")
+        bump = cli("bump", str(config_file), "--today", TODAY.isoformat(), env=env)
+        assert bump.returncode == 1 and "not bumped, the proposals are incomplete" in bump.stderr
+
+    def test_date_reads_past_the_cap_are_unread(self, cli, registries, config_file):  # noqa: F811
+        images, env = registries
+        capped = {**env, "AIRFLOW__AIRBYTE_CONNECTORS__MAX_RELEASE_DATE_READS": "0"}
+        result = cli("outdated", str(config_file), "--today", TODAY.isoformat(), env=capped)
+        assert result.returncode == 1, result.stdout
+        assert (
+            "PROBLEM release-date reads reached max_release_date_reads (0): 1 definition left without the dates "
+            "their cooldown needs, unread"
+        ) in result.stdout
+        assert (
+            f"PROBLEM {HUBSPOT}: release date of 4.12.2 unread: not read: this run's 0 release-date reads are spent "
+            "(max_release_date_reads)"
+        ) in result.stdout
+        assert images.count("GET", f"/v2/{HUBSPOT}/manifests/") == 0
+
+    def test_an_implausible_build_time_is_never_old_enough(self, cli, registries, tmp_path):  # noqa: F811
+        images, env = registries
+        repository = "airbyte/source-reproducible"
+        for tag, created in [
+            ("1.0.0", "2024-01-01T00:00:00Z"),
+            ("1.1.0", "2024-06-01T00:00:00Z"),
+            ("1.2.0", "1970-01-01T00:00:00Z"),  # what reproducible builds write
+            ("1.3.0", "2099-01-01T00:00:00Z"),  # ahead of the clock
+        ]:
+            images.add_image(repository, tag, created)
+        path = tmp_path / "reproducible.yaml"
+        path.write_text(
+            "connectors:\n  source_definitions:\n    - name: Reproducible\n"
+            f"      dockerRepository: {repository}\n      dockerImageTag: 1.0.0\n"
+            "      documentationUrl: https://docs.airbyte.com/integrations/sources/x\n"
+            "      versionPolicy: minor\n      minimumReleaseAge: 30d\n  destination_definitions: []\n"
+        )
+        # Judged in 2100: were its dates believed, 1.3.0 would be 500 days old and 1.2.0 decades.
+        (row,) = find_outdated(path, today=date(2100, 6, 1)).rows
+        assert (row.proposal.proposed, row.problem) == ("1.1.0", None)
+        assert row.proposal.detail == (
+            "held back by the 30d cooldown: 2 newer releases, the newest 1.3.0 has no known release date"
+        )
+        result = cli("outdated", str(path), "--today", "2100-06-01", env=env)
+        assert result.returncode == 2, result.stderr
+        assert "source Reproducible: held back by the 30d cooldown" in result.stdout
+
+
 def test_breaking_change_data_turned_off_is_a_note_not_an_error(cli, registries, config_file):  # noqa: F811
     _, env = registries
     result = cli(

@@ -8,8 +8,8 @@ caller decides whether unknown blocks a write.
 
 A registry (or something answering in its place) chooses the URLs in its challenge and redirects; they are
 not followed blindly, or the check would probe whatever address they name. A token ``realm`` is asked only
-on the registry's own host or a host of ``token_hosts``; a redirect is followed only on the host it came
-from, a few times; what a token service answered besides a token is not reported.
+on the registry's own host or a host of ``token_hosts``; a redirect is followed only to the origin it came
+from (scheme, host and port), a few times; what a token service answered besides a token is not reported.
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from airflow_airbyte_connectors.clients.bounded_http import DEADLINE_GRACE, TooLargeError, call_by, read_body
 from airflow_airbyte_connectors.clients.connection_errors import describe_connection_error
 from airflow_airbyte_connectors.configs import DOCKER_REPOSITORY_RE, DOCKER_TAG_RE
 from airflow_airbyte_connectors.urls import without_userinfo
@@ -67,6 +69,7 @@ _BARE_VALUE_END = re.compile(r"[,\s]")
 # Docker Hub's challenge is about 150 characters; a longer one is read only this far.
 MAX_CHALLENGE = 8192
 _HOST_NAME = re.compile(r"[a-z0-9.-]{1,253}")
+_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -192,10 +195,10 @@ def check_images(
             executor.submit(checker.check_repository, base, registry, name, members): members
             for (base, registry, name), members in groups.items()
         }
-        # A guard against a registry that trickles bytes (requests' read timeout is per read, not per
-        # answer): greedy scheduling finishes within total/workers + the longest group.
+        # A last guard (each image is already cut at its deadline, plus call_by's grace): greedy scheduling
+        # finishes within total/workers + the longest group.
         longest = max(len(members) for members in groups.values())
-        guard = timeout * (math.ceil(len(wanted) / workers) + longest) + 1.0
+        guard = (timeout + DEADLINE_GRACE) * (math.ceil(len(wanted) / workers) + longest) + 1.0
         wait_futures(futures, timeout=guard)
         for future, members in futures.items():
             if future.done() and future.exception() is None:
@@ -229,6 +232,20 @@ def registry_base_url(reference: ImageReference, docker_hub_url: str, registry_u
     return registry_urls.get(reference.registry, f"https://{reference.registry}").rstrip("/")
 
 
+def same_origin(url: str, target: str) -> bool:
+    """``target`` has ``url``'s scheme, host and port, and no user info: a request's credentials may go there."""
+    here, there = urlsplit(url), urlsplit(target)
+    try:
+        origin = (there.scheme, (there.hostname or "").lower(), there.port or _PORTS.get(there.scheme))
+        return "@" not in there.netloc and origin == (
+            here.scheme,
+            (here.hostname or "").lower(),
+            here.port or _PORTS.get(here.scheme),
+        )
+    except ValueError:  # a port that is not a number
+        return False
+
+
 def _seconds(value: float) -> str:
     return f"{value:g}"
 
@@ -244,6 +261,9 @@ ProblemKind = Literal[
     "invalid_answer",
     "too_large",
     "too_many_pages",
+    "over_budget",
+    "capped",
+    "undated",
     "failed",
 ]
 
@@ -258,7 +278,7 @@ class RegistryProblem(Exception):
 
 class RegistryCalls:
     """Requests to image registries that share a session and a token cache: the anonymous token flow, its realm
-    checks and the same-host redirect rule. ``timeout`` is the budget of one question, all its requests together
+    checks and the same-origin redirect rule. ``timeout`` is the budget of one question, all its requests together
     (each request is given a ``deadline`` from ``time.monotonic()``)."""
 
     def __init__(self, session: requests.Session, timeout: float, token_hosts: Iterable[str] = DEFAULT_TOKEN_HOSTS):
@@ -303,7 +323,7 @@ class RegistryCalls:
                 # Its status and body stay out of the findings: the realm may be a service of someone else's.
                 log.debug("Token service of %s answered HTTP %s", without_userinfo(registry_url), response.status_code)
                 raise RegistryProblem("token service refused", "refused")
-            body = _read_limited(response, MAX_TOKEN_ANSWER_BYTES, self.timeout)
+            body = self._token_body(response, deadline)
         finally:
             response.close()
         try:
@@ -316,6 +336,18 @@ class RegistryCalls:
         with self._lock:
             self._tokens[key] = token
         return token
+
+    def _token_body(self, response: requests.Response, deadline: float) -> bytes:
+        late = lambda: RegistryProblem(f"timed out after {_seconds(self.timeout)} s", "timed_out")  # noqa: E731
+        try:
+            return read_body(response, deadline=deadline, limit=MAX_TOKEN_ANSWER_BYTES, late=late, truncate=False)
+        except TooLargeError:
+            limit = MAX_TOKEN_ANSWER_BYTES // 1024
+            raise RegistryProblem(f"token service answer larger than {limit} KB", "too_large") from None
+        except requests.Timeout:
+            raise late() from None
+        except requests.RequestException:
+            raise RegistryProblem("token service answer broken off", "unreachable") from None
 
     def check_realm(self, realm: str, registry_url: str) -> None:
         realm_parts, registry_parts = urlsplit(realm), urlsplit(registry_url)
@@ -331,7 +363,7 @@ class RegistryCalls:
             raise RegistryProblem("registry's token service is not on https, not asked", "refused")
 
     def send(self, method: str, url: str, deadline: float, *, what: str = "manifest", **kwargs) -> requests.Response:
-        """One request; a redirect is followed only on the same host (and never from https to http)."""
+        """One request; a redirect is followed only to the same origin (scheme, host and port)."""
         for _ in range(MAX_REDIRECTS + 1):
             response = self.send_once(method, url, deadline, what=what, **kwargs)
             location = response.headers.get("Location")
@@ -339,13 +371,8 @@ class RegistryCalls:
                 return response
             response.close()
             target = urljoin(url, location)
-            here, there = urlsplit(url), urlsplit(target)
-            same_host = (there.hostname or "").lower() == (here.hostname or "").lower() and "@" not in there.netloc
-            if (
-                not same_host
-                or there.scheme not in ("http", "https")
-                or (here.scheme, there.scheme) == ("https", "http")
-            ):
+            # The request may carry a token: another port or scheme of the same host is another server.
+            if not same_origin(url, target):
                 raise RegistryProblem("registry redirected to another host, not followed", "redirected")
             url = target
             kwargs.pop("params", None)  # the Location carries its own query
@@ -387,8 +414,11 @@ class _Checker(RegistryCalls):
         for repository, tag in members:
             image = f"{repository}:{tag}"
             deadline = time.monotonic() + self.timeout
+            late = lambda: RegistryProblem(f"timed out after {_seconds(self.timeout)} s", "timed_out")  # noqa: E731
             try:
-                status, reason, authorization = self._check_tag(base, registry, name, tag, authorization, deadline)
+                # In a thread of its own: a registry trickling its headers holds this worker only until the deadline.
+                check_tag = partial(self._check_tag, base, registry, name, tag, authorization, deadline)
+                status, reason, authorization = call_by(deadline, check_tag, late)
             except RegistryProblem as problem:
                 status, reason = "unknown", str(problem)
             check = ImageCheck(image, status, reason)
@@ -426,17 +456,3 @@ class _Checker(RegistryCalls):
         if authorization:
             headers["Authorization"] = authorization
         return self.send("HEAD", url, deadline, headers=headers)
-
-
-def _read_limited(response: requests.Response, limit: int, timeout: float) -> bytes:
-    body = bytearray()
-    try:
-        for chunk in response.iter_content(chunk_size=8192):
-            body += chunk
-            if len(body) > limit:
-                raise RegistryProblem(f"token service answer larger than {limit // 1024} KB", "too_large")
-    except requests.Timeout:
-        raise RegistryProblem(f"timed out after {_seconds(timeout)} s", "timed_out") from None
-    except requests.RequestException:
-        raise RegistryProblem("token service answer broken off", "unreachable") from None
-    return bytes(body)

@@ -3,9 +3,10 @@
 ``list_tags`` pages through ``GET /v2/<name>/tags/list?n=<N>`` by the ``Link`` header (a server may give fewer
 than ``n``); ``release_date`` follows tag → index → the linux/amd64 manifest → config blob and reads its
 ``created``. Both use the image check's request layer (:class:`.image_registry.RegistryCalls`: anonymous token
-flow, realm checks, same-host redirects), are bounded (a page limit, a size cap per answer, one deadline per
-question) and never raise: an answer carries a named problem instead. One :class:`ImageTags` serves one run: it
-keeps a token per repository and every answer, and counts the requests it sent.
+flow, realm checks, same-origin redirects), are bounded (a page limit, a size cap per answer, tag-list bytes per
+repository and per run, dates per run, one deadline per question) and never raise: an answer carries a named
+problem instead. One :class:`ImageTags` serves one run: it keeps a token per repository and every answer, and
+counts the requests it sent.
 
 Not ``oras`` (oras-py) or another OCI client: none comes with Airflow, and for four kinds of GET one would bring a
 dependency whose token flow asks whatever realm a registry names, whose reads have no size cap or overall
@@ -30,7 +31,13 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from airflow_airbyte_connectors.clients.bounded_http import DeadlineError, TooLargeError, call_by, read_body
+from airflow_airbyte_connectors.clients.bounded_http import (
+    DeadlineError,
+    TooLargeError,
+    call_by,
+    describe_size,
+    read_body,
+)
 from airflow_airbyte_connectors.clients.image_registry import (
     DEFAULT_TOKEN_HOSTS,
     DOCKER_HUB_URL,
@@ -42,8 +49,10 @@ from airflow_airbyte_connectors.clients.image_registry import (
     challenge_params,
     parse_reference,
     registry_base_url,
+    same_origin,
 )
 from airflow_airbyte_connectors.configs import DOCKER_TAG_RE
+from airflow_airbyte_connectors.upgrades import plausible_build_time
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,6 +61,11 @@ DEFAULT_PAGE_SIZE = 1000
 DEFAULT_MAX_PAGES = 100
 # A page of 1,000 tags is about 30 KB, a manifest or index a few KB, an image config some 10 KB.
 MAX_PAGE_BYTES = 2 * 1024 * 1024
+# Tag-list bytes read per repository and per run. Parsed and compared, a byte of tags costs 10-40 bytes of memory,
+# so these bound a run's memory whatever registries answer (633 definitions: at most about 210 MB, BENCHMARKS
+# 7c). Real lists are far smaller: a connector with 1,000 releases lists some 10 KB; 633 connectors some 2 MB.
+MAX_TAG_LIST_BYTES = 512 * 1024
+MAX_RUN_TAG_BYTES = 8 * 1024 * 1024
 MAX_MANIFEST_BYTES = 1024 * 1024
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 # Docker Hub sends blob reads to its CDN; a blob read may follow a redirect to these hosts (content-addressed:
@@ -69,7 +83,7 @@ _REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 @dataclass(frozen=True)
 class TagList:
     """The tags of one repository, in the registry's order. ``problem`` set: the list is incomplete (``tags`` holds
-    what was read before it) and ``kind`` names the problem."""
+    what was read before it; nothing when a byte bound was reached) and ``kind`` names the problem."""
 
     repository: str
     tags: tuple[str, ...]
@@ -84,7 +98,8 @@ class TagList:
 
 @dataclass(frozen=True)
 class ReleaseDate:
-    """When ``repository:tag`` was built (its linux/amd64 config's ``created``, as a UTC day); None with a problem."""
+    """When ``repository:tag`` was built (its linux/amd64 config's ``created``, as a UTC day); None with a problem.
+    Kind ``undated``: read, but ``created`` is implausible (before 2015 or in the future), so the date is unknown."""
 
     repository: str
     tag: str
@@ -103,6 +118,10 @@ class ImageTags:
     :param timeout: seconds one question may take, all its requests together (a whole tag list, or one date).
     :param page_size: tags asked per page (``n``); a server may answer fewer.
     :param max_pages: pages read at most per tag list; a longer list ends with problem ``too_many_pages``.
+    :param max_list_bytes: tag-list bytes read at most per repository; a larger list is not kept (``too_large``).
+    :param max_run_bytes: tag-list bytes read at most by this object; past it, lists are not read (``over_budget``).
+    :param max_dates: release dates read at most by this object (None: no cap); past it, a date is not read
+        (``capped``).
 
     Safe to share between threads; two threads asking the same question wait for one answer.
     """
@@ -117,6 +136,9 @@ class ImageTags:
         timeout: float = 30.0,
         page_size: int = DEFAULT_PAGE_SIZE,
         max_pages: int = DEFAULT_MAX_PAGES,
+        max_list_bytes: int = MAX_TAG_LIST_BYTES,
+        max_run_bytes: int = MAX_RUN_TAG_BYTES,
+        max_dates: int | None = None,
         session: requests.Session | None = None,
     ):
         self.docker_hub_url = docker_hub_url
@@ -124,6 +146,11 @@ class ImageTags:
         self.blob_hosts = frozenset(host.strip().lower() for host in blob_hosts if host.strip())
         self.page_size = max(1, page_size)
         self.max_pages = max(1, max_pages)
+        self.max_list_bytes = max_list_bytes
+        self.max_run_bytes = max_run_bytes
+        self._run_bytes = 0  # tag-list bytes read or reserved for a read in progress
+        self.max_dates = max_dates
+        self._dates_asked = 0
         self._own_session = session is None
         if session is None:
             session = requests.Session()
@@ -169,7 +196,9 @@ class ImageTags:
                 base, name = self._where(repository)
                 self._bounded(lambda deadline: self._pages(base, name, deadline, pages))
             except RegistryProblem as problem:
-                return TagList(repository, _joined(pages), len(pages), str(problem), problem.kind)
+                # Past a byte bound, what was read is dropped: it is unread all the same, and it is what is large.
+                kept = () if problem.kind in ("too_large", "over_budget") else _joined(pages)
+                return TagList(repository, kept, len(pages), str(problem), problem.kind)
             return TagList(repository, _joined(pages), len(pages))
 
         return self._once(("tags", repository), ask, lambda text: TagList(repository, (), 0, text, "failed"))
@@ -182,6 +211,7 @@ class ImageTags:
                 if not DOCKER_TAG_RE.match(tag):
                     raise RegistryProblem(f"{tag!r} is not a Docker tag", "bad_name")
                 base, name = self._where(repository)
+                self._count_date()
                 released = self._bounded(lambda deadline: self._date(base, name, tag, deadline))
             except RegistryProblem as problem:
                 return ReleaseDate(repository, tag, None, str(problem), problem.kind)
@@ -189,6 +219,21 @@ class ImageTags:
 
         failed = lambda text: ReleaseDate(repository, tag, None, text, "failed")  # noqa: E731 - a one-line default
         return self._once(("date", repository, tag), ask, failed)
+
+    @property
+    def dates_capped(self) -> bool:
+        """A date was not read because ``max_dates`` were."""
+        with self._lock:
+            return self.max_dates is not None and self._dates_asked > self.max_dates
+
+    def _count_date(self) -> None:
+        with self._lock:
+            self._dates_asked += 1
+            if self.max_dates is not None and self._dates_asked > self.max_dates:
+                raise RegistryProblem(
+                    f"not read: this run's {self.max_dates} release-date reads are spent (max_release_date_reads)",
+                    "capped",
+                )
 
     # -- one question, once ------------------------------------------------------------------------
 
@@ -229,18 +274,58 @@ class ImageTags:
 
     def _pages(self, base: str, name: str, deadline: float, pages: list[list[str]]) -> None:
         url = f"{base}/v2/{name}/tags/list?n={self.page_size}"
+        listed = 0  # this repository's tag-list bytes
         while True:
             if len(pages) >= self.max_pages:
                 read = sum(len(page) for page in pages)
                 raise RegistryProblem(
                     f"more than {self.max_pages} pages of tags ({read} tags read), stopped", "too_many_pages"
                 )
-            response_headers, body = self._get(base, name, url, deadline, "tags", MAX_PAGE_BYTES)
+            response_headers, body = self._tag_page(base, name, url, deadline, listed)
+            listed += len(body)
             pages.append(_page_tags(body))
+            del body  # a page's bytes are not kept beside its tags
             link = _next_link(response_headers.get("Link", ""))
             if link is None:
                 return
             url = _follow(url, link, name)
+
+    def _tag_page(
+        self, base: str, name: str, url: str, deadline: float, listed: int
+    ) -> tuple[Mapping[str, str], bytes]:
+        """One page, within the bytes left to this repository and to the run. The page's largest size is reserved
+        from the run's budget while it is read, so threads reading at once cannot pass the budget together."""
+        left_here = self.max_list_bytes - listed
+        with self._lock:
+            left_in_run = self.max_run_bytes - self._run_bytes
+            reserved = min(MAX_PAGE_BYTES, left_here, left_in_run)
+            if left_in_run <= 0:
+                raise self._over_budget()
+            self._run_bytes += reserved
+        used = 0
+        try:
+            response_headers, body = self._get(base, name, url, deadline, "tags", reserved)
+            used = len(body)
+        except RegistryProblem as problem:
+            if problem.kind != "too_large" or reserved >= MAX_PAGE_BYTES:
+                raise
+            used = reserved  # read up to the bound: spent
+            if reserved < left_in_run:
+                raise RegistryProblem(
+                    f"tag list larger than {_size(self.max_list_bytes)} (the per-repository bound), not kept",
+                    "too_large",
+                ) from None
+            raise self._over_budget() from None
+        finally:
+            with self._lock:
+                self._run_bytes -= reserved - used
+        return response_headers, body
+
+    def _over_budget(self) -> RegistryProblem:
+        return RegistryProblem(
+            f"tag lists of this run reached {_size(self.max_run_bytes)} (the per-run bound), not read",
+            "over_budget",
+        )
 
     # -- release dates -----------------------------------------------------------------------------
 
@@ -262,14 +347,13 @@ class ImageTags:
     def _blob(self, base: str, name: str, digest: str, deadline: float) -> bytes:
         """A config blob, following a redirect to the registry's own host or one of ``blob_hosts`` (a CDN), without
         the token on another host; the bytes must match ``digest``."""
-        url = f"{base}/v2/{name}/blobs/{digest}"
-        registry_host = (urlsplit(url).hostname or "").lower()
+        registry_url = url = f"{base}/v2/{name}/blobs/{digest}"
         headers = self._headers((base, name), "application/json", url, deadline)
         challenged = False
         for _ in range(MAX_REDIRECTS + 2):
             response = self._calls.send_once("GET", url, deadline, what="blob", headers=headers, stream=True)
-            host = (urlsplit(url).hostname or "").lower()
-            if response.status_code == 401 and not challenged and host == registry_host:
+            at_registry = same_origin(registry_url, url)
+            if response.status_code == 401 and not challenged and at_registry:
                 challenged = True
                 fresh = "Authorization" in headers
                 authorization = self._authorize((base, name), response, name, url, deadline, fresh=fresh)
@@ -288,9 +372,11 @@ class ImageTags:
                 or (urlsplit(url).scheme, there.scheme) == ("https", "http")
             ):
                 raise RegistryProblem("registry redirected a blob read to an unusable address", "redirected")
-            if to_host != registry_host:
+            # The token goes only to the registry's origin (scheme, host and port), never to another port of it.
+            if not same_origin(registry_url, target):
                 if to_host not in self.blob_hosts:
-                    shown = to_host[:100]
+                    same_host = to_host == (urlsplit(registry_url).hostname or "").lower()
+                    shown = (there.netloc if same_host else to_host)[:100]
                     raise RegistryProblem(
                         f"registry redirected a blob read to another host ({shown}), not followed", "redirected"
                     )
@@ -395,6 +481,10 @@ def _status_problem(status: int, what: str) -> RegistryProblem:
     return RegistryProblem(f"{what}: unexpected answer HTTP {status}", "failed")
 
 
+def _size(size: int) -> str:
+    return f"{size // 1024} KB" if size % 1024 == 0 and size % (1024 * 1024) else describe_size(size)
+
+
 def _joined(pages: list[list[str]]) -> tuple[str, ...]:
     return tuple(tag for page in pages for tag in page)
 
@@ -426,13 +516,12 @@ def _next_link(header: str) -> str | None:
 def _follow(url: str, link: str, name: str) -> str:
     """The next page's URL: same scheme, host and port, and this repository's tag list."""
     target = urljoin(url, link)
-    here, there = urlsplit(url), urlsplit(target)
-    try:
-        same_origin = (there.scheme, there.hostname, there.port) == (here.scheme, here.hostname, here.port)
-    except ValueError:  # a port that is not a number
-        same_origin = False
-    if not same_origin or "@" in there.netloc:
-        host = (there.hostname or "")[:100]
+    there = urlsplit(target)
+    if not same_origin(url, target):
+        try:
+            host = (there.hostname or "")[:100]
+        except ValueError:
+            host = ""
         raise RegistryProblem(f"registry's next-page link points to another host ({host}), not followed", "redirected")
     if not there.path.endswith(f"/v2/{name}/tags/list"):
         raise RegistryProblem("registry's next-page link is not this repository's tag list, not followed", "redirected")
@@ -462,5 +551,12 @@ def _created_day(created: object, tag: str) -> datetime.date:
     if match is None:
         raise RegistryProblem(f"image config of {tag} has no usable creation time", "invalid_answer")
     day, clock, zone = match.groups()
-    moment = datetime.datetime.fromisoformat(f"{day}T{clock}{'+00:00' if zone == 'Z' else zone}")
+    try:
+        moment = datetime.datetime.fromisoformat(f"{day}T{clock}{'+00:00' if zone == 'Z' else zone}")
+    except ValueError:  # e.g. month 13
+        raise RegistryProblem(f"image config of {tag} has no usable creation time", "invalid_answer") from None
+    if not plausible_build_time(moment, datetime.datetime.now(datetime.UTC)):
+        raise RegistryProblem(
+            f"image config of {tag} says it was built {day}, not a plausible date: release date unknown", "undated"
+        )
     return moment.astimezone(datetime.UTC).date()

@@ -7,11 +7,14 @@ index per tag with linux/arm64 and linux/amd64 manifests and config blobs with `
 next page: relative, or absolute on ``link_base``), and with ``require_token`` asks for a Bearer token the way
 Docker Hub does (401 + ``WWW-Authenticate``, anonymous ``GET /token``). ``blob_redirect`` sends blob reads on
 to ``<blob_redirect>/cdn/blobs/<digest>`` (served here too, without a token), as Docker Hub sends them to a CDN.
-Faults are attributes that can be switched while it runs: ``rate_limited``, ``server_error``,
+Faults are attributes that can be switched while it runs: ``rate_limited`` (or ``rate_limited_reads``, for
+some kinds of read only), ``server_error``,
 ``forbidden``, ``basic_auth``, ``delay``, ``token_delay``, ``trickle``,
 ``garbage_token``, ``token_status``, ``realm`` (a token service elsewhere) and ``redirect_to``
-(manifest requests sent on to ``<redirect_to>/moved/v2/...``; this registry serves ``/moved/...`` too,
-or with ``redirect_loop`` sends those on again), ``corrupt_blobs``.
+(``/v2/`` requests sent on to ``<redirect_to>/moved/v2/...`` once they have their token; this registry serves
+``/moved/...`` too, or with ``redirect_loop`` sends those on again), ``corrupt_blobs``, ``endless_tags`` (every
+tag-list page about that many bytes of release tags, with a link to one more page: a hostile registry; with
+``endless_pages`` the list ends after that many pages).
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class ImageRegistryEmulator(LocalServer):
         private: Iterable[str] = (),
         service: str = "registry.test",
         rate_limited: bool = False,
+        rate_limited_reads: Iterable[str] = (),
         server_error: bool = False,
         forbidden: bool = False,
         basic_auth: bool = False,
@@ -77,6 +81,8 @@ class ImageRegistryEmulator(LocalServer):
         link_base: str | None = None,
         blob_redirect: str | None = None,
         corrupt_blobs: bool = False,
+        endless_tags: int = 0,
+        endless_pages: int | None = None,
         delay: float = 0.0,
         token_delay: float = 0.0,
         trickle: float = 0.0,
@@ -89,6 +95,7 @@ class ImageRegistryEmulator(LocalServer):
         self.service = service
         # Switches tests flip while the server runs.
         self.rate_limited = rate_limited
+        self.rate_limited_reads = frozenset(rate_limited_reads)  # only these: "manifest", "blob", "tags"
         self.server_error = server_error
         self.forbidden = forbidden
         self.basic_auth = basic_auth  # wants credentials, as a private registry does: 401 with a Basic challenge
@@ -101,6 +108,9 @@ class ImageRegistryEmulator(LocalServer):
         self.link_base = link_base  # None: relative Link headers; else absolute ones on this origin
         self.blob_redirect = blob_redirect
         self.corrupt_blobs = corrupt_blobs  # blobs served with a byte more than their digest says
+        self.endless_tags = endless_tags
+        self.endless_pages = endless_pages
+        self._endless_page: bytes = b""
         self.delay = delay
         self.token_delay = token_delay
         # Seconds between bytes of an answer: each read is quick, the answer never ends (a client's
@@ -177,15 +187,17 @@ class ImageRegistryEmulator(LocalServer):
             return self._token(query)
         moved = path.startswith("/moved/")
         path = path.removeprefix("/moved")
-        if self.redirect_to and (self.redirect_loop or not moved) and path.startswith("/v2/"):
+        route = _route(path, method)
+        # Sent on after the token check, as a registry that moves content does: the request carries its token.
+        challenged = self.require_token and route is not None and not self._authorized(authorization, route[1])
+        if self.redirect_to and (self.redirect_loop or not moved) and path.startswith("/v2/") and not challenged:
             return 307, {"Location": f"{self.redirect_to}/moved{path}"}, b""
         if (cdn := _CDN_PATH.fullmatch(path)) and method == "GET":
             blob = self.content.any_blob(cdn["digest"])
             return (200, {"Content-Type": "application/octet-stream"}, blob) if blob else _not_found("BLOB_UNKNOWN")
-        route = _route(path, method)
         if route is None:
             return 404, {"Content-Type": "application/json"}, _errors("NOT_FOUND", "no such endpoint")
-        if self.rate_limited:
+        if self.rate_limited or route[0] in self.rate_limited_reads:
             return 429, {"Retry-After": "60"}, _errors("TOOMANYREQUESTS", "rate limit exceeded")
         if self.server_error:
             return 500, {}, _errors("UNKNOWN", "internal error")
@@ -216,6 +228,12 @@ class ImageRegistryEmulator(LocalServer):
         return 200, {"Content-Type": media_type, "Docker-Content-Digest": digest_of(body)}, body
 
     def _tags_page(self, name: str, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if self.endless_tags:
+            page = int(query.get("page") or 0) + 1
+            headers = {"Content-Type": "application/json"}
+            if self.endless_pages is None or page < self.endless_pages:
+                headers["Link"] = f'</v2/{name}/tags/list?page={page}>; rel="next"'
+            return 200, headers, self._endless(name)
         if not self.content.has_repository(name):
             return 404, {}, _errors("NAME_UNKNOWN", "repository name not known to registry")
         asked = query.get("n", "")
@@ -230,6 +248,15 @@ class ImageRegistryEmulator(LocalServer):
             target = f"/v2/{name}/tags/list?" + urlencode({"n": n if n is not None else len(tags), "last": tags[-1]})
             headers["Link"] = f'<{(self.link_base or "") + target}>; rel="next"'
         return 200, headers, json.dumps({"name": name, "tags": tags}).encode()
+
+    def _endless(self, name: str) -> bytes:
+        """About ``endless_tags`` bytes of distinct release tags (``"0.1.234", ``: about 11 bytes each), made once."""
+        with self._lock:
+            if len(self._endless_page) < self.endless_tags:
+                count = max(1, self.endless_tags // 11)
+                tags = [f"{i // 1000000}.{i // 1000 % 1000}.{i % 1000}" for i in range(count)]
+                self._endless_page = json.dumps({"name": name, "tags": tags}).encode()
+            return self._endless_page
 
     def record(self, request: RegistryRequest) -> None:
         with self._lock:

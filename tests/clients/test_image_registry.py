@@ -271,6 +271,14 @@ class TestWhereTheCheckGoes:
         assert check.reason == "registry redirected to another host, not followed"
         assert elsewhere.requests == []
 
+    def test_redirect_to_another_port_of_the_same_host_gets_no_token(self, registry, elsewhere):
+        # Same host, another port: another server, which must not receive the registry's token.
+        registry.redirect_to = elsewhere.url
+        results = hub(registry, [(REPO, "0.3.0")])
+        assert results[(REPO, "0.3.0")].reason == "registry redirected to another host, not followed"
+        assert registry.count("GET", "/token") == 1
+        assert [r for r in elsewhere.requests if r.authorized] == []
+
     def test_redirects_on_the_same_host_are_followed_a_few_times(self, registry):
         registry.require_token = False
         registry.redirect_to, registry.redirect_loop = registry.url, True
@@ -338,6 +346,28 @@ class TestRegistryProblems:
         elapsed = time.monotonic() - started
         assert check == ImageCheck(f"{REPO}:0.3.0", "unknown", "timed out after 0.5 s")
         assert elapsed < 5  # the guard is 0.5 * (1 + 1) + 1 s
+
+    def test_trickling_token_service_holds_a_worker_only_until_the_deadline(self, registry):
+        # The token service drips its headers a byte every 0.1 s; each image gets 0.5 s, and the one worker is
+        # free again for the next registry's image once the first one's deadline has passed.
+        registry.add_image("airbyte/source-faker", "6.0.0")
+        with (
+            ImageRegistryEmulator(trickle=0.1, max_lifetime=60) as token_service,
+            ImageRegistryEmulator([("acme/slow", "1.0.0")], require_token=True, max_lifetime=60) as slow,
+        ):
+            slow.realm = f"{token_service.url}/token"
+            started = time.monotonic()
+            results = check_images(
+                [("slow.test/acme/slow", "1.0.0"), ("airbyte/source-faker", "6.0.0")],
+                docker_hub_url=registry.url,
+                registry_urls={"slow.test": slow.url},
+                timeout=0.5,
+                max_workers=1,
+            )
+            elapsed = time.monotonic() - started
+        assert results[("slow.test/acme/slow", "1.0.0")].reason == "timed out after 0.5 s"
+        assert results[("airbyte/source-faker", "6.0.0")].status == "exists"
+        assert elapsed < 0.5 * 6  # a guard: 0.5 s and call_by's 1 s grace for the first image, then one HEAD
 
     def test_basic_auth_challenge_is_unknown(self, registry):
         registry.basic_auth = True

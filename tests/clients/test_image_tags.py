@@ -7,6 +7,7 @@ import datetime
 import json
 import threading
 import time
+import tracemalloc
 from functools import cache
 from typing import Any
 
@@ -143,12 +144,68 @@ class TestTagLists:
             assert listed.kind == "timed_out" and listed.problem == "timed out after 1 s"
             assert time.monotonic() - started < 3.0
 
+    def test_a_trickling_token_service_is_cut_at_the_deadline(self):
+        with (
+            registry_with(5, require_token=True) as registry,
+            ImageRegistryEmulator(trickle=0.1, max_lifetime=60) as token_service,
+            reader(registry, timeout=0.5) as client,
+        ):
+            registry.realm = f"{token_service.url}/token"
+            started = time.monotonic()
+            listed = client.list_tags(REPO)
+            assert (listed.kind, listed.problem) == ("timed_out", "timed out after 0.5 s")
+            assert time.monotonic() - started < 0.5 * 5  # the deadline and call_by's 1 s grace
+
     def test_other_registries_from_the_image_name(self):
         with registry_with(0) as registry:
             registry.add_image("acme/x", "1.0.0")
             with ImageTags(registry_urls={"ghcr.io": registry.url}, timeout=5) as client:
                 assert client.list_tags("ghcr.io/acme/x").tags == ("1.0.0",)
             assert [r.path for r in registry.requests] == ["/v2/acme/x/tags/list"]
+
+
+class TestTagListBounds:
+    """A hostile registry answers pages of tags without end: a repository's list and the run's lists are bounded
+    by bytes, and a list that reaches a bound is unread (nothing of it kept)."""
+
+    def test_per_repository_bound(self):
+        with registry_with(1, endless_tags=300_000) as registry, reader(registry, max_list_bytes=1024**2) as client:
+            listed = client.list_tags(REPO)
+            assert (listed.kind, listed.tags, listed.complete) == ("too_large", (), False)
+            assert listed.problem == "tag list larger than 1 MB (the per-repository bound), not kept"
+            assert len(registry.requests) == 4  # 3 pages of ~300 KB, and the 4th read only to the bound
+
+    def test_per_run_bound_then_nothing_is_asked(self):
+        repositories = [f"airbyte/source-{n}" for n in range(3)]
+        with (
+            registry_with(0, endless_tags=300_000) as registry,
+            reader(registry, max_list_bytes=1024**2, max_run_bytes=2 * 1024**2) as client,
+        ):
+            for repository in repositories:
+                registry.add_image(repository, "1.0.0")
+            first, second, third = (client.list_tags(repository) for repository in repositories)
+            assert first.kind == "too_large"
+            over = "tag lists of this run reached 2 MB (the per-run bound), not read"
+            assert (second.kind, second.problem, second.tags) == ("over_budget", over, ())
+            assert (third.kind, third.problem) == ("over_budget", over)
+            assert not [r for r in registry.requests if r.path == "/v2/airbyte/source-2/tags/list"]
+
+    def test_memory_follows_the_budget_not_the_answer(self):
+        # Scaled down: 5 repositories of endless 50 KB pages, 256 KB per repository, 1 MB per run. Unbounded, each
+        # list would be 100 pages (5 MB) and the run some 200 MB of str objects.
+        repositories = [f"airbyte/source-{n}" for n in range(5)]
+        with registry_with(0, endless_tags=50_000) as registry:
+            for repository in repositories:
+                registry.add_image(repository, "1.0.0")
+            with reader(registry, timeout=60, max_list_bytes=256 * 1024, max_run_bytes=1024**2) as client:
+                tracemalloc.start()
+                try:
+                    answers = [client.list_tags(repository) for repository in repositories]
+                    peak = tracemalloc.get_traced_memory()[1]
+                finally:
+                    tracemalloc.stop()
+        assert peak < 16 * 1024**2, f"peak {peak / 1024**2:.1f} MB"
+        assert {answer.kind for answer in answers} == {"too_large", "over_budget"}
 
 
 class TestReleaseDates:
@@ -205,6 +262,23 @@ class TestReleaseDates:
             assert (undated.released, undated.kind) == (None, "invalid_answer")
             assert undated.problem == "image config of 1.0.0 has no usable creation time"
 
+    @pytest.mark.parametrize("created", ["1970-01-01T00:00:00Z", "2014-12-31T23:59:59Z", "2099-01-01T00:00:00Z"])
+    def test_an_implausible_build_time_is_no_date(self, created):
+        with registry_with(0) as registry, reader(registry) as client:
+            registry.add_image(REPO, "1.0.0", created)
+            undated = client.release_date(REPO, "1.0.0")
+            assert (undated.released, undated.kind) == (None, "undated")
+            assert undated.problem == (
+                f"image config of 1.0.0 says it was built {created[:10]}, not a plausible date: release date unknown"
+            )
+
+    def test_release_date_reads_are_capped_per_run(self):
+        with registry_with(3) as registry, reader(registry, max_dates=2) as client:
+            assert [client.release_date(REPO, tag).kind for tag in ("0.0.0", "0.1.0", "0.0.0")] == [None, None, None]
+            capped = client.release_date(REPO, "0.2.0")
+            assert (capped.kind, capped.released) == ("capped", None) and client.dates_capped
+            assert registry.count("GET", f"/v2/{REPO}/manifests/0.2.0") == 0
+
     def test_bytes_not_matching_their_digest_are_refused(self):
         with registry_with(0, corrupt_blobs=True) as registry, reader(registry) as client:
             registry.add_image(REPO, "1.0.0", datetime.date(2024, 1, 2))
@@ -230,6 +304,37 @@ class TestReleaseDates:
             assert refused.kind == "redirected" and refused.released is None
             assert refused.problem == "registry redirected a blob read to another host (localhost), not followed"
             assert not [r for r in registry.requests if r.path.startswith("/cdn/")]
+
+    def test_blob_on_another_port_of_the_registry_host_refused(self):
+        with registry_with(0, require_token=True) as registry, registry_with(0) as elsewhere:
+            registry.add_image(REPO, "1.0.0", datetime.date(2024, 1, 2))
+            registry.blob_redirect = elsewhere.url
+            with reader(registry) as client:
+                refused = client.release_date(REPO, "1.0.0")
+            assert refused.kind == "redirected" and refused.released is None
+            shown = elsewhere.url.removeprefix("http://")
+            assert refused.problem == f"registry redirected a blob read to another host ({shown}), not followed"
+            assert elsewhere.requests == []
+
+
+class TestRedirectsKeepTheToken:
+    """A redirect carrying the token is followed only to the registry's origin: another port is another server."""
+
+    @pytest.mark.parametrize("question", ["tags", "date"])
+    def test_not_to_another_port_of_the_same_host(self, question):
+        with registry_with(3, require_token=True) as registry, registry_with(3) as elsewhere:
+            registry.redirect_to = elsewhere.url
+            with reader(registry) as client:
+                answer = client.list_tags(REPO) if question == "tags" else client.release_date(REPO, "0.1.0")
+            assert (answer.kind, answer.problem) == ("redirected", "registry redirected to another host, not followed")
+            assert registry.count("GET", "/token") == 1
+            assert [r.path for r in elsewhere.requests if r.authorized] == []
+
+    def test_to_the_same_origin_with_the_token(self):
+        with registry_with(3, require_token=True) as registry, reader(registry) as client:
+            registry.redirect_to = registry.url
+            assert client.release_date(REPO, "0.1.0").released == datetime.date(2024, 1, 1)
+            assert [r.authorized for r in registry.requests if r.path.startswith("/moved/")] == [True, True, True]
 
 
 class TestOneRun:
