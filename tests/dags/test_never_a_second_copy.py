@@ -26,7 +26,7 @@ LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 REPOSITORY = CUSTOM_SOURCE["dockerRepository"]
 
 # A team's own DAG: the operator with a task timeout shorter than Airbyte's spec job.
-ONE_CREATE_DAG = '''
+ONE_CREATE_DAG = """
 from datetime import timedelta
 
 from airflow.sdk import DAG
@@ -42,7 +42,7 @@ with DAG("create_one_source", schedule=None):
         execution_timeout=timedelta(seconds=8),
         retries=0,
     )
-'''
+"""
 
 
 def one_create_dag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -98,9 +98,7 @@ class TestOneAirbyteOneSetOfRecords:
         write_config(config([CUSTOM_SOURCE]))
         assert run_dag().state == "failed" and len(creates(airbyte)) == 1  # 504: outcome unknown
 
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_AIRBYTE_DEFAULT", connection_uri(airbyte).replace("127.0.0.1", "localhost")
-        )
+        monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_DEFAULT", connection_uri(airbyte).replace("127.0.0.1", "localhost"))
         again = run_dag()
         assert again.state == "success", task_states(again)
         assert len(creates(airbyte)) == 1  # pending: not sent again through the other name
@@ -116,9 +114,7 @@ class TestOneAirbyteOneSetOfRecords:
         airbyte = use_emulator(seed=REGISTRY, emulator_class=_GatewayGivesUp)
         airbyte.deployment_id = None  # deployment/metadata answers 404
         write_config(config([CUSTOM_SOURCE]))
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_AIRBYTE_DEFAULT", connection_uri(airbyte).replace("127.0.0.1", "LocalHost")
-        )
+        monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_DEFAULT", connection_uri(airbyte).replace("127.0.0.1", "LocalHost"))
         assert run_dag().state == "failed" and len(creates(airbyte)) == 1
         (key,) = pending_records()
         assert key.startswith(PendingCreates(airbyte.url.replace("127.0.0.1", "localhost")).prefix)
