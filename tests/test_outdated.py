@@ -5,6 +5,7 @@ breaking changes; in process and as the command."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -167,6 +168,15 @@ class TestCommands:
         )
         # Nothing read is nothing known: no line says a tag is the newest.
         assert "source GitHub: versions unread: " in result.stdout and "newest release" not in result.stdout
+
+    def test_fifo_as_registry_is_refused_unopened(self, cli, registries, config_file, tmp_path):  # noqa: F811
+        _, env = registries
+        pipe = tmp_path / "fifo_registry.json"
+        os.mkfifo(pipe)
+        env = {**env, "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": str(pipe)}
+        result = cli("outdated", str(config_file), "--today", "2026-10-01", env=env, timeout=20)
+        assert result.returncode == 1
+        assert f"connector registry {pipe}: is a FIFO (named pipe), expected a JSON file" in result.stderr
 
     def test_bump_prints_a_diff_then_writes_only_the_tags(self, cli, registries, config_file):  # noqa: F811
         _, env = registries
