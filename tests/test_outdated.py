@@ -169,6 +169,31 @@ class TestCommands:
         # Nothing read is nothing known: no line says a tag is the newest.
         assert "source GitHub: versions unread: " in result.stdout and "newest release" not in result.stdout
 
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://mirror-user:{pw}@127.0.0.1:99999/x",
+            "http://mirror-user:pa/{pw}@127.0.0.1:1/x",
+        ],
+        ids=["bad-port", "slash-in-password"],
+    )
+    @pytest.mark.parametrize("setting", ["REGISTRY_URL", "DOCKER_HUB_URL"])
+    def test_a_password_in_a_hostile_url_setting_is_printed_nowhere(
+        self,
+        cli,  # noqa: F811
+        registries,
+        config_file,
+        setting,
+        url,
+    ):
+        _, env = registries
+        password = "pw-in-url-5e1c"
+        env = {**env, f"AIRFLOW__AIRBYTE_CONNECTORS__{setting}": url.format(pw=password)}
+        result = cli("outdated", str(config_file), "--today", "2026-10-01", "--format", "json", env=env)
+        assert result.returncode == 1, result.stderr
+        assert password not in result.stdout + result.stderr
+        assert "mirror-user" not in result.stdout + result.stderr
+
     def test_fifo_as_registry_is_refused_unopened(self, cli, registries, config_file, tmp_path):  # noqa: F811
         _, env = registries
         pipe = tmp_path / "fifo_registry.json"

@@ -34,6 +34,7 @@ BACKOFF_MULTIPLIER = 0.5
 BACKOFF_CAP = 8.0
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # Unrolled and possessive: an unterminated 1 MB string is scanned once, without giving characters back.
+_SSL_REASON = re.compile(r"\[SSL(?:: [A-Z0-9_]++)?+\][^'\"]{0,200}")
 _JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"')
 
 
@@ -165,7 +166,7 @@ def _get_once(url: str, *, timeout: float, max_bytes: int) -> bytes:
     except TooLargeError:
         raise _Unreadable(_too_large(max_bytes)) from None
     except requests.exceptions.SSLError as exc:
-        raise _Unreadable(f"TLS error: {_short(exc)}") from None
+        raise _Unreadable(f"TLS error: {_tls_reason(exc)}") from None
     except (requests.Timeout, urllib3.exceptions.TimeoutError):
         raise _Transient(f"no answer within {timeout:g} s") from None
     except (
@@ -174,8 +175,11 @@ def _get_once(url: str, *, timeout: float, max_bytes: int) -> bytes:
         urllib3.exceptions.ProtocolError,
     ) as exc:
         raise _Transient(describe_connection_error(exc)) from None
-    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-        raise _Unreadable(f"request failed: {_short(exc)}") from None
+    except (requests.exceptions.InvalidURL, urllib3.exceptions.LocationValueError):
+        raise _Unreadable("not a valid URL") from None
+    except (requests.RequestException, urllib3.exceptions.HTTPError, ValueError) as exc:
+        # Their text may quote the URL as given, password included.
+        raise _Unreadable(f"request failed ({type(exc).__name__})") from None
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -183,9 +187,11 @@ def _retry_after(response: requests.Response) -> float | None:
     return float(value) if value.isdigit() else None
 
 
-def _short(exc: Exception) -> str:
-    text = str(exc)
-    return text if len(text) <= 200 else text[:200] + "..."
+def _tls_reason(exc: Exception) -> str:
+    """OpenSSL's reason (``[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ...``), not the rest of
+    the text, which may quote the URL as given."""
+    found = _SSL_REASON.search(str(exc))
+    return found.group()[:200] if found else type(exc).__name__
 
 
 def _too_large(max_bytes: int) -> str:

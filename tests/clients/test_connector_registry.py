@@ -134,6 +134,33 @@ class TestHttp:
         assert "mirror-user" not in finding and "mirror-user" not in caplog.text
         assert finding.startswith(f"connector registry {server.url}: HTTP 503")
 
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://mirror-user:s3cret-pw@127.0.0.1:99999/x.json",
+            "http://mirror-user:s3cret-pw@127.0.0.1:port/x.json",
+            "http://mirror-user:s3cret-pw@[::1/x.json",
+            "http://mirror-user:pa/s3cret-pw@127.0.0.1:1/x.json",
+            "http://mirror-user:s3cret-pw\uff03@127.0.0.1:1/x.json",
+            "http://mirror-user:s3cret-pw@bad host/x.json",
+            "http://mirror-user:s3cret-pw@127.0.0.1:1/x\n.json",
+        ],
+        ids=["port-out-of-range", "port-not-a-number", "ipv6-unclosed", "slash", "fullwidth-hash", "space", "newline"],
+    )
+    def test_credentials_in_a_url_that_cannot_be_parsed_are_not_shown(self, caplog, url):
+        finding = only_finding(read_connector_registry(url, timeout=2, attempts=2))
+        assert "s3cret-pw" not in finding and "s3cret-pw" not in caplog.text
+        assert "mirror-user" not in finding and "mirror-user" not in caplog.text
+
+    def test_tls_error_says_why_without_the_url(self, serve):
+        server = serve(Answer())
+        url = server.url.replace("http://", "https://mirror-user:s3cret-pw@")
+        finding = only_finding(read_connector_registry(url, timeout=5, attempts=1))
+        # A TLS handshake with a plain-HTTP server: OpenSSL's reason, not the exception's text with the URL.
+        prefix = f"connector registry {server.url.replace('http://', 'https://')}: TLS error: [SSL: "
+        assert finding.startswith(prefix) and "WRONG_VERSION_NUMBER" in finding, finding
+        assert "s3cret-pw" not in finding and "mirror-user" not in finding
+
     def test_404_is_not_retried(self, serve):
         server = serve(Answer(status=404, body=b"Not Found"))
         finding = only_finding(read_connector_registry(server.url + "/x.json", timeout=5))
