@@ -218,6 +218,14 @@ class TestCommands:
         )
         assert after == expected
 
+    def test_bump_write_refuses_a_read_only_file(self, cli, registries, config_file):  # noqa: F811
+        _, env = registries
+        config_file.chmod(0o444)
+        result = cli("bump", str(config_file), "--write", "--today", "2026-10-01", env=env)
+        assert result.returncode == 1 and "Bumped" not in result.stdout
+        assert "the file is read-only (mode 0444); nothing changed" in result.stderr
+        assert config_file.read_text() == CONFIG
+
 
 class TestWithAirbyte:
     def test_rows_show_what_airbyte_runs_and_whom_a_proposal_touches(self, registries, config_file, use_emulator):
