@@ -11,9 +11,10 @@ and its tree gives where a value starts but not where it ends.
 from __future__ import annotations
 
 import difflib
+import fcntl
 import os
 import re
-import shutil
+import stat
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,12 +25,14 @@ import yaml
 
 from airflow_airbyte_connectors.configs import (
     DOCKER_TAG_RE,
+    MAX_CONFIG_BYTES,
     ConfigError,
     first_problems,
     parse_basic_config,
     quote,
     read_basic_config,
 )
+from airflow_airbyte_connectors.files import NotRegularFileError, open_regular_file
 from airflow_airbyte_connectors.kinds import KINDS, Kind, list_key
 
 TAG_FIELD = "dockerImageTag"
@@ -172,16 +175,60 @@ def read_config_text(path: str | os.PathLike[str]) -> str:
         raise
 
 
-def write_config_text(path: str | os.PathLike[str], text: str) -> None:
-    """Replace the file with ``text`` at once (no half-written config), keeping its permissions."""
-    target = Path(path)
+def write_config_text(path: str | os.PathLike[str], text: str, *, expected: str) -> None:
+    """Replace the file's content with ``text`` at once (no half-written config), if it still is ``expected``
+    (the text :func:`read_config_text` gave); else :class:`BumpError` and nothing is changed.
+
+    A symlink is written through (the link stays a link); the file keeps its mode, and its owner and group
+    when running as root. A file that is read-only by its mode is refused, even for root. Two bumps at once
+    never lose an edit: the file is locked (``flock``) and compared with ``expected`` right before it is
+    replaced.
+    """
+    source = str(path)
+    target = Path(os.path.realpath(path))
+    try:
+        with open_regular_file(target) as current:
+            try:
+                fcntl.flock(current.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when closed
+            except BlockingIOError:
+                raise BumpError(source, ["another bump is writing this file; run bump again"]) from None
+            info = os.fstat(current.fileno())
+            if not _writable(target, info):
+                mode = stat.S_IMODE(info.st_mode)
+                raise BumpError(source, [f"the file is read-only (mode {mode:04o}); nothing changed"])
+            on_disk = current.read(MAX_CONFIG_BYTES + 1)
+            # Replaced (another bump, an editor) or edited since it was read: writing would lose that edit.
+            now = os.stat(target)
+            replaced = (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino)
+            if replaced or on_disk != expected.encode("utf-8", "surrogatepass"):
+                raise BumpError(source, ["the file changed since read; run bump again"])
+            _replace(target, text.encode("utf-8", "surrogatepass"), info)
+    except ConfigError:
+        raise
+    except NotRegularFileError as exc:
+        raise BumpError(source, [f"{exc.reason}, expected a YAML file"]) from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise BumpError(source, [f"cannot write file: {getattr(exc, 'strerror', None) or exc}"]) from None
+
+
+def _writable(target: Path, info: os.stat_result) -> bool:
+    """Writable by its mode: root may write any file, but a file nobody may write is meant to stay as it is."""
+    if os.geteuid() == 0:
+        return bool(info.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    return os.access(target, os.W_OK)
+
+
+def _replace(target: Path, content: bytes, info: os.stat_result) -> None:
+    """A new file with ``content``, the old one's mode and (as root) owner, moved over ``target``."""
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
-            stream.write(text.encode("utf-8"))
+            stream.write(content)
             stream.flush()
+            if os.geteuid() == 0:  # the new file is root's; only root may give it back (others own theirs)
+                os.fchown(stream.fileno(), info.st_uid, info.st_gid)
+            os.fchmod(stream.fileno(), stat.S_IMODE(info.st_mode))  # after chown, which may clear set-id bits
             os.fsync(stream.fileno())
-        shutil.copymode(target, temporary)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

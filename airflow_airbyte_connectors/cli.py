@@ -224,7 +224,10 @@ def _bump(path: str, write: bool, today: date) -> int:
     if not changes:
         print(f"Nothing to bump in {path}: every definition is as new as its policy allows.")
     elif write:
-        write_config_text(path, after)
+        try:
+            write_config_text(path, after, expected=before)
+        except ConfigError as exc:
+            raise CliError(_config_problems(exc)) from None
         print(f"Bumped {len(changes)} tag{'s' if len(changes) != 1 else ''} in {path}:")
         print("\n".join(f"  {c.kind} {c.docker_repository} {c.old_tag} → {c.new_tag}" for c in changes))
     else:

@@ -12,12 +12,12 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO
 from uuid import UUID
 
 import yaml
 
+from airflow_airbyte_connectors.files import NotRegularFileError, open_regular_file
 from airflow_airbyte_connectors.kinds import KINDS, Kind, id_key, list_key
 from airflow_airbyte_connectors.policies import DEFAULT_POLICY, Policy, parse_entry_policy, parse_section_policy
 from airflow_airbyte_connectors.quoting import MAX_QUOTED_CHARS, quote
@@ -163,22 +163,21 @@ def get_configs(name: str, *, path: str | os.PathLike[str], raw: bytes | None = 
 
 
 def read_basic_config(path: str | os.PathLike[str]) -> bytes:
-    """The file's bytes, bounded by :data:`MAX_CONFIG_BYTES`."""
+    """The file's bytes, bounded by :data:`MAX_CONFIG_BYTES`. Only a regular file is read (a FIFO would block)."""
     source = str(path)
-    file = Path(path)
     try:
-        size = file.stat().st_size
-        if file.is_dir():
-            raise ConfigError(source, ["is a directory, expected a YAML file"])
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigError(source, [f"file is {size} bytes; the limit is {MAX_CONFIG_BYTES} bytes"])
-        # st_size is 0 for pipes and devices (/dev/stdin, /dev/zero): the read itself is bounded too.
-        with file.open("rb") as handle:
+        with open_regular_file(path) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_CONFIG_BYTES:
+                raise ConfigError(source, [f"file is {size} bytes; the limit is {MAX_CONFIG_BYTES} bytes"])
+            # A file growing while it is read is bounded by the read itself.
             raw = _read_at_most(handle, MAX_CONFIG_BYTES)
         if raw is None:
             raise ConfigError(source, [f"file is over {MAX_CONFIG_BYTES} bytes; the limit is {MAX_CONFIG_BYTES} bytes"])
     except ConfigError:
         raise
+    except NotRegularFileError as exc:
+        raise ConfigError(source, [f"{exc.reason}, expected a YAML file"]) from None
     except FileNotFoundError:
         raise ConfigError(source, ["file not found"]) from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path

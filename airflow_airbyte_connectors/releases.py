@@ -33,7 +33,14 @@ MAX_FINDINGS_PER_CONNECTOR = 20
 
 
 class RegistryFormatError(ValueError):
-    """The document is not a connector registry at all (the caller reports it as one finding)."""
+    """The document is not a connector registry at all (the caller reports it as one finding).
+
+    ``reason`` says so without quoting the document (for a local file, which may be any file); the message
+    may add what the document holds instead (its keys)."""
+
+    def __init__(self, reason: str, content: str = ""):
+        self.reason = reason
+        super().__init__(reason + content)
 
 
 @dataclass(frozen=True)
@@ -132,7 +139,7 @@ def _entries(document: Any) -> list[tuple[Kind, str, Any]]:
                 return [(kind, "entry", document)]
         keys = ", ".join(key_text(key) for key in sorted(map(str, document))[:10]) or "none"
         raise RegistryFormatError(
-            f"not a connector registry: no 'sources' or 'destinations' list and not a registry entry (keys: {keys})"
+            "not a connector registry: no 'sources' or 'destinations' list and not a registry entry", f" (keys: {keys})"
         )
     entries: list[tuple[Kind, str, Any]] = []
     for kind in lists:

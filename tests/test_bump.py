@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import fcntl
+import os
 import stat
 import subprocess
 
 import pytest
 
+from airflow_airbyte_connectors import bump
 from airflow_airbyte_connectors.bump import (
     BumpError,
     TagChange,
@@ -20,6 +23,7 @@ from airflow_airbyte_connectors.configs import (
     parse_basic_config,
     parse_connectors,
 )
+from airflow_airbyte_connectors.files import open_regular_file
 from airflow_airbyte_connectors.kinds import KINDS
 from tests.support import REPO_ROOT
 
@@ -415,10 +419,102 @@ class TestFiles:
         text = read_config_text(target)
         assert text.encode() == raw
         new = apply_tags(text, [source("1.8.0", "1.9.0", position=0)])
-        write_config_text(target, new)
+        write_config_text(target, new, expected=text)
         assert target.read_bytes() == new.encode()
         assert stat.S_IMODE(target.stat().st_mode) == 0o640
         assert [path.name for path in tmp_path.iterdir()] == ["basic_config.yaml"]
+
+    def test_a_symlink_is_written_through_and_stays_a_link(self, tmp_path):
+        (tmp_path / "real").mkdir()
+        target = tmp_path / "real" / "basic_config.yaml"
+        target.write_text(COMMENTED)
+        link = tmp_path / "basic_config.yaml"
+        link.symlink_to(target)
+        text = read_config_text(link)
+        new = apply_tags(text, [source("1.8.0", "1.9.0", position=0)])
+        write_config_text(link, new, expected=text)
+        assert link.is_symlink() and link.readlink() == target
+        assert target.read_text() == new
+        assert sorted(p.name for p in tmp_path.rglob("*")) == ["basic_config.yaml", "basic_config.yaml", "real"]
+
+    def test_owner_and_group_are_kept(self, tmp_path):
+        if os.geteuid() != 0:
+            pytest.skip("only root can give a file to another user")
+        target = tmp_path / "basic_config.yaml"
+        target.write_text(COMMENTED)
+        os.chown(target, 4321, 8765)
+        target.chmod(0o640)
+        text = read_config_text(target)
+        write_config_text(target, apply_tags(text, [source("1.8.0", "1.9.0", position=0)]), expected=text)
+        written = target.stat()
+        assert (written.st_uid, written.st_gid, stat.S_IMODE(written.st_mode)) == (4321, 8765, 0o640)
+
+    def test_a_read_only_file_is_refused_even_for_root(self, tmp_path):
+        target = tmp_path / "basic_config.yaml"
+        target.write_text(COMMENTED)
+        target.chmod(0o444)
+        text = read_config_text(target)
+        with pytest.raises(BumpError, match=r"read-only \(mode 0444\); nothing changed"):
+            write_config_text(target, apply_tags(text, [source("1.8.0", "1.9.0", position=0)]), expected=text)
+        assert target.read_text() == COMMENTED
+
+    def test_an_edit_made_after_the_read_is_not_lost(self, tmp_path):
+        # Two bumps read the same file; the first writes; the second must not write over the first's change.
+        target = tmp_path / "basic_config.yaml"
+        target.write_text(COMMENTED)
+        first, second = read_config_text(target), read_config_text(target)
+        write_config_text(target, apply_tags(first, [source("1.8.0", "1.9.0", position=0)]), expected=first)
+        edited = target.read_text()
+        with pytest.raises(BumpError, match="changed since read; run bump again"):
+            write_config_text(target, apply_tags(second, [source("1.8.0", "1.9.1", position=0)]), expected=second)
+        assert target.read_text() == edited and "1.9.0" in edited
+
+    def test_a_file_replaced_after_the_read_is_not_overwritten(self, tmp_path):
+        # Same bytes, another file (an editor saved it): what was locked and compared is no longer the file.
+        target = tmp_path / "basic_config.yaml"
+        target.write_text(COMMENTED)
+        text = read_config_text(target)
+        with target.open("rb") as held:  # the old file, as a bump that opened it before the replace sees it
+            (tmp_path / "saved.yaml").write_text(COMMENTED.replace("# Sources first.", "# Sources."))
+            os.replace(tmp_path / "saved.yaml", target)
+            assert held.read() == COMMENTED.encode()
+        with pytest.raises(BumpError, match="changed since read"):
+            write_config_text(target, apply_tags(text, [source("1.8.0", "1.9.0", position=0)]), expected=text)
+        assert "# Sources." in target.read_text()
+
+    def test_a_file_replaced_right_after_it_was_opened_is_not_overwritten(self, tmp_path, monkeypatch):
+        # The open file is the old one, unchanged; the path names another bump's result by now.
+        target = tmp_path / "basic_config.yaml"
+        target.write_text(COMMENTED)
+        text = read_config_text(target)
+        other_bump = apply_tags(text, [source("1.8.0", "1.9.1", position=0)])
+
+        def open_then_replaced(path):
+            handle = open_regular_file(path)
+            (tmp_path / "other.yaml").write_text(other_bump)
+            os.replace(tmp_path / "other.yaml", target)
+            return handle
+
+        monkeypatch.setattr(bump, "open_regular_file", open_then_replaced)
+        with pytest.raises(BumpError, match="changed since read"):
+            write_config_text(target, apply_tags(text, [source("1.8.0", "1.9.0", position=0)]), expected=text)
+        assert target.read_text() == other_bump
+
+    def test_a_file_another_bump_is_writing_is_refused(self, tmp_path):
+        target = tmp_path / "basic_config.yaml"
+        target.write_text(COMMENTED)
+        text = read_config_text(target)
+        with target.open("rb") as other:
+            fcntl.flock(other.fileno(), fcntl.LOCK_EX)  # another open file: as another process holds it
+            with pytest.raises(BumpError, match="another bump is writing this file; run bump again"):
+                write_config_text(target, apply_tags(text, [source("1.8.0", "1.9.0", position=0)]), expected=text)
+        assert target.read_text() == COMMENTED
+
+    def test_a_fifo_is_refused_unopened(self, tmp_path):
+        target = tmp_path / "basic_config.yaml"
+        os.mkfifo(target)
+        with pytest.raises(BumpError, match=r"is a FIFO \(named pipe\), expected a YAML file"):
+            write_config_text(target, "connectors: {}\n", expected="")
 
     def test_read_refuses_what_configs_refuses(self, tmp_path):
         target = tmp_path / "basic_config.yaml"

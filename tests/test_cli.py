@@ -44,7 +44,9 @@ def cli(tmp_path: Path):
     home = tmp_path / "airflow-home-never-migrated"
     home.mkdir()
 
-    def run(*args: str, conn: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def run(
+        *args: str, conn: str | None = None, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
         # Nothing Airflow-related leaks in from the test process (its AIRFLOW_HOME may hold a database).
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         child_env.update(
@@ -63,7 +65,7 @@ def cli(tmp_path: Path):
             env=child_env,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
         )
         assert "Traceback" not in result.stderr, result.stderr
         assert CLIENT_SECRET not in result.stdout + result.stderr
@@ -276,6 +278,16 @@ class TestValidate:
         result = cli(command, str(missing), conn='{"conn_type": "airbyte", "host": "http://127.0.0.1:1"}')
         assert_one_error_line(result, str(missing))
         assert "file not found" in result.stdout + result.stderr
+
+    @pytest.mark.parametrize("command", ["validate", "plan", "outdated", "bump"])
+    def test_fifo_is_refused_unopened(self, cli, tmp_path, command):
+        # Opening a FIFO blocks until a writer comes; none comes. The timeout makes a hang a failure.
+        pipe = tmp_path / "basic_config.yaml"
+        os.mkfifo(pipe)
+        conn = '{"conn_type": "airbyte", "host": "http://127.0.0.1:1"}'
+        result = cli(command, str(pipe), conn=conn, timeout=20)
+        assert_one_error_line(result, str(pipe))
+        assert "is a FIFO (named pipe), expected a YAML file" in result.stdout + result.stderr
 
     def test_plan_with_an_invalid_config_sends_nothing(self, cli, emulator):
         emu = emulator(seed=SEED)

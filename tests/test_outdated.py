@@ -5,6 +5,7 @@ breaking changes; in process and as the command."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -168,6 +169,40 @@ class TestCommands:
         # Nothing read is nothing known: no line says a tag is the newest.
         assert "source GitHub: versions unread: " in result.stdout and "newest release" not in result.stdout
 
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://mirror-user:{pw}@127.0.0.1:99999/x",
+            "http://mirror-user:pa/{pw}@127.0.0.1:1/x",
+        ],
+        ids=["bad-port", "slash-in-password"],
+    )
+    @pytest.mark.parametrize("setting", ["REGISTRY_URL", "DOCKER_HUB_URL"])
+    def test_a_password_in_a_hostile_url_setting_is_printed_nowhere(
+        self,
+        cli,  # noqa: F811
+        registries,
+        config_file,
+        setting,
+        url,
+    ):
+        _, env = registries
+        password = "pw-in-url-5e1c"
+        env = {**env, f"AIRFLOW__AIRBYTE_CONNECTORS__{setting}": url.format(pw=password)}
+        result = cli("outdated", str(config_file), "--today", "2026-10-01", "--format", "json", env=env)
+        assert result.returncode == 1, result.stderr
+        assert password not in result.stdout + result.stderr
+        assert "mirror-user" not in result.stdout + result.stderr
+
+    def test_fifo_as_registry_is_refused_unopened(self, cli, registries, config_file, tmp_path):  # noqa: F811
+        _, env = registries
+        pipe = tmp_path / "fifo_registry.json"
+        os.mkfifo(pipe)
+        env = {**env, "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": str(pipe)}
+        result = cli("outdated", str(config_file), "--today", "2026-10-01", env=env, timeout=20)
+        assert result.returncode == 1
+        assert f"connector registry {pipe}: is a FIFO (named pipe), expected a JSON file" in result.stderr
+
     def test_bump_prints_a_diff_then_writes_only_the_tags(self, cli, registries, config_file):  # noqa: F811
         _, env = registries
         before = config_file.read_bytes()
@@ -182,6 +217,14 @@ class TestCommands:
             b'dockerImageTag: "4.2.0"', b'dockerImageTag: "4.12.2"'
         )
         assert after == expected
+
+    def test_bump_write_refuses_a_read_only_file(self, cli, registries, config_file):  # noqa: F811
+        _, env = registries
+        config_file.chmod(0o444)
+        result = cli("bump", str(config_file), "--write", "--today", "2026-10-01", env=env)
+        assert result.returncode == 1 and "Bumped" not in result.stdout
+        assert "the file is read-only (mode 0444); nothing changed" in result.stderr
+        assert config_file.read_text() == CONFIG
 
 
 class TestWithAirbyte:

@@ -15,6 +15,7 @@ _REASONS = (
     ("reset by peer", "connection reset"),
     ("connection reset", "connection reset"),
     ("connection broken", "connection broken during the answer"),
+    ("answer broken off", "connection broken during the answer"),  # bounded_http.read_body
     ("remotedisconnected", "connection closed without an answer"),
     ("connection aborted", "connection closed without an answer"),
 )

@@ -19,8 +19,9 @@ import requests
 import tenacity
 import urllib3.exceptions
 
-from airflow_airbyte_connectors.clients.bounded_http import chunks
+from airflow_airbyte_connectors.clients.bounded_http import TooLargeError, call_by, read_body
 from airflow_airbyte_connectors.clients.connection_errors import describe_connection_error
+from airflow_airbyte_connectors.files import NotRegularFileError, open_regular_file
 from airflow_airbyte_connectors.releases import RegistryFormatError, RegistryReleases, parse_registry
 from airflow_airbyte_connectors.urls import without_userinfo
 
@@ -33,6 +34,7 @@ BACKOFF_MULTIPLIER = 0.5
 BACKOFF_CAP = 8.0
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # Unrolled and possessive: an unterminated 1 MB string is scanned once, without giving characters back.
+_SSL_REASON = re.compile(r"\[SSL(?:: [A-Z0-9_]++)?+\][^'\"]{0,200}")
 _JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"')
 
 
@@ -59,15 +61,18 @@ def read_connector_registry(
 
     Returns ``(releases, [])``, or ``(None, [finding])`` when it cannot be read, is larger than ``max_bytes``,
     is not JSON or is not a registry. Problems inside single entries are in ``releases.findings``.
-    ``timeout`` is the connect timeout, the longest wait for data, and the longest a whole answer may take (checked
-    as data arrives), so a slow or trickling server holds an attempt for at most about twice ``timeout``.
+    ``timeout`` is the longest one attempt may take, from connecting to the last byte of the answer (status line
+    and headers included), so a slow or trickling server holds an attempt for at most ``timeout`` plus a second.
+    A finding quotes nothing of a local file's content: it may be any file, a secret one too.
     """
+    from_file = False
     try:
-        raw = _read(location, timeout=timeout, max_bytes=max_bytes, attempts=max(1, attempts))
-        document = _decode(raw)
+        raw, from_file = _read(location, timeout=timeout, max_bytes=max_bytes, attempts=max(1, attempts))
+        document = _decode(raw, quote_content=not from_file)
         releases = parse_registry(document)
     except (_Unreadable, RegistryFormatError) as exc:
-        finding = f"connector registry {without_userinfo(location)}: {exc}"
+        reason = exc.reason if isinstance(exc, RegistryFormatError) and from_file else exc
+        finding = f"connector registry {without_userinfo(location)}: {reason}"
         log.warning("%s", finding)
         return None, [finding]
     log.info(
@@ -79,26 +84,30 @@ def read_connector_registry(
     return releases, []
 
 
-def _read(location: str, *, timeout: float, max_bytes: int, attempts: int) -> bytes:
-    parts = urlsplit(location)
+def _read(location: str, *, timeout: float, max_bytes: int, attempts: int) -> tuple[bytes, bool]:
+    """The bytes at ``location``, and whether they come from a local file."""
+    try:
+        parts = urlsplit(location)
+    except ValueError:
+        raise _Unreadable("not a valid URL") from None
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
-        return _read_http(location, timeout=timeout, max_bytes=max_bytes, attempts=attempts)
+        return _read_http(location, timeout=timeout, max_bytes=max_bytes, attempts=attempts), False
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
-            raise _Unreadable(f"a file:// URI with a host ({parts.netloc}) is not supported")
-        return _read_file(Path(url2pathname(parts.path)), max_bytes)
+            raise _Unreadable("a file:// URI with a host is not supported (use file:///path)")
+        return _read_file(Path(url2pathname(parts.path)), max_bytes), True
     if "://" in location:
-        raise _Unreadable(f"unsupported scheme {parts.scheme!r} (use http://, https://, file:// or a path)")
-    return _read_file(Path(location), max_bytes)
+        raise _Unreadable(f"unsupported scheme {parts.scheme[:20]!r} (use http://, https://, file:// or a path)")
+    return _read_file(Path(location), max_bytes), True
 
 
 def _read_file(path: Path, max_bytes: int) -> bytes:
     try:
-        if path.is_dir():
-            raise _Unreadable("is a directory, expected a JSON file")
-        with path.open("rb") as handle:
-            raw = handle.read(max_bytes + 1)  # bounded even for pipes and devices, whose size says nothing
+        with open_regular_file(path) as handle:
+            raw = handle.read(max_bytes + 1)
+    except NotRegularFileError as exc:
+        raise _Unreadable(f"{exc.reason}, expected a JSON file") from None
     except FileNotFoundError:
         raise _Unreadable("file not found") from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
@@ -136,27 +145,28 @@ def _read_http(url: str, *, timeout: float, max_bytes: int, attempts: int) -> by
 
 
 def _get_once(url: str, *, timeout: float, max_bytes: int) -> bytes:
+    # requests' timeout is per socket read: a server trickling the headers or the body would never trip it.
     deadline = time.monotonic() + timeout
-    try:
-        with requests.get(url, stream=True, timeout=(timeout, timeout), headers={"Accept": "application/json"}) as r:
+
+    def late() -> _Transient:
+        return _Transient(f"no complete answer within {timeout:g} s")
+
+    def call() -> bytes:
+        remaining = max(deadline - time.monotonic(), 0.001)
+        headers = {"Accept": "application/json"}
+        with requests.get(url, stream=True, timeout=(remaining, remaining), headers=headers) as r:
             if r.status_code in _RETRYABLE_STATUS:
                 raise _Transient(f"HTTP {r.status_code} {r.reason}".rstrip(), _retry_after(r))
             if r.status_code != 200:
                 raise _Unreadable(f"HTTP {r.status_code} {r.reason}".rstrip())
-            length = r.headers.get("Content-Length", "")
-            if length.isdigit() and int(length) > max_bytes:
-                raise _Unreadable(_too_large(max_bytes))
-            body = bytearray()
-            for chunk in chunks(r):
-                body += chunk
-                if len(body) > max_bytes:
-                    raise _Unreadable(_too_large(max_bytes))
-                # requests' timeout is per socket read; a server trickling bytes would never trip it.
-                if time.monotonic() > deadline:
-                    raise _Transient(f"no complete answer within {timeout:g} s")
-            return bytes(body)
+            return read_body(r, deadline=deadline, limit=max_bytes, late=late, truncate=False)
+
+    try:
+        return call_by(deadline, call, late)
+    except TooLargeError:
+        raise _Unreadable(_too_large(max_bytes)) from None
     except requests.exceptions.SSLError as exc:
-        raise _Unreadable(f"TLS error: {_short(exc)}") from None
+        raise _Unreadable(f"TLS error: {_tls_reason(exc)}") from None
     except (requests.Timeout, urllib3.exceptions.TimeoutError):
         raise _Transient(f"no answer within {timeout:g} s") from None
     except (
@@ -165,8 +175,11 @@ def _get_once(url: str, *, timeout: float, max_bytes: int) -> bytes:
         urllib3.exceptions.ProtocolError,
     ) as exc:
         raise _Transient(describe_connection_error(exc)) from None
-    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-        raise _Unreadable(f"request failed: {_short(exc)}") from None
+    except (requests.exceptions.InvalidURL, urllib3.exceptions.LocationValueError):
+        raise _Unreadable("not a valid URL") from None
+    except (requests.RequestException, urllib3.exceptions.HTTPError, ValueError) as exc:
+        # Their text may quote the URL as given, password included.
+        raise _Unreadable(f"request failed ({type(exc).__name__})") from None
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -174,9 +187,11 @@ def _retry_after(response: requests.Response) -> float | None:
     return float(value) if value.isdigit() else None
 
 
-def _short(exc: Exception) -> str:
-    text = str(exc)
-    return text if len(text) <= 200 else text[:200] + "..."
+def _tls_reason(exc: Exception) -> str:
+    """OpenSSL's reason (``[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ...``), not the rest of
+    the text, which may quote the URL as given."""
+    found = _SSL_REASON.search(str(exc))
+    return found.group()[:200] if found else type(exc).__name__
 
 
 def _too_large(max_bytes: int) -> str:
@@ -184,14 +199,16 @@ def _too_large(max_bytes: int) -> str:
     return f"larger than {size}; not read"
 
 
-def _decode(raw: bytes) -> object:
-    """The JSON document, or :class:`_Unreadable` saying what the bytes are instead."""
+def _decode(raw: bytes, *, quote_content: bool) -> object:
+    """The JSON document, or :class:`_Unreadable` saying what the bytes are instead. ``quote_content``: the
+    reason may quote the start of the bytes (an HTTP answer, e.g. a login page); never a local file's."""
     if raw.startswith(b"\x1f\x8b"):
         raise _Unreadable("not JSON (gzip-compressed data)")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise _Unreadable(f"not UTF-8 text (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})") from None
+        byte = f": {raw[exc.start : exc.start + 1]!r}" if quote_content else ""
+        raise _Unreadable(f"not UTF-8 text (byte {exc.start}{byte})") from None
     if not text.strip():
         raise _Unreadable("empty answer, expected JSON")
     try:
@@ -201,7 +218,8 @@ def _decode(raw: bytes) -> object:
     except json.JSONDecodeError as exc:
         stripped = text.strip()
         if stripped[0] not in "{[":
-            raise _Unreadable(f"not JSON (it starts with {_opening(stripped)})") from None
+            opening = _opening(stripped) if quote_content else "neither { nor ["
+            raise _Unreadable(f"not JSON (it starts with {opening})") from None
         if (still_open := _open_brackets(text)) > 0:
             raise _Unreadable(
                 f"truncated JSON: it ends after {len(raw)} bytes with {still_open} object(s) or list(s) still open"

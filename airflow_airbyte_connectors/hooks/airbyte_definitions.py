@@ -33,7 +33,7 @@ from airflow_airbyte_connectors.hooks.airbyte_errors import (
     was_never_sent,
 )
 from airflow_airbyte_connectors.kinds import Kind, id_key
-from airflow_airbyte_connectors.urls import instance_url
+from airflow_airbyte_connectors.urls import INVALID_URL, instance_url, without_userinfo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,6 +86,10 @@ def server_root(host: str, port: int | None = None) -> str:
         raise ValueError("the Airbyte connection has no host; set it to e.g. http://localhost:8000")
     if "://" not in host:
         host = f"http://{host}"
+    if without_userinfo(host) == INVALID_URL:  # urlsplit's own errors may quote the host, password included
+        raise ValueError(
+            "the Airbyte connection's host is not a valid URL (percent-encode '/', '?', '#' or '@' in a password)"
+        )
     parts = urlsplit(host)
     netloc = parts.netloc.rpartition("@")[2]
     if port and parts.port is None:
@@ -101,7 +105,10 @@ def server_root(host: str, port: int | None = None) -> str:
 def host_credentials(host: str) -> tuple[str, str] | None:
     """The ``(user, password)`` a connection host carries as ``user:password@`` (percent-decoded), or None."""
     host = (host or "").strip()
-    parts = urlsplit(host if "://" in host else f"http://{host}")
+    host = host if "://" in host else f"http://{host}"
+    if without_userinfo(host) == INVALID_URL:
+        return None  # server_root refuses the host without quoting it
+    parts = urlsplit(host)
     if "@" not in parts.netloc:
         return None
     return unquote(parts.username or ""), unquote(parts.password or "")

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -16,6 +19,8 @@ import pytest
 from airflow_airbyte_connectors.clients import connector_registry
 from airflow_airbyte_connectors.clients.connector_registry import read_connector_registry
 from airflow_airbyte_connectors.testing.local_server import LocalServer
+from airflow_airbyte_connectors.testing.registry_api import REGISTRY_PATH
+from airflow_airbyte_connectors.testing.trickle import TricklingAirbyte
 from tests.support import SHARED_AIRBYTE, require_airbyte_files, unused_port
 
 REGISTRY_FILE = SHARED_AIRBYTE / "oss-registry-releases-b8390e04.json"
@@ -129,6 +134,33 @@ class TestHttp:
         assert "mirror-user" not in finding and "mirror-user" not in caplog.text
         assert finding.startswith(f"connector registry {server.url}: HTTP 503")
 
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://mirror-user:s3cret-pw@127.0.0.1:99999/x.json",
+            "http://mirror-user:s3cret-pw@127.0.0.1:port/x.json",
+            "http://mirror-user:s3cret-pw@[::1/x.json",
+            "http://mirror-user:pa/s3cret-pw@127.0.0.1:1/x.json",
+            "http://mirror-user:s3cret-pw\uff03@127.0.0.1:1/x.json",
+            "http://mirror-user:s3cret-pw@bad host/x.json",
+            "http://mirror-user:s3cret-pw@127.0.0.1:1/x\n.json",
+        ],
+        ids=["port-out-of-range", "port-not-a-number", "ipv6-unclosed", "slash", "fullwidth-hash", "space", "newline"],
+    )
+    def test_credentials_in_a_url_that_cannot_be_parsed_are_not_shown(self, caplog, url):
+        finding = only_finding(read_connector_registry(url, timeout=2, attempts=2))
+        assert "s3cret-pw" not in finding and "s3cret-pw" not in caplog.text
+        assert "mirror-user" not in finding and "mirror-user" not in caplog.text
+
+    def test_tls_error_says_why_without_the_url(self, serve):
+        server = serve(Answer())
+        url = server.url.replace("http://", "https://mirror-user:s3cret-pw@")
+        finding = only_finding(read_connector_registry(url, timeout=5, attempts=1))
+        # A TLS handshake with a plain-HTTP server: OpenSSL's reason, not the exception's text with the URL.
+        prefix = f"connector registry {server.url.replace('http://', 'https://')}: TLS error: [SSL: "
+        assert finding.startswith(prefix) and "WRONG_VERSION_NUMBER" in finding, finding
+        assert "s3cret-pw" not in finding and "mirror-user" not in finding
+
     def test_404_is_not_retried(self, serve):
         server = serve(Answer(status=404, body=b"Not Found"))
         finding = only_finding(read_connector_registry(server.url + "/x.json", timeout=5))
@@ -171,6 +203,20 @@ class TestHttp:
         finding = only_finding(read_connector_registry(server.url, timeout=0.5, attempts=1))
         assert time.monotonic() - started < 2.0
         assert finding.endswith("no complete answer within 0.5 s (1 attempt)")
+
+    def test_trickling_status_line_and_headers_are_bounded(self, emulator):
+        # A byte every 0.1 s from the status line on: each socket read is within the timeout, the call is not.
+        emu = emulator(
+            registry="builtin",
+            emulator_class=TricklingAirbyte,
+            operations=[REGISTRY_PATH],
+            interval=0.1,
+            from_status_line=True,
+        )
+        started = time.monotonic()
+        finding = only_finding(read_connector_registry(emu.registry_url, timeout=0.5, attempts=1))
+        assert time.monotonic() - started < 3.0
+        assert finding == f"connector registry {emu.registry_url}: no complete answer within 0.5 s (1 attempt)"
 
     def test_connection_refused(self):
         url = f"http://127.0.0.1:{unused_port()}/oss_registry.json"
@@ -284,6 +330,15 @@ class TestFiles:
     def test_directory(self, tmp_path):
         assert only_finding(read_connector_registry(str(tmp_path))).endswith("is a directory, expected a JSON file")
 
+    @pytest.mark.parametrize("as_uri", [False, True], ids=["path", "file-uri"])
+    def test_fifo_is_refused_unopened(self, tmp_path, as_uri):
+        # Opening a FIFO blocks until a writer comes; none comes here. A child process, so a hang fails.
+        pipe = tmp_path / "oss_registry.json"
+        os.mkfifo(pipe)
+        location = pipe.as_uri() if as_uri else str(pipe)
+        finding = read_in_child(location)
+        assert finding == f"connector registry {location}: is a FIFO (named pipe), expected a JSON file"
+
     def test_large_file(self, tmp_path):
         big = tmp_path / "big.json"
         with big.open("wb") as handle:
@@ -296,12 +351,42 @@ class TestFiles:
         assert "truncated JSON" in only_finding(read_connector_registry(cut.as_uri()))
 
     @pytest.mark.parametrize(
+        "content",
+        [
+            b"root:x:0:0:root:/root:/bin/bash\nAWS_SECRET_ACCESS_KEY=fake-secret-7f3a9c\n",
+            b"  fake-secret-7f3a9c  ",
+            b'{"fake-secret-7f3a9c": "fake-secret-7f3a9c"}',
+            b"fake-secret-7f3a9c \xff\xfe",
+            b"\xfffake-secret-7f3a9c",
+        ],
+        ids=["passwd-and-env", "bare-word", "json-not-a-registry", "not-utf8", "first-byte-not-utf8"],
+    )
+    def test_content_of_a_file_that_is_not_a_registry_is_not_quoted(self, tmp_path, caplog, content):
+        secret = tmp_path / "secrets.env"
+        secret.write_bytes(content)
+        finding = only_finding(read_connector_registry(str(secret)))
+        assert "fake-secret" not in finding and "fake-secret" not in caplog.text
+        assert "root:" not in finding and "\\x" not in finding
+        assert finding.startswith(f"connector registry {secret}: not ")
+
+    @pytest.mark.parametrize(
         ("location", "text"),
         [
             ("ftp://example.com/oss_registry.json", "unsupported scheme 'ftp'"),
-            ("file://otherhost/oss_registry.json", "a file:// URI with a host (otherhost) is not supported"),
+            ("file://otherhost/oss_registry.json", "a file:// URI with a host is not supported"),
         ],
         ids=["ftp", "file-host"],
     )
     def test_unsupported_locations(self, location, text):
         assert text in only_finding(read_connector_registry(location))
+
+
+def read_in_child(location: str) -> str:
+    """The one finding of reading ``location`` in a child process that must end within 20 s."""
+    code = (
+        "import sys; from airflow_airbyte_connectors.clients.connector_registry import read_connector_registry; "
+        "releases, findings = read_connector_registry(sys.argv[1]); print(findings[0])"
+    )
+    done = subprocess.run([sys.executable, "-c", code, location], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()

@@ -46,6 +46,29 @@ def test_server_root_leaves_the_credentials_out(host, root):
     assert server_root(host, 8001) == root
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        f"http://{USER}:{PASSWORD}@airbyte:99999",
+        f"http://{USER}:{PASSWORD}@[::1",
+        f"http://{USER}:pa/{PASSWORD}@airbyte:8000",
+        f"http://{USER}:1234/{PASSWORD}@airbyte:8000",
+        f"http://{USER}:pa?{PASSWORD}@airbyte:8000",
+        f"http://{USER}:{PASSWORD}\uff03@airbyte:8000",
+        f"{USER}:{PASSWORD}@air byte",
+    ],
+    ids=["bad-port", "ipv6-unclosed", "slash", "digits-slash", "question-mark", "fullwidth-hash", "space"],
+)
+def test_a_host_that_cannot_be_read_for_sure_is_refused_without_quoting_it(monkeypatch, host):
+    with pytest.raises(ValueError, match="host is not a valid URL") as caught:
+        server_root(host, 8001)
+    assert PASSWORD not in str(caught.value)
+    assert host_credentials(host) is None
+    with pytest.raises(ValueError, match="host is not a valid URL") as caught:
+        use_host(monkeypatch, host).client_settings  # noqa: B018
+    assert PASSWORD not in str(caught.value)
+
+
 def test_credentials_are_percent_decoded():
     assert host_credentials("http://ops%40corp:p%3Ass%2Fw@h:1") == ("ops@corp", "p:ss/w")
     assert host_credentials("http://h:1/x@y") is None
