@@ -201,7 +201,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         # Renamed only where the plan renames: a name Airbyte took since the plan makes the plan stale below.
         named = self.name_before if self.name_before is not None else current.name
         rename = desired.name if current.custom and desired.name != named else None
-        if current.docker_image_tag == desired.docker_image_tag and current.name == (rename or current.name):
+        if current.docker_image_tag == desired.docker_image_tag and (rename is None or current.name == rename):
             if not retried:
                 self.log.info(
                     "%s %s (%s) is already at %s: nothing to do",
