@@ -10,13 +10,14 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
 from tests.services import test_approval
 from tests.services.airflow_services import Airflow, wait_for
-from tests.services.approvals import answered, waiting_approval
+from tests.services.approvals import answered, assert_answer_taken, waiting_approval
 from tests.services.test_approval import GITHUB, GITHUB_WRITE, POKE_WRITE, POKEAPI, end, start, written
 from tests.support import REPO_ROOT
 
@@ -99,15 +100,31 @@ def behind(airbyte: Any, config: Path, sources: list[dict[str, Any]]) -> None:
     config.write_text(yaml.safe_dump({"connectors": {"source_definitions": sources, "destination_definitions": []}}))
 
 
+def is_hitl_answer(response: Any) -> bool:
+    """The UI's answer to a Required Action: PATCH .../taskInstances/{task}/{map_index}/hitlDetails."""
+    return response.request.method == "PATCH" and urlsplit(response.url).path.endswith("/hitlDetails")
+
+
+def click_answer(page: Any, option: str) -> dict[str, Any]:
+    """Click ``option`` (Approve, Reject) on the open approval page and wait for the UI's PATCH: fail with its
+    status and body unless Airflow took the answer (2xx; a 409 means the request was answered already, e.g. it
+    lapsed to its default). The answer as Airflow stored it."""
+    button = page.get_by_role("button", name=option)
+    button.wait_for(state="visible")
+    wait_for(f"the {option} button to be enabled", button.is_enabled, timeout=30, every=0.5)
+    with page.expect_response(is_hitl_answer) as answer:
+        button.click()
+    response = answer.value
+    assert_answer_taken(response.status, response.text(), f"{option} clicked in the UI ({response.url})")
+    return response.json()
+
+
 def approve_in_page(page: Any, airflow: Airflow, run_id: str, url: str) -> dict[str, Any]:
     """Click Approve in the approval page (see ``approvals.answered`` for the race it waits out)."""
 
     def click_approve() -> None:
         page.goto(url)
-        button = page.get_by_role("button", name="Approve")
-        button.wait_for(state="visible")
-        wait_for("the Approve button to be enabled", button.is_enabled, timeout=30, every=0.5)
-        button.click()
+        click_answer(page, "Approve")
 
     return answered(airflow, run_id, click_approve)
 

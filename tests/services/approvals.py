@@ -11,6 +11,10 @@ from tests.services.airflow_services import Airflow, logged_line, wait_for
 
 DAG_ID = "create_connectors"
 TASK_ID = "approve"
+# approval_timeout (seconds) for every stack whose tests answer approvals: far beyond what a loaded machine can
+# take between the pause and the answer (a lapsed request turns a late answer into 409 and a Reject). The wait
+# ends at the answer, so it costs nothing when things go well.
+ANSWERING_APPROVAL_TIMEOUT = 600
 
 
 def task_instance(
@@ -129,10 +133,20 @@ def answer(
 def patch_answer(
     airflow: Airflow, run_id: str, option: str, *, dag_id: str = DAG_ID, task_id: str = TASK_ID
 ) -> dict[str, Any]:
-    """The person's answer over REST, as Airflow stored it (who, when, which)."""
-    return airflow.api(
-        "PATCH", hitl_path(run_id, dag_id, task_id), json={"chosen_options": [option], "params_input": {}}
-    )
+    """The person's answer over REST, as Airflow stored it (who, when, which). Fails, with Airflow's status and
+    words, unless Airflow took it (2xx): a 409 means the request was already answered, e.g. it lapsed to its
+    default first."""
+    url = f"{airflow.url}/api/v2/{hitl_path(run_id, dag_id, task_id)}"
+    given = airflow.session.patch(url, json={"chosen_options": [option], "params_input": {}}, timeout=30)
+    # An AssertionError, not requests' HTTPError: wait_for() retries on those, and an answer is given once.
+    assert_answer_taken(given.status_code, given.text, f"{option} for {dag_id}.{task_id} of {run_id} over REST")
+    return given.json()
+
+
+def assert_answer_taken(status: int, body: str, what: str) -> None:
+    """Fail unless Airflow accepted an answer (HTTP 2xx), saying what was answered, its status and body."""
+    if not 200 <= status < 300:
+        raise AssertionError(f"Airflow refused the answer {what}: HTTP {status} {body[:1000]}")
 
 
 def without_approval_race(errors: list[str]) -> tuple[list[str], int]:

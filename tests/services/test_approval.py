@@ -42,10 +42,15 @@ pytestmark = pytest.mark.services
 
 GITHUB = {**registry_entry("source", "GitHub"), "dockerImageTag": "2.1.14"}  # 1.8.0 → 2.1.14: major, breaking
 POKEAPI = registry_entry("source", "PokeAPI")  # 0.3.38 → 0.3.40: patch, safe
-APPROVAL_TIMEOUT = 15
+# approval_timeout (seconds) of the stacks whose tests answer: a loaded machine must never let the request lapse
+# before the answer (a browser's click once came 15.5 s after the pause). The wait ends at the answer, so a
+# long timeout costs nothing; a test that fails to answer fails on its own, shorter, waits.
+APPROVAL_TIMEOUT = approvals.ANSWERING_APPROVAL_TIMEOUT
+# The one test that lets a request lapse, unanswered, to its default (Reject).
+LAPSE_TIMEOUT = 15
 
 
-def approval_env(airbyte, config: Path, mode: str) -> dict[str, str]:
+def approval_env(airbyte, config: Path, mode: str, approval_timeout: float = APPROVAL_TIMEOUT) -> dict[str, str]:
     """The services' environment: the emulator (with its registry), this basic_config, approval ``mode``."""
     return {
         "AIRFLOW__AIRBYTE_CONNECTORS__BASIC_CONFIG_PATH": str(config),
@@ -53,7 +58,7 @@ def approval_env(airbyte, config: Path, mode: str) -> dict[str, str]:
         "AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES": "False",
         "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": airbyte.registry_url,
         "AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL": mode,
-        "AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL_TIMEOUT": str(APPROVAL_TIMEOUT),
+        "AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL_TIMEOUT": f"{approval_timeout:g}",
         "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "2",
         "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps(
             {"conn_type": "airbyte", "host": airbyte.url, "login": CLIENT_ID, "password": CLIENT_SECRET}
@@ -69,9 +74,14 @@ def stack(tmp_path: Path, emulator, request) -> Iterator[tuple[Airflow, Any, Pat
     (dags / f"{COPY_DAG_ID}.py").write_text(renamed_copy((REPO_ROOT / "dags" / "create_connectors.py").read_text()))
     airbyte = emulator(seed=REGISTRY, registry=RELEASES, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
     config = tmp_path / "configs" / "basic_config.yaml"
+    # "held", (mode, users) or {"mode": ..., "users": ..., "approval_timeout": ...}
     settings = getattr(request, "param", "held")
-    mode, users = (settings, None) if isinstance(settings, str) else settings
-    env = approval_env(airbyte, config, mode)
+    if isinstance(settings, str):
+        settings = {"mode": settings}
+    elif isinstance(settings, tuple):
+        settings = dict(zip(("mode", "users"), settings, strict=True))
+    mode, users = settings["mode"], settings.get("users")
+    env = approval_env(airbyte, config, mode, settings.get("approval_timeout", APPROVAL_TIMEOUT))
     login = None
     if users:
         # Real users instead of all-admins: approval_users names who may answer.
@@ -150,13 +160,6 @@ def test_held_changes_wait_for_a_person(stack):
     assert report["approval"]["outcome"] == "rejected" and report["counts"]["held"] == 1
     assert task_instance(airflow, run, "apply_approved")["state"] == "skipped"  # visible in the grid
 
-    # No answer in time: counted as Reject, said so.
-    run = start(airflow, airbyte, config, [GITHUB, POKEAPI])
-    state, report = end(airflow, run)
-    assert state == "success" and written(airbyte) == [POKE_WRITE]
-    assert report["approval"]["outcome"] == "lapsed"
-    assert f"no answer within approval_timeout ({APPROVAL_TIMEOUT} s)" in report["approval"]["summary"]
-
     # apply_held given up front does not get past the person: the held change still waits for the answer.
     run = start(airflow, airbyte, config, [GITHUB, POKEAPI], apply_held=True)
     waiting_approval(airflow, run)
@@ -176,6 +179,24 @@ def test_held_changes_wait_for_a_person(stack):
         assert state == "success" and written(airbyte) == writes, conf
         assert task_instance(airflow, run, "approve")["state"] == "skipped", conf
         assert report["approval"]["outcome"] == "not_needed", conf
+
+
+@pytest.mark.parametrize(
+    "stack", [pytest.param({"mode": "held", "approval_timeout": LAPSE_TIMEOUT}, id="held-lapse")], indirect=True
+)
+def test_no_answer_in_time_counts_as_reject(stack):
+    """The only stack with a short approval_timeout: nobody answers, the request lapses to its default (Reject),
+    the held change is not written, and the report says so."""
+    airflow, airbyte, config = stack
+    run = start(airflow, airbyte, config, [GITHUB, POKEAPI])
+    state, report = end(airflow, run)
+    assert state == "success" and written(airbyte) == [POKE_WRITE]
+    assert report["approval"]["outcome"] == "lapsed"
+    assert f"no answer within approval_timeout ({LAPSE_TIMEOUT} s)" in report["approval"]["summary"]
+    # Airflow wrote the default, not a person: it was asked, and it lapsed.
+    lapsed = airflow.api("GET", approvals.hitl_path(run))
+    assert lapsed["chosen_options"] == ["Reject"] and lapsed["responded_by_user"] is None, lapsed
+    assert task_instance(airflow, run, "apply_approved")["state"] == "skipped"
 
 
 @pytest.mark.parametrize("stack", ["always"], indirect=True)

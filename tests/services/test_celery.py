@@ -84,6 +84,8 @@ def celery_deployment(tmp_path: Path, emulator) -> Iterator[CeleryDeployment]:
         "AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES": "False",  # no route to Docker Hub here
         "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": airbyte.registry_url,  # the emulator serves the registry
         "AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL": "held",
+        # The test answers: the request must not lapse before, however loaded the machine.
+        "AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL_TIMEOUT": str(approvals.ANSWERING_APPROVAL_TIMEOUT),
         "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps(
             {"conn_type": "airbyte", "host": airbyte.url, "login": CLIENT_ID, "password": CLIENT_SECRET}
         ),
