@@ -19,11 +19,14 @@ REGISTRY = SHARED_AIRBYTE / "oss-registry-v2.0.0.json"
 RELEASES = SHARED_AIRBYTE / "oss-registry-releases-b8390e04.json"
 CONFIG_API_SPEC = SHARED_AIRBYTE / "config-api.yaml"
 # The contract each emulator profile is held to: Airbyte's spec at the nearest published release
-# (no spec of 0.63 is available; v1.0.0's definition endpoints are the closest).
+# (no spec of 0.63 is available; v1.0.0's definition endpoints are the closest). config-api.yaml is main of
+# 2026-08-21 (about 2.2), the newest copy: no spec of 2.0.0, 2.3 or 2.4 is stored.
 PROFILE_SPECS = {
     "0.63": SHARED_AIRBYTE / "config-api-definitions@v1.0.0.yaml",
     "1.6": SHARED_AIRBYTE / "config-api-definitions@v1.6.0.yaml",
     "2.0": CONFIG_API_SPEC,
+    "2.2": CONFIG_API_SPEC,
+    "2.4": CONFIG_API_SPEC,
 }
 DAGS_FOLDER = REPO_ROOT / "dags"
 

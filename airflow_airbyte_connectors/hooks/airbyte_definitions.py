@@ -50,6 +50,11 @@ _ACTOR_PAGE_SIZE = 100  # sources/list, destinations/list (Airbyte's default pag
 # 100 000 actors in one workspace (pages of 100) is far beyond any instance seen; a server still sending full
 # pages of new actors then ignores the cursor in some new way, and would otherwise be read for ever.
 _MAX_ACTOR_PAGES = 1000
+# A 401 to HTTP Basic: a wrong login or password, or (the likely cause on a current install) Airbyte 2.2+.
+_BASIC_REFUSED = (
+    "HTTP Basic auth refused: a wrong login or password, or likely Airbyte 2.2 or later. Airbyte 2.2 and later "
+    "accept no HTTP Basic; use an application's client id and secret (abctl local credentials)"
+)
 
 AuthType = Literal["none", "bearer", "basic"]
 
@@ -416,6 +421,8 @@ class AirbyteDefinitionsHook(BaseHook):
             self._forget_token()
             answer = self._send(url, body, timeout, budget_end)
         log.debug("POST %s -> %s in %.2fs", url, answer.status, time.monotonic() - started)
+        if answer.status == 401 and self.client_settings.auth_type == "basic":
+            raise self._error(answer, hint=_BASIC_REFUSED)
         if answer.status >= 300:
             raise self._error(answer)
         return answer_json(answer)

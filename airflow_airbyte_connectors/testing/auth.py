@@ -20,10 +20,20 @@ class Auth:
     """Client credentials and the tokens issued for them. Not locked itself: the server locks around it.
 
     :param scheme: ``"basic"`` (docker-compose era Airbyte) or ``"bearer"``.
+    :param basic: HTTP Basic with the credentials is accepted too (bearer servers before 2.2).
     """
 
-    def __init__(self, scheme: str, client_id: str | None, client_secret: str | None, token_lifetime: float):
+    def __init__(
+        self,
+        scheme: str,
+        client_id: str | None,
+        client_secret: str | None,
+        token_lifetime: float,
+        *,
+        basic: bool = True,
+    ):
         self.scheme = scheme
+        self.basic = basic or scheme == "basic"
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_lifetime = token_lifetime
@@ -65,10 +75,10 @@ class Auth:
 
     def authorised(self, headers: Mapping[str, str]) -> bool:
         header = headers.get("authorization", "")
-        if self.scheme == "basic":
+        if header.startswith("Basic ") and self.basic:
             expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
             return secrets.compare_digest(header, f"Basic {expected}")
-        if not header.startswith("Bearer "):
+        if self.scheme == "basic" or not header.startswith("Bearer "):
             return False
         expiry = self.tokens.get(header.removeprefix("Bearer "))
         return expiry is not None and time.monotonic() < expiry

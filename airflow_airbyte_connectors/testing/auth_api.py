@@ -1,6 +1,6 @@
 """Who may call the emulated Airbyte and which workspaces it answers with: ``applications/token``, the
-credential check of every other call, ``workspaces/list`` and ``workspaces/list_by_organization_id``,
-and direct access to tokens for tests. The state is :mod:`.auth`."""
+credential check of every other call, 2.4's one-workspace rule, ``workspaces/list`` and
+``workspaces/list_by_organization_id``, and direct access to tokens for tests. The state is :mod:`.auth`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_airbyte_connectors.kinds import KINDS
 from airflow_airbyte_connectors.testing.errors import require
 from airflow_airbyte_connectors.testing.state import EmulatorState
 
@@ -58,6 +59,42 @@ class AuthEndpoints(EmulatorState):
     def _authorised(self, headers: Mapping[str, str]) -> bool:
         with self._lock:
             return not self._auth.enabled or self._auth.authorised(headers)
+
+    def _scope_refusal(self, body: Any) -> tuple[int, Any] | None:
+        """Airbyte 2.4 (CVE-2026-80049), auth on: 403 when the resources a request names belong to more than
+        one workspace or organization; built-in definitions belong to none. None: the request may go on."""
+        if not (self.profile.single_scope_requests and self._auth.enabled and isinstance(body, dict)):
+            return None
+        with self._lock:
+            owners = [owner for key, value in body.items() if (owner := self._owner(key, value))]
+        if len({workspace for workspace, _ in owners if workspace}) <= 1 and len({org for _, org in owners}) <= 1:
+            return None
+        message = "The resources of this request belong to more than one workspace or organization"
+        # A problem body like the server's 400s (notes/airbyte-2.x.md); type and title by analogy.
+        return 403, {
+            "status": 403,
+            "type": "https://reference.airbyte.com/reference/errors#forbidden",
+            "title": "forbidden",
+            "detail": message,
+            "data": {"message": message},
+        }
+
+    def _owner(self, key: str, value: Any) -> tuple[str | None, str] | None:
+        """(workspace, organization) owning the resource ``key`` names; None if nothing does or it is unknown."""
+        workspace_id: str | None = None
+        if key == "organizationId":
+            return None, str(value)
+        if key == "workspaceId":
+            workspace_id = str(value)
+        for kind in KINDS:
+            if key == f"{kind}DefinitionId":
+                definition = self._definitions.by_kind[kind].get(str(value))
+                workspace_id = definition.workspace_id if definition else None
+            elif key == f"{kind}Id":
+                actor = self._actors.actors[kind].get(str(value))
+                workspace_id = actor.workspace_id if actor else None
+        workspace = next((w for w in self._workspaces.reads if w["workspaceId"] == workspace_id), None)
+        return (workspace_id, workspace["organizationId"]) if workspace else None
 
     def _workspaces_list(self) -> dict[str, Any]:
         return {"workspaces": copy.deepcopy(self._workspaces.reads)}

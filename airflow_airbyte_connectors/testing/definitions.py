@@ -27,6 +27,7 @@ class Definition:
     kind: str
     read: dict[str, Any]
     tombstone: bool = False
+    workspace_id: str | None = None  # the workspace a custom definition was created in
 
     @property
     def id(self) -> str:
@@ -57,6 +58,7 @@ class DefinitionStore:
         documentation_url: str,
         custom: bool = False,
         definition_id: str | None = None,
+        workspace_id: str | None = None,
     ) -> dict[str, Any]:
         read: dict[str, Any] = {
             f"{kind}DefinitionId": definition_id or str(uuid.uuid4()),
@@ -66,7 +68,7 @@ class DefinitionStore:
             "documentationUrl": documentation_url,
             "custom": custom,
         }
-        self.by_kind[kind][read[f"{kind}DefinitionId"]] = Definition(kind, read)
+        self.by_kind[kind][read[f"{kind}DefinitionId"]] = Definition(kind, read, workspace_id=workspace_id)
         return copy.deepcopy(read)
 
     def find(self, kind: str, body: Any, *, include_deleted: bool = False) -> Definition:

@@ -81,6 +81,7 @@ class DefinitionEndpoints(EmulatorState):
             docker_image_tag=fields["dockerImageTag"],
             documentation_url=fields["documentationUrl"],
             custom=True,
+            workspace_id=body["workspaceId"],
         )
         time.sleep(self.write_delay)
         return read

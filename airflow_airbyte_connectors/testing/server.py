@@ -3,7 +3,7 @@
 It follows Airbyte's OpenAPI spec (config-api.yaml) and the server behaviour the project depends on:
 a new UUID per create, duplicate names accepted, update keeps the ID and changes only what Airbyte
 changes, 404 for unknown IDs, 200 from ``get`` for a deleted definition, expiring bearer tokens, and the
-differences between Airbyte versions (profiles ``0.63``, ``1.6``, ``2.0``).
+differences between Airbyte versions (profiles ``0.63``, ``1.6``, ``2.0``, ``2.2``, ``2.4``).
 
 This module routes requests and speaks HTTP; each resource's endpoints live beside its state.
 """
@@ -76,15 +76,17 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
     Endpoints (``POST /api/v1/...``): ``{source,destination}_definitions/{list, list_for_workspace, get,
     create_custom, update, delete}``, ``{sources,destinations}/{search, list, get}``, ``connections/list``,
     ``actor_definition_versions/get_for_{source,destination}``, ``deployment/metadata``, ``applications/token``,
-    ``workspaces/list`` (profiles 0.63, 1.6) or ``workspaces/list_by_organization_id`` (2.0).
+    ``workspaces/list`` (profiles 0.63, 1.6) or ``workspaces/list_by_organization_id`` (2.0 and later).
     ``GET /registry/oss_registry.json`` and ``GET /metadata/<dockerRepository>/latest/oss.json`` serve the
     registry (see :attr:`registry_url`).
 
     :param seed: None (no definitions), ``"builtin"`` (the small registry shipped with the package), an
         ``http(s)://`` URL or a path of a registry JSON (``{"sources": [...], "destinations": [...]}``), or
         such a dict. A seed that cannot be read raises :class:`~.seeds.SeedError`.
-    :param profile: ``"0.63"``, ``"1.6"`` or ``"2.0"``.
-    :param client_id: with ``client_secret``, turns auth on (Basic for 0.63, bearer tokens otherwise).
+    :param profile: ``"0.63"``, ``"1.6"``, ``"2.0"``, ``"2.2"`` (HTTP Basic answered 401) or ``"2.4"`` (also 403
+        for a request whose resources span workspaces or organizations).
+    :param client_id: with ``client_secret``, turns auth on (Basic for 0.63, bearer tokens otherwise; Basic
+        too before 2.2).
     :param token_lifetime: seconds a token lives (default: the profile's).
     :param workspaces: how many workspaces the instance has.
     :param older_fraction: share of seeded definitions given an older tag (deterministic from ``rng_seed``).
@@ -137,7 +139,7 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
             raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
         self.profile = PROFILES[profile]
         lifetime = token_lifetime if token_lifetime is not None else self.profile.token_lifetime
-        self._auth = Auth(self.profile.auth, client_id, client_secret, lifetime)
+        self._auth = Auth(self.profile.auth, client_id, client_secret, lifetime, basic=self.profile.basic_auth)
         self.write_delay = write_delay
         self.deployment_id: str | None = deployment_id or str(uuid.uuid4())
         self.unpullable_tags = frozenset(unpullable_tags)
@@ -201,6 +203,8 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
             body = json.loads(raw_body) if raw_body.strip() else None
         except ValueError:
             return self._error(ApiError(400, "Malformed JSON body"))
+        if refusal := self._scope_refusal(body):
+            return refusal
         try:
             with self.write_holds.around(operation, body):
                 return 200, self._dispatch(operation, body)

@@ -4,7 +4,7 @@ the one lock that guards them."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from airflow_airbyte_connectors.testing.actors import ActorStore
 from airflow_airbyte_connectors.testing.auth import Auth, Workspaces
@@ -26,12 +26,19 @@ class Profile:
     custom_rename: bool  # update.name renames a custom definition
     error_id_only: bool  # 400/404/500 bodies are {"errorId"} only
     paginated_actor_lists: bool = False  # sources/list and destinations/list page by cursor (v1.8.0+)
+    basic_auth: bool = True  # HTTP Basic with the credentials is accepted (removed on Community in 2.2)
+    # 403 for a request naming resources of more than one workspace or organization, with auth on (2.4)
+    single_scope_requests: bool = False
 
+
+_V2_0 = Profile("2.0", "bearer", 900, False, True, True, True, True, paginated_actor_lists=True)
 
 PROFILES: dict[str, Profile] = {
     "0.63": Profile("0.63", "basic", 0, True, False, False, False, False),
     "1.6": Profile("1.6", "bearer", 180, True, False, False, True, False),
-    "2.0": Profile("2.0", "bearer", 900, False, True, True, True, True, paginated_actor_lists=True),
+    "2.0": _V2_0,
+    "2.2": replace(_V2_0, name="2.2", basic_auth=False),
+    "2.4": replace(_V2_0, name="2.4", basic_auth=False, single_scope_requests=True),
 }
 
 

@@ -162,8 +162,14 @@ class TestConvergence:
 class TestAirbyteVersions:
     @pytest.mark.parametrize(
         ("profile", "token_lifetime"),
-        [("0.63", None), ("1.6", 1.0), ("2.0", 1.0)],
-        ids=["0.63-basic-auth", "1.6-token-expires-mid-run", "2.0-token-expires-mid-run"],
+        [("0.63", None), ("1.6", 1.0), ("2.0", 1.0), ("2.2", 1.0), ("2.4", 1.0)],
+        ids=[
+            "0.63-basic-auth",
+            "1.6-token-expires-mid-run",
+            "2.0-token-expires-mid-run",
+            "2.2-token-expires-mid-run",
+            "2.4-token-expires-mid-run",
+        ],
     )
     def test_converges_unchanged_hook_on_each_profile(self, use_emulator, write_config, profile, token_lifetime):
         from tests.support import REGISTRY

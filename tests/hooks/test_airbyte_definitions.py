@@ -71,6 +71,16 @@ class TestConnectionForms:
         assert [r.operation for r in emu.requests] == ["source_definitions/list"]
         assert emu.requests[0].headers["authorization"].startswith("Basic ")
 
+    def test_basic_auth_refused_by_airbyte_2_2_says_what_to_use(self, use_emulator):
+        emu = use_emulator(profile="2.2", auth="basic")
+        with pytest.raises(AirbyteApiError) as caught:
+            hook().list_definitions("source")
+        message = str(caught.value)
+        assert caught.value.status == 401 and "/api/v1/source_definitions/list failed: HTTP 401" in message
+        assert "Airbyte 2.2 and later accept no HTTP Basic; use an application's client id and secret" in message
+        assert "(abctl local credentials)" in message and CLIENT_SECRET not in message
+        assert [(r.operation, r.status) for r in emu.requests] == [("source_definitions/list", 401)]
+
     def test_token_is_fetched_with_json_once_per_process(self, use_emulator):
         emu = use_emulator()
         first, second = hook(), hook()
@@ -210,7 +220,7 @@ class _DeploymentMetadataAnswers(AirbyteEmulator):
 
 
 class TestInstanceIdentity:
-    @pytest.mark.parametrize("profile", ["0.63", "1.6", "2.0"])
+    @pytest.mark.parametrize("profile", ["0.63", "1.6", "2.0", "2.2", "2.4"])
     def test_the_deployment_id_names_the_instance_whatever_the_url(self, use_emulator, monkeypatch, profile):
         emu = use_emulator(profile=profile)
         by_ip = hook().instance_id

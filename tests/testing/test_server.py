@@ -147,7 +147,9 @@ class TestRouting:
 
 class TestProfiles:
     @pytest.mark.allow_contract_violations  # the current spec requires workspaceId: that is the point
-    @pytest.mark.parametrize(("profile", "status"), [("0.63", 200), ("1.6", 200), ("2.0", 400)])
+    @pytest.mark.parametrize(
+        ("profile", "status"), [("0.63", 200), ("1.6", 200), ("2.0", 400), ("2.2", 400), ("2.4", 400)]
+    )
     def test_update_without_workspace(self, emulator, profile, status):
         emu = emulator(seed=REGISTRY, profile=profile)
         answer = post(
@@ -158,7 +160,8 @@ class TestProfiles:
         assert answer.status_code == status
 
     @pytest.mark.parametrize(
-        ("profile", "listed", "by_org"), [("0.63", 200, 404), ("1.6", 200, 404), ("2.0", 404, 200)]
+        ("profile", "listed", "by_org"),
+        [("0.63", 200, 404), ("1.6", 200, 404), ("2.0", 404, 200), ("2.2", 404, 200), ("2.4", 404, 200)],
     )
     def test_workspace_endpoints(self, emulator, profile, listed, by_org):
         emu = emulator(profile=profile)
@@ -205,6 +208,14 @@ class TestAuth:
         )
         assert post(emu, "applications/token", {"client_id": "airbyte", "client_secret": "password"}).status_code == 401
 
+    @pytest.mark.parametrize(("profile", "status"), [("1.6", 200), ("2.0", 200), ("2.2", 401), ("2.4", 401)])
+    def test_basic_auth_beside_tokens_until_2_2(self, emulator, profile, status):
+        emu = emulator(profile=profile, client_id="id", client_secret="secret")
+        answer = requests.post(f"{emu.url}/api/v1/source_definitions/list", auth=("id", "secret"), timeout=10)
+        assert answer.status_code == status
+        token = post(emu, "applications/token", {"client_id": "id", "client_secret": "secret"}).json()["access_token"]
+        assert post(emu, "source_definitions/list", token=token).status_code == 200
+
     def test_no_secret_or_token_is_echoed(self, emulator):
         emu = emulator(client_id="id", client_secret="s3cr3t-value")
         token = post(emu, "applications/token", {"client_id": "id", "client_secret": "s3cr3t-value"}).json()[
@@ -213,6 +224,62 @@ class TestAuth:
         emu.expire_tokens()
         answer = post(emu, "source_definitions/list", token=token)
         assert answer.status_code == 401 and token not in answer.text and "s3cr3t-value" not in answer.text
+
+
+class TestSingleScope:
+    """2.4 (CVE-2026-80049): a request whose resources span workspaces or organizations is refused with 403."""
+
+    @pytest.fixture
+    def two_workspaces(self, emulator):
+        def start(profile: str, **kwargs) -> tuple[AirbyteEmulator, str, str]:
+            emu = emulator(seed=REGISTRY, profile=profile, workspaces=2, **kwargs)
+            custom = emu.add_definition(
+                "source",
+                name=NEW["name"],
+                docker_repository=NEW["dockerRepository"],
+                docker_image_tag="1.0.0",
+                documentation_url=NEW["documentationUrl"],
+                custom=True,
+                workspace_id=emu.workspace_ids[0],
+            )
+            return emu, custom["sourceDefinitionId"], emu.issue_token() if emu.auth_enabled else ""
+
+        return start
+
+    @pytest.mark.parametrize(("profile", "status"), [("2.2", 200), ("2.4", 403)])
+    def test_updating_a_custom_definition_with_another_workspace(self, two_workspaces, profile, status):
+        emu, custom_id, token = two_workspaces(profile, client_id="id", client_secret="secret")
+        body = {"sourceDefinitionId": custom_id, "dockerImageTag": "1.1.0", "workspaceId": emu.workspace_ids[1]}
+        answer = post(emu, "source_definitions/update", body, token=token)
+        assert answer.status_code == status
+        if status == 403:
+            assert "more than one workspace or organization" in answer.json()["detail"]
+        expected = "1.1.0" if status == 200 else "1.0.0"
+        assert (
+            post(emu, "source_definitions/get", {"sourceDefinitionId": custom_id}, token=token).json()["dockerImageTag"]
+            == expected
+        )
+
+    def test_one_workspace_and_built_ins_pass_on_2_4(self, two_workspaces):
+        emu, custom_id, token = two_workspaces("2.4", client_id="id", client_secret="secret")
+        own = {"sourceDefinitionId": custom_id, "dockerImageTag": "1.1.0", "workspaceId": emu.workspace_ids[0]}
+        assert post(emu, "source_definitions/update", own, token=token).status_code == 200
+        pokeapi = "6371b14b-bc68-4236-bfbd-468e8df8e968"  # built-in: belongs to no workspace
+        for workspace in emu.workspace_ids:
+            body = {"sourceDefinitionId": pokeapi, "dockerImageTag": "0.3.41", "workspaceId": workspace}
+            assert post(emu, "source_definitions/update", body, token=token).status_code == 200
+
+    def test_created_custom_belongs_to_its_workspace(self, two_workspaces):
+        emu, _, token = two_workspaces("2.4", client_id="id", client_secret="secret")
+        create = {"workspaceId": emu.workspace_ids[1], "sourceDefinition": NEW}
+        created = post(emu, "source_definitions/create_custom", create, token=token).json()["sourceDefinitionId"]
+        body = {"sourceDefinitionId": created, "dockerImageTag": "1.1.0", "workspaceId": emu.workspace_ids[0]}
+        assert post(emu, "source_definitions/update", body, token=token).status_code == 403
+
+    def test_without_auth_there_is_no_check(self, two_workspaces):
+        emu, custom_id, _ = two_workspaces("2.4")
+        body = {"sourceDefinitionId": custom_id, "dockerImageTag": "1.1.0", "workspaceId": emu.workspace_ids[1]}
+        assert post(emu, "source_definitions/update", body).status_code == 200
 
 
 class TestCommandLine:
