@@ -139,6 +139,23 @@ class TestPlan:
         assert emu.write_requests() == []
         return result
 
+    def test_a_version_airbyte_would_refuse_exits_1_with_its_words(self, cli, emulator, write_config, tmp_path):
+        emu = emulator(seed=SEED, airbyte_version="2.2.0")
+        emu.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
+        rule = {"connectorVersion": POKEAPI["dockerImageTag"], "airbyteVersion": ">=2.3.0"}
+        entry = {"connectorName": "source-pokeapi", "connectorType": "source"}
+        entry |= {"connectorDefinitionId": POKEAPI["sourceDefinitionId"], "compatibilityMatrix": [rule]}
+        matrix = tmp_path / "platform-compatibility.json"
+        matrix.write_text(json.dumps({"compatibleConnectors": [entry]}))
+        env = {"AIRFLOW__AIRBYTE_CONNECTORS__PLATFORM_COMPATIBILITY_URL": str(matrix)}
+        result = cli("plan", str(write_config(config(POKEAPI))), conn=connection_uri(emu, auth="none"), env=env)
+        assert_one_error_line(
+            result,
+            f"Current Airbyte version 2.2.0 doesn't support connector version {POKEAPI['dockerImageTag']} "
+            "for connector source-pokeapi. Compatible Airbyte Version(s): >=2.3.0",
+        )
+        assert "Airbyte 2.2.0 (community)" in result.stdout and emu.write_requests() == []
+
     def test_json(self, cli, emulator, write_config):
         plan = json.loads(self.pending_plan(cli, emulator, write_config, "json").stdout)
         assert plan["schemaVersion"] == 2 and plan["dryRun"] is True
