@@ -141,16 +141,19 @@ def _plan(path: str, conn_id: str | None, output: str) -> int:
     except Exception as exc:
         raise CliError(_describe_airbyte_error(exc, conn_id)) from None
 
-    plan, root_url = built.plan, built.hook.client_settings.root_url
-    if output == "json":
-        from airflow_airbyte_connectors.plan_document import PlanDocument
+    from airflow_airbyte_connectors.plan_document import BLOCKING_CATEGORIES, AirbyteInstance, PlanDocument
 
-        document = PlanDocument.of(plan, dry_run=True, airbyte_url=root_url, config_digest=built.config_digest)
+    plan, root_url = built.plan, built.hook.client_settings.root_url
+    instance = AirbyteInstance(version=built.hook.instance.version, edition=built.hook.instance.edition)
+    if output == "json":
+        document = PlanDocument.of(
+            plan, dry_run=True, airbyte_url=root_url, airbyte=instance, config_digest=built.config_digest
+        )
         print(json.dumps(document.to_json(), indent=2, ensure_ascii=False))
     elif output == "markdown":
-        print(plan_markdown(plan), end="")
+        print(plan_markdown(plan, airbyte=instance.describe()), end="")
     else:
-        print(f"Plan against Airbyte at {root_url} (nothing is written):")
+        print(f"Plan against Airbyte at {root_url} — {instance.describe()} (nothing is written):")
         print(format_plan(plan))
     sys.stdout.flush()
 
@@ -162,8 +165,8 @@ def _plan(path: str, conn_id: str | None, output: str) -> int:
             f"{'them' if count != 1 else 'it'}: " + "; ".join(f.message for f in plan.conflicts)
         )
     if plan.blocked:
-        # The DAG's run fails on these too: the config names an image tag that does not exist.
-        raise CliError("; ".join(f.message for f in plan.findings if f.category == "image_missing"))
+        # The DAG's run fails on these too: an image tag that does not exist, or a version Airbyte refuses.
+        raise CliError("; ".join(f.message for f in plan.findings if f.category in BLOCKING_CATEGORIES))
     return EXIT_CHANGES if plan.actions or plan.held else EXIT_OK
 
 

@@ -2,8 +2,9 @@
 ``prepare`` task and the ``airbyte-connectors plan`` command. A new plan step is added here, once.
 
 Steps: load and validate basic_config → list Airbyte's definitions → compare (planning.make_plan) →
-leave out creates still pending → what each version move means and what is held → do the images exist →
-whom each version move touches. Nothing is written.
+leave out creates still pending → what each version move means and what is held → would this Airbyte
+refuse a version (its platform-compatibility matrix) → do the images exist → whom each version move touches.
+Nothing is written.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from airflow_airbyte_connectors.planning import (
     with_holds,
     with_image_checks,
     with_pending_creates,
+    with_platform_compatibility,
     with_version_changes,
 )
 from airflow_airbyte_connectors.urls import without_userinfo
 
 if TYPE_CHECKING:
-    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook, InstanceInfo
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,7 @@ def build_plan(
         len(desired.destination_definitions),
     )
     hook = AirbyteDefinitionsHook(conn_id)
+    instance = hook.instance
     current = {kind: hook.list_definitions(kind) for kind in KINDS}
     plan = make_plan(desired, current)
     if pending_creates is not None:
@@ -100,6 +103,7 @@ def build_plan(
         wanted = {(a.kind, a.desired.docker_repository) for a in plan.creates}
         plan = with_pending_creates(plan, pending_creates(hook, shown, wanted))
     plan = assess_versions(plan, apply_held=apply_held)
+    plan = check_platform_compatibility(plan, instance)
     built = BuiltPlan(plan, hook, path, hashlib.sha256(raw).hexdigest())
     if write_limit is not None and built.writes > write_limit:
         return replace(built, too_large=True)
@@ -128,6 +132,26 @@ def assess_versions(plan: Plan, *, apply_held: bool = False) -> Plan:
         findings = tuple(Finding("registry", None, "", p) for p in problems)
         plan = replace(plan, findings=plan.findings + findings)
     return with_holds(plan, settings.hold_changes(), apply_held=apply_held)
+
+
+def check_platform_compatibility(plan: Plan, instance: InstanceInfo) -> Plan:
+    """Block the updates this Airbyte would refuse by Airbyte's platform-compatibility matrix (read once, and
+    only when a definition is updated). Unreadable, or Airbyte's version unknown: a finding; the updates go
+    ahead, as Airbyte's own check lets them."""
+    location = settings.platform_compatibility_url()
+    if location is None or not any(a.definition_id for a in plan.updates + plan.held):
+        return plan
+    if instance.version is None:
+        note = "Airbyte did not tell its version: updates are not checked against the platform-compatibility matrix"
+        return replace(plan, findings=(*plan.findings, Finding("platform_compatibility", None, "", note)))
+    from airflow_airbyte_connectors.clients.connector_registry import read_platform_compatibility
+
+    matrix, problems = read_platform_compatibility(location, timeout=settings.read_timeout())
+    if matrix is None:
+        problems = [f"{p}; updates go ahead unchecked (Airbyte's own check lets them through too)" for p in problems]
+        findings = tuple(Finding("platform_compatibility", None, "", p) for p in problems)
+        return replace(plan, findings=plan.findings + findings)
+    return with_platform_compatibility(plan, matrix, instance.version, instance.edition)
 
 
 def check_plan_images(plan: Plan) -> Plan:

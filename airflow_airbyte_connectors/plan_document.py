@@ -25,6 +25,8 @@ from airflow_airbyte_connectors.settings_options import ApprovalMode
 PLAN_SCHEMA_VERSION: Literal[2] = 2
 # Sources/destinations named per outcome of one change; the rest are counted.
 ACTORS_SHOWN = 10
+# Findings that say why a write was blocked.
+BLOCKING_CATEGORIES = ("image_missing", "platform_refused")
 # The order predicted outcomes are listed in.
 OUTCOMES = ("stays_behind", "moves", "user_pinned", "already_pinned", "released")
 
@@ -74,7 +76,8 @@ class ImpactInfo(Document):
 
 
 class PlannedChange(Document):
-    """One create or update: to write, held, blocked (image missing) or pending (earlier outcome unknown)."""
+    """One create or update: to write, held, blocked (image missing, version refused) or pending (earlier
+    outcome unknown)."""
 
     label: str
     action: Literal["create", "update"]
@@ -144,7 +147,8 @@ class UnchangedDefinition(Document):
 
 
 class Note(Document):
-    """A finding: reported, not written. ``ambiguous`` ones are conflicts, ``image_missing`` ones block."""
+    """A finding: reported, not written. ``ambiguous`` ones are conflicts, ``image_missing`` and
+    ``platform_refused`` ones block."""
 
     category: str
     kind: Kind | None
@@ -163,6 +167,18 @@ class ApprovalRequest(Document):
     changes: list[str] = []
     subject: str | None = None
     body: str | None = None
+
+
+class AirbyteInstance(Document):
+    """What Airbyte tells of itself (``instance_configuration``): ``2.0.0``, ``community``."""
+
+    version: str | None = None
+    edition: str | None = None
+
+    def describe(self) -> str:
+        """``Airbyte 2.0.0 (community)``."""
+        edition = f" ({self.edition})" if self.edition else ""
+        return f"Airbyte {self.version or '(version unknown)'}{edition}"
 
 
 class Counts(Document):
@@ -185,6 +201,8 @@ class PlanDocument(Document):
     # Where the plan was made: the Airbyte API root (never with userinfo) and the Asset naming its definitions.
     airbyte_url: str | None = None
     definitions_asset: str | None = None
+    # The version and edition of that Airbyte (null: not read).
+    airbyte: AirbyteInstance | None = None
     # sha256 of the basic_config bytes planned from; whether the previous writing run planned from the same.
     config_digest: str | None = None
     config_unchanged: bool | None = None
@@ -193,7 +211,8 @@ class PlanDocument(Document):
     changes: list[PlannedChange]
     # Updates not written because of their version class (hold_changes), unless a person approves them.
     held: list[PlannedChange]
-    # Writes not sent because their image tag does not exist in its registry: each fails the run.
+    # Writes not sent because their image tag does not exist in its registry, or because this Airbyte would refuse
+    # the version (its platform-compatibility matrix): each fails the run.
     blocked: list[PlannedChange]
     # Creates not sent again because an earlier create's outcome is still unknown.
     pending: list[PlannedChange]
@@ -229,9 +248,13 @@ class PlanDocument(Document):
         return [n for n in self.findings if n.category == "image_missing"]
 
     @property
+    def platform_refused(self) -> list[Note]:
+        return [n for n in self.findings if n.category == "platform_refused"]
+
+    @property
     def notes(self) -> list[Note]:
-        """Every finding but the missing images (reported apart, as what blocked a write)."""
-        return [n for n in self.findings if n.category != "image_missing"]
+        """Every finding but what blocked a write (missing images, refused versions: reported apart)."""
+        return [n for n in self.findings if n.category not in BLOCKING_CATEGORIES]
 
 
 # -- what the write tasks hand to the report ----------------------------------------------------------

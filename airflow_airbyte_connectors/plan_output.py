@@ -69,12 +69,15 @@ def format_plan(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def plan_markdown(plan: Plan) -> str:
+def plan_markdown(plan: Plan, *, airbyte: str | None = None) -> str:
     """The plan as GitHub-flavoured Markdown, sized for a pull-request comment: a heading with the counts,
-    the creates and updates in a table, the notes, and the unchanged definitions folded away."""
+    the creates and updates in a table, the notes, and the unchanged definitions folded away. ``airbyte``:
+    which Airbyte it was planned against (``Airbyte 2.0.0 (community)``)."""
     conflicts = len(plan.conflicts)
     flag = f" — ⛔ {conflicts} conflict{'s' if conflicts != 1 else ''}" if conflicts else ""
     lines = [f"### Airbyte connector plan: {_counts_sentence(plan)}{flag}", ""]
+    if airbyte:
+        lines += [f"Planned against {escape_markdown(airbyte)}.", ""]
     header = [
         "| Action | Kind | Name | Image | Version | Change | Definition ID |",
         "|---|---|---|---|---|---|---|",
@@ -108,9 +111,11 @@ def plan_markdown(plan: Plan) -> str:
         lines += ["", "**Notes**", ""]
         for finding in plan.findings:
             # Conflicts stop writes for their entry, so they stand out from the other notes.
-            marker = {"ambiguous": "⛔ conflict", "image_missing": "⛔ image missing"}.get(
-                finding.category, finding.category
-            )
+            marker = {
+                "ambiguous": "⛔ conflict",
+                "image_missing": "⛔ image missing",
+                "platform_refused": "⛔ refused by Airbyte",
+            }.get(finding.category, finding.category)
             lines.append(f"- **{marker}**: {escape_markdown(finding.message)}")
     if plan.unchanged:
         lines += ["", f"<details><summary>{len(plan.unchanged)} unchanged</summary>", "", *header]
@@ -131,7 +136,7 @@ def plan_markdown(plan: Plan) -> str:
 
 
 def _rows(plan: Plan) -> list[tuple[str, Action]]:
-    """The writes to make, then the held updates, then those blocked because their image does not exist."""
+    """The writes to make, then the held updates, then the blocked ones (image missing, version refused)."""
     return (
         [(a.action, a) for a in plan.actions]
         + [("held", a) for a in plan.held]

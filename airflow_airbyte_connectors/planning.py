@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import dictdiffer
 
+from airflow_airbyte_connectors.compatibility import CompatibilityMatrix, refusal
 from airflow_airbyte_connectors.configs import ConnectorsConfig, DesiredDefinition
 from airflow_airbyte_connectors.impact import ActorImpact
 from airflow_airbyte_connectors.kinds import KINDS, Kind, id_key
@@ -132,6 +133,8 @@ class Finding:
         "not_renamable",
         "image_missing",
         "image_unchecked",
+        "platform_refused",
+        "platform_compatibility",
         "registry",
         "create_pending",
     ]
@@ -148,7 +151,8 @@ class Plan:
     findings: tuple[Finding, ...] = ()
     # Definitions in Airbyte that the config does not mention: reported, never deleted.
     unmanaged: tuple[CurrentDefinition, ...] = ()
-    # Writes not sent because their image does not exist (see with_image_checks): each fails the run.
+    # Writes not sent because their image does not exist (see with_image_checks) or because Airbyte would refuse
+    # the version (see with_platform_compatibility): each fails the run.
     blocked: tuple[Action, ...] = ()
     # Updates not written because of their version class (see with_holds): a decision, not a failure.
     held: tuple[Action, ...] = ()
@@ -296,6 +300,44 @@ def with_image_checks(plan: Plan, checks: Mapping[tuple[str, str], tuple[ImageSt
     return replace(
         plan,
         creates=tuple(kept["create"]),
+        updates=tuple(kept["update"]),
+        held=tuple(kept["held"]),
+        blocked=plan.blocked + tuple(blocked),
+        findings=plan.findings + tuple(findings),
+    )
+
+
+def with_platform_compatibility(
+    plan: Plan, matrix: CompatibilityMatrix, airbyte_version: str, edition: str | None = None
+) -> Plan:
+    """Take the updates (held ones too) Airbyte ``airbyte_version`` would refuse by its platform-compatibility
+    matrix out of the plan (``blocked``), each with a finding quoting Airbyte's refusal."""
+    kept: dict[str, list[Action]] = {"update": [], "held": []}
+    blocked: list[Action] = []
+    findings: list[Finding] = []
+    for key, actions in (("update", plan.updates), ("held", plan.held)):
+        for action in actions:
+            desired = action.desired
+            refused = (
+                refusal(matrix, action.definition_id, desired.docker_image_tag, airbyte_version, edition)
+                if action.definition_id
+                else None
+            )
+            if refused is None:
+                kept[key].append(action)
+                continue
+            blocked.append(action)
+            findings.append(
+                Finding(
+                    "platform_refused",
+                    desired.kind,
+                    desired.name,
+                    f"{desired.kind} {desired.name}: {refused.rstrip('.')}; '{action.label}' was not sent to "
+                    "Airbyte — choose a version this Airbyte supports",
+                )
+            )
+    return replace(
+        plan,
         updates=tuple(kept["update"]),
         held=tuple(kept["held"]),
         blocked=plan.blocked + tuple(blocked),

@@ -426,6 +426,11 @@ def registry_url() -> str | None:
     return _STRICT.text("registry_url").strip() or None
 
 
+def platform_compatibility_url() -> str | None:
+    """Airbyte's platform-compatibility matrix (URL, ``file://`` URI or path); None when off."""
+    return _STRICT.text("platform_compatibility_url").strip() or None
+
+
 def hold_changes() -> frozenset[str]:
     """Version classes whose updates wait for a person (``apply_held``) instead of being written."""
     return frozenset(_STRICT.items("hold_changes"))

@@ -280,6 +280,19 @@ OPTIONS: tuple[Option, ...] = (
         ),
     ),
     Option(
+        "platform_compatibility_url",
+        "string",
+        default="https://connectors.airbyte.com/files/platform/v0/platform-compatibility.json",
+        example="file:///opt/airflow/configs/platform-compatibility.json",
+        version_added="0.3.0",
+        description=(
+            "Airbyte's platform-compatibility matrix, read once per run when a definition is updated: an http(s) "
+            "URL, a file:// URI or a path. An update this Airbyte would refuse (a blocked version, or one its "
+            "version does not support) is blocked in the plan and not sent. Unreadable: a finding, and the "
+            "updates go ahead (as Airbyte's own check does). Empty: off."
+        ),
+    ),
+    Option(
         "hold_changes",
         "list",
         default="breaking,downgrade",

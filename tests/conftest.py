@@ -35,6 +35,8 @@ os.environ["AIRFLOW__AIRBYTE_CONNECTORS__TASK_RETRY_DELAY"] = "0"
 os.environ["AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES"] = "False"
 # Nor to Airbyte's connector registry; the breaking-change tests point registry_url at the emulator's.
 os.environ["AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL"] = ""
+# Nor to the platform-compatibility matrix; its tests point platform_compatibility_url at a file.
+os.environ["AIRFLOW__AIRBYTE_CONNECTORS__PLATFORM_COMPATIBILITY_URL"] = ""
 
 from airflow_airbyte_connectors.testing import AirbyteEmulator  # noqa: E402
 from airflow_airbyte_connectors.testing.contract import ContractValidator  # noqa: E402

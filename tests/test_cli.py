@@ -56,6 +56,7 @@ def cli(tmp_path: Path):
             # No route to Docker Hub here; TestImageCheck points the check at a local registry.
             AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES="False",
             AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL="",
+            AIRFLOW__AIRBYTE_CONNECTORS__PLATFORM_COMPATIBILITY_URL="",
         )
         if conn is not None:
             child_env["AIRFLOW_CONN_AIRBYTE_DEFAULT"] = conn
@@ -100,10 +101,11 @@ class TestPlan:
         result = cli("plan", str(write_config(config(POKEAPI, destinations=[POSTGRES]))), conn=connection_uri(emu))
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""
-        assert f"Plan against Airbyte at {emu.url}" in result.stdout
+        assert f"Plan against Airbyte at {emu.url} — Airbyte 2.0.0 (community) (nothing is written):" in result.stdout
         assert "0 to create, 0 to update, 2 unchanged, 1 in Airbyte but not in basic_config" in result.stdout
         assert [r.operation for r in emu.requests] == [
             "applications/token",
+            "instance_configuration",
             "source_definitions/list",
             "destination_definitions/list",
         ]
@@ -137,9 +139,27 @@ class TestPlan:
         assert emu.write_requests() == []
         return result
 
+    def test_a_version_airbyte_would_refuse_exits_1_with_its_words(self, cli, emulator, write_config, tmp_path):
+        emu = emulator(seed=SEED, airbyte_version="2.2.0")
+        emu.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
+        rule = {"connectorVersion": POKEAPI["dockerImageTag"], "airbyteVersion": ">=2.3.0"}
+        entry = {"connectorName": "source-pokeapi", "connectorType": "source"}
+        entry |= {"connectorDefinitionId": POKEAPI["sourceDefinitionId"], "compatibilityMatrix": [rule]}
+        matrix = tmp_path / "platform-compatibility.json"
+        matrix.write_text(json.dumps({"compatibleConnectors": [entry]}))
+        env = {"AIRFLOW__AIRBYTE_CONNECTORS__PLATFORM_COMPATIBILITY_URL": str(matrix)}
+        result = cli("plan", str(write_config(config(POKEAPI))), conn=connection_uri(emu, auth="none"), env=env)
+        assert_one_error_line(
+            result,
+            f"Current Airbyte version 2.2.0 doesn't support connector version {POKEAPI['dockerImageTag']} "
+            "for connector source-pokeapi. Compatible Airbyte Version(s): >=2.3.0",
+        )
+        assert "Airbyte 2.2.0 (community)" in result.stdout and emu.write_requests() == []
+
     def test_json(self, cli, emulator, write_config):
         plan = json.loads(self.pending_plan(cli, emulator, write_config, "json").stdout)
         assert plan["schemaVersion"] == 2 and plan["dryRun"] is True
+        assert plan["airbyte"] == {"version": "2.0.0", "edition": "community"}
         assert plan["counts"] == {
             "create": 1,
             "update": 1,
@@ -186,6 +206,7 @@ class TestPlan:
     def test_markdown(self, cli, emulator, write_config):
         result = self.pending_plan(cli, emulator, write_config, "markdown")
         assert result.stdout.startswith("### Airbyte connector plan: 1 to create, 1 to update, 1 unchanged")
+        assert "\nPlanned against Airbyte 2.0.0 (community).\n" in result.stdout
         assert table_rows(result.stdout) == [
             ["**create**", "source", "Acme CRM", f"`{CUSTOM_SOURCE['dockerRepository']}`", "1.2.0", "", "(new)"],
             [
@@ -243,7 +264,11 @@ class TestPlan:
         env = {"AIRFLOW_CONN_MY_AIRBYTE": connection_uri(emu, auth="none")}
         result = cli("plan", str(write_config(config(POKEAPI))), "--conn-id", "my_airbyte", env=env)
         assert result.returncode == 0, result.stderr
-        assert [r.operation for r in emu.requests] == ["source_definitions/list", "destination_definitions/list"]
+        assert [r.operation for r in emu.requests] == [
+            "instance_configuration",
+            "source_definitions/list",
+            "destination_definitions/list",
+        ]
 
 
 class TestValidate:

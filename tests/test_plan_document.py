@@ -41,6 +41,7 @@ class TestJson:
             "dryRun",
             "airbyteUrl",
             "definitionsAsset",
+            "airbyte",
             "configDigest",
             "configUnchanged",
             "counts",

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import pytest
 
+from airflow_airbyte_connectors.compatibility import parse_matrix
 from airflow_airbyte_connectors.configs import ConnectorsConfig, DesiredDefinition
-from airflow_airbyte_connectors.planning import Change, make_plan, with_image_checks
+from airflow_airbyte_connectors.planning import Change, make_plan, with_image_checks, with_platform_compatibility
 
 POKE_ID = "6371b14b-bc68-4236-bfbd-468e8df8e968"
+OLD_ID = "0b5e3a2c-7d9f-4e61-8a1b-2c3d4e5f6a7b"
 
 
 def desired(
@@ -238,6 +241,46 @@ class TestImageChecks:
     def test_existing_images_change_nothing(self):
         plan = self.plan()
         assert with_image_checks(plan, {("acme/new", "1.0"): ("exists", "")}) == plan
+
+
+class TestPlatformCompatibility:
+    def plan(self):
+        plan = plan_for(
+            [
+                desired(),
+                desired(name="New", repo="acme/new", tag="1.0"),
+                desired(name="Old", repo="acme/old", tag="2.0.0"),
+            ],
+            current_sources=[
+                current(tag="0.3.38", definition_id=POKE_ID),
+                current(name="Old", repo="acme/old", tag="1.0.0", definition_id=OLD_ID),
+            ],
+        )
+        # The update of Old waits for a person: a refused version must not reach the approver either.
+        (old,) = [a for a in plan.updates if a.desired.name == "Old"]
+        return replace(plan, updates=tuple(a for a in plan.updates if a is not old), held=(old,))
+
+    def matrix(self, definition_id, connector_version, airbyte_version=">=2.3.0"):
+        rule = {"connectorVersion": connector_version, "airbyteVersion": airbyte_version}
+        entry = {"connectorName": "x", "connectorDefinitionId": definition_id, "compatibilityMatrix": [rule]}
+        return parse_matrix({"compatibleConnectors": [entry]})
+
+    def test_refused_updates_and_held_ones_are_blocked_with_airbyte_s_words(self):
+        plan = self.plan()
+        checked = with_platform_compatibility(plan, self.matrix(POKE_ID, ">=0.3.0"), "2.2.0")
+        assert [a.label for a in checked.blocked] == ["update source PokeAPI 0.3.38→0.3.40"]
+        assert [a.label for a in checked.creates] == ["create source New 1.0"] and checked.held == plan.held
+        (finding,) = checked.findings
+        assert finding.category == "platform_refused"
+        assert (
+            "Current Airbyte version 2.2.0 doesn't support connector version 0.3.40 for connector x" in finding.message
+        )
+        held = with_platform_compatibility(plan, self.matrix(OLD_ID, "2.0.0"), "2.2.0")
+        assert held.held == () and [a.label for a in held.blocked] == ["update source Old 1.0.0→2.0.0"]
+
+    def test_allowed_versions_change_nothing(self):
+        plan = self.plan()
+        assert with_platform_compatibility(plan, self.matrix(POKE_ID, ">=0.3.0"), "2.3.0") == plan
 
 
 class TestVersionMeaning:

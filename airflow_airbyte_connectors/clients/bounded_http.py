@@ -89,14 +89,15 @@ def post_json(
     connect_timeout: float,
     limit: int,
     error_limit: int,
+    method: str = "POST",
 ) -> Answer:
-    """POST ``body`` as JSON and read the whole answer by ``deadline`` (``time.monotonic()``): connecting,
-    sending and every byte of the answer. A successful answer over ``limit`` bytes: :class:`TooLargeError`;
-    any other (3xx, 4xx, 5xx) is cut at ``error_limit`` bytes. Too late: :class:`DeadlineError`, which names
-    ``timeout``."""
+    """POST ``body`` as JSON (with ``method="GET"``: GET, no body) and read the whole answer by ``deadline``
+    (``time.monotonic()``): connecting, sending and every byte of the answer. A successful answer over ``limit``
+    bytes: :class:`TooLargeError`; any other (3xx, 4xx, 5xx) is cut at ``error_limit`` bytes. Too late:
+    :class:`DeadlineError`, which names ``timeout``."""
 
     def late() -> DeadlineError:
-        return DeadlineError(f"POST {url}: no complete answer within {timeout:g} s")
+        return DeadlineError(f"{method} {url}: no complete answer within {timeout:g} s")
 
     def call() -> Answer:
         remaining = deadline - time.monotonic()
@@ -104,8 +105,14 @@ def post_json(
             raise late()
         connect = min(connect_timeout, remaining)
         # No redirects: requests would read a redirect's body whole, and an API call is not meant to move.
-        with session.post(
-            url, json=body, headers=headers, stream=True, timeout=(connect, remaining), allow_redirects=False
+        with session.request(
+            method,
+            url,
+            json=body if method == "POST" else None,
+            headers=headers,
+            stream=True,
+            timeout=(connect, remaining),
+            allow_redirects=False,
         ) as response:
             failed = response.status_code >= 300
             try:

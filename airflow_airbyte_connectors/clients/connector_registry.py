@@ -1,6 +1,7 @@
-"""Read Airbyte's connector registry (``oss_registry.json`` or one entry of it) for its breaking changes.
+"""Read Airbyte's connector registry (``oss_registry.json`` or one entry of it) for its breaking changes, and
+its platform-compatibility matrix (``platform-compatibility.json``) with the same bounded reader.
 
-The only module that reads the connector registry. Plain ``requests``, no Airflow. A registry that cannot be read
+The only module that reads them. Plain ``requests``, no Airflow. A registry that cannot be read
 never raises: the result is ``(None, [finding])`` with one short sentence, and the caller decides what an unknown
 breaking-change list means (``versions.classify(..., None)`` treats major changes as breaking).
 """
@@ -11,7 +12,9 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -21,11 +24,13 @@ import urllib3.exceptions
 
 from airflow_airbyte_connectors.clients.bounded_http import TooLargeError, call_by, read_body
 from airflow_airbyte_connectors.clients.connection_errors import describe_connection_error
+from airflow_airbyte_connectors.compatibility import CompatibilityFormatError, CompatibilityMatrix, parse_matrix
 from airflow_airbyte_connectors.files import NotRegularFileError, open_regular_file
 from airflow_airbyte_connectors.releases import RegistryFormatError, RegistryReleases, parse_registry
 from airflow_airbyte_connectors.urls import without_userinfo
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 # Exponential backoff between attempts (seconds: 0.5, 1, 2, ... up to the cap); a Retry-After is honoured up to
@@ -65,26 +70,63 @@ def read_connector_registry(
     and headers included), so a slow or trickling server holds an attempt for at most ``timeout`` plus a second.
     A finding quotes nothing of a local file's content: it may be any file, a secret one too.
     """
+    releases, problems = read_json_document(
+        location, parse_registry, what="connector registry", timeout=timeout, max_bytes=max_bytes, attempts=attempts
+    )
+    if releases is not None:
+        log.info(
+            "Connector registry %s: %d connectors, %d findings",
+            without_userinfo(location),
+            releases.connector_count,
+            len(releases.findings),
+        )
+    return releases, problems
+
+
+def read_platform_compatibility(
+    location: str,
+    *,
+    timeout: float = 30.0,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    attempts: int = 3,
+) -> tuple[CompatibilityMatrix | None, list[str]]:
+    """Read Airbyte's platform-compatibility matrix as :func:`read_connector_registry` reads the registry:
+    ``(matrix, [])`` or ``(None, [finding])``."""
+    return read_json_document(
+        location,
+        parse_matrix,
+        what="platform compatibility",
+        timeout=timeout,
+        max_bytes=max_bytes,
+        attempts=attempts,
+    )
+
+
+def read_json_document(
+    location: str,
+    parse: Callable[[object], T],
+    *,
+    what: str,
+    timeout: float,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    attempts: int = 3,
+) -> tuple[T | None, list[str]]:
+    """The JSON document at ``location`` (URL, ``file://`` URI or path), bounded and retried as described in
+    :func:`read_connector_registry`, through ``parse`` (which raises a format error for a document of the
+    wrong shape); or ``(None, ["<what> <location>: <reason>"])``."""
     from_file = False
     try:
-        raw, from_file = _read(location, timeout=timeout, max_bytes=max_bytes, attempts=max(1, attempts))
+        raw, from_file = _read(location, timeout=timeout, max_bytes=max_bytes, attempts=max(1, attempts), what=what)
         document = _decode(raw, quote_content=not from_file)
-        releases = parse_registry(document)
-    except (_Unreadable, RegistryFormatError) as exc:
-        reason = exc.reason if isinstance(exc, RegistryFormatError) and from_file else exc
-        finding = f"connector registry {without_userinfo(location)}: {reason}"
+        return parse(document), []
+    except (_Unreadable, RegistryFormatError, CompatibilityFormatError) as exc:
+        reason = getattr(exc, "reason", None) if from_file else None
+        finding = f"{what} {without_userinfo(location)}: {reason or exc}"
         log.warning("%s", finding)
         return None, [finding]
-    log.info(
-        "Connector registry %s: %d connectors, %d findings",
-        without_userinfo(location),
-        releases.connector_count,
-        len(releases.findings),
-    )
-    return releases, []
 
 
-def _read(location: str, *, timeout: float, max_bytes: int, attempts: int) -> tuple[bytes, bool]:
+def _read(location: str, *, timeout: float, max_bytes: int, attempts: int, what: str) -> tuple[bytes, bool]:
     """The bytes at ``location``, and whether they come from a local file."""
     try:
         parts = urlsplit(location)
@@ -92,7 +134,7 @@ def _read(location: str, *, timeout: float, max_bytes: int, attempts: int) -> tu
         raise _Unreadable("not a valid URL") from None
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
-        return _read_http(location, timeout=timeout, max_bytes=max_bytes, attempts=attempts), False
+        return _read_http(location, timeout=timeout, max_bytes=max_bytes, attempts=attempts, what=what), False
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
             raise _Unreadable("a file:// URI with a host is not supported (use file:///path)")
@@ -117,7 +159,7 @@ def _read_file(path: Path, max_bytes: int) -> bytes:
     return raw
 
 
-def _read_http(url: str, *, timeout: float, max_bytes: int, attempts: int) -> bytes:
+def _read_http(url: str, *, timeout: float, max_bytes: int, attempts: int, what: str) -> bytes:
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         retry_after = getattr(exc, "retry_after", None)
@@ -127,9 +169,7 @@ def _read_http(url: str, *, timeout: float, max_bytes: int, attempts: int) -> by
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "Connector registry %s: %s; attempt %d of %d", without_userinfo(url), exc, state.attempt_number, attempts
-        )
+        log.warning("%s %s: %s; attempt %d of %d", what, without_userinfo(url), exc, state.attempt_number, attempts)
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(_Transient),

@@ -38,7 +38,7 @@ from airflow_airbyte_connectors.urls import INVALID_URL, instance_url, without_u
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Airbyte OSS has one organization with this fixed ID.
+# Airbyte OSS has one organization with this fixed ID (used where instance_configuration does not name it).
 DEFAULT_ORGANIZATION_ID = "00000000-0000-0000-0000-000000000000"
 # Suffixes users put on the connection host; they all mean the same server root.
 _API_SUFFIXES = ("/api/public/v1", "/api/public", "/api/v1", "/api")
@@ -61,6 +61,16 @@ AuthType = Literal["none", "bearer", "basic"]
 # One bearer token per process and server, shared by every hook instance (mapped tasks, retries).
 _token_cache: dict[tuple[str, str], str] = {}
 _token_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    """What ``GET /api/v1/instance_configuration`` tells of the instance; all None where it is not answered."""
+
+    version: str | None = None
+    edition: str | None = None
+    default_organization_id: str | None = None
+    default_workspace_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -237,6 +247,29 @@ class AirbyteDefinitionsHook(BaseHook):
         )
         return instance_url(self.client_settings.root_url)
 
+    @cached_property
+    def instance(self) -> InstanceInfo:
+        """Version, edition and default organization/workspace from ``GET instance_configuration`` (anonymous
+        in Airbyte; read once per hook). Where Airbyte refuses the call (4xx but 401/429), all None."""
+        try:
+            answer = self._operation(is_retryable_read, self.read_timeout, self._get, "instance_configuration")
+        except AirbyteApiError as exc:
+            if exc.status in (401, 429) or exc.status is None or exc.status >= 500:
+                raise
+            log.warning("Airbyte at %s does not tell its version: %s", self.client_settings.root_url, exc)
+            return InstanceInfo()
+
+        def text(key: str) -> str | None:
+            value = answer.get(key) if isinstance(answer, dict) else None
+            return value.strip() if isinstance(value, str) and value.strip() else None
+
+        return InstanceInfo(
+            version=text("version"),
+            edition=text("edition"),
+            default_organization_id=text("defaultOrganizationId"),
+            default_workspace_id=text("defaultWorkspaceId"),
+        )
+
     # -- definitions -------------------------------------------------------------------------
 
     def list_definitions(self, kind: Kind) -> list[dict[str, Any]]:
@@ -326,7 +359,8 @@ class AirbyteDefinitionsHook(BaseHook):
     def list_workspaces(self) -> list[dict[str, Any]]:
         """The instance's workspaces (not deleted ones)."""
         try:
-            answer = self._read("workspaces/list_by_organization_id", {"organizationId": DEFAULT_ORGANIZATION_ID})
+            organization = self.instance.default_organization_id or DEFAULT_ORGANIZATION_ID
+            answer = self._read("workspaces/list_by_organization_id", {"organizationId": organization})
         except AirbyteNotFoundError:
             answer = self._read("workspaces/list", None)  # Airbyte before 1.7
         return [w for w in answer.get("workspaces", []) if not w.get("tombstone")]
@@ -410,28 +444,38 @@ class AirbyteDefinitionsHook(BaseHook):
                 ) from None
             raise
 
+    def _get(self, operation: str, timeout: float, budget_end: float) -> dict[str, Any]:
+        return self._post(operation, None, timeout, budget_end, method="GET")
+
     def _post(
-        self, operation: str, body: Mapping[str, Any] | None, timeout: float, budget_end: float
+        self,
+        operation: str,
+        body: Mapping[str, Any] | None,
+        timeout: float,
+        budget_end: float,
+        method: str = "POST",
     ) -> dict[str, Any]:
         url = self.api_url(operation)
         started = time.monotonic()
-        answer = self._send(url, body, timeout, budget_end)
+        answer = self._send(url, body, timeout, budget_end, method)
         if answer.status == 401 and self.client_settings.auth_type == "bearer":
             # Tokens expire (3 to 15 minutes): fetch a new one once and repeat; a 401 did nothing.
             self._forget_token()
-            answer = self._send(url, body, timeout, budget_end)
-        log.debug("POST %s -> %s in %.2fs", url, answer.status, time.monotonic() - started)
+            answer = self._send(url, body, timeout, budget_end, method)
+        log.debug("%s %s -> %s in %.2fs", method, url, answer.status, time.monotonic() - started)
         if answer.status == 401 and self.client_settings.auth_type == "basic":
-            raise self._error(answer, hint=_BASIC_REFUSED)
+            raise self._error(answer, hint=_BASIC_REFUSED, method=method)
         if answer.status >= 300:
-            raise self._error(answer)
+            raise self._error(answer, method=method)
         return answer_json(answer)
 
-    def _send(self, url: str, body: Mapping[str, Any] | None, timeout: float, budget_end: float) -> Answer:
+    def _send(
+        self, url: str, body: Mapping[str, Any] | None, timeout: float, budget_end: float, method: str = "POST"
+    ) -> Answer:
         headers = {}
         if self.client_settings.auth_type == "bearer":
             headers["Authorization"] = f"Bearer {self._token()}"
-        return self._exchange(url, body, headers, timeout, budget_end, self._max_response_bytes)
+        return self._exchange(url, body, headers, timeout, budget_end, self._max_response_bytes, method)
 
     @cached_property
     def _max_response_bytes(self) -> int:
@@ -445,8 +489,9 @@ class AirbyteDefinitionsHook(BaseHook):
         timeout: float,
         budget_end: float,
         limit: int,
+        method: str = "POST",
     ) -> Answer:
-        """One POST and its whole answer, within ``timeout`` and the operation's budget."""
+        """One POST (or GET) and its whole answer, within ``timeout`` and the operation's budget."""
         try:
             return post_json(
                 self.session,
@@ -458,10 +503,11 @@ class AirbyteDefinitionsHook(BaseHook):
                 connect_timeout=_CONNECT_TIMEOUT,
                 limit=limit,
                 error_limit=_ERROR_BODY_LIMIT,
+                method=method,
             )
         except TooLargeError as exc:
             detail = f"{exc} (the limit is [airbyte_connectors] max_response_mb)"
-            raise AirbyteApiError("POST", url, exc.status, detail) from None
+            raise AirbyteApiError(method, url, exc.status, detail) from None
 
     def _token(self) -> str:
         cfg = self.client_settings
@@ -491,7 +537,7 @@ class AirbyteDefinitionsHook(BaseHook):
         _mask(token)
         return token
 
-    def _error(self, answer: Answer, hint: str | None = None) -> AirbyteApiError:
+    def _error(self, answer: Answer, hint: str | None = None, method: str = "POST") -> AirbyteApiError:
         detail = self._redact(describe_body(answer))
         if hint:
             detail = f"{detail} ({hint})"
@@ -499,7 +545,7 @@ class AirbyteDefinitionsHook(BaseHook):
             target = urlsplit(answer.headers.get("Location", "")).netloc.rpartition("@")[2][:80] or "another path"
             detail = f"redirected to {target}; not followed: set the connection's host to where Airbyte answers"
         error_type = AirbyteNotFoundError if answer.status == 404 else AirbyteApiError
-        error = error_type("POST", answer.url, answer.status, detail)
+        error = error_type(method, answer.url, answer.status, detail)
         retry_after = answer.headers.get("Retry-After")
         if retry_after and retry_after.strip().isdigit():
             error.retry_after = float(retry_after)

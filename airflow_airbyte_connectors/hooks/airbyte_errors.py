@@ -94,6 +94,8 @@ def describe_body(answer: Answer) -> str:
     parts = []
     if body.get("message"):
         parts.append(str(body["message"]))
+    elif body.get("detail"):  # a problem body (BadRequestProblem): {status, type, title, detail, data}
+        parts.append(str(body["detail"]))
     for problem in body.get("validationErrors") or []:
         if isinstance(problem, dict):
             parts.append(f"{problem.get('propertyPath')}: {problem.get('message', 'invalid')}")

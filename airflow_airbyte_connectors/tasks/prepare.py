@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.approvals import split_for_approval
 from airflow_airbyte_connectors.plan_builder import BuiltPlan, PendingCreatesOf, build_plan
-from airflow_airbyte_connectors.plan_document import ApprovalRequest, PlanDocument
+from airflow_airbyte_connectors.plan_document import AirbyteInstance, ApprovalRequest, PlanDocument
 from airflow_airbyte_connectors.plan_output import approval_request, format_plan
 from airflow_airbyte_connectors.planning import Action
 
@@ -74,9 +74,11 @@ def prepare(
         write_limit=None if dry_run else limit,
     )
     plan, hook = built.plan, built.hook
+    instance = AirbyteInstance(version=hook.instance.version, edition=hook.instance.edition)
     log.info(
-        "Plan against Airbyte at %s%s:\n%s",
+        "Plan against Airbyte at %s — %s%s:\n%s",
         hook.client_settings.root_url,
+        instance.describe(),
         " (dry run: nothing will be written)" if dry_run else "",
         format_plan(plan),
     )
@@ -111,6 +113,7 @@ def prepare(
         plan,
         dry_run=dry_run,
         airbyte_url=hook.client_settings.root_url,
+        airbyte=instance,
         definitions_asset=settings.definitions_asset_uri(hook.client_settings.root_url),
         config_digest=built.config_digest,
         # Only a run inside Airflow that may write keeps the digest (dry runs and the CLI change nothing).

@@ -122,6 +122,7 @@ def report(
         "reported": len(plan.notes),
         "duplicates": len(duplicates),
         "image_missing": len(plan.image_missing),
+        "platform_refused": len(plan.platform_refused),
         "held": len(still_held),
         "awaited_approval": len(gated),
     }
@@ -146,7 +147,8 @@ def report(
     if counts["failed"]:
         problems.append(f"{counts['failed']} of {planned} planned writes failed (see the failed mapped tasks' logs)")
     problems += [entry.message for entry in [*stale, *unknown]]
-    problems += [n.message for n in plan.conflicts + plan.image_missing] + [d.message for d in duplicates]
+    problems += [n.message for n in plan.conflicts + plan.image_missing + plan.platform_refused]
+    problems += [d.message for d in duplicates]
     if asked.outcome == "failed":
         problems.append(asked.summary)
     if counts["held"] and not problems:
@@ -164,6 +166,8 @@ def _lines(plan: PlanDocument, summary: RunReport, duplicates: Sequence[WritePro
         f"{'Dry run' if plan.dry_run else 'Run'} report: "
         + ", ".join(f"{value} {key.replace('_', ' ')}" for key, value in counts.items())
     ]
+    if plan.airbyte is not None:
+        lines.append(f"  Against {plan.airbyte.describe()} at {plan.airbyte_url}")
     if summary.triggered_by:
         lines.append(f"  Triggered by {summary.triggered_by}")
     lines += [
@@ -184,6 +188,7 @@ def _lines(plan: PlanDocument, summary: RunReport, duplicates: Sequence[WritePro
     lines += [f"  HELD {h.label} ({', '.join(h.hold_reasons)}): {HOW_TO_RELEASE}" for h in summary.held]
     lines += _after_update_lines(summary.after_update)
     lines += [f"  IMAGE MISSING {note.message}" for note in plan.image_missing]
+    lines += [f"  REFUSED BY AIRBYTE {note.message}" for note in plan.platform_refused]
     lines += [f"  DUPLICATE {entry.message}" for entry in duplicates]
     return lines
 

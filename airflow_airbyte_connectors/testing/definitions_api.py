@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Mapping
 from typing import Any
 
+from airflow_airbyte_connectors.compatibility import parse_matrix, refusal
 from airflow_airbyte_connectors.testing.definitions import Definition
 from airflow_airbyte_connectors.testing.errors import ApiError, require
 from airflow_airbyte_connectors.testing.state import EmulatorState
@@ -17,6 +19,9 @@ DEFINITION_ACTIONS = frozenset({"list", "list_for_workspace", "get", "create_cus
 
 class DefinitionEndpoints(EmulatorState):
     """Subclasses in tests override the ``_definition_<action>`` methods to misbehave."""
+
+    compatibility_matrix: Mapping[str, Any] | None  # enforced by update, as Airbyte's validateVersionSupport
+    airbyte_version: str
 
     # -- direct access (no request logged) --------------------------------------------------------
 
@@ -73,7 +78,7 @@ class DefinitionEndpoints(EmulatorState):
         # Current servers need a workspace (the scope-only form fails).
         require(body, "workspaceId")
         self._workspaces.find(body["workspaceId"])
-        self._spec_job(fields["dockerImageTag"])
+        self._spec_job(fields["dockerImageTag"], fields["dockerRepository"])
         read = self.add_definition(
             kind,
             name=fields["name"],
@@ -93,7 +98,8 @@ class DefinitionEndpoints(EmulatorState):
             raise ApiError(400, "workspaceId is required")
         with self._lock:
             definition = self._definitions.find(kind, body)
-        self._spec_job(body["dockerImageTag"])
+        self._validate_version_support(definition, body["dockerImageTag"])
+        self._spec_job(body["dockerImageTag"], definition.read["dockerRepository"])
         with self._lock:
             if self._registry.unreachable:  # Airbyte fetches latest/oss.json on every update, even for customs
                 raise ApiError(
@@ -125,11 +131,24 @@ class DefinitionEndpoints(EmulatorState):
             definition.tombstone = True
             self._actors.delete_for_definition(kind, definition.id)
 
-    def _spec_job(self, tag: str) -> None:
+    def _validate_version_support(self, definition: Definition, tag: str) -> None:
+        """Airbyte's ``validateVersionSupport`` before an update: 400 with its problem body and wording when
+        the platform-compatibility matrix refuses the tag for this Airbyte version."""
+        matrix = self.compatibility_matrix
+        if matrix is None:
+            return
+        refused = refusal(parse_matrix(matrix), definition.id, tag, self.airbyte_version, "community")
+        if refused is not None:
+            raise ApiError(400, refused, problem=True)
+
+    def _spec_job(self, tag: str, repository: str) -> None:
         """Airbyte checks the version, then pulls the image to read its spec; an unpullable tag fails
         after a while."""
         if tag in self.blocked_tags:
-            raise ApiError(400, f"Version {tag} is not supported by this Airbyte version")
+            name = repository.rpartition("/")[2]
+            raise ApiError(
+                400, f"Connector {name} with version {tag} is temporarily blocked from upgrade.", problem=True
+            )
         if tag in self.unpullable_tags:
             time.sleep(self.write_delay)
             raise ApiError(500, f"Get Spec job failed: image tag {tag} cannot be pulled")

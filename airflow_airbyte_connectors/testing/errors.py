@@ -8,11 +8,31 @@ from typing import Any
 class ApiError(Exception):
     """An answer other than 200: the server turns it into Airbyte's error body for the profile."""
 
-    def __init__(self, status: int, message: str, validation_errors: list[dict[str, str]] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        validation_errors: list[dict[str, str]] | None = None,
+        *,
+        problem: bool = False,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.validation_errors = validation_errors
+        # Answered as Airbyte's problem body (BadRequestProblem) on every version: it keeps its ``detail``.
+        self.problem = problem
+
+
+def problem_body(status: int, message: str) -> dict[str, object]:
+    """Airbyte's problem body for a 400 (``AbstractThrowableProblemHandler``)."""
+    return {
+        "status": status,
+        "type": "https://reference.airbyte.com/reference/errors#bad-request",
+        "title": "bad-request",
+        "detail": message,
+        "data": {"message": message},
+    }
 
 
 def require(body: Any, key: str) -> None:

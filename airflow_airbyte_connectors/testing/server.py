@@ -32,7 +32,7 @@ from airflow_airbyte_connectors.testing.auth import DEFAULT_ORGANIZATION_ID, Aut
 from airflow_airbyte_connectors.testing.auth_api import AuthEndpoints
 from airflow_airbyte_connectors.testing.definitions import KINDS, DefinitionStore, older_tag
 from airflow_airbyte_connectors.testing.definitions_api import DEFINITION_ACTIONS, DefinitionEndpoints
-from airflow_airbyte_connectors.testing.errors import ApiError
+from airflow_airbyte_connectors.testing.errors import ApiError, problem_body
 from airflow_airbyte_connectors.testing.faults import DrawnFault, FaultInjector, Faults, WriteHolds
 from airflow_airbyte_connectors.testing.registry import ConnectorRegistry
 from airflow_airbyte_connectors.testing.registry_api import REGISTRY_PATH, RegistryEndpoints
@@ -94,7 +94,13 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
     :param write_delay: seconds a create/update takes (Airbyte runs a spec job). The write is applied
         first, so a client that times out meanwhile has still changed the server, as with Airbyte.
     :param unpullable_tags: tags whose create/update fail with 500 after ``write_delay``, changing nothing.
-    :param blocked_tags: tags the platform's compatibility matrix blocks: 400 at once, changing nothing.
+    :param blocked_tags: tags blocked whatever the connector: 400 at once ("temporarily blocked from upgrade"),
+        changing nothing.
+    :param compatibility_matrix: a platform-compatibility matrix (``{"compatibleConnectors": [...]}``) that
+        ``update`` enforces as Airbyte does (400, Airbyte's problem body and wording). Settable while running.
+    :param airbyte_version: what ``instance_configuration`` and ``deployment/metadata`` answer as the version
+        (default ``<profile>.0``, e.g. ``2.0.0``); the matrix is checked against it.
+    :param organization_id: the default organization's ID (default Airbyte's zero UUID).
     :param max_lifetime: the server stops itself after this many seconds.
     :param faults: inject transient failures (see :class:`Faults`); :attr:`faults_injected` counts them.
     :param contract: when given, every request and answer is checked against Airbyte's OpenAPI spec and
@@ -126,6 +132,9 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
         write_delay: float = 0.0,
         unpullable_tags: Iterable[str] = (),
         blocked_tags: Iterable[str] = (),
+        compatibility_matrix: Mapping[str, Any] | None = None,
+        airbyte_version: str | None = None,
+        organization_id: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         max_lifetime: float | None = None,
@@ -144,6 +153,8 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
         self.deployment_id: str | None = deployment_id or str(uuid.uuid4())
         self.unpullable_tags = frozenset(unpullable_tags)
         self.blocked_tags = frozenset(blocked_tags)
+        self.compatibility_matrix = compatibility_matrix
+        self.airbyte_version = airbyte_version or f"{self.profile.name}.0"
         super().__init__(host=host, port=port, max_lifetime=max_lifetime)
         self.contract = contract
         self.fault_injector = FaultInjector(faults) if faults else None
@@ -155,6 +166,9 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
         self._workspaces = Workspaces(workspaces)
+        self.organization_id = organization_id or DEFAULT_ORGANIZATION_ID
+        for workspace in self._workspaces.reads:
+            workspace["organizationId"] = self.organization_id
         self._definitions = DefinitionStore()
         self._actors = ActorStore()
         document = load_registry(registry) if registry is not None else None
@@ -184,7 +198,10 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
     # -- request handling ----------------------------------------------------------------------
 
     def handle_get(self, path: str) -> tuple[int, Any]:
-        """Answer a GET of the registry: the whole document, or one connector's ``latest/oss.json``."""
+        """Answer a GET: ``instance_configuration`` (anonymous, as in Airbyte), or the registry: the whole
+        document, or one connector's ``latest/oss.json``."""
+        if path == "/api/v1/instance_configuration":
+            return 200, self._instance_configuration()
         if path == REGISTRY_PATH:
             return self._registry_document()
         metadata = re.fullmatch(r"/metadata/(.+)/latest/oss\.json", path)
@@ -225,14 +242,33 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
         if operation == "connections/list":
             return self._connections_list(body)
         if operation == "deployment/metadata" and self.deployment_id is not None:
-            return {"id": self.deployment_id, "mode": "OSS", "version": f"{self.profile.name}.0"}
+            return {"id": self.deployment_id, "mode": "OSS", "version": self.airbyte_version}
         if operation == "workspaces/list" and self.profile.workspaces_list:
             return self._workspaces_list()
         if operation == "workspaces/list_by_organization_id" and self.profile.list_by_organization:
             return self._workspaces_list_by_organization_id(body)
         raise ApiError(404, f"No such endpoint: {operation}")
 
+    def _instance_configuration(self) -> dict[str, Any]:
+        with self._lock:
+            workspace = self._workspaces.reads[0]["workspaceId"] if self._workspaces.reads else str(uuid.uuid4())
+        return {
+            "edition": "community",
+            "version": self.airbyte_version,
+            "licenseStatus": "pro",
+            "auth": {"mode": "simple" if self._auth.enabled else "none"},
+            "airbyteUrl": self.url,
+            "initialSetupComplete": True,
+            "defaultUserId": "00000000-0000-0000-0000-000000000000",
+            "defaultOrganizationId": self.organization_id,
+            "defaultOrganizationEmail": "admin@example.com",
+            "defaultWorkspaceId": workspace,
+            "trackingStrategy": "logging",
+        }
+
     def _error(self, error: ApiError) -> tuple[int, Any]:
+        if error.problem:
+            return error.status, problem_body(error.status, error.message)
         if error.status == 422:
             return 422, {"message": error.message, "validationErrors": error.validation_errors or []}
         if self.profile.error_id_only:
@@ -344,7 +380,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         self.emulator.begin()
         status, answer = self.emulator.handle_get(self.path)
-        self._answer(status, answer, {}, b"")
+        self._answer(status, answer, {k.lower(): v for k, v in self.headers.items()}, b"")
 
     def do_PUT(self) -> None:  # noqa: N802
         self.emulator.begin()

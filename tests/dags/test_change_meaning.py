@@ -127,7 +127,12 @@ class TestRequests:
         airbyte.clear_requests()
         assert run_dag().state == "success"
         operations = {r.operation for r in airbyte.requests}
-        assert operations == {"applications/token", "source_definitions/list", "destination_definitions/list"}
+        assert operations == {
+            "applications/token",
+            "instance_configuration",
+            "source_definitions/list",
+            "destination_definitions/list",
+        }
 
     def test_an_update_adds_one_registry_read_and_the_impact_reads_of_that_definition(self, airbyte, write_config):
         write_config(config([GITHUB]))

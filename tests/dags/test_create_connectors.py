@@ -128,10 +128,11 @@ class TestConvergence:
         assert airbyte.tokens_issued
         for secret in (CLIENT_SECRET, *airbyte.tokens_issued):
             assert secret not in printed and secret not in stored
-        # prepare reads each kind once and nothing else when there is nothing to write (the token
-        # from the first run is still valid in this process).
+        # prepare reads the instance and each kind once and nothing else when there is nothing to write
+        # (the token from the first run is still valid in this process).
         assert sorted(r.operation for r in airbyte.requests) == [
             "destination_definitions/list",
+            "instance_configuration",
             "source_definitions/list",
         ]
 

@@ -129,7 +129,11 @@ class TestWorkspace:
     def test_older_airbyte_falls_back_to_workspaces_list(self, use_emulator):
         emu = use_emulator(profile="0.63")
         assert hook().get_workspace_id() == emu.workspace_ids[0]
-        assert [r.operation for r in emu.requests] == ["workspaces/list_by_organization_id", "workspaces/list"]
+        assert [r.operation for r in emu.requests] == [
+            "instance_configuration",
+            "workspaces/list_by_organization_id",
+            "workspaces/list",
+        ]
 
     def test_several_workspaces_is_a_clear_error_listing_them(self, use_emulator):
         emu = use_emulator(workspaces=2)
@@ -446,3 +450,31 @@ def test_a_redirect_is_not_followed_and_says_where_it_pointed(monkeypatch):
     message = str(caught.value)
     assert "source_definitions/list failed: HTTP 307: redirected to airbyte.example.com; not followed" in message
     assert "s3cret" not in message
+
+
+class TestInstance:
+    def test_version_edition_and_default_organization_come_from_instance_configuration(self, use_emulator):
+        organization = "5d4a0b6e-3f60-4e43-9f62-1b3cc0e6b5a1"
+        emu = use_emulator(organization_id=organization, airbyte_version="2.0.3")
+        the_hook = hook()
+        assert the_hook.get_workspace_id() == emu.workspace_ids[0]  # found in the non-zero organization
+        assert (the_hook.instance.version, the_hook.instance.edition) == ("2.0.3", "community")
+        assert the_hook.instance.default_organization_id == organization
+        assert the_hook.instance.default_workspace_id == emu.workspace_ids[0]
+        listed = [r for r in emu.requests if r.operation == "workspaces/list_by_organization_id"]
+        assert [r.body for r in listed] == [{"organizationId": organization}]
+        assert [r.method for r in emu.requests if r.operation == "instance_configuration"] == ["GET"]
+
+    @pytest.mark.allow_contract_violations  # a server older than the spec's instance_configuration
+    def test_an_airbyte_without_it_is_an_unknown_version(self, use_emulator):
+        emu = use_emulator(emulator_class=WithoutInstanceConfiguration)
+        the_hook = hook()
+        assert the_hook.instance.version is None and the_hook.instance.default_organization_id is None
+        assert the_hook.get_workspace_id() == emu.workspace_ids[0]  # the zero UUID, Airbyte OSS's organization
+
+
+class WithoutInstanceConfiguration(AirbyteEmulator):
+    def handle_get(self, path: str):
+        if path == "/api/v1/instance_configuration":
+            return 404, {"message": "Not found"}
+        return super().handle_get(path)

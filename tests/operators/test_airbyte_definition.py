@@ -175,12 +175,20 @@ class TestSafety:
         assert emu.requests == []
 
     @pytest.mark.parametrize(
-        ("emulator_kwargs", "status", "permanent"),
-        [({"blocked_tags": {"1.3.0"}}, 400, True), ({"unpullable_tags": {"1.3.0"}}, 500, False)],
+        ("emulator_kwargs", "status", "permanent", "said"),
+        [
+            (
+                {"blocked_tags": {"1.3.0"}},
+                400,
+                True,
+                "Connector source-acme-crm with version 1.3.0 is temporarily blocked",
+            ),
+            ({"unpullable_tags": {"1.3.0"}}, 500, False, "errorId"),
+        ],
         ids=["blocked-version-400", "unpullable-500"],
     )
     def test_rejected_write_says_what_failed_and_whether_a_retry_helps(
-        self, use_emulator, emulator_kwargs, status, permanent
+        self, use_emulator, emulator_kwargs, status, permanent, said
     ):
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -193,7 +201,7 @@ class TestSafety:
         with pytest.raises(
             expected,
             match=rf"POST http://127\.0\.0\.1:\d+/api/v1/source_definitions/update "
-            rf"failed: HTTP {status}: errorId",
+            rf"failed: HTTP {status}: {said}",
         ) as caught:
             run({**CUSTOM_SOURCE, "dockerImageTag": "1.3.0"})
         assert isinstance(caught.value, AirflowFailException) is permanent

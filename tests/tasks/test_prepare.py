@@ -18,7 +18,8 @@ def config(*sources):
 
 
 class TestRequestsSent:
-    """The least prepare can send: a token (auth on), one list per kind, the workspace when writing."""
+    """The least prepare can send: a token (auth on), the instance, one list per kind, the workspace when
+    writing."""
 
     def test_with_writes_to_plan(self, use_emulator, write_config):
         emu = use_emulator(seed=REGISTRY)
@@ -28,6 +29,7 @@ class TestRequestsSent:
         # The minimum, plus one impact read for the one definition that changes version (registry off).
         assert [r.operation for r in emu.requests] == [
             "applications/token",
+            "instance_configuration",
             "source_definitions/list",
             "destination_definitions/list",
             "sources/search",
@@ -41,6 +43,7 @@ class TestRequestsSent:
         assert prepared.actions == []
         assert [r.operation for r in emu.requests] == [
             "applications/token",
+            "instance_configuration",
             "source_definitions/list",
             "destination_definitions/list",
         ]
@@ -50,7 +53,11 @@ class TestRequestsSent:
         monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__WORKSPACE_ID", emu.workspace_ids[0])
         prepared = prepare(config_path=str(write_config(config(CUSTOM_SOURCE))))
         assert len(prepared.actions) == 1
-        assert [r.operation for r in emu.requests] == ["source_definitions/list", "destination_definitions/list"]
+        assert [r.operation for r in emu.requests] == [
+            "instance_configuration",
+            "source_definitions/list",
+            "destination_definitions/list",
+        ]
 
 
 class TestImpactReads:

@@ -1,0 +1,224 @@
+"""Airbyte's platform-compatibility matrix (``platform-compatibility.json``) and the check Airbyte runs on every
+definition update (``validateVersionSupport``, since v0.63.9): which connector versions this Airbyte refuses.
+
+Pure module: no Airflow, no HTTP. Ranges are read as npm-style semver ranges (Airbyte uses semver4j's
+``satisfies``). Like the server, anything this module cannot judge is allowed (it fails open): a tag or an
+Airbyte version that is not plain ``X.Y.Z`` (prereleases too: semver4j and npm may disagree on them), a range
+it cannot parse, an Airbyte older than 0.63.9 (no check there) or Airbyte Cloud (which skips it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# The first Airbyte release that checks definition updates against the matrix.
+FIRST_CHECKING_VERSION = (0, 63, 9)
+
+
+Version = tuple[int, int, int]
+
+
+class CompatibilityFormatError(ValueError):
+    """The document is not a platform-compatibility matrix."""
+
+
+class RangeError(ValueError):
+    """A range this module cannot read; the server would fail open on it as well."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    connector_version: str
+    airbyte_version: str
+    blocked: bool = False
+
+
+@dataclass(frozen=True)
+class ConnectorRules:
+    name: str
+    connector_type: str
+    definition_id: str
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class CompatibilityMatrix:
+    """The matrix's connectors by definition ID (lower case), and what in it could not be read."""
+
+    connectors: Mapping[str, ConnectorRules]
+    findings: tuple[str, ...] = field(default=())
+
+
+def parse_matrix(document: Any) -> CompatibilityMatrix:
+    """``{"compatibleConnectors": [{connectorName, connectorType, connectorDefinitionId, compatibilityMatrix:
+    [{connectorVersion, airbyteVersion, blocked?}]}]}``; an entry or rule that is not of that shape is left
+    out with a finding (the server would not match it either)."""
+    if not isinstance(document, dict) or not isinstance(document.get("compatibleConnectors"), list):
+        raise CompatibilityFormatError("not a platform-compatibility matrix (no compatibleConnectors list)")
+    connectors: dict[str, ConnectorRules] = {}
+    findings: list[str] = []
+    for index, entry in enumerate(document["compatibleConnectors"]):
+        where = f"compatibleConnectors[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("connectorDefinitionId"), str):
+            findings.append(f"{where}: no connectorDefinitionId; left out")
+            continue
+        rules = []
+        for number, rule in enumerate(entry.get("compatibilityMatrix") or []):
+            if not (
+                isinstance(rule, dict)
+                and isinstance(rule.get("connectorVersion"), str)
+                and isinstance(rule.get("airbyteVersion"), str)
+            ):
+                findings.append(f"{where}.compatibilityMatrix[{number}]: no connectorVersion/airbyteVersion; left out")
+                continue
+            rules.append(Rule(rule["connectorVersion"], rule["airbyteVersion"], rule.get("blocked") is True))
+        definition_id = entry["connectorDefinitionId"].strip().lower()
+        connectors.setdefault(
+            definition_id,
+            ConnectorRules(
+                name=str(entry.get("connectorName") or definition_id),
+                connector_type=str(entry.get("connectorType") or ""),
+                definition_id=definition_id,
+                rules=tuple(rules),
+            ),
+        )
+    return CompatibilityMatrix(connectors, tuple(findings))
+
+
+def refusal(
+    matrix: CompatibilityMatrix, definition_id: str, tag: str, airbyte_version: str, edition: str | None = None
+) -> str | None:
+    """The message Airbyte ``airbyte_version`` would refuse an update of ``definition_id`` to ``tag`` with,
+    or None when it would accept it (or this module cannot tell)."""
+    if (edition or "").lower() == "cloud":
+        return None
+    platform = parse_version(airbyte_version)
+    if platform is None or platform < FIRST_CHECKING_VERSION:
+        return None
+    connector = matrix.connectors.get(definition_id.strip().lower())
+    target = parse_version(tag)
+    if connector is None or target is None:
+        return None
+    try:
+        rule = next((r for r in connector.rules if satisfies(target, r.connector_version)), None)
+        if rule is None:
+            return None
+        if rule.blocked:
+            return f"Connector {connector.name} with version {tag} is temporarily blocked from upgrade."
+        if satisfies(platform, rule.airbyte_version):
+            return None
+    except RangeError:
+        return None
+    return (
+        f"Current Airbyte version {airbyte_version} doesn't support connector version {tag} for connector "
+        f"{connector.name}. Compatible Airbyte Version(s): {rule.airbyte_version}"
+    )
+
+
+def parse_version(text: str) -> Version | None:
+    """``X.Y.Z`` (a leading ``v`` allowed) as a tuple; None for anything else, prereleases included."""
+    found = re.fullmatch(r"v?(\d{1,18})\.(\d{1,18})\.(\d{1,18})", text.strip()) if isinstance(text, str) else None
+    return (int(found[1]), int(found[2]), int(found[3])) if found else None
+
+
+def satisfies(version: Version, range_text: str) -> bool:
+    """Whether ``version`` is in the npm-style range: ``1.2.3``, ``>=1.1.0 <1.2.0``, ``^1.2``, ``~1.2.3``,
+    ``1.x``, ``*``, ``1.0.0 - 2.0.0``, alternatives joined by ``||``. :class:`RangeError` if unreadable."""
+    alternatives = [part.strip() for part in range_text.split("||")]
+    return any(all(test(version) for test in _comparator_set(part)) for part in alternatives)
+
+
+def _comparator_set(text: str) -> list[Any]:
+    hyphen = re.fullmatch(r"(\S+)\s+-\s+(\S+)", text)
+    if hyphen:
+        low, high = _partial(hyphen[1]), _partial(hyphen[2])
+        return [_bound(">=", low), _upper_of(high)]
+    if text in ("", "*", "x", "X"):
+        return [lambda _v: True]
+    tests = []
+    # ">= 1.2.0" is read as ">=1.2.0".
+    for token in re.sub(r"(<=|>=|<|>|=|\^|~>?)\s+", r"\1", text).split():
+        found = re.fullmatch(r"(<=|>=|<|>|=|\^|~>?)?([^\s<>=^~]\S*)", token)
+        if found is None:
+            raise RangeError(f"cannot read range {text!r}")
+        operator, partial = found[1] or "", _partial(found[2])
+        tests += _expand(operator, partial)
+    if not tests:
+        raise RangeError(f"cannot read range {text!r}")
+    return tests
+
+
+def _partial(text: str) -> tuple[int | None, ...]:
+    found = re.fullmatch(r"v?(\d{1,18}|[xX*])(?:\.(\d{1,18}|[xX*]))?(?:\.(\d{1,18}|[xX*]))?", text)
+    if not found:
+        raise RangeError(f"cannot read version {text!r} in a range")
+    parts: list[int | None] = []
+    for part in found.groups():
+        if part is None or part in "xX*" or parts and parts[-1] is None:
+            parts.append(None)
+        else:
+            parts.append(int(part))
+    return tuple(parts)
+
+
+def _floor(partial: tuple[int | None, ...]) -> Version:
+    major, minor, patch = (p or 0 for p in partial)
+    return major, minor, patch
+
+
+def _bound(operator: str, bound: Version | tuple[int | None, ...]) -> Any:
+    value = _floor(bound) if None in bound else bound
+    return {
+        ">=": lambda v: v >= value,
+        ">": lambda v: v > value,
+        "<": lambda v: v < value,
+        "<=": lambda v: v <= value,
+    }[operator]
+
+
+def _upper_of(partial: tuple[int | None, ...]) -> Any:
+    """The exclusive top of an x-range (``1.2`` → ``<1.3.0``), or ``<=`` a full version."""
+    major, minor, patch = partial
+    if major is None:
+        return lambda _v: True
+    if minor is None:
+        return _bound("<", (major + 1, 0, 0))
+    if patch is None:
+        return _bound("<", (major, minor + 1, 0))
+    return _bound("<=", (major, minor, patch))
+
+
+def _expand(operator: str, partial: tuple[int | None, ...]) -> list[Any]:
+    major, minor, patch = partial
+    if major is None:
+        return [lambda _v: operator not in ("<", ">")]
+    if operator in ("", "="):
+        return [_bound(">=", partial), _upper_of(partial)]
+    if operator == ">=":
+        return [_bound(">=", partial)]
+    if operator == "<":
+        return [_bound("<", partial)]
+    if operator == ">":
+        return [_bound(">=", _next_above(partial)) if None in partial else _bound(">", partial)]
+    if operator == "<=":
+        return [_upper_of(partial)]
+    if operator.startswith("~"):
+        top = (major + 1, 0, 0) if minor is None else (major, minor + 1, 0)
+        return [_bound(">=", partial), _bound("<", top)]
+    # ^: the leftmost non-zero part stays.
+    if major > 0 or minor is None:
+        top = (major + 1, 0, 0)
+    elif minor > 0 or patch is None:
+        top = (0, minor + 1, 0)
+    else:
+        top = (0, 0, patch + 1)
+    return [_bound(">=", partial), _bound("<", top)]
+
+
+def _next_above(partial: tuple[int | None, ...]) -> Version:
+    major, minor, _ = partial
+    assert major is not None
+    return (major + 1, 0, 0) if minor is None else (major, minor + 1, 0)
