@@ -28,6 +28,7 @@ from airflow_airbyte_connectors.hooks.airbyte_errors import (
     WriteOutcomeUnknownError,
     answer_json,
     describe_body,
+    is_refused,
     is_retryable_read,
     retry_wait,
     was_never_sent,
@@ -235,7 +236,7 @@ class AirbyteDefinitionsHook(BaseHook):
         try:
             answer = self._read("deployment/metadata", None)
         except AirbyteApiError as exc:
-            if exc.status in (401, 429) or exc.status is None or exc.status >= 500:
+            if not is_refused(exc):
                 raise
             answer = {}
         deployment = answer.get("id") if isinstance(answer, dict) else None
@@ -254,7 +255,7 @@ class AirbyteDefinitionsHook(BaseHook):
         try:
             answer = self._operation(is_retryable_read, self.read_timeout, self._get, "instance_configuration")
         except AirbyteApiError as exc:
-            if exc.status in (401, 429) or exc.status is None or exc.status >= 500:
+            if not is_refused(exc):
                 raise
             log.warning("Airbyte at %s does not tell its version: %s", self.client_settings.root_url, exc)
             return InstanceInfo()

@@ -46,6 +46,12 @@ def is_retryable_read(exc: BaseException) -> bool:
     return isinstance(exc, AirbyteApiError) and exc.status in (429, 500, 502, 503, 504)
 
 
+def is_refused(exc: AirbyteApiError) -> bool:
+    """Airbyte answered that it will not serve this call (a 4xx other than 401/429): the endpoint is missing or
+    forbidden here, not failing for a while. Optional reads fall back on it; any other failure is raised."""
+    return exc.status is not None and 200 <= exc.status < 500 and exc.status not in (401, 429)
+
+
 def was_never_sent(exc: BaseException) -> bool:
     """True when a write cannot have reached Airbyte, so repeating it is safe."""
     if isinstance(exc, requests.ConnectTimeout):
