@@ -235,13 +235,14 @@ def _apply_timeout(read: _Reader) -> float:
     problem = (
         f"[{SECTION}] apply_timeout = {configured:g} cannot hold a whole write: with read_timeout = {read_timeout:g} "
         f"and write_timeout = {write_timeout:g}, one create/update task may take {needed:g} s (its reads, the "
-        f"write and the looks after a lost answer). Set apply_timeout to at least {needed:g}, or leave it empty."
+        f"image's SPEC, the write and the looks after a lost answer). Set apply_timeout to at least {needed:g}, "
+        "or leave it empty."
     )
     return read.relation("apply_timeout", problem, _apply_timeout_default(read_timeout, write_timeout))
 
 
 def _apply_timeout_default(read_timeout: float, write_timeout: float) -> float:
-    return max(3 * write_timeout, write_task_seconds(read_timeout, write_timeout) + _APPLY_HEADROOM)
+    return write_task_seconds(read_timeout, write_timeout) + _APPLY_HEADROOM
 
 
 def _create_settle_window(read: _Reader) -> float:

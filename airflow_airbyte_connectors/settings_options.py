@@ -192,13 +192,14 @@ OPTIONS: tuple[Option, ...] = (
         "apply_timeout",
         "float",
         default="",
-        example="3600",
+        example="4500",
         version_added="0.3.0",
         above=0,
         description=(
             "Seconds each create/update task (apply, apply_approved) may run per try (execution_timeout). Empty: "
-            "three times write_timeout, or a whole write plus a minute where that is longer. A value that cannot "
-            "hold a whole write (its reads, the write within twice write_timeout, and the looks after a lost "
+            "a whole write plus a minute (4272 s with the default timeouts). A value that cannot "
+            "hold a whole write (its reads, on Airbyte 2.1 and later the image's SPEC within write_timeout, the write "
+            "within twice write_timeout, and the looks after a lost "
             "answer, from read_timeout and write_timeout) is refused: the write's own deadlines must end first, "
             "so a write whose answer is lost is checked, never cut short and sent again blindly."
         ),

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 
 from common import HERE, REPO, WORK, results
+from creates import bench_creates
 from dag_runs import bench_dag_runs
 from fan_out import bench_fan_out
 from parse_cost import bench_parse
@@ -34,6 +35,7 @@ GROUPS: dict[str, Callable[[], None]] = {
     "fan_out": bench_fan_out,
     "outdated": bench_outdated,
     "outdated_hostile": bench_outdated_hostile,
+    "creates": bench_creates,
 }
 
 

@@ -152,14 +152,14 @@ class TestValidSpellings:
         assert settings.approval_users() == ["alice", "bob"]
 
     def test_apply_timeout_follows_write_timeout_unless_set(self, monkeypatch, nothing_set):
-        assert settings.apply_timeout() == 3600.0
-        set_option(monkeypatch, "write_timeout", "2000")
-        assert settings.apply_timeout() == 6000.0
-        set_option(monkeypatch, "apply_timeout", "4500")
-        assert settings.apply_timeout() == 4500.0
+        assert settings.apply_timeout() == write_task_seconds(30, 1200) + 60 == 4272.0
+        set_option(monkeypatch, "write_timeout", "4000")
+        assert settings.apply_timeout() == write_task_seconds(30, 4000) + 60
+        set_option(monkeypatch, "apply_timeout", "20000")
+        assert settings.apply_timeout() == 20000.0
 
     def test_an_empty_apply_timeout_always_holds_a_whole_write(self, monkeypatch, nothing_set):
-        # Three times write_timeout (30 s) is shorter than the reads around the write (read_timeout 60 s).
+        # With a short write_timeout the reads around the write (read_timeout 60 s) make most of it.
         set_option(monkeypatch, "write_timeout", "10")
         set_option(monkeypatch, "read_timeout", "60")
         assert settings.apply_timeout() == write_task_seconds(60, 10) + 60 > 30
@@ -216,12 +216,12 @@ class TestValidate:
             settings.validate()
         assert list(raised.value.problems) == [
             "[airbyte_connectors] apply_timeout = 2500 cannot hold a whole write: with read_timeout = 30 and "
-            "write_timeout = 1200, one create/update task may take 2767 s (its reads, the write and the looks "
-            "after a lost answer). Set apply_timeout to at least 2767, or leave it empty."
+            "write_timeout = 1200, one create/update task may take 4212 s (its reads, the image's SPEC, the write "
+            "and the looks after a lost answer). Set apply_timeout to at least 4212, or leave it empty."
         ]
         with pytest.raises(settings.SettingsError, match="apply_timeout = 2500 cannot hold"):
             settings.apply_timeout()
-        set_option(monkeypatch, "apply_timeout", "2767")
+        set_option(monkeypatch, "apply_timeout", "4212")
         settings.validate()
 
     def test_a_settle_window_shorter_than_a_create_is_refused(self, monkeypatch, nothing_set):
@@ -252,7 +252,7 @@ class TestParseTime:
         set_option(monkeypatch, "apply_timeout", "90")
         with caplog.at_level(logging.WARNING, logger="airflow_airbyte_connectors.settings"):
             read = settings.for_dag()
-        assert read.apply_timeout == 3600.0
+        assert read.apply_timeout == 4272.0
         assert "invalid settings: apply_timeout in [airbyte_connectors]" in caplog.text
 
     def test_invalid_values_become_defaults_with_one_warning(self, monkeypatch, nothing_set, caplog):

@@ -19,12 +19,15 @@ import tenacity
 from airflow.sdk import BaseHook
 
 from airflow_airbyte_connectors import settings
-from airflow_airbyte_connectors.budgets import CALL_BUDGET
+from airflow_airbyte_connectors.budgets import CALL_BUDGET, SPEC_POLL_MAX_WAIT
 from airflow_airbyte_connectors.clients.bounded_http import Answer, DeadlineError, TooLargeError, post_json
+from airflow_airbyte_connectors.compatibility import parse_version
 from airflow_airbyte_connectors.hooks.airbyte_errors import (
     GATEWAY_STATUSES,
     AirbyteApiError,
     AirbyteNotFoundError,
+    SpecFailedError,
+    SpecStillRunningError,
     WriteOutcomeUnknownError,
     answer_json,
     describe_body,
@@ -57,6 +60,10 @@ _BASIC_REFUSED = (
     "accept no HTTP Basic; use an application's client id and secret (abctl local credentials)"
 )
 
+# From 2.1 on, create_custom takes the connector's spec (from a SPEC command run first) instead of running a
+# SPEC job inside the create: the create becomes a quick database write.
+CREATE_TAKES_SPEC_SINCE = (2, 1, 0)
+
 AuthType = Literal["none", "bearer", "basic"]
 
 # One bearer token per process and server, shared by every hook instance (mapped tasks, retries).
@@ -72,6 +79,13 @@ class InstanceInfo:
     edition: str | None = None
     default_organization_id: str | None = None
     default_workspace_id: str | None = None
+
+    @property
+    def create_takes_spec(self) -> bool:
+        """Whether ``create_custom`` takes a spec from ``commands/run/spec`` (Airbyte 2.1 and later). An unknown
+        or unreadable version (``dev``) keeps the create that runs its own SPEC job, which every version has."""
+        version = parse_version(self.version or "")
+        return version is not None and version >= CREATE_TAKES_SPEC_SINCE
 
 
 @dataclass(frozen=True)
@@ -282,18 +296,78 @@ class AirbyteDefinitionsHook(BaseHook):
         """One definition. Airbyte answers 200 for a deleted one: use ``list_definitions`` for existence."""
         return self._read(f"{kind}_definitions/get", {id_key(kind): definition_id})
 
-    def create_definition(self, kind: Kind, definition: Mapping[str, Any], workspace_id: str) -> dict[str, Any]:
-        """Create a custom definition. Not idempotent: Airbyte makes a new one on every call."""
-        body = {
-            "workspaceId": workspace_id,
-            f"{kind}Definition": {
-                "name": definition["name"],
-                "dockerRepository": definition["dockerRepository"],
-                "dockerImageTag": definition["dockerImageTag"],
-                "documentationUrl": definition["documentationUrl"],
-            },
+    def create_definition(
+        self,
+        kind: Kind,
+        definition: Mapping[str, Any],
+        workspace_id: str,
+        *,
+        connector_specification: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Create a custom definition. Not idempotent: Airbyte makes a new one on every call.
+
+        With ``connector_specification`` (from :meth:`connector_spec`, Airbyte 2.1 and later) Airbyte only
+        stores it; without, it runs the connector's SPEC job inside the create, which takes minutes.
+        """
+        fields: dict[str, Any] = {
+            "name": definition["name"],
+            "dockerRepository": definition["dockerRepository"],
+            "dockerImageTag": definition["dockerImageTag"],
+            "documentationUrl": definition["documentationUrl"],
         }
+        if connector_specification is not None:
+            fields["connectorSpecification"] = dict(connector_specification)
+        body = {"workspaceId": workspace_id, f"{kind}Definition": fields}
         return self._write(f"{kind}_definitions/create_custom", body)
+
+    def connector_spec(
+        self, command_id: str, workspace_id: str, docker_repository: str, docker_image_tag: str
+    ) -> dict[str, Any]:
+        """The image's connector specification, from Airbyte's SPEC command ``command_id`` (Airbyte 2.0 and later).
+
+        Starting it is repeated like a read: Airbyte starts one command per id and ignores a second start, so a
+        retry (of this call or of the task, with the same id) waits for the same command. Polled for at most
+        ``write_timeout`` seconds (:class:`SpecStillRunningError` after that); :class:`SpecFailedError` with
+        Airbyte's ``failureReason`` when the SPEC failed (an image it cannot pull, a connector that crashed).
+        """
+        image = f"{docker_repository}:{docker_image_tag}"
+        self._read(
+            "commands/run/spec",
+            {
+                "id": command_id,
+                "workspace_id": workspace_id,
+                "docker_image": docker_repository,
+                "docker_image_tag": docker_image_tag,
+            },
+        )
+        status = self._command_status_when_done(command_id, image)
+        if status != "completed":
+            raise SpecFailedError("POST", self.api_url("commands/status"), 200, f"the SPEC of {image} was {status}")
+        output = self._read("commands/output/spec", {"id": command_id})
+        spec = output.get("spec")
+        if output.get("status") != "succeeded" or not isinstance(spec, dict):
+            reason = _failure_text(output.get("failureReason"))
+            url = self.api_url("commands/output/spec")
+            raise SpecFailedError("POST", url, 200, f"the SPEC of {image} failed: {reason}")
+        return spec
+
+    def _command_status_when_done(self, command_id: str, image: str) -> str:
+        """Poll ``commands/status`` until the command is ``completed`` or ``cancelled`` (Airbyte's
+        ``pending``/``running`` mean not yet), waiting longer each time, for at most ``write_timeout`` s."""
+        polling = tenacity.Retrying(
+            retry=tenacity.retry_if_result(lambda status: status not in ("completed", "cancelled")),
+            wait=tenacity.wait_exponential(multiplier=0.25, max=SPEC_POLL_MAX_WAIT),
+            stop=tenacity.stop_after_delay(self.write_timeout),
+        )
+        try:
+            return polling(lambda: str(self._read("commands/status", {"id": command_id}).get("status")))
+        except tenacity.RetryError:
+            raise SpecStillRunningError(
+                "POST",
+                self.api_url("commands/status"),
+                200,
+                f"the SPEC of {image} (command {command_id}) had not finished after {self.write_timeout:g} s",
+            ) from None
 
     def update_definition(
         self, kind: Kind, definition_id: str, *, docker_image_tag: str, workspace_id: str, name: str | None = None
@@ -562,6 +636,15 @@ class AirbyteDefinitionsHook(BaseHook):
     def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         log.warning("Airbyte call failed (attempt %d), retrying: %s", retry_state.attempt_number, exc)
+
+
+def _failure_text(reason: Any) -> str:
+    """Airbyte's ``FailureReason`` in words: its message for people, its type and origin (no stack trace)."""
+    if not isinstance(reason, dict):
+        return "Airbyte gave no reason"
+    message = reason.get("externalMessage") or reason.get("internalMessage") or "no message"
+    labels = [str(reason[key]) for key in ("failureType", "failureOrigin") if reason.get(key)]
+    return f"{message} ({', '.join(labels)})" if labels else str(message)
 
 
 def _mask(secret: str) -> None:

@@ -39,6 +39,16 @@ class WriteOutcomeUnknownError(AirbyteApiError):
     """A write was sent but its answer never came: Airbyte may or may not have applied it."""
 
 
+class SpecFailedError(AirbyteApiError):
+    """Airbyte ran the connector's SPEC (``commands/run/spec``) and it failed (an image it cannot pull, a
+    connector that crashed), or was cancelled: nothing was created. ``detail`` is Airbyte's ``failureReason``."""
+
+
+class SpecStillRunningError(AirbyteApiError):
+    """The connector's SPEC had not finished within the write timeout. Nothing was created; a retry asks
+    Airbyte again about the same command (its id is the create's), so the SPEC is not run twice."""
+
+
 def is_retryable_read(exc: BaseException) -> bool:
     """Reads change nothing, so any transient failure may be repeated."""
     if isinstance(exc, requests.ConnectionError | requests.Timeout):

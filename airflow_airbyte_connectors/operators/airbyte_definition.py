@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 # Sources/destinations read one by one after an update across a breaking change, within budgets.AFTER_UPDATE_BUDGET;
 # the rest are counted, not read: the write is done and the report must not wait for minutes.
 _AFTER_UPDATE_READS = 100
+
+# The namespace of the SPEC command ids derived from a run and an image (any fixed UUID would do).
+_SPEC_COMMANDS = uuid.UUID("5b1f0c3e-8d47-4a8e-9f51-3c2f6a1d7e90")
 
 # Statuses that mean "this request will never succeed as sent"; 401/408/429/5xx may pass on a retry.
 _PERMANENT_STATUSES = frozenset({400, 403, 404, 409, 422})
@@ -136,6 +140,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         from airflow_airbyte_connectors.hooks.airbyte_definitions import (
             AirbyteApiError,
             AirbyteDefinitionsHook,
+            SpecFailedError,
             WriteOutcomeUnknownError,
         )
         from airflow_airbyte_connectors.plan_document import WriteProblem
@@ -146,14 +151,19 @@ class AirbyteDefinitionOperator(BaseOperator):
         try:
             if self.planned_action == "update" and self.definition_id and self.tag_before is not None:
                 return self._planned_update(hook, desired, retried=getattr(ti, "try_number", 1) > 1)
+            run_id = context.get("run_id")
             if self.planned_action == "create":
                 # Intents live in Airflow Variables: only inside a task (a direct call has no ``ti``).
-                return self._planned_create(hook, desired, run_id=context.get("run_id"), track=ti is not None)
+                return self._planned_create(hook, desired, run_id=run_id, track=ti is not None)
             # Not from a plan (the operator used on its own): decide from what Airbyte holds now.
             current = self._find(hook, desired)
             if current is None:
-                return self._create(hook, desired)
+                return self._create(hook, desired, spec=self._connector_spec(hook, desired, run_id))
             return self._update(hook, desired, current)
+        except SpecFailedError as exc:
+            # Airbyte ran the image's SPEC and it failed: nothing was created, and a retry reads the same command.
+            self._tell_report(ti, XComKey.REFUSED, WriteProblem(label=self.action_label, message=str(exc)))
+            raise AirflowFailException(str(exc)) from exc
         except DuplicateDefinitionError as exc:
             # The run's report lists every duplicate with its IDs.
             self._tell_report(ti, XComKey.DUPLICATES, WriteProblem(message=str(exc), ids=exc.definition_ids))
@@ -168,6 +178,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         except AirbyteApiError as exc:
             if exc.status in _PERMANENT_STATUSES:
                 # Airbyte rejected the request itself: a retry would be rejected again.
+                self._tell_report(ti, XComKey.REFUSED, WriteProblem(label=self.action_label, message=str(exc)))
                 raise AirflowFailException(str(exc)) from exc
             raise
 
@@ -247,13 +258,32 @@ class AirbyteDefinitionOperator(BaseOperator):
         self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, *, run_id: str | None, track: bool
     ) -> dict[str, Any]:
         """Create only while Airbyte holds no definition for the image, and never twice: the intent is
-        recorded before sending, so a retry recognises its own create even when the answer never came."""
+        recorded before sending, so a retry recognises its own create even when the answer never came.
+
+        On Airbyte 2.1 and later the image's SPEC runs first (:meth:`_connector_spec`), then it looks again."""
+        track = track and not self.plan_only
+        pending = self._pending_creates(hook) if track else None
+        done = self._earlier_create(hook, desired, pending)
+        if done is not None:
+            return done
+        spec = self._connector_spec(hook, desired, run_id)
+        if spec is not None:
+            # The SPEC took a while: another run may have created the definition meanwhile.
+            done = self._earlier_create(hook, desired, pending)
+            if done is not None:
+                return done
+        return self._create(hook, desired, run_id=run_id, pending=pending, spec=spec)
+
+    def _earlier_create(
+        self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, pending: PendingCreates | None
+    ) -> dict[str, Any] | None:
+        """None while the planned create is still to be sent; the result when an earlier create of it shows in
+        Airbyte. Raises when Airbyte holds another such definition (stale) or an earlier create's outcome is
+        not known yet (pending)."""
         from airflow_airbyte_connectors import settings
         from airflow_airbyte_connectors.pending_creates import UnreadablePendingRecordError
 
         found = self._find(hook, desired)
-        track = track and not self.plan_only
-        pending = self._pending_creates(hook) if track else None
         try:
             intent = pending.find(self.kind, desired.docker_repository) if pending else None
         except UnreadablePendingRecordError as error:
@@ -286,7 +316,25 @@ class AirbyteDefinitionOperator(BaseOperator):
                 "an earlier create's outcome is unknown and Airbyte does not show it yet; not sent again until it "
                 f"does or create_settle_window ({window:g} s) passes"
             )
-        return self._create(hook, desired, run_id=run_id, pending=pending)
+        return None
+
+    def _connector_spec(
+        self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, run_id: str | None
+    ) -> dict[str, Any] | None:
+        """The image's spec from Airbyte's SPEC command where Airbyte's create takes it (2.1 and later), so the
+        create itself is a quick write whose outcome is seldom unknown; None elsewhere (and in a dry run). The
+        command's id comes from the run and the image: a retry of this task waits for the same SPEC."""
+        if self.plan_only or not hook.instance.create_takes_spec:
+            return None
+        image = f"{desired.docker_repository}:{desired.docker_image_tag}"
+        key = f"{self.dag_id} {run_id} {self.kind} {image}" if run_id else None
+        command_id = str(uuid.uuid5(_SPEC_COMMANDS, key) if key else uuid.uuid4())
+        self.log.info("Running the SPEC of %s in Airbyte (command %s) before the create", image, command_id)
+        started = time.monotonic()
+        workspace_id = hook.get_workspace_id()
+        spec = hook.connector_spec(command_id, workspace_id, desired.docker_repository, desired.docker_image_tag)
+        self.log.info("The SPEC of %s finished in %.1f s", image, time.monotonic() - started)
+        return spec
 
     @staticmethod
     def _pending_creates(hook: AirbyteDefinitionsHook) -> PendingCreates:
@@ -327,10 +375,12 @@ class AirbyteDefinitionOperator(BaseOperator):
         *,
         run_id: str | None = None,
         pending: PendingCreates | None = None,
+        spec: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Send the create. With ``pending``, its intent is recorded first and kept unless the create provably
-        never reached Airbyte, Airbyte refused it (4xx), or Airbyte shows the outcome: whatever else ends this
-        task meanwhile (a task timeout, a kill, a lost answer) leaves a record the next attempt reads."""
+        """Send the create (with the image's ``spec`` where one was read). With ``pending``, its intent is
+        recorded first and kept unless the create provably never reached Airbyte, Airbyte refused it (4xx), or
+        Airbyte shows the outcome: whatever else ends this task meanwhile (a task timeout, a kill, a lost
+        answer) leaves a record the next attempt reads."""
         from airflow_airbyte_connectors.hooks.airbyte_definitions import (
             AirbyteApiError,
             WriteOutcomeUnknownError,
@@ -358,7 +408,8 @@ class AirbyteDefinitionOperator(BaseOperator):
         if pending:
             pending.record(self.kind, desired.docker_repository, desired.docker_image_tag, desired.name, run_id)
         try:
-            definition_id = hook.create_definition(self.kind, desired.to_api(), workspace_id).get(desired.id_key)
+            answer = hook.create_definition(self.kind, desired.to_api(), workspace_id, connector_specification=spec)
+            definition_id = answer.get(desired.id_key)
             if not definition_id:
                 raise WriteOutcomeUnknownError(
                     "POST", hook.api_url(f"{self.kind}_definitions/create_custom"), 200, "answered without an ID"

@@ -29,10 +29,12 @@ class XComKey:
     GATED = "gated"
     # approve: the answer (approvals.Decision).
     DECISION = "decision"
-    # A write task: why it wrote nothing (stale plan), an outcome it did not see, duplicates it found.
+    # A write task: why it wrote nothing (stale plan), an outcome it did not see, duplicates it found, what
+    # Airbyte refused (a 4xx, a failed SPEC).
     STALE = "stale"
     UNKNOWN = "unknown"
     DUPLICATES = "duplicates"
+    REFUSED = "refused"
     # report: what the run did, also when it failed.
     REPORT = "report"
 

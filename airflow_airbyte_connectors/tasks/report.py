@@ -36,6 +36,8 @@ class RunReport(Document):
     results: list[WriteResult]
     stale: list[WriteProblem]
     outcome_unknown: list[WriteProblem]
+    # Writes Airbyte refused (a 4xx answer, a failed SPEC): nothing was written.
+    refused: list[WriteProblem] = []
     # Held changes not written in this run.
     held: list[PlannedChange]
     after_update: list[AfterUpdateOf]
@@ -68,6 +70,7 @@ def run(ti: Any, layout: TaskLayout, triggered_by: str | None) -> dict[str, Any]
             duplicates=xcom.mapped_results(ti, layout, XComKey.DUPLICATES, WriteProblem),
             stale=xcom.mapped_results(ti, layout, XComKey.STALE, WriteProblem),
             unknown=xcom.mapped_results(ti, layout, XComKey.UNKNOWN, WriteProblem),
+            refused=xcom.mapped_results(ti, layout, XComKey.REFUSED, WriteProblem),
             decision=decision,
             approval_state=state,
             approval_timeout=settings.approval_timeout(),
@@ -85,14 +88,15 @@ def report(
     duplicates: Sequence[WriteProblem] = (),
     stale: Sequence[WriteProblem] = (),
     unknown: Sequence[WriteProblem] = (),
+    refused: Sequence[WriteProblem] = (),
     decision: Decision | None = None,
     approval_state: str | None = None,
     approval_timeout: float = 0,
     triggered_by: str | None = None,
 ) -> RunReport:
     """Count what happened, log it, and raise :class:`ApplyFailedError` when a planned write did not
-    succeed, was not written because Airbyte moved since the plan (stale), has an unknown outcome, Airbyte
-    now holds a definition twice, or Airflow failed the approval task.
+    succeed, was not written because Airbyte moved since the plan (stale) or refused it, has an unknown
+    outcome, Airbyte now holds a definition twice, or Airflow failed the approval task.
 
     ``decision`` / ``approval_state``: the approval task's answer and final state, when the run asked a person.
     """
@@ -117,8 +121,9 @@ def report(
         "confirmed_after_retry": sum(1 for r in results if r.confirmed),
         "stale": len(stale),
         "outcome_unknown": len(unknown),
+        "refused": len(refused),
         "pending": len(plan.pending),
-        "failed": planned - len(results) - len(stale) - len(unknown),
+        "failed": planned - len(results) - len(stale) - len(unknown) - len(refused),
         "reported": len(plan.notes),
         "duplicates": len(duplicates),
         "image_missing": len(plan.image_missing),
@@ -136,6 +141,7 @@ def report(
         results=list(results),
         stale=list(stale),
         outcome_unknown=list(unknown),
+        refused=list(refused),
         held=still_held,
         after_update=after_update,
         approval=asked,
@@ -146,7 +152,7 @@ def report(
     problems: list[str] = []
     if counts["failed"]:
         problems.append(f"{counts['failed']} of {planned} planned writes failed (see the failed mapped tasks' logs)")
-    problems += [entry.message for entry in [*stale, *unknown]]
+    problems += [entry.message for entry in [*stale, *unknown, *refused]]
     problems += [n.message for n in plan.conflicts + plan.image_missing + plan.platform_refused]
     problems += [d.message for d in duplicates]
     if asked.outcome == "failed":
@@ -177,6 +183,7 @@ def _lines(plan: PlanDocument, summary: RunReport, duplicates: Sequence[WritePro
     ]
     lines += [f"  STALE {entry.message}" for entry in summary.stale]
     lines += [f"  OUTCOME UNKNOWN {entry.message}" for entry in summary.outcome_unknown]
+    lines += [f"  REFUSED {entry.label}: {entry.message}" for entry in summary.refused]
     if counts["put_back"]:
         lines.append(
             f"  {counts['put_back']} definitions put back: basic_config has not changed since the previous run, "

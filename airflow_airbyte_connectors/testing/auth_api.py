@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_airbyte_connectors.kinds import KINDS
-from airflow_airbyte_connectors.testing.errors import require
+from airflow_airbyte_connectors.testing.errors import problem_body, require
 from airflow_airbyte_connectors.testing.state import EmulatorState
 
 
@@ -69,15 +69,7 @@ class AuthEndpoints(EmulatorState):
             owners = [owner for key, value in body.items() if (owner := self._owner(key, value))]
         if len({workspace for workspace, _ in owners if workspace}) <= 1 and len({org for _, org in owners}) <= 1:
             return None
-        message = "The resources of this request belong to more than one workspace or organization"
-        # A problem body like the server's 400s (notes/airbyte-2.x.md); type and title by analogy.
-        return 403, {
-            "status": 403,
-            "type": "https://reference.airbyte.com/reference/errors#forbidden",
-            "title": "forbidden",
-            "detail": message,
-            "data": {"message": message},
-        }
+        return 403, problem_body(403, "The resources of this request belong to more than one workspace or organization")
 
     def _owner(self, key: str, value: Any) -> tuple[str | None, str] | None:
         """(workspace, organization) owning the resource ``key`` names; None if nothing does or it is unknown."""

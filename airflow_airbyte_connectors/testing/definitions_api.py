@@ -78,7 +78,12 @@ class DefinitionEndpoints(EmulatorState):
         # Current servers need a workspace (the scope-only form fails).
         require(body, "workspaceId")
         self._workspaces.find(body["workspaceId"])
-        self._spec_job(fields["dockerImageTag"], fields["dockerRepository"])
+        # From 2.1 a create given the spec (read by a SPEC command before) is a database write, with no SPEC job.
+        spec_job = fields.get("connectorSpecification") is None or not self.profile.create_takes_spec
+        if spec_job:
+            self._spec_job(fields["dockerImageTag"], fields["dockerRepository"])
+        else:
+            self._refuse_blocked(fields["dockerImageTag"], fields["dockerRepository"])
         read = self.add_definition(
             kind,
             name=fields["name"],
@@ -88,7 +93,7 @@ class DefinitionEndpoints(EmulatorState):
             custom=True,
             workspace_id=body["workspaceId"],
         )
-        time.sleep(self.write_delay)
+        time.sleep(self.write_delay if spec_job else 0)
         return read
 
     def _definition_update(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -141,14 +146,17 @@ class DefinitionEndpoints(EmulatorState):
         if refused is not None:
             raise ApiError(400, refused, problem=True)
 
-    def _spec_job(self, tag: str, repository: str) -> None:
-        """Airbyte checks the version, then pulls the image to read its spec; an unpullable tag fails
-        after a while."""
+    def _refuse_blocked(self, tag: str, repository: str) -> None:
         if tag in self.blocked_tags:
             name = repository.rpartition("/")[2]
             raise ApiError(
                 400, f"Connector {name} with version {tag} is temporarily blocked from upgrade.", problem=True
             )
+
+    def _spec_job(self, tag: str, repository: str) -> None:
+        """Airbyte checks the version, then pulls the image to read its spec; an unpullable tag fails
+        after a while."""
+        self._refuse_blocked(tag, repository)
         if tag in self.unpullable_tags:
             time.sleep(self.write_delay)
             raise ApiError(500, f"Get Spec job failed: image tag {tag} cannot be pulled")

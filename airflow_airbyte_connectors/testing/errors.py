@@ -25,11 +25,13 @@ class ApiError(Exception):
 
 
 def problem_body(status: int, message: str) -> dict[str, object]:
-    """Airbyte's problem body for a 400 (``AbstractThrowableProblemHandler``)."""
+    """Airbyte's problem body (``AbstractThrowableProblemHandler``): ``BadRequestProblem`` for a 400,
+    ``ForbiddenProblem`` for a 403 (type and title by analogy)."""
+    title = "forbidden" if status == 403 else "bad-request"
     return {
         "status": status,
-        "type": "https://reference.airbyte.com/reference/errors#bad-request",
-        "title": "bad-request",
+        "type": f"https://reference.airbyte.com/reference/errors#{title}",
+        "title": title,
         "detail": message,
         "data": {"message": message},
     }

@@ -30,6 +30,7 @@ from airflow_airbyte_connectors.testing.actors import ActorStore
 from airflow_airbyte_connectors.testing.actors_api import ActorEndpoints
 from airflow_airbyte_connectors.testing.auth import DEFAULT_ORGANIZATION_ID, Auth, Workspaces
 from airflow_airbyte_connectors.testing.auth_api import AuthEndpoints
+from airflow_airbyte_connectors.testing.commands_api import COMMAND_ACTIONS, CommandEndpoints
 from airflow_airbyte_connectors.testing.definitions import KINDS, DefinitionStore, older_tag
 from airflow_airbyte_connectors.testing.definitions_api import DEFINITION_ACTIONS, DefinitionEndpoints
 from airflow_airbyte_connectors.testing.errors import ApiError, problem_body
@@ -62,9 +63,10 @@ class RecordedRequest:
     headers: dict[str, str]
     response: Any
     fault: str | None = None  # the fault injected into this exchange, if any; status 0 = no answer
+    seconds: float = 0.0  # from the request read to its answer (or its drop)
 
 
-class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, RegistryEndpoints):
+class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, CommandEndpoints, RegistryEndpoints):
     """Airbyte's Configuration API for definitions, sources, destinations, connections, actor versions,
     tokens and workspaces, on 127.0.0.1; and the connector registry it consults, over HTTP too.
 
@@ -76,6 +78,7 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
     Endpoints (``POST /api/v1/...``): ``{source,destination}_definitions/{list, list_for_workspace, get,
     create_custom, update, delete}``, ``{sources,destinations}/{search, list, get}``, ``connections/list``,
     ``actor_definition_versions/get_for_{source,destination}``, ``deployment/metadata``, ``applications/token``,
+    ``commands/{run/spec, status, output/spec}`` (2.0 and later; see :mod:`.commands_api`),
     ``workspaces/list`` (profiles 0.63, 1.6) or ``workspaces/list_by_organization_id`` (2.0 and later).
     ``GET /registry/oss_registry.json`` and ``GET /metadata/<dockerRepository>/latest/oss.json`` serve the
     registry (see :attr:`registry_url`).
@@ -91,9 +94,12 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
     :param workspaces: how many workspaces the instance has.
     :param older_fraction: share of seeded definitions given an older tag (deterministic from ``rng_seed``).
     :param missing_fraction: share of seeded definitions left out.
-    :param write_delay: seconds a create/update takes (Airbyte runs a spec job). The write is applied
-        first, so a client that times out meanwhile has still changed the server, as with Airbyte.
-    :param unpullable_tags: tags whose create/update fail with 500 after ``write_delay``, changing nothing.
+    :param write_delay: seconds a SPEC job takes: inside a create/update, or as a SPEC command. The write is
+        applied first, so a client that times out meanwhile has still changed the server, as with Airbyte. A
+        create with ``connectorSpecification`` (2.2 and 2.4 profiles) runs no SPEC job and does not wait.
+    :param unpullable_tags: tags whose create/update fail with 500 after ``write_delay``, changing nothing; and
+        whose SPEC command fails ("Failed to pull container image").
+    :param crashing_tags: tags whose SPEC command fails (the connector exits with code 1).
     :param blocked_tags: tags blocked whatever the connector: 400 at once ("temporarily blocked from upgrade"),
         changing nothing.
     :param compatibility_matrix: a platform-compatibility matrix (``{"compatibleConnectors": [...]}``) that
@@ -132,6 +138,7 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
         write_delay: float = 0.0,
         unpullable_tags: Iterable[str] = (),
         blocked_tags: Iterable[str] = (),
+        crashing_tags: Iterable[str] = (),
         compatibility_matrix: Mapping[str, Any] | None = None,
         airbyte_version: str | None = None,
         organization_id: str | None = None,
@@ -153,6 +160,8 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
         self.deployment_id: str | None = deployment_id or str(uuid.uuid4())
         self.unpullable_tags = frozenset(unpullable_tags)
         self.blocked_tags = frozenset(blocked_tags)
+        self.crashing_tags = frozenset(crashing_tags)
+        self._commands = {}
         self.compatibility_matrix = compatibility_matrix
         self.airbyte_version = airbyte_version or f"{self.profile.name}.0"
         super().__init__(host=host, port=port, max_lifetime=max_lifetime)
@@ -241,6 +250,9 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
             return self._actor_version_read(match[1], fields)
         if operation == "connections/list":
             return self._connections_list(body)
+        command = COMMAND_ACTIONS.get(operation.removeprefix("commands/"))
+        if operation.startswith("commands/") and command and self.profile.spec_commands:
+            return getattr(self, f"_command_{command}")(fields)
         if operation == "deployment/metadata" and self.deployment_id is not None:
             return {"id": self.deployment_id, "mode": "OSS", "version": self.airbyte_version}
         if operation == "workspaces/list" and self.profile.workspaces_list:
@@ -335,12 +347,14 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Regist
 
 class _Handler(BaseHTTPRequestHandler):
     emulator: AirbyteEmulator
+    started: float  # time.monotonic() when the request came in
     protocol_version = "HTTP/1.1"
     # Headers and body go out in two writes: without TCP_NODELAY the body waits for the client's delayed
     # ACK (about 40 ms a request on Linux), which no real server adds.
     disable_nagle_algorithm = True
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        self.started = time.monotonic()
         self.emulator.begin()
         length = int(self.headers.get("Content-Length") or 0)
         raw_body = self.rfile.read(length) if length else b""
@@ -378,11 +392,13 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def do_GET(self) -> None:  # noqa: N802
+        self.started = time.monotonic()
         self.emulator.begin()
         status, answer = self.emulator.handle_get(self.path)
         self._answer(status, answer, {k.lower(): v for k, v in self.headers.items()}, b"")
 
     def do_PUT(self) -> None:  # noqa: N802
+        self.started = time.monotonic()
         self.emulator.begin()
         self._answer(405 if self.path.startswith("/api/v1/") else 404, {"message": "Use POST"}, {}, b"")
 
@@ -403,6 +419,7 @@ class _Handler(BaseHTTPRequestHandler):
                 headers=headers,
                 response=answer,
                 fault=fault,
+                seconds=time.monotonic() - self.started,
             )
         )
 

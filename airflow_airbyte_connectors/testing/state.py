@@ -29,16 +29,18 @@ class Profile:
     basic_auth: bool = True  # HTTP Basic with the credentials is accepted (removed on Community in 2.2)
     # 403 for a request naming resources of more than one workspace or organization, with auth on (2.4)
     single_scope_requests: bool = False
+    spec_commands: bool = False  # commands/run/spec, commands/status, commands/output/spec (2.0)
+    create_takes_spec: bool = False  # create_custom takes connectorSpecification and runs no SPEC job (2.1)
 
 
-_V2_0 = Profile("2.0", "bearer", 900, False, True, True, True, True, paginated_actor_lists=True)
+_V2_0 = Profile("2.0", "bearer", 900, False, True, True, True, True, paginated_actor_lists=True, spec_commands=True)
 
 PROFILES: dict[str, Profile] = {
     "0.63": Profile("0.63", "basic", 0, True, False, False, False, False),
     "1.6": Profile("1.6", "bearer", 180, True, False, False, True, False),
     "2.0": _V2_0,
-    "2.2": replace(_V2_0, name="2.2", basic_auth=False),
-    "2.4": replace(_V2_0, name="2.4", basic_auth=False, single_scope_requests=True),
+    "2.2": replace(_V2_0, name="2.2", basic_auth=False, create_takes_spec=True),
+    "2.4": replace(_V2_0, name="2.4", basic_auth=False, create_takes_spec=True, single_scope_requests=True),
 }
 
 
@@ -47,7 +49,7 @@ class EmulatorState(LocalServer):
     :class:`~.server.AirbyteEmulator` sets it. The stores are not locked themselves: hold ``_lock``."""
 
     profile: Profile
-    write_delay: float  # seconds a create/update takes
+    write_delay: float  # seconds a SPEC job takes (in a create/update, or as a SPEC command)
     unpullable_tags: frozenset[str]
     blocked_tags: frozenset[str]
     _lock: threading.RLock

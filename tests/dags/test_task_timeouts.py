@@ -32,8 +32,8 @@ class TestExecutionTimeouts:
         assert found.pop("approve") is None
         assert found == {
             "prepare": timedelta(seconds=1800),
-            "apply": timedelta(seconds=3600),  # three times write_timeout
-            "apply_approved": timedelta(seconds=3600),
+            "apply": timedelta(seconds=4272),  # a whole write and a minute (budgets.write_task_seconds)
+            "apply_approved": timedelta(seconds=4272),
             "publish_changes": timedelta(seconds=600),
             "report": timedelta(seconds=600),
         }
@@ -42,8 +42,8 @@ class TestExecutionTimeouts:
         ("settings", "task_id", "seconds"),
         [
             ({"prepare_timeout": "60"}, "prepare", 60),
-            ({"write_timeout": "1000"}, "apply", 3000),
-            ({"apply_timeout": "4000"}, "apply_approved", 4000),
+            ({"write_timeout": "1000"}, "apply", 3672),
+            ({"apply_timeout": "5000"}, "apply_approved", 5000),
             ({"report_timeout": "30"}, "report", 30),
         ],
         ids=["prepare", "apply-follows-write-timeout", "apply-set", "report"],

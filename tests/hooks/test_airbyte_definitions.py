@@ -17,6 +17,7 @@ from airflow_airbyte_connectors.hooks.airbyte_definitions import (
     WriteOutcomeUnknownError,
     server_root,
 )
+from airflow_airbyte_connectors.hooks.airbyte_errors import SpecFailedError, SpecStillRunningError
 from airflow_airbyte_connectors.testing import AirbyteEmulator, Faults
 from airflow_airbyte_connectors.testing.errors import ApiError
 from airflow_airbyte_connectors.testing.local_server import LocalServer
@@ -478,3 +479,58 @@ class WithoutInstanceConfiguration(AirbyteEmulator):
         if path == "/api/v1/instance_configuration":
             return 404, {"message": "Not found"}
         return super().handle_get(path)
+
+
+class TestCreateTakesSpec:
+    @pytest.mark.parametrize(
+        ("version", "takes"),
+        [("0.63.9", False), ("2.0.3", False), ("2.1.0", True), ("2.4.0", True), ("dev", False), (None, False)],
+    )
+    def test_from_airbyte_2_1_on(self, version, takes):
+        assert airbyte_definitions.InstanceInfo(version=version).create_takes_spec is takes
+
+
+class TestConnectorSpec:
+    """``commands/run/spec`` then ``commands/status`` until done, then ``commands/output/spec``."""
+
+    REPOSITORY, TAG = CUSTOM_SOURCE["dockerRepository"], CUSTOM_SOURCE["dockerImageTag"]
+
+    def spec(self, emu: AirbyteEmulator, command_id: str = "spec-1", **kwargs) -> dict:
+        return hook(**kwargs).connector_spec(command_id, emu.workspace_ids[0], self.REPOSITORY, self.TAG)
+
+    def test_the_spec_of_the_image(self, use_emulator):
+        emu = use_emulator(profile="2.2", write_delay=0.5)
+        assert self.spec(emu)["connectionSpecification"]["type"] == "object"
+        operations = [r.operation for r in emu.requests if r.operation.startswith("commands/")]
+        assert operations[0] == "commands/run/spec" and operations[-1] == "commands/output/spec"
+        assert set(operations[1:-1]) == {"commands/status"}
+        (started,) = [r.body for r in emu.requests if r.operation == "commands/run/spec"]
+        assert started == {
+            "id": "spec-1",
+            "workspace_id": emu.workspace_ids[0],
+            "docker_image": self.REPOSITORY,
+            "docker_image_tag": self.TAG,
+        }
+
+    @pytest.mark.parametrize(
+        ("tags", "reason"),
+        [
+            ("unpullable_tags", f"Failed to pull container image {REPOSITORY}:{TAG} (config_error, airbyte_platform)"),
+            ("crashing_tags", f"{REPOSITORY}:{TAG} exited with code 1 while reading its spec (system_error, source)"),
+        ],
+        ids=["image-missing", "connector-crash"],
+    )
+    def test_a_failed_spec_says_airbytes_failure_reason(self, use_emulator, tags, reason):
+        emu = use_emulator(profile="2.2", **{tags: [self.TAG]})
+        with pytest.raises(SpecFailedError) as failed:
+            self.spec(emu)
+        assert str(failed.value).endswith(f"the SPEC of {self.REPOSITORY}:{self.TAG} failed: {reason}")
+
+    def test_a_spec_still_running_after_write_timeout_is_waited_for_by_the_next_try(self, use_emulator):
+        emu = use_emulator(profile="2.2", write_delay=3)
+        with pytest.raises(SpecStillRunningError, match=r"\(command spec-1\) had not finished after 0.5 s"):
+            self.spec(emu, write_timeout=0.5)
+        # The next try starts the same command (a no-op in Airbyte) and waits for it: one SPEC in all.
+        assert self.spec(emu, write_timeout=10)["connectionSpecification"]
+        assert emu.spec_commands == ["spec-1"]
+        assert len([r for r in emu.requests if r.operation == "commands/run/spec"]) == 2

@@ -87,6 +87,7 @@ class TestReport:
             "results",
             "stale",
             "outcomeUnknown",
+            "refused",
             "held",
             "afterUpdate",
             "approval",
