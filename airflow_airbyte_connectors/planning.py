@@ -93,6 +93,8 @@ class Action:
     hold_reasons: tuple[str, ...] = ()
     # Which sources/destinations the update moves or leaves behind (filled by the caller, which reads Airbyte).
     impact: tuple[ActorImpact, ...] | None = None
+    # The definition updated is custom: it belongs to one workspace, the one its update must be sent with.
+    custom: bool = False
 
     @property
     def tag_change(self) -> Change | None:
@@ -537,6 +539,7 @@ def _plan_existing(wanted: DesiredDefinition, match: CurrentDefinition, plan: _K
                 tag_before=match.docker_image_tag,
                 name_before=match.name,
                 documentation_url_before=match.documentation_url,
+                custom=match.custom,
             )
         )
     else:

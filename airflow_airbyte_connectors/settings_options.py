@@ -103,7 +103,8 @@ OPTIONS: tuple[Option, ...] = (
         version_added="0.1.0",
         description=(
             "Airbyte workspace sent with every create and update. Empty: the connection's extra `workspace_id`, else "
-            "the instance's only workspace."
+            "the instance's only workspace. An update of a custom definition goes with the workspace that owns it "
+            "instead (tried first: this one)."
         ),
     ),
     Option(

@@ -88,6 +88,20 @@ class InstanceInfo:
         return version is not None and version >= CREATE_TAKES_SPEC_SINCE
 
 
+class OwnerWorkspaceNotFoundError(LookupError):
+    """No workspace of the instance lists a custom definition, so no workspace can be sent with its update
+    (Airbyte 2.4 refuses one that does not own it)."""
+
+    def __init__(self, kind: Kind, definition_id: str, workspaces_tried: list[str]):
+        self.kind = kind
+        self.definition_id = definition_id
+        self.workspaces_tried = workspaces_tried
+        super().__init__(
+            f"custom {kind} definition {definition_id} is listed by none of the workspaces tried "
+            f"({', '.join(workspaces_tried)}): no workspace owns it, so no update can be sent for it"
+        )
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     """What the hook needs from the Airflow Connection, with secrets kept out of ``repr``."""
@@ -183,6 +197,8 @@ class AirbyteDefinitionsHook(BaseHook):
         super().__init__()
         self.airbyte_conn_id = airbyte_conn_id or settings.conn_id()
         self._workspace_id = workspace_id
+        # IDs each workspace lists, by (kind, workspace): one read serves every custom definition's owner.
+        self._listed_for_workspace: dict[tuple[Kind, str], frozenset[str]] = {}
         self.read_timeout = read_timeout if read_timeout is not None else settings.read_timeout()
         self.write_timeout = write_timeout if write_timeout is not None else settings.write_timeout()
 
@@ -291,6 +307,42 @@ class AirbyteDefinitionsHook(BaseHook):
         """Every non-deleted definition of ``kind`` (built-in and custom, default versions)."""
         answer = self._read(f"{kind}_definitions/list", None)
         return list(answer[f"{kind}Definitions"])
+
+    def list_definitions_for_workspace(self, kind: Kind, workspace_id: str) -> list[dict[str, Any]]:
+        """The definitions a workspace may use: every built-in and the custom ones granted to it. Each has the
+        version resolved for that workspace (its pins), not the default: read versions from ``list_definitions``."""
+        answer = self._read(f"{kind}_definitions/list_for_workspace", {"workspaceId": workspace_id})
+        return list(answer[f"{kind}Definitions"])
+
+    def owner_workspace_id(self, kind: Kind, definition_id: str) -> str:
+        """The workspace a custom definition belongs to: the one to send with its update, since Airbyte 2.4
+        refuses (403) a request naming a definition and a workspace it does not belong to.
+
+        With one workspace, the write workspace (:meth:`get_workspace_id`). Otherwise the first workspace
+        whose ``list_for_workspace`` shows the definition: the write workspace first, then the others. Only IDs
+        are compared. :raises OwnerWorkspaceNotFoundError: no workspace lists it.
+        """
+        preferred = self.get_workspace_id()
+        workspace_ids = [w["workspaceId"] for w in self._workspaces]
+        if len(workspace_ids) <= 1:
+            return preferred
+        candidates = [preferred, *(w for w in workspace_ids if w != preferred)]
+        for workspace_id in candidates:
+            if definition_id in self._definition_ids_for_workspace(kind, workspace_id):
+                return workspace_id
+        raise OwnerWorkspaceNotFoundError(kind, definition_id, candidates)
+
+    @cached_property
+    def _workspaces(self) -> list[dict[str, Any]]:
+        """The workspaces, read once per hook: for the discovered workspace and the owner look-ups."""
+        return self.list_workspaces()
+
+    def _definition_ids_for_workspace(self, kind: Kind, workspace_id: str) -> frozenset[str]:
+        key = (kind, workspace_id)
+        if key not in self._listed_for_workspace:
+            reads = self.list_definitions_for_workspace(kind, workspace_id)
+            self._listed_for_workspace[key] = frozenset(read[id_key(kind)] for read in reads)
+        return self._listed_for_workspace[key]
 
     def get_definition(self, kind: Kind, definition_id: str) -> dict[str, Any]:
         """One definition. Airbyte answers 200 for a deleted one: use ``list_definitions`` for existence."""
@@ -450,7 +502,7 @@ class AirbyteDefinitionsHook(BaseHook):
         return self._workspace_id
 
     def _discover_workspace_id(self) -> str:
-        workspaces = self.list_workspaces()
+        workspaces = self._workspaces
         if len(workspaces) == 1:
             return workspaces[0]["workspaceId"]
         if not workspaces:

@@ -74,7 +74,9 @@ class AirbyteDefinitionOperator(BaseOperator):
         ``dockerImageTag``, ``documentationUrl`` and optionally ``sourceDefinitionId`` /
         ``destinationDefinitionId`` (an entry of basic_config's ``connectors`` section).
     :param airbyte_conn_id: the ``airbyte`` Connection (default ``[airbyte_connectors] conn_id``).
-    :param workspace_id: workspace sent with writes (default: configured, else discovered).
+    :param workspace_id: workspace sent with writes (default: configured, else discovered). A planned update
+        sends exactly this one; an update not from a plan sends a custom definition's own workspace (see
+        :meth:`AirbyteDefinitionsHook.owner_workspace_id`).
     :param dry_run: read and decide, but send no write.
     :param planned_action: what the plan expected (``create``/``update``), for the log and the label.
     :param definition_id: the Airbyte definition the plan matched, if any.
@@ -89,6 +91,8 @@ class AirbyteDefinitionOperator(BaseOperator):
         reverted by it), and renames a custom definition only where the plan did.
     :param documentation_url_before: the documentation URL Airbyte held when the update was planned.
     :param version_meaning: what the planned move means (``major, breaking``), as planned and approved.
+    :param owner_not_found: set by the plan when no workspace lists the custom definition to update (the
+        workspaces tried): the task fails with it and writes nothing.
     """
 
     # None: a definition is data from basic_config, never a Jinja template (a name holding ``{{ conn... }}``
@@ -112,6 +116,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         name_before: str | None = None,
         documentation_url_before: str | None = None,
         version_meaning: str = "",
+        owner_not_found: str | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -129,6 +134,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         self.name_before = name_before
         self.documentation_url_before = documentation_url_before
         self.version_meaning = version_meaning
+        self.owner_not_found = owner_not_found
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_airbyte_connectors.plan_document import WriteResult
@@ -140,11 +146,15 @@ class AirbyteDefinitionOperator(BaseOperator):
         from airflow_airbyte_connectors.hooks.airbyte_definitions import (
             AirbyteApiError,
             AirbyteDefinitionsHook,
+            OwnerWorkspaceNotFoundError,
             SpecFailedError,
             WriteOutcomeUnknownError,
         )
         from airflow_airbyte_connectors.plan_document import WriteProblem
 
+        if self.owner_not_found:
+            # The plan found no workspace to send this update with: any workspace it picked could be refused.
+            raise AirflowFailException(self.owner_not_found)
         desired = self._desired()
         hook = AirbyteDefinitionsHook(self.airbyte_conn_id, workspace_id=self.workspace_id)
         ti = context.get("ti")
@@ -175,6 +185,8 @@ class AirbyteDefinitionOperator(BaseOperator):
             # Not failed: unknown. The retry (or the next run) looks before it sends anything.
             self._tell_report(ti, XComKey.UNKNOWN, WriteProblem(label=self.action_label, message=str(exc)))
             raise
+        except OwnerWorkspaceNotFoundError as exc:
+            raise AirflowFailException(f"update {self.kind} {desired.name}: {exc}; nothing written") from exc
         except AirbyteApiError as exc:
             if exc.status in _PERMANENT_STATUSES:
                 # Airbyte rejected the request itself: a retry would be rejected again.
@@ -471,15 +483,16 @@ class AirbyteDefinitionOperator(BaseOperator):
             return self._result(
                 "would_update", current.definition_id, current.name, tag_before, desired.docker_image_tag
             )
-        workspace_id = hook.get_workspace_id()
+        workspace_id = self._update_workspace(hook, current)
         self.log.info(
-            "Updating %s %s (%s) %s → %s%s",
+            "Updating %s %s (%s) %s → %s%s, with workspace %s",
             self.kind,
             current.name,
             current.definition_id,
             tag_before,
             desired.docker_image_tag,
             f", renaming to {rename!r}" if rename else "",
+            workspace_id,
         )
         try:
             updated = hook.update_definition(
@@ -503,6 +516,14 @@ class AirbyteDefinitionOperator(BaseOperator):
             updated.get("dockerImageTag", desired.docker_image_tag),
         )
         return self._with_after_update(hook, result)
+
+    def _update_workspace(self, hook: AirbyteDefinitionsHook, current: CurrentDefinition) -> str:
+        """The workspace sent with an update: the plan's, as planned (the plan is a promise); without a plan,
+        a custom definition's own, since Airbyte 2.4 refuses (403) one naming another workspace."""
+        planned = self.planned_action == "update" and self.workspace_id is not None
+        if planned or not current.custom:
+            return hook.get_workspace_id()
+        return hook.owner_workspace_id(self.kind, current.definition_id)
 
     def _with_after_update(self, hook: AirbyteDefinitionsHook, result: dict[str, Any]) -> dict[str, Any]:
         if self.breaking_changes:

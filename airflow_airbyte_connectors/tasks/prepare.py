@@ -107,7 +107,8 @@ def prepare(
     workspace_id = hook.get_workspace_id() if now or gated else None
 
     def kwargs(action: Action) -> dict[str, Any]:
-        return write_kwargs(action, workspace_id=workspace_id, dry_run=dry_run, airbyte_conn_id=conn_id)
+        workspace = _write_workspace(hook, action, workspace_id)
+        return write_kwargs(action, **workspace, dry_run=dry_run, airbyte_conn_id=conn_id)
 
     document = PlanDocument.of(
         plan,
@@ -141,6 +142,26 @@ def write_kwargs(action: Action, **context: Any) -> dict[str, Any]:
         "breaking_changes": [c.to_json() for c in change.crossed] if change else [],
         **context,
     }
+
+
+def _write_workspace(hook: AirbyteDefinitionsHook, action: Action, workspace_id: str | None) -> dict[str, Any]:
+    """The workspace a write is sent with (the operator's ``workspace_id``): the run's, except for an update of
+    a custom definition, which goes to the workspace that owns it (Airbyte 2.4 answers 403 to any other).
+    Decided here, once for the run, so the plan names each write's workspace and no write goes elsewhere.
+    No workspace owns it: ``owner_not_found`` says so, and that write task fails without writing."""
+    from airflow_airbyte_connectors.hooks.airbyte_definitions import OwnerWorkspaceNotFoundError
+
+    if workspace_id is None or action.action != "update" or not action.custom or action.definition_id is None:
+        return {"workspace_id": workspace_id}
+    try:
+        owner = hook.owner_workspace_id(action.kind, action.definition_id)
+    except OwnerWorkspaceNotFoundError as exc:
+        message = f"{action.label}: {exc}; nothing written"
+        log.error("%s", message)
+        return {"workspace_id": None, "owner_not_found": message}
+    if owner != workspace_id:
+        log.info("%s: sent with workspace %s, which owns the custom definition", action.label, owner)
+    return {"workspace_id": owner}
 
 
 def _write_limit(max_writes: int | None) -> int:

@@ -56,9 +56,20 @@ class DefinitionEndpoints(EmulatorState):
         return {f"{kind}Definitions": self.definitions(kind)}
 
     def _definition_list_for_workspace(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """What a workspace may use: the built-ins and the custom definitions granted to it, as Airbyte's
+        ``listAllowedSourceDefinitions`` answers. Airbyte gives each the version resolved for the workspace
+        (its pins); this emulator pins actors only, so here that is the default version."""
         require(body, "workspaceId")
-        self._workspaces.find(body["workspaceId"])
-        return self._definition_list(kind, body)
+        workspace_id = body["workspaceId"]
+        self._workspaces.find(workspace_id)
+        with self._lock:
+            # A definition without a workspace (built-in, or seeded so) is every workspace's.
+            allowed = [
+                copy.deepcopy(d.read)
+                for d in self._definitions.by_kind[kind].values()
+                if not d.tombstone and d.workspace_id in (None, workspace_id)
+            ]
+        return {f"{kind}Definitions": allowed}
 
     def _definition_get(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         # Like Airbyte, a deleted (tombstoned) definition is still returned by get.

@@ -14,6 +14,7 @@ from airflow_airbyte_connectors.hooks.airbyte_definitions import (
     AirbyteApiError,
     AirbyteDefinitionsHook,
     AirbyteNotFoundError,
+    OwnerWorkspaceNotFoundError,
     WriteOutcomeUnknownError,
     server_root,
 )
@@ -255,6 +256,68 @@ class TestInstanceIdentity:
         emu.status = status
         with pytest.raises(AirbyteApiError, match=f"deployment/metadata failed: HTTP {status}"):
             assert hook(read_timeout=0.5).instance_id
+
+
+def custom_in(emu: AirbyteEmulator, workspace_id: str) -> str:
+    """Add CUSTOM_SOURCE as a custom definition granted to ``workspace_id``; its ID."""
+    return emu.add_definition(
+        "source",
+        name=CUSTOM_SOURCE["name"],
+        docker_repository=CUSTOM_SOURCE["dockerRepository"],
+        docker_image_tag=CUSTOM_SOURCE["dockerImageTag"],
+        documentation_url=CUSTOM_SOURCE["documentationUrl"],
+        custom=True,
+        workspace_id=workspace_id,
+    )["sourceDefinitionId"]
+
+
+class TestOwnerWorkspace:
+    """A custom definition's update goes with the workspace that owns it (Airbyte 2.4: any other is a 403)."""
+
+    @pytest.mark.parametrize("profile", ["0.63", "1.6", "2.0", "2.2", "2.4"])
+    def test_found_in_another_workspace_and_the_update_passes(self, use_emulator, monkeypatch, profile):
+        emu = use_emulator(seed=REGISTRY, profile=profile, workspaces=2)
+        owner, configured = emu.workspace_ids
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__WORKSPACE_ID", configured)
+        custom_id = custom_in(emu, owner)
+        client = hook()
+        assert client.owner_workspace_id("source", custom_id) == owner
+        # The configured workspace is asked first, then the others.
+        lists = [r.body["workspaceId"] for r in emu.requests if r.operation.endswith("list_for_workspace")]
+        assert lists == [configured, owner]
+        client.update_definition("source", custom_id, docker_image_tag="1.3.0", workspace_id=owner)
+        assert client.get_definition("source", custom_id)["dockerImageTag"] == "1.3.0"
+        assert emu.contract_violations == []
+
+    def test_the_configured_workspace_that_lists_it_is_the_only_one_read(self, use_emulator, monkeypatch):
+        emu = use_emulator(seed=REGISTRY, profile="2.4", workspaces=2)
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__WORKSPACE_ID", emu.workspace_ids[1])
+        custom_id = custom_in(emu, emu.workspace_ids[1])
+        client = hook()
+        assert client.owner_workspace_id("source", custom_id) == emu.workspace_ids[1]
+        # A second look-up reads nothing again.
+        assert client.owner_workspace_id("source", custom_id) == emu.workspace_ids[1]
+        assert [r.operation for r in emu.requests if r.operation != "applications/token"] == [
+            "instance_configuration",
+            "workspaces/list_by_organization_id",
+            "source_definitions/list_for_workspace",
+        ]
+
+    def test_one_workspace_needs_no_definition_list(self, use_emulator):
+        emu = use_emulator(seed=REGISTRY, profile="2.4")
+        custom_id = custom_in(emu, emu.workspace_ids[0])
+        assert hook().owner_workspace_id("source", custom_id) == emu.workspace_ids[0]
+        assert not [r for r in emu.requests if r.operation.endswith("list_for_workspace")]
+
+    def test_no_workspace_lists_it_names_the_definition_and_the_workspaces_tried(self, use_emulator, monkeypatch):
+        emu = use_emulator(seed=REGISTRY, profile="2.4", workspaces=2)
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__WORKSPACE_ID", emu.workspace_ids[0])
+        custom_id = custom_in(emu, str(uuid.uuid4()))  # granted to a workspace this instance does not list
+        with pytest.raises(OwnerWorkspaceNotFoundError, match=custom_id) as caught:
+            hook().owner_workspace_id("source", custom_id)
+        assert caught.value.workspaces_tried == emu.workspace_ids
+        assert all(w in str(caught.value) for w in emu.workspace_ids)
+        assert emu.write_requests() == []
 
 
 class _AirbyteWithoutSearch(AirbyteEmulator):

@@ -138,6 +138,53 @@ class TestPlanIsAPromise:
         assert emu.write_requests() == []
 
 
+class TestOwnerWorkspace:
+    """A custom definition belongs to one workspace; Airbyte 2.4 (auth on) refuses its update with another."""
+
+    @pytest.fixture
+    def two_workspaces(self, use_emulator):
+        emu = use_emulator(profile="2.4", workspaces=2)
+        owner = emu.workspace_ids[0]
+        custom = emu.add_definition(
+            "source",
+            name=CUSTOM_SOURCE["name"],
+            docker_repository=CUSTOM_SOURCE["dockerRepository"],
+            docker_image_tag="1.1.0",
+            documentation_url=CUSTOM_SOURCE["documentationUrl"],
+            custom=True,
+            workspace_id=owner,
+        )
+        return emu, custom["sourceDefinitionId"]
+
+    def test_unplanned_update_goes_with_the_definitions_workspace(self, two_workspaces):
+        emu, custom_id = two_workspaces
+        owner, other = emu.workspace_ids
+        assert run(CUSTOM_SOURCE, workspace_id=other)["action"] == "updated"
+        (update,) = emu.write_requests()
+        assert update.status == 200 and update.body["workspaceId"] == owner
+
+    def test_planned_update_goes_with_the_plans_workspace_only(self, two_workspaces):
+        from airflow.sdk.exceptions import AirflowFailException
+
+        emu, custom_id = two_workspaces
+        other = emu.workspace_ids[1]
+        planned = {"planned_action": "update", "definition_id": custom_id, "tag_before": "1.1.0"}
+        # The plan named this workspace: the operator sends it, and no other, even where Airbyte refuses it.
+        with pytest.raises(AirflowFailException, match="HTTP 403"):
+            run(CUSTOM_SOURCE, workspace_id=other, **planned)
+        assert [r.body["workspaceId"] for r in emu.write_requests()] == [other]
+
+    def test_no_owner_found_by_the_plan_fails_before_any_request(self, two_workspaces):
+        from airflow.sdk.exceptions import AirflowFailException
+
+        emu, custom_id = two_workspaces
+        emu.clear_requests()
+        planned = {"planned_action": "update", "definition_id": custom_id, "tag_before": "1.1.0"}
+        with pytest.raises(AirflowFailException, match="listed by none"):
+            run(CUSTOM_SOURCE, owner_not_found="update source Acme CRM: listed by none", **planned)
+        assert emu.requests == []
+
+
 class TestSafety:
     def test_dry_run_sends_no_write(self, use_emulator):
         emu = use_emulator()

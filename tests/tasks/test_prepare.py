@@ -60,6 +60,52 @@ class TestRequestsSent:
         ]
 
 
+class TestOwnerWorkspace:
+    """The workspace each write goes with: a custom definition's update with the workspace that owns it, read
+    only when such an update is planned on an instance with several workspaces."""
+
+    def add_custom(self, emu, workspace_id: str) -> str:
+        return emu.add_definition(
+            "source",
+            name=CUSTOM_SOURCE["name"],
+            docker_repository=CUSTOM_SOURCE["dockerRepository"],
+            docker_image_tag="1.1.0",
+            documentation_url=CUSTOM_SOURCE["documentationUrl"],
+            custom=True,
+            workspace_id=workspace_id,
+        )["sourceDefinitionId"]
+
+    def test_a_custom_update_goes_with_its_owner_a_built_in_with_the_run_workspace(
+        self, use_emulator, write_config, monkeypatch
+    ):
+        emu = use_emulator(seed=REGISTRY, profile="2.4", workspaces=2)
+        owner, configured = emu.workspace_ids
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__WORKSPACE_ID", configured)
+        custom_id = self.add_custom(emu, owner)
+        emu.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
+        prepared = prepare(config_path=str(write_config(config(POKEAPI, CUSTOM_SOURCE))))
+        workspaces = {a["definition_id"]: a["workspace_id"] for a in prepared.actions}
+        assert workspaces == {custom_id: owner, POKEAPI["sourceDefinitionId"]: configured}
+        lists = [r.body["workspaceId"] for r in emu.requests if r.operation.endswith("list_for_workspace")]
+        assert lists == [configured, owner]
+
+    def test_no_owner_read_for_built_in_updates(self, use_emulator, write_config, monkeypatch):
+        emu = use_emulator(seed=REGISTRY, profile="2.4", workspaces=2)
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__WORKSPACE_ID", emu.workspace_ids[1])
+        self.add_custom(emu, emu.workspace_ids[0])
+        emu.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
+        prepare(config_path=str(write_config(config(POKEAPI, {**CUSTOM_SOURCE, "dockerImageTag": "1.1.0"}))))
+        assert not [r for r in emu.requests if r.operation.endswith("list_for_workspace")]
+
+    def test_no_owner_read_with_one_workspace(self, use_emulator, write_config):
+        emu = use_emulator(seed=REGISTRY, profile="2.4")
+        self.add_custom(emu, emu.workspace_ids[0])
+        prepared = prepare(config_path=str(write_config(config(CUSTOM_SOURCE))))
+        assert [a["workspace_id"] for a in prepared.actions] == [emu.workspace_ids[0]]
+        assert not [r for r in emu.requests if r.operation.endswith("list_for_workspace")]
+        assert [r.operation for r in emu.requests].count("workspaces/list_by_organization_id") == 1
+
+
 class TestImpactReads:
     """prepare sends the impact reads a few at a time; the plan and the requests are those of one at a time."""
 

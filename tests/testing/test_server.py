@@ -282,6 +282,35 @@ class TestSingleScope:
         assert post(emu, "source_definitions/update", body).status_code == 200
 
 
+class TestListForWorkspace:
+    """``list_for_workspace`` answers the built-ins and only the custom definitions granted to the workspace."""
+
+    @pytest.mark.parametrize("profile", ["0.63", "1.6", "2.0", "2.2", "2.4"])
+    def test_custom_definitions_show_only_in_their_workspace(self, emulator, profile):
+        emu = emulator(seed=REGISTRY, profile=profile, workspaces=2)
+        first, second = emu.workspace_ids
+        created = post(emu, "source_definitions/create_custom", {"workspaceId": first, "sourceDefinition": NEW})
+        custom_id = created.json()["sourceDefinitionId"]
+        built_ins = {d["sourceDefinitionId"] for d in emu.definitions("source") if not d["custom"]}
+
+        def listed(workspace: str) -> set[str]:
+            answer = post(emu, "source_definitions/list_for_workspace", {"workspaceId": workspace})
+            assert answer.status_code == 200
+            return {d["sourceDefinitionId"] for d in answer.json()["sourceDefinitions"]}
+
+        assert listed(first) == built_ins | {custom_id}
+        assert listed(second) == built_ins
+
+    def test_deleted_custom_definition_is_not_listed(self, emulator):
+        emu = emulator(seed=REGISTRY, workspaces=2)
+        workspace = emu.workspace_ids[1]
+        created = post(emu, "source_definitions/create_custom", {"workspaceId": workspace, "sourceDefinition": NEW})
+        custom_id = created.json()["sourceDefinitionId"]
+        emu.delete_definition("source", custom_id)
+        answer = post(emu, "source_definitions/list_for_workspace", {"workspaceId": workspace}).json()
+        assert custom_id not in {d["sourceDefinitionId"] for d in answer["sourceDefinitions"]}
+
+
 class TestCommandLine:
     def test_starts_on_loopback_answers_and_stops_by_itself(self, tmp_path):
         require_airbyte_files()
