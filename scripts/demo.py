@@ -79,6 +79,7 @@ def main() -> int:
             # The demo machine may be offline: do not ask Docker Hub whether the images exist.
             "AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES": "False",
             "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": emu.registry_url,
+            "AIRFLOW__AIRBYTE_CONNECTORS__PLATFORM_COMPATIBILITY_URL": emu.platform_compatibility_url,
             "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps(
                 {"conn_type": "airbyte", "host": emu.url, "login": "demo-client", "password": client_secret}
             ),

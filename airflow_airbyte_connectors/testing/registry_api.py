@@ -1,18 +1,23 @@
 """The connector registry the emulated Airbyte consults, served over HTTP too (``GET``): the whole
-``oss_registry.json`` and each connector's ``metadata/<dockerRepository>/latest/oss.json``. The state is
-:mod:`.registry`."""
+``oss_registry.json``, each connector's ``metadata/<dockerRepository>/latest/oss.json``, and the
+platform-compatibility matrix its ``update`` enforces. The state is :mod:`.registry`."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_airbyte_connectors.testing.state import EmulatorState
 
 REGISTRY_PATH = "/registry/oss_registry.json"
+# Where connectors.airbyte.com serves the matrix (files/platform/v0/platform-compatibility.json).
+PLATFORM_COMPATIBILITY_PATH = "/files/platform/v0/platform-compatibility.json"
 
 
 class RegistryEndpoints(EmulatorState):
+    compatibility_matrix: Mapping[str, Any] | None
+
     @property
     def registry_unreachable(self) -> bool:
         return self._registry.unreachable
@@ -29,6 +34,16 @@ class RegistryEndpoints(EmulatorState):
     def registry_url(self) -> str:
         """Where the registry document is served (the shape of connectors.airbyte.com's oss_registry.json)."""
         return f"{self.url}{REGISTRY_PATH}"
+
+    @property
+    def platform_compatibility_url(self) -> str:
+        """Where the platform-compatibility matrix ``update`` enforces is served (none set: an empty matrix,
+        under which every version is compatible)."""
+        return f"{self.url}{PLATFORM_COMPATIBILITY_PATH}"
+
+    def _platform_compatibility(self) -> tuple[int, Any]:
+        matrix = self.compatibility_matrix
+        return 200, copy.deepcopy(dict(matrix)) if matrix is not None else {"compatibleConnectors": []}
 
     def _registry_document(self) -> tuple[int, Any]:
         if self._registry.unreachable:

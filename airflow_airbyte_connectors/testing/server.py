@@ -36,7 +36,11 @@ from airflow_airbyte_connectors.testing.definitions_api import DEFINITION_ACTION
 from airflow_airbyte_connectors.testing.errors import ApiError, problem_body
 from airflow_airbyte_connectors.testing.faults import DrawnFault, FaultInjector, Faults, WriteHolds
 from airflow_airbyte_connectors.testing.registry import ConnectorRegistry
-from airflow_airbyte_connectors.testing.registry_api import REGISTRY_PATH, RegistryEndpoints
+from airflow_airbyte_connectors.testing.registry_api import (
+    PLATFORM_COMPATIBILITY_PATH,
+    REGISTRY_PATH,
+    RegistryEndpoints,
+)
 from airflow_airbyte_connectors.testing.seeds import load_registry
 from airflow_airbyte_connectors.testing.state import PROFILES, Profile
 
@@ -81,7 +85,8 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Comman
     ``commands/{run/spec, status, output/spec}`` (2.0 and later; see :mod:`.commands_api`),
     ``workspaces/list`` (profiles 0.63, 1.6) or ``workspaces/list_by_organization_id`` (2.0 and later).
     ``GET /registry/oss_registry.json`` and ``GET /metadata/<dockerRepository>/latest/oss.json`` serve the
-    registry (see :attr:`registry_url`).
+    registry (see :attr:`registry_url`), ``GET /files/platform/v0/platform-compatibility.json`` the matrix
+    (:attr:`platform_compatibility_url`).
 
     :param seed: None (no definitions), ``"builtin"`` (the small registry shipped with the package), an
         ``http(s)://`` URL or a path of a registry JSON (``{"sources": [...], "destinations": [...]}``), or
@@ -213,6 +218,8 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Comman
             return 200, self._instance_configuration()
         if path == REGISTRY_PATH:
             return self._registry_document()
+        if path == PLATFORM_COMPATIBILITY_PATH:
+            return self._platform_compatibility()
         metadata = re.fullmatch(r"/metadata/(.+)/latest/oss\.json", path)
         if metadata:
             return self._registry_entry(metadata[1])

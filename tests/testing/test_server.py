@@ -351,3 +351,26 @@ class TestCommandLine:
             timeout=30,
         )
         assert done.returncode == 0 and time.monotonic() - started < 20
+
+
+class TestPlatformCompatibilityServed:
+    """The matrix ``update`` enforces is served where connectors.airbyte.com serves it, for offline runs."""
+
+    def test_the_matrix_update_enforces(self, emulator):
+        from airflow_airbyte_connectors.clients.connector_registry import read_platform_compatibility
+        from airflow_airbyte_connectors.compatibility import refusal
+
+        pokeapi_id = "6371b14b-bc68-4236-bfbd-468e8df8e968"
+        rule = {"connectorVersion": "9.9.9", "airbyteVersion": ">=9.0.0"}
+        entry = {"connectorName": "source-pokeapi", "connectorType": "source", "connectorDefinitionId": pokeapi_id}
+        emu = emulator(
+            seed=REGISTRY, compatibility_matrix={"compatibleConnectors": [{**entry, "compatibilityMatrix": [rule]}]}
+        )
+        matrix, findings = read_platform_compatibility(emu.platform_compatibility_url)
+        assert findings == [] and matrix is not None
+        assert "Compatible Airbyte Version(s): >=9.0.0" in (
+            refusal(matrix, pokeapi_id, "9.9.9", "2.0.0", "community") or ""
+        )
+
+    def test_without_a_matrix_every_version_is_compatible(self, emu):
+        assert requests.get(emu.platform_compatibility_url, timeout=10).json() == {"compatibleConnectors": []}
