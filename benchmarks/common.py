@@ -50,7 +50,7 @@ def record(figure: str, measured: str, baseline: str, ratio: float | None, targe
         "figure": figure,
         "measured": measured,
         "baseline": baseline,
-        "ratio": f"{ratio:.2f}x" if ratio is not None else "-",
+        "ratio": "-" if ratio is None else f"{ratio:.2f}x" if ratio >= 0.01 else f"{ratio:.0e}x",
         "target": target,
         "note": note,
     }
