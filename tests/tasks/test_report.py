@@ -80,6 +80,18 @@ class TestReport:
             report(plan, [], duplicates=duplicates)
         assert failed.value.report.counts["duplicates"] == 1
 
+    def test_a_write_airbyte_refused_fails_the_run_in_airbytes_words_not_as_a_failure(self, caplog):
+        refused = WriteProblem(
+            label="create source A 1",
+            message="the SPEC of acme/source-a:1 failed: Failed to pull container image (config_error, source)",
+        )
+        with pytest.raises(ApplyFailedError, match="Failed to pull container image") as failed:
+            report(self.PLAN, [result("unchanged", "B")], refused=[refused])
+        summary = failed.value.report
+        assert summary.counts["refused"] == 1 and summary.counts["failed"] == 0
+        assert summary.to_json()["refused"] == [refused.to_json()]
+        assert "  REFUSED create source A 1: the SPEC of acme/source-a:1 failed" in caplog.text
+
     def test_the_report_is_json_with_the_documented_keys(self):
         done = report(self.PLAN, [result("created", "A"), result("unchanged", "B")], triggered_by="bob").to_json()
         assert set(done) == {
