@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -37,6 +38,7 @@ from airflow_airbyte_connectors.hooks.airbyte_errors import (
     was_never_sent,
 )
 from airflow_airbyte_connectors.kinds import Kind, id_key
+from airflow_airbyte_connectors.sync_jobs import SyncJob
 from airflow_airbyte_connectors.urls import INVALID_URL, instance_url, without_userinfo
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,11 @@ _ACTOR_PAGE_SIZE = 100  # sources/list, destinations/list (Airbyte's default pag
 # 100 000 actors in one workspace (pages of 100) is far beyond any instance seen; a server still sending full
 # pages of new actors then ignores the cursor in some new way, and would otherwise be read for ever.
 _MAX_ACTOR_PAGES = 1000
+# jobs/list pages (Airbyte's default: 200): a check of the last few syncs reads one small page.
+_JOB_PAGE_SIZE = 50
+# Enough for any limit list_sync_jobs accepts; reached only by a server whose paging is broken (one that ignores
+# rowOffset answers the same page for ever).
+_MAX_JOB_PAGES = 200
 # A 401 to HTTP Basic: a wrong login or password, or (the likely cause on a current install) Airbyte 2.2+.
 _BASIC_REFUSED = (
     "HTTP Basic auth refused: a wrong login or password, or likely Airbyte 2.2 or later. Airbyte 2.2 and later "
@@ -480,6 +487,50 @@ class AirbyteDefinitionsHook(BaseHook):
     def get_actor_version(self, kind: Kind, actor_id: str) -> dict[str, Any]:
         """The definition version one source (or destination) runs: the default, or its pin."""
         return self._read(f"actor_definition_versions/get_for_{kind}", {f"{kind}Id": actor_id})
+
+    # -- sync jobs (for a promotion gate) ------------------------------------------------------
+
+    def list_sync_jobs(self, connection_id: str, *, since: datetime | None = None, limit: int = 100) -> list[SyncJob]:
+        """The connection's sync jobs, newest first: at most ``limit``, and none created before ``since``.
+
+        Reads ``jobs/list`` a page at a time (Airbyte answers newest first) and stops at the first job older than
+        ``since``, so a long history is not read whole.
+
+        :param since: timezone-aware; jobs created at or after it are returned.
+        :param limit: from 1 to 10 000.
+        :raises AirbyteApiError: still full pages after 200 of them: the server's paging is broken (a working one
+            answers 10 000 jobs in 200 pages).
+        """
+        max_jobs = _MAX_JOB_PAGES * _JOB_PAGE_SIZE
+        if not 1 <= limit <= max_jobs:
+            raise ValueError(f"limit must be from 1 to {max_jobs}, not {limit}")
+        if since is not None and since.tzinfo is None:
+            raise ValueError("since must be timezone-aware (Airbyte's times are UTC)")
+        page_size = min(limit, _JOB_PAGE_SIZE)
+        # By ID: a job created while we read pushes the others down a row, so a page may repeat one.
+        jobs: dict[int, SyncJob] = {}
+        for page_number in range(_MAX_JOB_PAGES):
+            body = {
+                "configTypes": ["sync"],
+                "configId": connection_id,
+                "pagination": {"pageSize": page_size, "rowOffset": page_number * page_size},
+            }
+            page = [SyncJob.from_job_read(item["job"]) for item in self._read("jobs/list", body).get("jobs", [])]
+            for job in page:
+                if since is not None and job.created_at < since:
+                    return list(jobs.values())  # every job after this one is older still
+                jobs.setdefault(job.job_id, job)
+                if len(jobs) == limit:
+                    return list(jobs.values())
+            if len(page) < page_size:
+                return list(jobs.values())
+        raise AirbyteApiError(
+            "POST",
+            self.api_url("jobs/list"),
+            200,
+            f"connection {connection_id} still answered full pages of sync jobs after {_MAX_JOB_PAGES} pages "
+            f"({len(jobs)} jobs, {limit} asked for); stopped reading: its paging looks broken",
+        )
 
     # -- workspace ---------------------------------------------------------------------------
 

@@ -35,6 +35,8 @@ from airflow_airbyte_connectors.testing.definitions import KINDS, DefinitionStor
 from airflow_airbyte_connectors.testing.definitions_api import DEFINITION_ACTIONS, DefinitionEndpoints
 from airflow_airbyte_connectors.testing.errors import ApiError, problem_body
 from airflow_airbyte_connectors.testing.faults import DrawnFault, FaultInjector, Faults, WriteHolds
+from airflow_airbyte_connectors.testing.jobs import JobStore
+from airflow_airbyte_connectors.testing.jobs_api import SYNC_JOBS_CONTROL_PATH, JobEndpoints
 from airflow_airbyte_connectors.testing.registry import ConnectorRegistry
 from airflow_airbyte_connectors.testing.registry_api import (
     PLATFORM_COMPATIBILITY_PATH,
@@ -70,23 +72,31 @@ class RecordedRequest:
     seconds: float = 0.0  # from the request read to its answer (or its drop)
 
 
-class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, CommandEndpoints, RegistryEndpoints):
-    """Airbyte's Configuration API for definitions, sources, destinations, connections, actor versions,
-    tokens and workspaces, on 127.0.0.1; and the connector registry it consults, over HTTP too.
+class AirbyteEmulator(
+    DefinitionEndpoints, ActorEndpoints, JobEndpoints, AuthEndpoints, CommandEndpoints, RegistryEndpoints
+):
+    """Airbyte's Configuration API for definitions, sources, destinations, connections, actor versions, sync
+    jobs, tokens and workspaces, on 127.0.0.1; and the connector registry it consults, over HTTP too.
 
     This class is the facade: routing, request log, contract checks and faults. Each resource's endpoints
-    live beside its state: :mod:`.definitions_api`, :mod:`.actors_api`, :mod:`.auth_api` and
-    :mod:`.registry_api` over :mod:`.definitions`, :mod:`.actors`, :mod:`.auth` and :mod:`.registry`, all
-    guarded by one lock (:class:`~.state.EmulatorState`).
+    live beside its state: :mod:`.definitions_api`, :mod:`.actors_api`, :mod:`.jobs_api`, :mod:`.auth_api` and
+    :mod:`.registry_api` over :mod:`.definitions`, :mod:`.actors`, :mod:`.jobs`, :mod:`.auth` and
+    :mod:`.registry`, all guarded by one lock (:class:`~.state.EmulatorState`).
 
     Endpoints (``POST /api/v1/...``): ``{source,destination}_definitions/{list, list_for_workspace, get,
     create_custom, update, delete}``, ``{sources,destinations}/{search, list, get}``, ``connections/list``,
-    ``actor_definition_versions/get_for_{source,destination}``, ``deployment/metadata``, ``applications/token``,
-    ``commands/{run/spec, status, output/spec}`` (2.0 and later; see :mod:`.commands_api`),
+    ``actor_definition_versions/get_for_{source,destination}``, ``jobs/list``, ``deployment/metadata``,
+    ``applications/token``, ``commands/{run/spec, status, output/spec}`` (2.0 and later; see :mod:`.commands_api`),
     ``workspaces/list`` (profiles 0.63, 1.6) or ``workspaces/list_by_organization_id`` (2.0 and later).
     ``GET /registry/oss_registry.json`` and ``GET /metadata/<dockerRepository>/latest/oss.json`` serve the
     registry (see :attr:`registry_url`), ``GET /files/platform/v0/platform-compatibility.json`` the matrix
     (:attr:`platform_compatibility_url`).
+
+    Control endpoint, for tests that run the emulator in another process (not Airbyte's API: no credentials
+    asked, no faults injected, never checked against the contract): ``POST /emulator/control/sync_jobs`` with
+    ``{"connectionId": ..., "status": ..., "createdAt": <epoch seconds>, "updatedAt": ..., "configType": ...}``
+    (the last three optional) gives a connection a job, as :meth:`add_sync_job` does in-process; it answers 200
+    with the ``JobRead`` (an ``id`` that increases), or 400 with a ``message``.
 
     :param seed: None (no definitions), ``"builtin"`` (the small registry shipped with the package), an
         ``http(s)://`` URL or a path of a registry JSON (``{"sources": [...], "destinations": [...]}``), or
@@ -185,6 +195,7 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Comman
             workspace["organizationId"] = self.organization_id
         self._definitions = DefinitionStore()
         self._actors = ActorStore()
+        self._jobs = JobStore()
         document = load_registry(registry) if registry is not None else None
         self._registry = ConnectorRegistry(document, unreachable=registry_unreachable)
         if seed is not None:
@@ -227,6 +238,8 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Comman
 
     def handle(self, path: str, headers: Mapping[str, str], raw_body: bytes) -> tuple[int, Any]:
         """Answer one POST; returns (status, JSON body or None)."""
+        if path == SYNC_JOBS_CONTROL_PATH:  # a test's channel, not Airbyte's API: asks for no credentials
+            return self._control_add_sync_job(raw_body)
         operation = path.removeprefix("/api/v1/") if path.startswith("/api/v1/") else path
         if operation == "applications/token" and self.profile.auth == "bearer":
             return self._token(headers, raw_body)
@@ -257,6 +270,8 @@ class AirbyteEmulator(DefinitionEndpoints, ActorEndpoints, AuthEndpoints, Comman
             return self._actor_version_read(match[1], fields)
         if operation == "connections/list":
             return self._connections_list(body)
+        if operation == "jobs/list":
+            return self._jobs_list(fields)
         command = COMMAND_ACTIONS.get(operation.removeprefix("commands/"))
         if operation.startswith("commands/") and command and self.profile.spec_commands:
             return getattr(self, f"_command_{command}")(fields)
@@ -366,7 +381,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw_body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        drawn = self.emulator.draw_fault(self.path.removeprefix("/api/v1/"))
+        # Faults are Airbyte's; the control endpoint is the test's own channel.
+        if self.path == SYNC_JOBS_CONTROL_PATH:
+            drawn = None
+        else:
+            drawn = self.emulator.draw_fault(self.path.removeprefix("/api/v1/"))
         if drawn and self._inject(drawn, headers, raw_body):
             return
         fault = drawn.name if drawn else None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from airflow_airbyte_connectors.testing.actors import ActorStore
 from airflow_airbyte_connectors.testing.auth import Auth, Workspaces
 from airflow_airbyte_connectors.testing.definitions import DefinitionStore
+from airflow_airbyte_connectors.testing.jobs import JobStore
 from airflow_airbyte_connectors.testing.local_server import LocalServer
 from airflow_airbyte_connectors.testing.registry import ConnectorRegistry
 
@@ -31,12 +32,14 @@ class Profile:
     single_scope_requests: bool = False
     spec_commands: bool = False  # commands/run/spec, commands/status, commands/output/spec (2.0)
     create_takes_spec: bool = False  # create_custom takes connectorSpecification and runs no SPEC job (2.1)
+    # jobs/list serves the page holding rowOffset (a Micronaut Pageable, 1.0+); before, SQL's OFFSET as given
+    job_pages_start_at_page_boundaries: bool = True
 
 
 _V2_0 = Profile("2.0", "bearer", 900, False, True, True, True, True, paginated_actor_lists=True, spec_commands=True)
 
 PROFILES: dict[str, Profile] = {
-    "0.63": Profile("0.63", "basic", 0, True, False, False, False, False),
+    "0.63": Profile("0.63", "basic", 0, True, False, False, False, False, job_pages_start_at_page_boundaries=False),
     "1.6": Profile("1.6", "bearer", 180, True, False, False, True, False),
     "2.0": _V2_0,
     "2.2": replace(_V2_0, name="2.2", basic_auth=False, create_takes_spec=True),
@@ -57,4 +60,5 @@ class EmulatorState(LocalServer):
     _workspaces: Workspaces
     _definitions: DefinitionStore
     _actors: ActorStore
+    _jobs: JobStore
     _registry: ConnectorRegistry

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 
 import pytest
@@ -19,6 +20,7 @@ from airflow_airbyte_connectors.hooks.airbyte_definitions import (
     server_root,
 )
 from airflow_airbyte_connectors.hooks.airbyte_errors import SpecFailedError, SpecStillRunningError
+from airflow_airbyte_connectors.sync_jobs import SyncJob
 from airflow_airbyte_connectors.testing import AirbyteEmulator, Faults
 from airflow_airbyte_connectors.testing.errors import ApiError
 from airflow_airbyte_connectors.testing.local_server import LocalServer
@@ -597,3 +599,131 @@ class TestConnectorSpec:
         assert self.spec(emu, write_timeout=10)["connectionSpecification"]
         assert emu.spec_commands == ["spec-1"]
         assert len([r for r in emu.requests if r.operation == "commands/run/spec"]) == 2
+
+
+CONNECTION = "7c0e5d2a-0000-4000-8000-000000000001"
+
+
+def seed_syncs(emu: AirbyteEmulator, count: int, connection: str = CONNECTION) -> float:
+    """``count`` syncs a minute apart, the newest a minute ago, IDs increasing with time; returns the oldest's time."""
+    oldest = time.time() - 60 * count
+    for minute in range(count):
+        emu.add_sync_job(connection, "succeeded" if minute % 3 else "failed", created_at=oldest + 60 * minute)
+    return oldest
+
+
+class _AirbyteIgnoringRowOffset(AirbyteEmulator):
+    """Answers every ``jobs/list`` page with the first one."""
+
+    def _jobs_list(self, body):
+        return super()._jobs_list({**body, "pagination": {**body.get("pagination", {}), "rowOffset": 0}})
+
+
+class _AirbyteSyncingWhileRead(AirbyteEmulator):
+    """A new sync starts before each page after the first: every later page starts with a job already read."""
+
+    def _jobs_list(self, body):
+        if body.get("pagination", {}).get("rowOffset"):
+            self.add_sync_job(body["configId"], "running")
+        return super()._jobs_list(body)
+
+
+class _AirbyteFailingEveryOtherJobList(AirbyteEmulator):
+    """Every other ``jobs/list`` answers 503, as a gateway in front of a busy Airbyte does."""
+
+    job_lists = 0
+
+    def _jobs_list(self, body):
+        self.job_lists += 1
+        if self.job_lists % 2:
+            raise ApiError(503, "Service Unavailable")
+        return super()._jobs_list(body)
+
+
+class TestSyncJobs:
+    @pytest.mark.parametrize("profile", ["0.63", "1.6", "2.0", "2.2", "2.4"])
+    def test_newest_first_only_this_connections_syncs_typed(self, use_emulator, profile):
+        emu = use_emulator(profile=profile)
+        oldest = seed_syncs(emu, 3)
+        emu.add_sync_job(CONNECTION, "succeeded", config_type="reset_connection")
+        emu.add_sync_job("7c0e5d2a-0000-4000-8000-000000000002", "succeeded")
+        emu.clear_requests()
+        jobs = hook().list_sync_jobs(CONNECTION)
+        assert [(job.job_id, job.status) for job in jobs] == [(3, "succeeded"), (2, "succeeded"), (1, "failed")]
+        assert jobs[-1] == SyncJob(
+            job_id=1,
+            connection_id=CONNECTION,
+            status="failed",
+            created_at=datetime.fromtimestamp(int(oldest), tz=UTC),
+            updated_at=datetime.fromtimestamp(int(oldest), tz=UTC),
+        )
+        (listed,) = [r.body for r in emu.requests if r.operation == "jobs/list"]
+        assert listed == {
+            "configTypes": ["sync"],
+            "configId": CONNECTION,
+            "pagination": {"pageSize": 50, "rowOffset": 0},
+        }
+
+    @pytest.mark.parametrize(
+        ("since_minute", "limit", "found", "pages"),
+        [(280, 100, 20, 1), (180, 200, 120, 3), (None, 120, 120, 3), (None, 5, 5, 1), (None, 1000, 300, 7)],
+        ids=["since-on-page-1", "since-on-page-3", "limit-120", "limit-5", "whole-history"],
+    )
+    def test_reads_only_the_pages_it_needs(self, use_emulator, since_minute, limit, found, pages):
+        emu = use_emulator()
+        oldest = seed_syncs(emu, 300)
+        since = None if since_minute is None else datetime.fromtimestamp(oldest + 60 * since_minute - 1, tz=UTC)
+        emu.clear_requests()
+        jobs = hook().list_sync_jobs(CONNECTION, since=since, limit=limit)
+        assert [job.job_id for job in jobs] == list(range(300, 300 - found, -1))
+        assert calls(emu, "jobs/list") == pages  # a page of 50 (or of limit, if smaller) at a time
+
+    def test_a_job_created_at_since_is_kept(self, use_emulator):
+        emu = use_emulator()
+        oldest = seed_syncs(emu, 10)
+        since = datetime.fromtimestamp(int(oldest) + 60 * 7, tz=UTC)
+        assert [job.job_id for job in hook().list_sync_jobs(CONNECTION, since=since)] == [10, 9, 8]
+
+    def test_syncs_started_while_reading_are_not_counted_twice(self, use_emulator):
+        emu = use_emulator(emulator_class=_AirbyteSyncingWhileRead)
+        seed_syncs(emu, 120)
+        jobs = hook().list_sync_jobs(CONNECTION)
+        # Pages 2 and 3 each start with the last job of the page before; the new ones are newer than the first page.
+        assert [job.job_id for job in jobs] == list(range(120, 20, -1))
+        assert calls(emu, "jobs/list") == 3
+
+    def test_each_page_is_retried_like_other_reads(self, use_emulator):
+        emu = use_emulator(emulator_class=_AirbyteFailingEveryOtherJobList)
+        seed_syncs(emu, 120)
+        jobs = hook().list_sync_jobs(CONNECTION, limit=1000)
+        assert [job.job_id for job in jobs] == list(range(120, 0, -1))
+        answered = [r.status for r in emu.requests if r.operation == "jobs/list"]
+        assert answered == [503, 200] * 3
+
+    def test_paging_that_never_ends_is_stopped_with_a_clear_error(self, use_emulator, monkeypatch):
+        monkeypatch.setattr(airbyte_definitions, "_MAX_JOB_PAGES", 5)
+        emu = use_emulator(emulator_class=_AirbyteIgnoringRowOffset)
+        seed_syncs(emu, 60)
+        emu.clear_requests()
+        with pytest.raises(AirbyteApiError) as caught:
+            hook().list_sync_jobs(CONNECTION)
+        assert str(caught.value).endswith(
+            f"/api/v1/jobs/list failed: HTTP 200: connection {CONNECTION} still answered full pages of sync jobs "
+            "after 5 pages (50 jobs, 100 asked for); stopped reading: its paging looks broken"
+        )
+        assert calls(emu, "jobs/list") == 5
+
+    @pytest.mark.parametrize(
+        ("arguments", "message"),
+        [
+            ({"since": datetime(2026, 1, 1)}, "since must be timezone-aware"),
+            ({"limit": 0}, "limit must be from 1 to 10000, not 0"),
+            ({"limit": 10_001}, "limit must be from 1 to 10000, not 10001"),
+        ],
+        ids=["naive-since", "limit-0", "limit-too-large"],
+    )
+    def test_refuses_arguments_it_cannot_honour_before_any_request(self, use_emulator, arguments, message):
+        emu = use_emulator()
+        with pytest.raises(ValueError, match=message):
+            hook().list_sync_jobs(CONNECTION, **arguments)
+        assert emu.requests == []
