@@ -8,6 +8,10 @@
 - ``bump PATH [--write]``: the proposals applied to the file's ``dockerImageTag`` values only (a unified diff,
   or the file changed with ``--write``). Exit 0, 1 on any error.
 
+Both propose no version that Airbyte would refuse by its platform-compatibility matrix when Airbyte's version is
+known: ``--airbyte-version X.Y.Z``, else the one the ``--conn-id`` Airbyte runs (``--airbyte-version`` wins, so
+an upgrade of Airbyte can be planned for).
+
 Errors are one line on stderr (``airbyte-connectors: error: ...``), never a traceback.
 """
 
@@ -72,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="what is newer for each definition and what its policy proposes; exit 0 nothing, 2 proposals, 1 error",
     )
     outdated.add_argument("path", help="the basic_config YAML file")
-    outdated.add_argument("--conn-id", help="also show what Airbyte runs and whom each proposal touches")
+    outdated.add_argument(
+        "--conn-id", help="also show what Airbyte runs and whom each proposal touches; suit its Airbyte version"
+    )
+    _add_airbyte_version(outdated)
     outdated.add_argument("--format", choices=FORMATS, default="text", help="output (default text)")
     outdated.add_argument("--today", type=_day, help="judge release ages as of this day (YYYY-MM-DD)")
 
@@ -81,8 +88,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bump.add_argument("path", help="the basic_config YAML file")
     bump.add_argument("--write", action="store_true", help="change the file (only its dockerImageTag values)")
+    bump.add_argument("--conn-id", help="the Airflow Connection to the Airbyte whose version the new tags must suit")
+    _add_airbyte_version(bump)
     bump.add_argument("--today", type=_day, help="judge release ages as of this day (YYYY-MM-DD)")
     return parser
+
+
+def _add_airbyte_version(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--airbyte-version",
+        type=_airbyte_version,
+        metavar="X.Y.Z",
+        help="propose no version this Airbyte version would refuse (its platform-compatibility matrix); "
+        "wins over the --conn-id Airbyte's own version",
+    )
+
+
+def _airbyte_version(text: str) -> str:
+    from airflow_airbyte_connectors.compatibility import parse_version
+
+    if parse_version(text) is None:
+        raise argparse.ArgumentTypeError(f"not an Airbyte version X.Y.Z: {text[:40]!r}")
+    return text.strip().removeprefix("v")
 
 
 def _day(text: str) -> date:
@@ -98,9 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "validate":
             return _validate(args.path)
         if args.command == "outdated":
-            return _outdated(args.path, args.conn_id, args.format, args.today or date.today())
+            return _outdated(args.path, args.conn_id, args.airbyte_version, args.format, args.today or date.today())
         if args.command == "bump":
-            return _bump(args.path, args.write, args.today or date.today())
+            return _bump(args.path, args.write, args.conn_id, args.airbyte_version, args.today or date.today())
         return _plan(args.path, args.conn_id, args.format)
     except CliError as exc:
         _fail(str(exc))
@@ -170,7 +197,7 @@ def _plan(path: str, conn_id: str | None, output: str) -> int:
     return EXIT_CHANGES if plan.actions or plan.held else EXIT_OK
 
 
-def _find_outdated(path: str, conn_id: str | None, today: date) -> Outdated:
+def _find_outdated(path: str, conn_id: str | None, airbyte_version: str | None, today: date) -> Outdated:
     _quiet_airflow()
     from airflow_airbyte_connectors.outdated import find_outdated
 
@@ -180,17 +207,17 @@ def _find_outdated(path: str, conn_id: str | None, today: date) -> Outdated:
             from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
 
             hook = AirbyteDefinitionsHook(conn_id)
-        return find_outdated(path, today=today, hook=hook)
+        return find_outdated(path, today=today, hook=hook, airbyte_version=airbyte_version)
     except ConfigError as exc:
         raise CliError(_config_problems(exc)) from None
     except Exception as exc:
         raise CliError(_describe_airbyte_error(exc, conn_id or "")) from None
 
 
-def _outdated(path: str, conn_id: str | None, output: str, today: date) -> int:
+def _outdated(path: str, conn_id: str | None, airbyte_version: str | None, output: str, today: date) -> int:
     from airflow_airbyte_connectors.outdated_output import format_outdated, outdated_markdown
 
-    found = _find_outdated(path, conn_id, today)
+    found = _find_outdated(path, conn_id, airbyte_version, today)
     if output == "json":
         print(json.dumps(found.to_json(), indent=2, ensure_ascii=False))
     elif output == "markdown":
@@ -204,10 +231,11 @@ def _outdated(path: str, conn_id: str | None, output: str, today: date) -> int:
     return EXIT_CHANGES if found.proposals else EXIT_OK
 
 
-def _bump(path: str, write: bool, today: date) -> int:
+def _bump(path: str, write: bool, conn_id: str | None, airbyte_version: str | None, today: date) -> int:
     from airflow_airbyte_connectors.bump import TagChange, apply_tags, read_config_text, unified_diff, write_config_text
+    from airflow_airbyte_connectors.outdated_output import nothing_to_propose, skipped_notes
 
-    found = _find_outdated(path, None, today)
+    found = _find_outdated(path, conn_id, airbyte_version, today)
     if found.problems:
         raise CliError("not bumped, the proposals are incomplete: " + "; ".join(found.problems))
     changes = [
@@ -224,8 +252,14 @@ def _bump(path: str, write: bool, today: date) -> int:
         after = apply_tags(before, changes, source=path)
     except ConfigError as exc:
         raise CliError(_config_problems(exc)) from None
+    # The newer versions this Airbyte refuses, and the notes (which Airbyte the tags suit, or why not checked).
+    report = [
+        f"{row.desired.kind} {row.desired.docker_repository}: {note}"
+        for row in found.rows
+        for note in skipped_notes(row)
+    ] + [f"NOTE {note}" for note in found.notes]
     if not changes:
-        print(f"Nothing to bump in {path}: every definition is as new as its policy allows.")
+        print(f"Nothing to bump in {path}: {nothing_to_propose(found)}.")
     elif write:
         try:
             write_config_text(path, after, expected=before)
@@ -235,6 +269,12 @@ def _bump(path: str, write: bool, today: date) -> int:
         print("\n".join(f"  {c.kind} {c.docker_repository} {c.old_tag} → {c.new_tag}" for c in changes))
     else:
         print(unified_diff(before, after, path), end="")
+        # stdout stays a patch that git apply takes; the report goes beside it.
+        if report:
+            print("\n".join(report), file=sys.stderr)
+        return EXIT_OK
+    if report:
+        print("\n".join(report))
     return EXIT_OK
 
 

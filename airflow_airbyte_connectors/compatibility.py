@@ -94,10 +94,8 @@ def refusal(
 ) -> str | None:
     """The message Airbyte ``airbyte_version`` would refuse an update of ``definition_id`` to ``tag`` with,
     or None when it would accept it (or this module cannot tell)."""
-    if (edition or "").lower() == "cloud":
-        return None
     platform = parse_version(airbyte_version)
-    if platform is None or platform < FIRST_CHECKING_VERSION:
+    if platform is None or unchecked_reason(airbyte_version, edition) is not None:
         return None
     connector = matrix.connectors.get(definition_id.strip().lower())
     target = parse_version(tag)
@@ -117,6 +115,38 @@ def refusal(
         f"Current Airbyte version {airbyte_version} doesn't support connector version {tag} for connector "
         f"{connector.name}. Compatible Airbyte Version(s): {rule.airbyte_version}"
     )
+
+
+def unchecked_reason(airbyte_version: str, edition: str | None = None) -> str | None:
+    """Why Airbyte ``airbyte_version`` (``edition``) refuses no version by the matrix, or None when it checks."""
+    if (edition or "").lower() == "cloud":
+        return "Airbyte Cloud does not check platform compatibility"
+    platform = parse_version(airbyte_version)
+    if platform is None:
+        # Airbyte's own check fails open on a version it cannot compare (a dev build).
+        return f"Airbyte version {airbyte_version!r} is not X.Y.Z, so Airbyte's own check lets every version through"
+    if platform < FIRST_CHECKING_VERSION:
+        return f"Airbyte {airbyte_version} does not check platform compatibility (Airbyte does from 0.63.9)"
+    return None
+
+
+def find_definition_id(matrix: CompatibilityMatrix, connector_type: str, docker_repository: str) -> str | None:
+    """The definition ID of the matrix entry for an image, when no definition ID is known otherwise.
+
+    Airbyte looks entries up by definition ID only, and the IDs in the matrix are its built-in definitions',
+    whose images are ``airbyte/<connectorName>``. So an entry matches when ``connectorType`` is the kind and
+    ``connectorName`` is the image's last path part in an ``airbyte`` namespace (``docker.io/airbyte/…`` too);
+    an image under another owner is a custom definition, which Airbyte never checks. Two entries alike: None.
+    """
+    owner, _, name = docker_repository.strip().rpartition("/")
+    if owner.rpartition("/")[2] != "airbyte":
+        return None
+    found = [
+        connector.definition_id
+        for connector in matrix.connectors.values()
+        if connector.name == name and connector.connector_type == connector_type
+    ]
+    return found[0] if len(found) == 1 else None
 
 
 def parse_version(text: str) -> Version | None:

@@ -3,7 +3,9 @@
 Shared by ``airbyte-connectors outdated``/``bump`` and the ``connector_upgrades`` DAG. Reads, never writes:
 Airbyte's connector registry once (current versions, breaking changes), one tag list per definition whose
 policy is not ``pin``, release dates only for the candidates a cooldown has to judge (newest first, until one
-is old enough), and with a connection Airbyte's definitions (one list per kind) and who uses each proposed one.
+is old enough), and with a connection Airbyte's version, its definitions (one list per kind) and who uses each
+proposed one. When Airbyte's version is known (the connection's, or one given), Airbyte's platform-compatibility
+matrix is read once and no version that Airbyte would refuse on update is proposed.
 """
 
 from __future__ import annotations
@@ -15,19 +17,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_airbyte_connectors import settings
+from airflow_airbyte_connectors.compatibility import CompatibilityMatrix, find_definition_id, refusal, unchecked_reason
 from airflow_airbyte_connectors.configs import ConnectorsConfig, DesiredDefinition, get_configs
-from airflow_airbyte_connectors.kinds import KINDS
+from airflow_airbyte_connectors.kinds import KINDS, Kind
 from airflow_airbyte_connectors.policies import Policy
 from airflow_airbyte_connectors.releases import RegistryReleases
-from airflow_airbyte_connectors.upgrades import Candidate, Proposal, propose, release_version
+from airflow_airbyte_connectors.upgrades import Candidate, PlatformRefusal, Proposal, propose, release_version
 from airflow_airbyte_connectors.urls import without_userinfo
 
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.clients.image_tags import ImageTags, ReleaseDate, TagList
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+    from airflow_airbyte_connectors.planning import CurrentIndex
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,41 @@ class OutdatedRow:
 
 
 @dataclass(frozen=True)
+class PlatformCheck:
+    """The Airbyte whose platform-compatibility matrix the proposals were checked against, or would have been.
+
+    ``origin``: where ``airbyte_version`` comes from, ``given`` by the caller (it wins over the connection's) or
+    read from the ``connection``; ``connected_version``: what the connected Airbyte said it runs. ``checked``:
+    the matrix was read and applied.
+    """
+
+    airbyte_version: str | None = None
+    edition: str | None = None
+    origin: Literal["given", "connection"] | None = None
+    connected_version: str | None = None
+    checked: bool = False
+
+    def describe(self) -> str:
+        """``Airbyte 2.0.0 (community, the connected one)``, ``Airbyte 2.3.0 (as given)``."""
+        about = [self.edition] if self.edition else []
+        if self.origin == "connection":
+            about.append("the connected one")
+        elif self.connected_version and self.connected_version != self.airbyte_version:
+            about.append(f"as given; the connected one runs {self.connected_version}")
+        else:
+            about.append("as given")
+        return f"Airbyte {self.airbyte_version} ({', '.join(about)})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "airbyteVersion": self.airbyte_version,
+            "edition": self.edition,
+            "from": self.origin,
+            "checked": self.checked,
+        }
+
+
+@dataclass(frozen=True)
 class Outdated:
     rows: tuple[OutdatedRow, ...]
     today: date
@@ -76,6 +115,7 @@ class Outdated:
     requests: tuple[tuple[str, int], ...] = ()
     # Said, but complete all the same (breaking-change data turned off with an empty registry_url).
     notes: tuple[str, ...] = ()
+    platform: PlatformCheck = PlatformCheck()
 
     @property
     def proposals(self) -> tuple[OutdatedRow, ...]:
@@ -94,22 +134,32 @@ class Outdated:
             "rows": [row.to_json() for row in self.rows],
             "findings": list(self.problems),
             "notes": list(self.notes),
+            "platformCompatibility": self.platform.to_json(),
         }
 
 
 def find_outdated(
-    config_path: str | os.PathLike[str], *, today: date, hook: AirbyteDefinitionsHook | None = None
+    config_path: str | os.PathLike[str],
+    *,
+    today: date,
+    hook: AirbyteDefinitionsHook | None = None,
+    airbyte_version: str | None = None,
 ) -> Outdated:
     """What is newer for each definition of the basic_config at ``config_path``, as of ``today``.
 
-    ``hook``: Airbyte, to show what it runs and whom a proposal touches; None works without Airbyte.
+    ``hook``: Airbyte, to show what it runs and whom a proposal touches, and whose version the proposals must
+    suit; None works without Airbyte. ``airbyte_version``: the Airbyte version the proposals must suit, over
+    the connected one's (e.g. the version an upgrade of Airbyte will bring).
     A config error raises :class:`~airflow_airbyte_connectors.configs.ConfigError` before any request.
     """
     from airflow_airbyte_connectors.clients.image_tags import ImageTags
 
     config: ConnectorsConfig = get_configs("connectors", path=Path(config_path))
     entries = [*config.source_definitions, *config.destination_definitions]
+    airbyte = _airbyte_definitions(hook) if hook is not None else None
+    platform, matrix, platform_notes = _platform(hook, airbyte_version)
     releases, findings, notes = _registry()
+    notes += platform_notes
     with (
         ImageTags(
             docker_hub_url=settings.docker_hub_url(),
@@ -121,7 +171,8 @@ def find_outdated(
     ):
 
         def row_of(desired: DesiredDefinition) -> OutdatedRow:
-            return _row(desired, config.policy_of(desired), releases, tags, today)
+            platform_refusal = _platform_refusal(desired, airbyte, matrix, platform)
+            return _row(desired, config.policy_of(desired), releases, tags, today, platform_refusal)
 
         rows = list(pool.map(row_of, entries))
         requests = tuple(sorted(tags.requests_sent.items()))
@@ -131,9 +182,67 @@ def find_outdated(
             f"release-date reads reached max_release_date_reads ({tags.max_dates}): {capped} definition"
             f"{'s' if capped != 1 else ''} left without the dates their cooldown needs, unread"
         )
-    if hook is not None:
-        rows = _with_airbyte(rows, hook, pool_size=READS_AT_ONCE)
-    return Outdated(tuple(rows), today, tuple(findings), requests, tuple(notes))
+    if hook is not None and airbyte is not None:
+        rows = _with_airbyte(rows, hook, airbyte, pool_size=READS_AT_ONCE)
+    return Outdated(tuple(rows), today, tuple(findings), requests, tuple(notes), platform)
+
+
+def _platform(
+    hook: AirbyteDefinitionsHook | None, airbyte_version: str | None
+) -> tuple[PlatformCheck, CompatibilityMatrix | None, list[str]]:
+    """Which Airbyte the proposals must suit, its platform-compatibility matrix (None: not checked), and one
+    note saying which, or why not. An unreadable matrix checks nothing, as Airbyte's own check fails open."""
+    instance = hook.instance if hook is not None else None
+    connected = instance.version if instance is not None else None
+    version = airbyte_version or connected
+    check = PlatformCheck(
+        airbyte_version=version,
+        edition=instance.edition if instance is not None else None,
+        origin="given" if airbyte_version else "connection" if connected else None,
+        connected_version=connected,
+    )
+    location = settings.platform_compatibility_url()
+    if location is None:
+        return check, None, ["platform_compatibility_url is empty: proposals are not checked against Airbyte's matrix"]
+    if version is None:
+        why = "Airbyte did not tell it" if instance is not None else "no Airbyte connection and no version given"
+        return check, None, [f"platform compatibility not checked: Airbyte's version is unknown ({why})"]
+    unchecked = unchecked_reason(version, check.edition)
+    if unchecked is not None:
+        return check, None, [f"platform compatibility not checked: {unchecked}"]
+    from airflow_airbyte_connectors.clients.connector_registry import read_platform_compatibility
+
+    matrix, problems = read_platform_compatibility(location, timeout=settings.read_timeout())
+    if matrix is None:
+        unchecked_note = "proposals are not checked against it (Airbyte lets an update through when it cannot read it)"
+        return check, None, [f"{problem}; {unchecked_note}" for problem in problems]
+    check = replace(check, checked=True)
+    return check, matrix, [f"proposals checked against the platform-compatibility matrix for {check.describe()}"]
+
+
+def _platform_refusal(
+    desired: DesiredDefinition,
+    airbyte: dict[Kind, CurrentIndex] | None,
+    matrix: CompatibilityMatrix | None,
+    platform: PlatformCheck,
+) -> PlatformRefusal | None:
+    """What the platform says of a tag for this definition; None when nothing is checked.
+
+    Airbyte looks the matrix up by the definition's ID. With a connection that is the ID of Airbyte's
+    definition for the entry (an entry Airbyte lacks is created, and a create is never checked); without one,
+    the config's definition ID, else the matrix entry named after the image (``find_definition_id``).
+    """
+    if matrix is None or platform.airbyte_version is None:
+        return None
+    if airbyte is not None:
+        found, _ = airbyte[desired.kind].find(desired)
+        definition_id = found.definition_id if found is not None else None
+    else:
+        definition_id = desired.definition_id or find_definition_id(matrix, desired.kind, desired.docker_repository)
+    if definition_id is None:
+        return None
+    version, edition = platform.airbyte_version, platform.edition
+    return lambda tag: refusal(matrix, definition_id, tag, version, edition)
 
 
 def _registry() -> tuple[RegistryReleases | None, list[str], list[str]]:
@@ -153,7 +262,12 @@ def _registry() -> tuple[RegistryReleases | None, list[str], list[str]]:
 
 
 def _row(
-    desired: DesiredDefinition, policy: Policy, releases: RegistryReleases | None, tags: ImageTags, today: date
+    desired: DesiredDefinition,
+    policy: Policy,
+    releases: RegistryReleases | None,
+    tags: ImageTags,
+    today: date,
+    platform_refusal: PlatformRefusal | None = None,
 ) -> OutdatedRow:
     kind, repository, current = desired.kind, desired.docker_repository, desired.docker_image_tag
     breaking = releases.breaking_changes(kind, desired.definition_id, repository) if releases else None
@@ -162,7 +276,15 @@ def _row(
     known = releases is None or breaking is not None
 
     def proposal_for(candidates: Sequence[Candidate], policy: Policy = policy) -> Proposal:
-        return propose(current, candidates, policy=policy, breaking_changes=breaking, today=today, registry_known=known)
+        return propose(
+            current,
+            candidates,
+            policy=policy,
+            breaking_changes=breaking,
+            today=today,
+            registry_known=known,
+            platform_refusal=platform_refusal,
+        )
 
     row = OutdatedRow(desired, proposal_for(()), registry_latest=latest)
     if policy.version_policy == "pin":
@@ -171,10 +293,12 @@ def _row(
     candidates = [Candidate(tag, None) for tag in listed.tags]
     if policy.minimum_release_age is None:
         return _with_tag_list(row, proposal_for(candidates), listed)
-    # Dates only for the candidates the cooldown judges: newest first, until one is old enough.
+    # Dates only for the candidates the cooldown judges: newest first, until one is old enough. A tag the
+    # platform refuses is never proposed, so its date does not matter (and it must not end the reads).
     without_cooldown = proposal_for(candidates, replace(policy, minimum_release_age=None))
+    judged = [t for t in listed.tags if platform_refusal is None or platform_refusal(t) is None]
     dated, unread = _dates(
-        current, without_cooldown.proposed, listed.tags, policy, today, lambda t: tags.release_date(repository, t)
+        current, without_cooldown.proposed, judged, policy, today, lambda t: tags.release_date(repository, t)
     )
     row = _with_tag_list(row, proposal_for([Candidate(t, dated.get(t)) for t in listed.tags]), listed)
     return row if unread is None else _with_unread_date(row, unread)
@@ -237,17 +361,23 @@ def _dates(
     return dated, None
 
 
-def _with_airbyte(rows: list[OutdatedRow], hook: AirbyteDefinitionsHook, *, pool_size: int) -> list[OutdatedRow]:
-    """What Airbyte runs for each row (one list per kind), and how many use each proposed definition."""
+def _airbyte_definitions(hook: AirbyteDefinitionsHook) -> dict[Kind, CurrentIndex]:
+    """Airbyte's definitions, one list per kind, indexed as the planner indexes them."""
     from airflow_airbyte_connectors.planning import CurrentDefinition, CurrentIndex
 
-    # Identity decided as the planner decides it (definition ID, else the one definition of the image).
-    current = {
+    return {
         kind: CurrentIndex(CurrentDefinition.from_api(kind, read) for read in hook.list_definitions(kind))
         for kind in KINDS
     }
 
+
+def _with_airbyte(
+    rows: list[OutdatedRow], hook: AirbyteDefinitionsHook, current: dict[Kind, CurrentIndex], *, pool_size: int
+) -> list[OutdatedRow]:
+    """What Airbyte runs for each row, and how many use each proposed definition."""
+
     def with_airbyte(row: OutdatedRow) -> OutdatedRow:
+        # Identity decided as the planner decides it (definition ID, else the one definition of the image).
         definition, _ = current[row.desired.kind].find(row.desired)
         if definition is None:
             return row

@@ -9,6 +9,9 @@ from __future__ import annotations
 from airflow_airbyte_connectors.outdated import Outdated, OutdatedRow
 from airflow_airbyte_connectors.plan_output import escape_markdown, markdown_code, markdown_row
 
+# Skipped releases listed per definition; the JSON output has every one.
+SKIPPED_SHOWN = 5
+
 HEADER = ("KIND", "NAME", "CONFIG", "AIRBYTE", "IN POLICY", "NEWEST", "PROPOSED", "MOVE", "BREAKING", "AGE", "TOUCHES")
 
 
@@ -39,6 +42,23 @@ def _breaking(row: OutdatedRow) -> str:
     return "-"
 
 
+def skipped_notes(row: OutdatedRow) -> list[str]:
+    """``skipped 1.9.2: <Airbyte's refusal>`` for each newer release the platform refuses, newest first."""
+    skipped = row.proposal.skipped
+    notes = [f"skipped {version.tag}: {version.reason}" for version in skipped[:SKIPPED_SHOWN]]
+    more = len(skipped) - SKIPPED_SHOWN
+    if more > 0:
+        notes.append(f"{more} older release{'s' if more != 1 else ''} skipped as well (the JSON output lists each)")
+    return notes
+
+
+def nothing_to_propose(outdated: Outdated) -> str:
+    """Why there is no proposal at all: the policies, or the policies and what this Airbyte accepts."""
+    if any(row.proposal.skipped for row in outdated.rows):
+        return "every definition is as new as its policy and this Airbyte allow"
+    return "every definition is as new as its policy allows"
+
+
 def _summary(outdated: Outdated) -> str:
     count = len(outdated.proposals)
     return (
@@ -56,6 +76,7 @@ def format_outdated(outdated: Outdated) -> str:
         why = row.proposal.detail or (row.proposal.reason or "")
         if why and (row.proposal.proposed or row.proposal.reason not in ("pinned", None)):
             lines.append(f"{row.desired.kind} {row.desired.name}: {why}")
+        lines += [f"{row.desired.kind} {row.desired.name}: {note}" for note in skipped_notes(row)]
     lines += [f"NOTE {note}" for note in outdated.notes]
     lines += [f"PROBLEM {problem}" for problem in outdated.problems]
     return "\n".join(lines)
@@ -88,11 +109,12 @@ def outdated_markdown(outdated: Outdated) -> str:
             notes = [f"breaking change {c.version}: {' '.join(c.message.split())}" for c in row.proposal.crossed]
             if row.proposal.detail:
                 notes.append(row.proposal.detail)
+            notes += skipped_notes(row)
             if notes:
                 lines += ["", f"**{row.desired.kind} {escape_markdown(row.desired.name)}**", ""]
                 lines += [f"- {escape_markdown(note)}" for note in notes]
     else:
-        lines.append("Nothing to propose: every definition is as new as its policy allows.")
+        lines.append(f"Nothing to propose: {nothing_to_propose(outdated)}.")
     rest = [row for row in outdated.rows if row.proposal.proposed is None]
     if rest:
         lines += ["", f"<details><summary>{len(rest)} without a proposal</summary>", ""]
@@ -107,6 +129,10 @@ def outdated_markdown(outdated: Outdated) -> str:
                     escape_markdown(why),
                 )
             )
+        for row in rest:
+            if row.proposal.skipped:
+                lines += ["", f"**{row.desired.kind} {escape_markdown(row.desired.name)}**", ""]
+                lines += [f"- {escape_markdown(note)}" for note in skipped_notes(row)]
         lines += ["", "</details>"]
     if outdated.notes or outdated.problems:
         lines += ["", "**Notes**", ""] + [f"- {escape_markdown(note)}" for note in outdated.notes]

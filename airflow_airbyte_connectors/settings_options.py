@@ -291,7 +291,9 @@ OPTIONS: tuple[Option, ...] = (
             "Airbyte's platform-compatibility matrix, read once per run when a definition is updated: an http(s) "
             "URL, a file:// URI or a path. An update this Airbyte would refuse (a blocked version, or one its "
             "version does not support) is blocked in the plan and not sent. Unreadable: a finding, and the "
-            "updates go ahead (as Airbyte's own check does). Empty: off."
+            "updates go ahead (as Airbyte's own check does). Also read by outdated, bump and connector_upgrades "
+            "when Airbyte's version is known (a connection, or --airbyte-version): they never propose such a "
+            "version (unreadable: a note, and the proposals go unchecked). Empty: off."
         ),
     ),
     Option(

@@ -7,16 +7,17 @@ to and what the move means, or why nothing is proposed.
 * Only release tags ``X.Y.Z`` are ever proposed: ``-rc.N``, ``dev``, ``latest``, ``sha-…`` and anything
   else are skipped, whatever their date.
 * Candidates are ordered by version, never by date: changelog and image dates are not always in version order.
-* From newest to proposed, three limits apply in turn: the version policy's range (``patch``: same X.Y,
+* From newest to proposed, four limits apply in turn: the version policy's range (``patch``: same X.Y,
   ``minor``: same X, ``major``: any), ``breaking: stop`` (nothing at or above the first registry breaking
-  change after the current version), and the cooldown (a known release date at least ``minimumReleaseAge``
-  days before today; without a cooldown, dates are not needed).
+  change after the current version), the platform (a version the caller's Airbyte would refuse is skipped,
+  with Airbyte's reason), and the cooldown (a known release date at least ``minimumReleaseAge`` days before
+  today; without a cooldown, dates are not needed).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -36,7 +37,10 @@ from airflow_airbyte_connectors.versions import (
 RELEASE_TAG = re.compile(r"\A(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\Z")
 
 # Why nothing is proposed.
-NoProposal = Literal["pinned", "unversioned", "newest", "breaking", "cooldown", "unread"]
+NoProposal = Literal["pinned", "unversioned", "newest", "breaking", "refused", "cooldown", "unread"]
+
+# Whether the platform takes a version: Airbyte's refusal in its own words, or None when it accepts the tag.
+PlatformRefusal = Callable[[str], str | None]
 
 Version = tuple[int, int, int]
 
@@ -59,6 +63,17 @@ class Candidate:
             object.__setattr__(self, "released", self.released.date())
 
 
+@dataclass(frozen=True, slots=True)
+class SkippedVersion:
+    """A newer release the policy allows that the platform refuses, with Airbyte's reason."""
+
+    tag: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"version": self.tag, "reason": self.reason}
+
+
 @dataclass(frozen=True)
 class Proposal:
     """What one definition could move to under its policy.
@@ -68,7 +83,9 @@ class Proposal:
     newest of those old enough for the cooldown, or None, with ``reason`` saying why. ``change`` is the
     proposed move as :func:`~airflow_airbyte_connectors.versions.classify` sees it (its ``crossed`` breaking
     changes under ``breaking: allow``); ``stopped_at``: the breaking change ``breaking: stop`` held back at.
-    ``detail``: one line for people, on what held back a newer version or why nothing is proposed.
+    ``skipped``: the releases newer than ``proposed`` (all, when nothing is proposed) that the policy allows
+    and the platform refuses, newest first. ``detail``: one line for people, on what held back a newer
+    version or why nothing is proposed.
     """
 
     current: str
@@ -81,6 +98,7 @@ class Proposal:
     age_days: int | None = None
     reason: NoProposal | None = None
     detail: str = ""
+    skipped: tuple[SkippedVersion, ...] = ()
 
     @property
     def classes(self) -> tuple[VersionClass, ...]:
@@ -103,6 +121,7 @@ class Proposal:
             "ageDays": self.age_days,
             "reason": self.reason,
             "detail": self.detail,
+            "skipped": [skipped.to_json() for skipped in self.skipped],
         }
 
 
@@ -134,12 +153,15 @@ def propose(
     breaking_changes: Sequence[BreakingChange] | None,
     today: date,
     registry_known: bool = True,
+    platform_refusal: PlatformRefusal | None = None,
 ) -> Proposal:
     """The proposal for a definition at ``current`` under ``policy``.
 
     ``breaking_changes``: the connector's registry list; None when the registry could not be read
     (``registry_known=True``: then ``breaking: stop`` treats every major move as breaking, as ``classify``
     does) or does not know the connector (``registry_known=False``: Airbyte pins no actor, nothing to stop at).
+    ``platform_refusal``: asked for each release the policy allows; one it refuses is never proposed (None:
+    the platform is not known, every release is taken).
     """
     releases = _releases(candidates)
     newest = releases[-1].tag if releases else None
@@ -175,14 +197,37 @@ def propose(
         return nothing("breaking", held[0], stopped_at=stopped_at)
 
     newest_in_policy = allowed[-1]
-    eligible = allowed
+    refused = _refused(allowed, platform_refusal)
+    # Before the cooldown: a release the platform refuses is no reason to hold back an older one.
+    accepted = [release for release in allowed if release.tag not in refused]
+    if not accepted:
+        count = len(allowed)
+        held.append(
+            f"this Airbyte refuses {'the newer release' if count == 1 else f'all {count} newer releases'} "
+            "the policy allows"
+        )
+        return nothing(
+            "refused",
+            "; ".join(held),
+            newest_in_policy=newest_in_policy.tag,
+            stopped_at=stopped_at,
+            skipped=_skipped(allowed, refused, above=None),
+        )
+
+    eligible = accepted
     if policy.minimum_release_age is not None:
-        eligible = [release for release in allowed if _old_enough(release, policy.minimum_release_age, today)]
-        younger = [release for release in allowed if not eligible or release.version > eligible[-1].version]
+        eligible = [release for release in accepted if _old_enough(release, policy.minimum_release_age, today)]
+        younger = [release for release in accepted if not eligible or release.version > eligible[-1].version]
         if younger:
             held.append(_cooldown_text(younger, policy.minimum_release_age, today))
     if not eligible:
-        return nothing("cooldown", "; ".join(held), newest_in_policy=newest_in_policy.tag, stopped_at=stopped_at)
+        return nothing(
+            "cooldown",
+            "; ".join(held),
+            newest_in_policy=newest_in_policy.tag,
+            stopped_at=stopped_at,
+            skipped=_skipped(allowed, refused, above=None),
+        )
 
     chosen = eligible[-1]
     return Proposal(
@@ -195,6 +240,23 @@ def propose(
         stopped_at=stopped_at,
         age_days=_age(chosen, today),
         detail="; ".join(held),
+        skipped=_skipped(allowed, refused, above=chosen.version),
+    )
+
+
+def _refused(releases: list[_Release], platform_refusal: PlatformRefusal | None) -> dict[str, str]:
+    """Airbyte's refusal of each release it would not take, by tag."""
+    if platform_refusal is None:
+        return {}
+    return {release.tag: reason for release in releases if (reason := platform_refusal(release.tag)) is not None}
+
+
+def _skipped(releases: list[_Release], refused: dict[str, str], *, above: Version | None) -> tuple[SkippedVersion, ...]:
+    """The refused releases above ``above`` (all when None), newest first: older ones never mattered."""
+    return tuple(
+        SkippedVersion(release.tag, refused[release.tag])
+        for release in reversed(releases)
+        if release.tag in refused and (above is None or release.version > above)
     )
 
 

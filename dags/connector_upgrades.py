@@ -5,6 +5,7 @@ whose version policy allows a move, it finds the newest version within the polic
 from the image registry, breaking changes from Airbyte's connector registry) and publishes the proposals: the
 Markdown report in the task log and XCom ``report``, and an event of the Asset
 ``airbyte-connectors://upgrade-proposals`` whose ``extra`` lists them, for a DAG of your own to route.
+With a connection to Airbyte, no version that its Airbyte version refuses (platform compatibility) is proposed.
 Applying one stays a reviewed change of basic_config (``airbyte-connectors bump``), which create_connectors applies.
 """
 

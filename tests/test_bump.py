@@ -25,7 +25,10 @@ from airflow_airbyte_connectors.configs import (
 )
 from airflow_airbyte_connectors.files import open_regular_file
 from airflow_airbyte_connectors.kinds import KINDS
+from tests.dags.test_platform_compatibility import compatibility_file  # noqa: F401 (fixture)
 from tests.support import REPO_ROOT
+from tests.test_cli import cli  # noqa: F401 (fixture)
+from tests.test_outdated import CONFIG, NEEDS_2_3, config_file, github_rules, needs_2_3, registries  # noqa: F401
 
 # Comments everywhere, blank lines, another DAG's section, odd indentation, explicit document markers,
 # trailing spaces, an inline comment right after a tag and tabs before one.
@@ -523,3 +526,63 @@ class TestFiles:
             read_config_text(target)
         with pytest.raises(ConfigError, match="file not found"):
             read_config_text(tmp_path / "missing.yaml")
+
+
+class TestOnlyVersionsAirbyteAccepts:
+    """``bump`` writes the newest tag the policy allows that Airbyte's platform-compatibility matrix accepts."""
+
+    def test_write_takes_the_accepted_version_and_says_what_was_skipped(
+        self,
+        cli,  # noqa: F811
+        registries,  # noqa: F811
+        config_file,  # noqa: F811
+        compatibility_file,  # noqa: F811
+    ):
+        _, env = registries
+        env = {**env, "AIRFLOW__AIRBYTE_CONNECTORS__PLATFORM_COMPATIBILITY_URL": compatibility_file(NEEDS_2_3)}
+        before = config_file.read_bytes()
+        args = ("bump", str(config_file), "--today", "2026-10-01", "--airbyte-version", "2.0.0")
+        diff = cli(*args, env=env)
+        assert diff.returncode == 0, diff.stderr
+        # stdout is only the patch; what was skipped and against which Airbyte is beside it.
+        assert diff.stdout.startswith("--- a/") and "skipped" not in diff.stdout
+        assert "+      dockerImageTag: 1.9.1   # pinned by the platform team in 2024" in diff.stdout
+        assert diff.stderr.splitlines() == [
+            f"source airbyte/source-github: skipped 1.9.2: {needs_2_3('1.9.2')}",
+            "NOTE proposals checked against the platform-compatibility matrix for Airbyte 2.0.0 (as given)",
+        ]
+        written = cli(*args, "--write", env=env)
+        assert written.returncode == 0, written.stderr
+        assert config_file.read_bytes() == before.replace(b"dockerImageTag: 1.8.0 ", b"dockerImageTag: 1.9.1 ").replace(
+            b'dockerImageTag: "4.2.0"', b'dockerImageTag: "4.12.2"'
+        )
+        assert written.stdout.splitlines()[1:] == [
+            "  source airbyte/source-github 1.8.0 → 1.9.1",
+            "  source airbyte/source-hubspot 4.2.0 → 4.12.2",
+            f"source airbyte/source-github: skipped 1.9.2: {needs_2_3('1.9.2')}",
+            "NOTE proposals checked against the platform-compatibility matrix for Airbyte 2.0.0 (as given)",
+        ]
+
+    def test_nothing_to_bump_when_airbyte_refuses_every_newer_version(
+        self,
+        cli,  # noqa: F811
+        registries,  # noqa: F811
+        tmp_path,
+        compatibility_file,  # noqa: F811
+    ):
+        _, env = registries
+        path = tmp_path / "github_only.yaml"
+        path.write_text(CONFIG.replace("versionPolicy: major", "versionPolicy: pin"))
+        refused = github_rules({"connectorVersion": ">1.8.0", "airbyteVersion": "*", "blocked": True})
+        env = {**env, "AIRFLOW__AIRBYTE_CONNECTORS__PLATFORM_COMPATIBILITY_URL": compatibility_file(refused)}
+        result = cli("bump", str(path), "--write", "--today", "2026-10-01", "--airbyte-version", "2.0.0", env=env)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert (
+            lines[0] == f"Nothing to bump in {path}: every definition is as new as its policy and this Airbyte allow."
+        )
+        assert (
+            "source airbyte/source-github: skipped 1.9.2: Connector source-github with version 1.9.2 is temporarily "
+            "blocked from upgrade."
+        ) in lines
+        assert path.read_text() == CONFIG.replace("versionPolicy: major", "versionPolicy: pin")

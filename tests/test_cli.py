@@ -323,6 +323,12 @@ class TestValidate:
 
 
 class TestErrors:
+    @pytest.mark.parametrize("command", ["outdated", "bump"])
+    def test_airbyte_version_must_be_x_y_z(self, cli, command):
+        result = cli(command, str(VALID), "--airbyte-version", "2.x")
+        assert_one_error_line(result, "argument --airbyte-version: not an Airbyte version X.Y.Z: '2.x'")
+        assert result.stdout == ""
+
     @pytest.mark.parametrize(
         ("conn", "expected"),
         [

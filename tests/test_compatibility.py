@@ -7,10 +7,12 @@ import pytest
 from airflow_airbyte_connectors.compatibility import (
     CompatibilityFormatError,
     RangeError,
+    find_definition_id,
     parse_matrix,
     parse_version,
     refusal,
     satisfies,
+    unchecked_reason,
 )
 
 MYSQL = "4e3b6a13-18db-4a77-b9c8-56b4f10d0b91"
@@ -82,6 +84,60 @@ class TestRefusal:
             }
         )
         assert refusal(broken, MYSQL, "1.0.0", "2.0.0") is None
+
+
+class TestUncheckedReason:
+    @pytest.mark.parametrize(
+        ("airbyte_version", "edition", "reason"),
+        [
+            ("2.2.0", "cloud", "Airbyte Cloud does not check platform compatibility"),
+            ("dev", None, "Airbyte version 'dev' is not X.Y.Z, so Airbyte's own check lets every version through"),
+            ("0.63.8", "community", "Airbyte 0.63.8 does not check platform compatibility (Airbyte does from 0.63.9)"),
+        ],
+        ids=["cloud", "dev", "before-0.63.9"],
+    )
+    def test_why_nothing_is_refused(self, airbyte_version, edition, reason):
+        assert unchecked_reason(airbyte_version, edition) == reason
+        assert refusal(MATRIX, MYSQL, "1.1.5", airbyte_version, edition) is None
+
+    @pytest.mark.parametrize("edition", [None, "community", "enterprise"])
+    def test_checked(self, edition):
+        assert unchecked_reason("0.63.9", edition) is None
+
+
+class TestFindDefinitionId:
+    """Without a definition ID, the matrix entry named after the image: Airbyte's built-ins are airbyte/<name>."""
+
+    @pytest.mark.parametrize(
+        "repository", ["airbyte/source-mysql", "docker.io/airbyte/source-mysql"], ids=["hub", "with-registry"]
+    )
+    def test_airbyte_image_matches_by_name_and_type(self, repository):
+        assert find_definition_id(MATRIX, "source", repository) == MYSQL
+
+    @pytest.mark.parametrize(
+        ("kind", "repository"),
+        [
+            ("destination", "airbyte/source-mysql"),  # another type
+            ("source", "ghcr.io/acme/source-mysql"),  # a fork: a custom definition, never checked by Airbyte
+            ("source", "source-mysql"),  # no namespace
+            ("source", "airbyte/source-mysql-v2"),
+        ],
+        ids=["other-type", "fork", "no-namespace", "other-name"],
+    )
+    def test_no_match(self, kind, repository):
+        assert find_definition_id(MATRIX, kind, repository) is None
+
+    def test_two_entries_of_one_name_match_neither(self):
+        entry = {"connectorName": "source-mysql", "connectorType": "source", "compatibilityMatrix": []}
+        twice = parse_matrix(
+            {
+                "compatibleConnectors": [
+                    {**entry, "connectorDefinitionId": MYSQL},
+                    {**entry, "connectorDefinitionId": "11111111-1111-1111-1111-111111111111"},
+                ]
+            }
+        )
+        assert find_definition_id(twice, "source", "airbyte/source-mysql") is None
 
 
 class TestRanges:

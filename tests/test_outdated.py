@@ -17,6 +17,7 @@ import yaml
 from airflow_airbyte_connectors.outdated import find_outdated
 from airflow_airbyte_connectors.testing import ImageRegistryEmulator
 from airflow_airbyte_connectors.testing.registry import registry_from_history
+from tests.dags.test_platform_compatibility import compatibility_file  # noqa: F401 (fixture)
 from tests.support import SHARED_AIRBYTE, require_airbyte_files
 from tests.test_cli import cli  # noqa: F401 (fixture)
 
@@ -319,3 +320,234 @@ def test_breaking_change_data_turned_off_is_a_note_not_an_error(cli, registries,
     )
     assert result.returncode == 2, result.stderr
     assert "NOTE registry_url is empty" in result.stdout
+
+
+# Airbyte's built-in GitHub definition (the ID Airbyte's matrix is keyed by).
+GITHUB_ID = "ef69ef6e-aa7f-4af1-a01d-ef775033524e"
+
+
+def github_rules(*rules: dict[str, object], name: str = "source-github", definition_id: str = GITHUB_ID) -> dict:
+    """A platform-compatibility matrix with one entry, for GitHub unless named otherwise."""
+    entry = {"connectorName": name, "connectorType": "source", "connectorDefinitionId": definition_id}
+    return {"compatibleConnectors": [{**entry, "compatibilityMatrix": list(rules)}]}
+
+
+# GitHub 1.9.2 needs Airbyte 2.3; the config's minor policy would propose it from 1.8.0.
+NEEDS_2_3 = github_rules({"connectorVersion": "1.9.2", "airbyteVersion": ">=2.3.0"})
+
+
+def needs_2_3(tag: str, connector: str = "source-github") -> str:
+    return (
+        f"Current Airbyte version 2.0.0 doesn't support connector version {tag} for connector {connector}. "
+        "Compatible Airbyte Version(s): >=2.3.0"
+    )
+
+
+def github_row(found):
+    (row,) = [row for row in found.rows if row.desired.docker_repository == GITHUB]
+    return row
+
+
+def platform_notes(found) -> list[str]:
+    return [note for note in found.notes if "platform" in note]
+
+
+class TestPlatformCompatibility:
+    """No version Airbyte would refuse on update (its platform-compatibility matrix, served here as a file) is
+    proposed; each row names what it skipped in Airbyte's words."""
+
+    def test_a_refused_version_is_skipped_and_the_next_newest_proposed(
+        self,
+        registries,
+        config_file,
+        compatibility_file,  # noqa: F811
+    ):
+        compatibility_file(NEEDS_2_3)
+        found = find_outdated(config_file, today=TODAY, airbyte_version="2.0.0")
+        github = github_row(found).proposal
+        assert (github.proposed, github.newest_in_policy) == ("1.9.1", "1.9.2")
+        assert [(s.tag, s.reason) for s in github.skipped] == [("1.9.2", needs_2_3("1.9.2"))]
+        assert {row.desired.name: row.proposal.proposed for row in found.rows} == {
+            "GitHub": "1.9.1",
+            "HubSpot": "4.12.2",  # not in the matrix: allowed
+            "PokeAPI": None,
+        }
+        assert found.platform.checked and found.problems == ()
+        assert platform_notes(found) == [
+            "proposals checked against the platform-compatibility matrix for Airbyte 2.0.0 (as given)"
+        ]
+
+    def test_a_blocked_version_is_skipped(self, registries, config_file, compatibility_file):  # noqa: F811
+        compatibility_file(github_rules({"connectorVersion": ">=1.9.0", "airbyteVersion": "*", "blocked": True}))
+        github = github_row(find_outdated(config_file, today=TODAY, airbyte_version="2.4.0")).proposal
+        assert github.proposed == "1.8.42"
+        assert [(s.tag, s.reason) for s in github.skipped] == [
+            (tag, f"Connector source-github with version {tag} is temporarily blocked from upgrade.")
+            for tag in ("1.9.2", "1.9.1", "1.9.0")
+        ]
+
+    def test_every_newer_version_refused_proposes_nothing(self, cli, registries, config_file, compatibility_file):  # noqa: F811
+        _, env = registries
+        location = compatibility_file(github_rules({"connectorVersion": ">1.8.0 <2.0.0", "airbyteVersion": ">=2.3.0"}))
+        env = {**env, "AIRFLOW__AIRBYTE_CONNECTORS__PLATFORM_COMPATIBILITY_URL": location}
+        args = ("outdated", str(config_file), "--today", TODAY.isoformat(), "--airbyte-version", "2.0.0")
+        text = cli(*args, env=env)
+        assert text.returncode == 2, text.stderr  # HubSpot still has a proposal
+        lines = text.stdout.splitlines()
+        # 45 releases from 1.8.1 to 1.9.2: the newest five are named, then how many more.
+        assert "source GitHub: this Airbyte refuses all 45 newer releases the policy allows" in lines
+        assert f"source GitHub: skipped 1.9.2: {needs_2_3('1.9.2')}" in lines
+        assert f"source GitHub: skipped 1.8.41: {needs_2_3('1.8.41')}" in lines
+        assert not any(line.startswith("source GitHub: skipped 1.8.40") for line in lines)
+        assert "source GitHub: 40 older releases skipped as well (the JSON output lists each)" in lines
+        document = json.loads(cli(*args, "--format", "json", env=env).stdout)
+        (github,) = [row for row in document["rows"] if row["name"] == "GitHub"]
+        assert (github["proposed"], github["reason"], len(github["skipped"])) == (None, "refused", 45)
+        assert github["skipped"][0] == {"version": "1.9.2", "reason": needs_2_3("1.9.2")}
+        assert document["platformCompatibility"] == {
+            "airbyteVersion": "2.0.0",
+            "edition": None,
+            "from": "given",
+            "checked": True,
+        }
+
+    def test_the_cooldown_reads_dates_past_a_refused_version(self, registries, config_file, compatibility_file):  # noqa: F811
+        images, _ = registries
+        hubspot_id = "36c891d9-4bd9-43ac-bad2-10e12756272c"
+        blocked = {"connectorVersion": "4.12.2 || 4.12.0", "airbyteVersion": "*", "blocked": True}
+        compatibility_file(github_rules(blocked, name="source-hubspot", definition_id=hubspot_id))
+        # On 2025-06-08 with a 30-day cooldown: 4.12.1 (2025-05-10) is too young, 4.12.0 (2025-05-09) old enough
+        # but blocked, so the reads go on to 4.11.0 (2025-05-07).
+        found = find_outdated(config_file, today=date(2025, 6, 8), airbyte_version="2.0.0")
+        (hubspot,) = [row for row in found.rows if row.desired.docker_repository == HUBSPOT]
+        assert (hubspot.proposal.proposed, hubspot.problem) == ("4.11.0", None)
+        assert [s.tag for s in hubspot.proposal.skipped] == ["4.12.2", "4.12.0"]
+        assert hubspot.proposal.detail.endswith("; held back by the 30d cooldown: 4.12.1 is 29 days old")
+        for tag in ("4.12.2", "4.12.0"):  # a refused tag's date does not matter: never read
+            assert images.count("GET", f"/v2/{HUBSPOT}/manifests/{tag}") == 0
+
+    def test_the_config_s_definition_id_decides_over_the_name(
+        self,
+        registries,
+        config_file,
+        tmp_path,
+        compatibility_file,  # noqa: F811
+    ):
+        # The matrix entry is found by the ID the config names, whatever the entry's name.
+        compatibility_file(github_rules({"connectorVersion": "1.9.2", "airbyteVersion": ">=2.3.0"}, name="renamed"))
+        path = tmp_path / "with_id.yaml"
+        path.write_text(
+            CONFIG.replace("dockerImageTag: 1.8.0", f"sourceDefinitionId: {GITHUB_ID}\n      dockerImageTag: 1.8.0")
+        )
+        assert github_row(find_outdated(path, today=TODAY, airbyte_version="2.0.0")).proposal.proposed == "1.9.1"
+        # Without the ID, nothing is named source-github: Airbyte would not refuse by this entry either.
+        assert github_row(find_outdated(config_file, today=TODAY, airbyte_version="2.0.0")).proposal.proposed == "1.9.2"
+
+    def test_an_unknown_airbyte_version_is_one_note_and_nothing_is_filtered(
+        self,
+        cli,  # noqa: F811
+        registries,
+        config_file,
+        compatibility_file,  # noqa: F811
+    ):
+        _, env = registries
+        env = {**env, "AIRFLOW__AIRBYTE_CONNECTORS__PLATFORM_COMPATIBILITY_URL": compatibility_file(NEEDS_2_3)}
+        result = cli("outdated", str(config_file), "--today", TODAY.isoformat(), env=env)
+        assert result.returncode == 2, result.stderr
+        notes = [line for line in result.stdout.splitlines() if "platform" in line]
+        assert notes == [
+            "NOTE platform compatibility not checked: Airbyte's version is unknown "
+            "(no Airbyte connection and no version given)"
+        ]
+        assert "1.9.2" in result.stdout and "skipped" not in result.stdout
+        found = find_outdated(config_file, today=TODAY)
+        assert github_row(found).proposal.proposed == "1.9.2" and not found.platform.checked
+
+    def test_an_unreadable_matrix_is_a_note_and_proposals_go_ahead(
+        self,
+        cli,  # noqa: F811
+        registries,
+        config_file,
+        compatibility_file,  # noqa: F811
+    ):
+        _, env = registries
+        location = compatibility_file("<html>not the matrix</html>")
+        env = {**env, "AIRFLOW__AIRBYTE_CONNECTORS__PLATFORM_COMPATIBILITY_URL": location}
+        result = cli("outdated", str(config_file), "--today", TODAY.isoformat(), "--airbyte-version", "2.0.0", env=env)
+        assert result.returncode == 2, result.stderr  # not an error: Airbyte itself lets the update through
+        (note,) = [line for line in result.stdout.splitlines() if "platform" in line]
+        assert note.startswith(f"NOTE platform compatibility {location}: not JSON")
+        assert note.endswith(
+            "; proposals are not checked against it (Airbyte lets an update through when it cannot read it)"
+        )
+        assert "1.9.2" in result.stdout and "PROBLEM" not in result.stdout
+
+    def test_with_a_connection_airbyte_s_version_and_definition_decide(
+        self,
+        cli,  # noqa: F811
+        registries,
+        config_file,
+        compatibility_file,  # noqa: F811
+        use_emulator,
+    ):
+        from tests.support import REGISTRY, connection_uri
+
+        _, env = registries
+        emu = use_emulator(seed=REGISTRY, airbyte_version="2.0.0")
+        (github,) = [d for d in emu.definitions("source") if d["dockerRepository"] == GITHUB]
+        # Keyed by Airbyte's definition ID under a name no image has: only the connection can find it.
+        location = compatibility_file(
+            github_rules(
+                {"connectorVersion": "1.9.2", "airbyteVersion": ">=2.3.0"},
+                name="renamed",
+                definition_id=github["sourceDefinitionId"],
+            )
+        )
+        env = {**env, "AIRFLOW__AIRBYTE_CONNECTORS__PLATFORM_COMPATIBILITY_URL": location}
+        conn = connection_uri(emu)
+        result = cli(
+            "outdated",
+            str(config_file),
+            "--today",
+            TODAY.isoformat(),
+            "--conn-id",
+            "airbyte_default",
+            conn=conn,
+            env=env,
+        )
+        assert result.returncode == 2, result.stderr
+        lines = result.stdout.splitlines()
+        assert f"source GitHub: skipped 1.9.2: {needs_2_3('1.9.2', 'renamed')}" in lines
+        assert (
+            "NOTE proposals checked against the platform-compatibility matrix for Airbyte 2.0.0 (community, the "
+            "connected one)"
+        ) in lines
+        assert "1.9.1" in result.stdout
+        assert emu.write_requests() == []
+        # --airbyte-version wins over the connection's own: planning for Airbyte 2.3, 1.9.2 is fine.
+        upgraded = cli(
+            "outdated",
+            str(config_file),
+            "--today",
+            TODAY.isoformat(),
+            "--conn-id",
+            "airbyte_default",
+            "--airbyte-version",
+            "2.3.0",
+            "--format",
+            "json",
+            conn=conn,
+            env=env,
+        )
+        document = json.loads(upgraded.stdout)
+        assert {row["name"]: row["proposed"] for row in document["rows"]}["GitHub"] == "1.9.2"
+        assert document["platformCompatibility"] == {
+            "airbyteVersion": "2.3.0",
+            "edition": "community",
+            "from": "given",
+            "checked": True,
+        }
+        assert (
+            "proposals checked against the platform-compatibility matrix for Airbyte 2.3.0 (community, as given; "
+            "the connected one runs 2.0.0)"
+        ) in document["notes"]

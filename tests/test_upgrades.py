@@ -10,6 +10,7 @@ from itertools import product
 
 import pytest
 
+from airflow_airbyte_connectors.compatibility import parse_matrix, refusal
 from airflow_airbyte_connectors.policies import BREAKING_POLICIES, VERSION_POLICIES, Policy
 from airflow_airbyte_connectors.upgrades import RELEASE_TAG, Candidate, Proposal, propose, release_version
 from airflow_airbyte_connectors.versions import BreakingChange, airbyte_version
@@ -355,5 +356,87 @@ class TestRules:
             "ageDays": (TODAY - OLD).days,
             "reason": None,
             "detail": "",
+            "skipped": [],
         }
         json.dumps(found.to_json())
+
+
+# A connector whose 1.3.x needs Airbyte 2.3 and whose 1.2.6 is blocked, judged for Airbyte 2.0.0.
+PLATFORM = parse_matrix(
+    {
+        "compatibleConnectors": [
+            {
+                "connectorName": "source-x",
+                "connectorType": "source",
+                "connectorDefinitionId": "7c2bfa37-1b1a-4f64-a8a5-f3a1c5f0e3d2",
+                "compatibilityMatrix": [
+                    {"connectorVersion": "1.2.6", "airbyteVersion": "*", "blocked": True},
+                    {"connectorVersion": ">=1.3.0 <1.4.0", "airbyteVersion": ">=2.3.0"},
+                ],
+            }
+        ]
+    }
+)
+NEEDS_2_3 = (
+    "Current Airbyte version 2.0.0 doesn't support connector version {} for connector source-x. "
+    "Compatible Airbyte Version(s): >=2.3.0"
+)
+BLOCKED = "Connector source-x with version 1.2.6 is temporarily blocked from upgrade."
+
+
+def on_airbyte_2_0(tag: str) -> str | None:
+    return refusal(PLATFORM, "7c2bfa37-1b1a-4f64-a8a5-f3a1c5f0e3d2", tag, "2.0.0", "community")
+
+
+def skipped(proposal: Proposal) -> list[tuple[str, str]]:
+    return [(version.tag, version.reason) for version in proposal.skipped]
+
+
+class TestPlatformRefusal:
+    """A release the platform refuses is never proposed: the newest the policy allows that it takes is."""
+
+    def test_refused_releases_are_skipped_newest_first_and_the_next_newest_proposed(self):
+        tags = candidates("1.2.4", "1.2.5", "1.2.6", "1.3.0", "1.3.1", released=OLD)
+        found = propose(
+            "1.2.3", tags, policy=MINOR_STOP, breaking_changes=(), today=TODAY, platform_refusal=on_airbyte_2_0
+        )
+        assert (found.proposed, found.newest_in_policy, found.reason) == ("1.2.5", "1.3.1", None)
+        assert skipped(found) == [
+            ("1.3.1", NEEDS_2_3.format("1.3.1")),
+            ("1.3.0", NEEDS_2_3.format("1.3.0")),
+            ("1.2.6", BLOCKED),
+        ]
+        assert found.to_json()["skipped"][0] == {"version": "1.3.1", "reason": NEEDS_2_3.format("1.3.1")}
+
+    def test_a_refused_release_below_the_proposal_is_not_listed(self):
+        tags = candidates("1.2.6", "1.2.7", released=OLD)
+        found = propose(
+            "1.2.3", tags, policy=MINOR_STOP, breaking_changes=(), today=TODAY, platform_refusal=on_airbyte_2_0
+        )
+        assert (found.proposed, found.skipped) == ("1.2.7", ())
+
+    def test_every_newer_release_refused_proposes_nothing(self):
+        tags = candidates("1.2.6", "1.3.0", released=OLD)
+        found = propose(
+            "1.2.5", tags, policy=MINOR_STOP, breaking_changes=(), today=TODAY, platform_refusal=on_airbyte_2_0
+        )
+        assert (found.proposed, found.reason, found.newest_in_policy) == (None, "refused", "1.3.0")
+        assert found.detail == "this Airbyte refuses all 2 newer releases the policy allows"
+        assert [tag for tag, _ in skipped(found)] == ["1.3.0", "1.2.6"]
+        one = propose(
+            "1.2.5", tags[:1], policy=MINOR_STOP, breaking_changes=(), today=TODAY, platform_refusal=on_airbyte_2_0
+        )
+        assert one.detail == "this Airbyte refuses the newer release the policy allows"
+
+    def test_a_refused_release_holds_no_older_one_back_in_the_cooldown(self):
+        # 1.2.6 is old enough but blocked; 1.2.5 is too young; 1.2.4 is the one.
+        tags = [Candidate("1.2.4", OLD), Candidate("1.2.5", TODAY), Candidate("1.2.6", OLD)]
+        policy = Policy("patch", minimum_release_age=7)
+        found = propose("1.2.3", tags, policy=policy, breaking_changes=(), today=TODAY, platform_refusal=on_airbyte_2_0)
+        assert (found.proposed, skipped(found)) == ("1.2.4", [("1.2.6", BLOCKED)])
+        assert found.detail == "held back by the 7d cooldown: 1.2.5 is 0 days old"
+
+    def test_without_a_platform_every_release_is_taken(self):
+        tags = candidates("1.2.6", "1.3.0", released=OLD)
+        found = propose("1.2.5", tags, policy=MINOR_STOP, breaking_changes=(), today=TODAY)
+        assert (found.proposed, found.skipped) == ("1.3.0", ())

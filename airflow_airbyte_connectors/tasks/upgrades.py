@@ -1,6 +1,7 @@
 """The ``outdated`` task of ``connector_upgrades``: the same proposals as ``airbyte-connectors outdated``,
 published as the run's report (Markdown, in its log and XCom ``report``) and as an event of the upgrades Asset
-whose ``extra`` lists the proposals, for a team's own DAG to route (Slack, a ticket). Never writes to Airbyte."""
+whose ``extra`` lists the proposals, for a team's own DAG to route (Slack, a ticket). Never writes to Airbyte.
+With a connection, no version that Airbyte's version refuses (its platform-compatibility matrix) is proposed."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def run(ti: Any, outlet_events: Any, *, today: date | None = None) -> dict[str, 
         "proposals": proposals,
         "problems": summary["findings"],
         "notes": summary["notes"],
+        "platformCompatibility": summary["platformCompatibility"],
     }
     outlet_events[Asset(name=UPGRADES_ASSET_NAME, uri=UPGRADES_ASSET_URI)].extra = extra
     if found.problems:

@@ -1,14 +1,17 @@
 """connector_upgrades in dag.test: the proposals of `airbyte-connectors outdated` as the run's Markdown report
-and an Asset event listing them, on the real GitHub and HubSpot histories; nothing sent to Airbyte."""
+and an Asset event listing them, on the real GitHub and HubSpot histories; nothing sent to Airbyte. With a
+connection, no version that Airbyte's version refuses (its platform-compatibility matrix) is proposed."""
 
 from __future__ import annotations
 
 import pytest
 
+from airflow_airbyte_connectors.plan_output import escape_markdown
 from tests.dags.test_create_connectors import task_states, xcom
+from tests.dags.test_platform_compatibility import compatibility_file  # noqa: F401 (fixture)
 from tests.dags.test_reconcile_and_chaining import definitions_events
-from tests.support import DAGS_FOLDER
-from tests.test_outdated import config_file, registries  # noqa: F401 (fixtures)
+from tests.support import DAGS_FOLDER, REGISTRY
+from tests.test_outdated import NEEDS_2_3, config_file, needs_2_3, registries  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
@@ -34,3 +37,39 @@ def test_weekly_proposals_are_reported_and_announced(registries, config_file, mo
     assert len(events) == before + 1
     proposals = {p["dockerRepository"]: p["proposed"] for p in events[-1]["proposals"]}
     assert proposals == {"airbyte/source-github": "1.9.2", "airbyte/source-hubspot": "4.12.2"}
+
+
+def test_with_a_connection_no_version_airbyte_refuses_is_proposed(
+    registries,  # noqa: F811
+    config_file,  # noqa: F811
+    compatibility_file,  # noqa: F811
+    use_emulator,
+    monkeypatch,
+):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_airbyte_connectors.tasks.upgrades import UPGRADES_ASSET_URI
+
+    monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__BASIC_CONFIG_PATH", str(config_file))
+    emu = use_emulator(seed=REGISTRY, airbyte_version="2.0.0")
+    compatibility_file(NEEDS_2_3)  # GitHub 1.9.2 needs Airbyte 2.3
+    dag = DagBag(dag_folder=str(DAGS_FOLDER)).get_dag("connector_upgrades")
+
+    dagrun = dag.test()
+    assert dagrun.state == "success", task_states(dagrun)
+    event = definitions_events(f"{UPGRADES_ASSET_URI}/")[-1]
+    proposals = {p["dockerRepository"]: p for p in event["proposals"]}
+    assert {repository: p["proposed"] for repository, p in proposals.items()} == {
+        "airbyte/source-github": "1.9.1",
+        "airbyte/source-hubspot": "4.12.2",
+    }
+    assert proposals["airbyte/source-github"]["skipped"] == [{"version": "1.9.2", "reason": needs_2_3("1.9.2")}]
+    assert event["platformCompatibility"] == {
+        "airbyteVersion": "2.0.0",
+        "edition": "community",
+        "from": "connection",
+        "checked": True,
+    }
+    (markdown,) = xcom(dagrun, "outdated", "report")
+    assert f"- skipped 1.9.2: {escape_markdown(needs_2_3('1.9.2'))}" in markdown
+    assert emu.write_requests() == []
