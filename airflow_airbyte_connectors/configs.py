@@ -17,6 +17,7 @@ from uuid import UUID
 
 import yaml
 
+from airflow_airbyte_connectors.environments import Environment, listed, parse_environments, unknown_environment
 from airflow_airbyte_connectors.files import NotRegularFileError, open_regular_file
 from airflow_airbyte_connectors.kinds import KINDS, Kind, id_key, list_key
 from airflow_airbyte_connectors.policies import DEFAULT_POLICY, Policy, parse_entry_policy, parse_section_policy
@@ -102,10 +103,28 @@ class DesiredDefinition:
     docker_image_tag: str
     documentation_url: str
     definition_id: str | None = None
+    # The environments this entry applies in (its ``environments`` list); None: every environment.
+    environments: frozenset[str] | None = None
+    # ``environmentTags``: another dockerImageTag in some environments, an exception to docker_image_tag.
+    environment_tags: Mapping[str, str] = dataclasses.field(default_factory=dict, hash=False)
 
     @property
     def id_key(self) -> str:
         return id_key(self.kind)
+
+    def applies_in(self, environment: str) -> bool:
+        return self.environments is None or environment in self.environments
+
+    def in_environment(self, environment: str) -> DesiredDefinition:
+        """The definition as ``environment`` wants it: that environment's tag, and nothing left to narrow."""
+        if self.environments is None and not self.environment_tags:
+            return self
+        return dataclasses.replace(
+            self,
+            docker_image_tag=self.environment_tags.get(environment, self.docker_image_tag),
+            environments=None,
+            environment_tags={},
+        )
 
     def to_api(self) -> dict[str, str]:
         """The definition in Airbyte's field names (also the JSON form used in XCom)."""
@@ -132,8 +151,26 @@ class ConnectorsConfig:
     destination_definitions: tuple[DesiredDefinition, ...] = ()
     # ``connectors.policy``; DEFAULT_POLICY (pin) when the section has none.
     policy: Policy = DEFAULT_POLICY
-    # The effective policy of each entry that overrides a key, by (kind, dockerRepository).
+    # The effective policy of each entry that overrides a key, by (kind, dockerRepository). Entries in different
+    # environments may share an image: here the last one's policy wins, for_environment(name) has each one's.
     entry_policies: Mapping[tuple[Kind, str], Policy] = dataclasses.field(default_factory=dict, hash=False)
+    # ``connectors.environments`` in promotion order (each after the one it promotes from); () without it.
+    environments: tuple[Environment, ...] = ()
+    # What each environment wants, by name (see for_environment); built by parse_connectors.
+    environment_configs: Mapping[str, ConnectorsConfig] = dataclasses.field(
+        default_factory=dict, hash=False, compare=False, repr=False
+    )
+
+    def for_environment(self, name: str) -> ConnectorsConfig:
+        """What environment ``name`` wants: the entries that apply there, each at that environment's tag, with
+        their policies. The result is a config without environments, as one Airbyte is planned today.
+
+        Raises KeyError when the config declares no environment ``name``.
+        """
+        if name not in self.environment_configs:
+            declared = listed({environment.name for environment in self.environments})
+            raise KeyError(f"basic_config has no environment {quote(name)} (environments: {declared or 'none'})")
+        return self.environment_configs[name]
 
     def of_kind(self, kind: Kind) -> tuple[DesiredDefinition, ...]:
         return self.source_definitions if kind == "source" else self.destination_definitions
@@ -226,16 +263,25 @@ def parse_connectors(section: Any, *, source: str = "basic_config") -> Connector
         )
     expected = {list_key(kind) for kind in KINDS}
     for key in section:
-        if key not in expected and key != "policy":
+        if key not in expected and key not in ("policy", "environments"):
+            meant = "; did you mean environments?" if _loose(key) in _ENVIRONMENTS_MISSPELLED else ""
             problems.append(
-                f"connectors.{_key_text(key)}: unknown key (expected {', '.join([*sorted(expected), 'policy'])})"
+                f"connectors.{_key_text(key)}: unknown key (expected {', '.join([*sorted(expected), 'policy'])}){meant}"
             )
     if not expected & set(section):
         problems.append("connectors: neither source_definitions nor destination_definitions is present")
     policy = parse_section_policy(section["policy"], "connectors.policy", problems) if "policy" in section else None
+    has_environments = "environments" in section
+    environments, declared = (
+        parse_environments(section["environments"], "connectors.environments", problems)
+        if has_environments
+        else ((), None)
+    )
+    # Where each entry applies, for the identity checks: every environment, or the implicit one.
+    everywhere = frozenset(declared or ()) if has_environments else _IMPLICIT_ENVIRONMENT
 
     parsed: dict[Kind, list[DesiredDefinition]] = {}
-    overrides: dict[tuple[Kind, str], Policy] = {}
+    overrides: list[tuple[DesiredDefinition, Policy]] = []
     for kind in KINDS:
         entries = section.get(list_key(kind), [])
         base = f"connectors.{list_key(kind)}"
@@ -243,20 +289,141 @@ def parse_connectors(section: Any, *, source: str = "basic_config") -> Connector
             problems.append(f"{base}: must be a list (use [] for none), got {_type_name(entries)}")
             entries = []
         parsed[kind] = []
+        applies_in: list[frozenset[str] | None] = []
         for index, entry in enumerate(entries):
             path = f"{base}[{index}]"
             definition = _parse_entry(kind, entry, path, problems)
+            scope = _parse_scope(entry, path, has_environments, declared, problems)
+            if scope is not None:
+                applies_in.append(scope[0] or everywhere)
+            else:  # its environments have a problem: left out of the identity checks, unless there is one
+                applies_in.append(None if has_environments else everywhere)
+            if definition is not None and scope is not None:
+                definition = dataclasses.replace(definition, environments=scope[0], environment_tags=scope[1])
             if isinstance(entry, dict):
                 override = parse_entry_policy(entry, path, problems, base=policy or DEFAULT_POLICY)
                 if definition is not None and override is not None:
-                    overrides[(kind, definition.docker_repository)] = override
+                    overrides.append((definition, override))
             if definition is not None:
                 parsed[kind].append(definition)
-        _check_unique(kind, entries, base, problems)
+        _check_unique(kind, entries, base, applies_in, everywhere if has_environments else None, problems)
 
     if problems:
         raise ConfigError(source, first_problems(problems, "connectors: "))
-    return ConnectorsConfig(tuple(parsed["source"]), tuple(parsed["destination"]), policy or DEFAULT_POLICY, overrides)
+    config = ConnectorsConfig(
+        tuple(parsed["source"]),
+        tuple(parsed["destination"]),
+        policy or DEFAULT_POLICY,
+        {(definition.kind, definition.docker_repository): override for definition, override in overrides},
+        environments,
+    )
+    views = {environment.name: _narrowed(config, overrides, environment.name) for environment in environments}
+    return dataclasses.replace(config, environment_configs=views)
+
+
+# Identity checks treat a config without environments as one environment with this name.
+_IMPLICIT_ENVIRONMENT = frozenset({""})
+_ENVIRONMENTS_MISSPELLED = {"env", "envs", "environment", "environments"}
+# Near misses of an entry's environment keys, named when the config has environments: ignoring one would
+# apply the entry everywhere, at its base tag. (Without the section, entries keep ignoring unknown keys.)
+_SCOPE_MISSPELLED = {
+    "environment": "environments",
+    "environments": "environments",
+    "environmenttag": "environmentTags",
+    "environmenttags": "environmentTags",
+}
+
+
+def _loose(key: Any) -> str:
+    return key.lower().replace("_", "").replace("-", "") if isinstance(key, str) else ""
+
+
+def _narrowed(
+    config: ConnectorsConfig, overrides: list[tuple[DesiredDefinition, Policy]], environment: str
+) -> ConnectorsConfig:
+    """What ``environment`` wants: the entries that apply there, at its tag, with their policies."""
+
+    def wanted(definitions: tuple[DesiredDefinition, ...]) -> tuple[DesiredDefinition, ...]:
+        return tuple(d.in_environment(environment) for d in definitions if d.applies_in(environment))
+
+    policies = {(d.kind, d.docker_repository): p for d, p in overrides if d.applies_in(environment)}
+    return ConnectorsConfig(
+        wanted(config.source_definitions), wanted(config.destination_definitions), config.policy, policies
+    )
+
+
+def _parse_scope(
+    entry: Any, path: str, has_environments: bool, declared: frozenset[str] | None, problems: list[str]
+) -> tuple[frozenset[str] | None, dict[str, str]] | None:
+    """An entry's ``environments`` (None: every environment) and ``environmentTags``; None on a problem.
+
+    ``declared`` is None when the section is unusable: names are then not checked (its problem is reported).
+    """
+    if not isinstance(entry, dict):
+        return None
+    before = len(problems)
+    for key in entry if has_environments else ():
+        meant = _SCOPE_MISSPELLED.get(_loose(key))
+        if meant is not None and key != meant:
+            problems.append(f"{path}.{_key_text(key)}: unknown key; did you mean {meant}?")
+    present = [key for key in ("environments", "environmentTags") if key in entry]
+    if present and not has_environments:
+        for key in present:
+            problems.append(
+                f"{path}.{key}: there is no connectors.environments section; declare the environments there "
+                f"or remove {key}"
+            )
+        return None
+
+    narrowed = _parse_entry_environments(entry, path, declared, problems) if "environments" in entry else None
+    tags: dict[str, str] = {}
+    value = entry.get("environmentTags")
+    if "environmentTags" in entry and not isinstance(value, dict):
+        problems.append(
+            f"{path}.environmentTags: must be a mapping of environment names to tags such as "
+            f'{{prod: "1.8.0"}}, got {_type_name(value)}'
+        )
+    elif isinstance(value, dict):
+        for name, tag in value.items():
+            tag_path = f"{path}.environmentTags.{_key_text(name)}"
+            if not isinstance(name, str) or (declared is not None and name not in declared):
+                problems.append(f"{tag_path}: {unknown_environment(name, declared)}")
+            elif narrowed is not None and name not in narrowed:
+                problems.append(
+                    f"{tag_path}: the entry applies only in {listed(narrowed)} (its environments); "
+                    f"add {name} there or remove this tag"
+                )
+            elif problem := _value_problem("dockerImageTag", tag, written_as=name):
+                problems.append(f"{tag_path}: {problem}")
+            else:
+                tags[name] = tag
+    if len(problems) > before:
+        return None
+    return narrowed, tags
+
+
+def _parse_entry_environments(
+    entry: dict[Any, Any], path: str, declared: frozenset[str] | None, problems: list[str]
+) -> frozenset[str] | None:
+    """An entry's ``environments``: a non-empty list of declared environment names, each once."""
+    value = entry["environments"]
+    if not isinstance(value, list) or not value:
+        got = "an empty list" if isinstance(value, list) else _type_name(value)
+        problems.append(
+            f"{path}.environments: must be a list of the environments this entry applies in, such as [staging], "
+            f"got {got} (leave it out for every environment)"
+        )
+        return None
+    names: set[str] = set()
+    for index, name in enumerate(value):
+        name_path = f"{path}.environments[{index}]"
+        if not isinstance(name, str) or (declared is not None and name not in declared):
+            problems.append(f"{name_path}: {unknown_environment(name, declared)}")
+        elif name in names:
+            problems.append(f"{name_path}: {quote(name)} is listed twice")
+        else:
+            names.add(name)
+    return frozenset(names)
 
 
 _REQUIRED_FIELDS = ("name", "dockerRepository", "dockerImageTag", "documentationUrl")
@@ -272,18 +439,7 @@ def _parse_entry(kind: Kind, entry: Any, path: str, problems: list[str]) -> Desi
         value = entry.get(field)
         if field not in entry or value is None:
             problems.append(f"{path}.{field}: required")
-        elif not isinstance(value, str):
-            # YAML reads 1.10 as the number 1.1: the text as written is gone, so show how to write it.
-            if isinstance(value, bool):  # before int: bool is an int
-                hint = f' (YAML reads yes/no/on/off/true/false as a boolean: put it in quotes, e.g. {field}: "yes")'
-            elif isinstance(value, int | float):
-                hint = f' (YAML read a number: put it in quotes, e.g. {field}: "1.10")'
-            else:
-                hint = ""
-            problems.append(f"{path}.{field}: must be a string, got {_type_name(value)}{hint}")
-        elif not value.strip():
-            problems.append(f"{path}.{field}: must not be empty")
-        elif problem := _field_problem(field, value):
+        elif problem := _value_problem(field, value):
             problems.append(f"{path}.{field}: {problem}")
         else:
             values[field] = value
@@ -325,6 +481,23 @@ _FIELD_RULES: dict[str, tuple[int, re.Pattern[str] | None, str]] = {
 }
 
 
+def _value_problem(field: str, value: Any, *, written_as: str | None = None) -> str | None:
+    """What is wrong with a value given for a required string field; ``written_as``: its key in the file."""
+    if not isinstance(value, str):
+        # YAML reads 1.10 as the number 1.1: the text as written is gone, so show how to write it.
+        key = written_as or field
+        if isinstance(value, bool):  # before int: bool is an int
+            hint = f' (YAML reads yes/no/on/off/true/false as a boolean: put it in quotes, e.g. {key}: "yes")'
+        elif isinstance(value, int | float):
+            hint = f' (YAML read a number: put it in quotes, e.g. {key}: "1.10")'
+        else:
+            hint = ""
+        return f"must be a string, got {_type_name(value)}{hint}"
+    if not value.strip():
+        return "must not be empty"
+    return _field_problem(field, value)
+
+
 def _field_problem(field: str, value: str) -> str | None:
     """What is wrong with a required field's text: whitespace around it, length, characters, then form."""
     limit, pattern, mistake = _FIELD_RULES[field]
@@ -359,26 +532,47 @@ def _describe(char: str) -> str:
     return f"U+{ord(char):04X} {name}"
 
 
-def _check_unique(kind: Kind, entries: list[Any], base: str, problems: list[str]) -> None:
-    """Within one kind, a repository or an ID may appear once: otherwise identity is ambiguous.
+def _check_unique(
+    kind: Kind,
+    entries: list[Any],
+    base: str,
+    applies_in: list[frozenset[str] | None],
+    everywhere: frozenset[str] | None,
+    problems: list[str],
+) -> None:
+    """Within one kind and one environment, a repository or an ID may appear once: otherwise identity is
+    ambiguous. Entries in different environments may share them (each Airbyte sees one of them).
+
+    ``applies_in``: each entry's environments (None: left out, its environments have a problem);
+    ``everywhere``: all the config's environments, None without the section.
 
     Names may repeat (Airbyte's own registry reuses a few with different images); identity is by ID,
     then image, and the plan notes the repetition.
     """
     for field in ("dockerRepository", id_key(kind)):
-        first_seen: dict[str, int] = {}
+        # value -> the first entries using it, and where; they are in different environments from each other.
+        seen: dict[str, list[tuple[int, frozenset[str]]]] = {}
         for index, entry in enumerate(entries):
-            if not isinstance(entry, dict) or not isinstance(entry.get(field), str):
+            here = applies_in[index]
+            if here is None or not isinstance(entry, dict) or not isinstance(entry.get(field), str):
                 continue
             value = entry[field].strip()
             if field == id_key(kind) and _is_uuid(value):
                 value = str(UUID(value))
-            if value in first_seen:
-                problems.append(
-                    f"{base}[{index}].{field}: {quote(entry[field])} already used by {base}[{first_seen[value]}]"
-                )
+            clashes = [
+                f"{base}[{other}]{_where(there & here, everywhere)}"
+                for other, there in seen.get(value, [])
+                if there & here
+            ]
+            if clashes:
+                problems.append(f"{base}[{index}].{field}: {quote(entry[field])} already used by {', '.join(clashes)}")
             else:
-                first_seen[value] = index
+                seen.setdefault(value, []).append((index, here))
+
+
+def _where(shared: frozenset[str], everywhere: frozenset[str] | None) -> str:
+    """`` (both apply in prod)`` when two entries meet in only some of the environments."""
+    return f" (both apply in {listed(shared)})" if everywhere is not None and shared != everywhere else ""
 
 
 def _is_uuid(value: str) -> bool:
