@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airflow_airbyte_connectors import settings
-from airflow_airbyte_connectors.configs import get_configs, read_basic_config
+from airflow_airbyte_connectors.configs import ConfigError, get_configs, read_basic_config
 from airflow_airbyte_connectors.impact import Actor, Crossing, predict, selected_streams
 from airflow_airbyte_connectors.kinds import KINDS, Kind
 from airflow_airbyte_connectors.planning import (
@@ -88,6 +88,17 @@ def build_plan(
     path = Path(config_path) if config_path else settings.basic_config_path()
     raw = read_basic_config(path)
     desired = get_configs("connectors", path=path, raw=raw)
+    if desired.environments:
+        # Each environment's Airbyte is its own connection: planning them all against one would write prod's
+        # versions (and staging's) to that one Airbyte, ungated.
+        names = ", ".join(environment.name for environment in desired.environments)
+        raise ConfigError(
+            str(path),
+            [
+                f"connectors.environments: declares {names}; this version validates the section but does not plan "
+                "or write several Airbyte instances yet: remove the section to keep one Airbyte in step"
+            ],
+        )
     log.info(
         "basic_config %s: %d source and %d destination definitions",
         path,

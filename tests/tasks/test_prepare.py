@@ -157,3 +157,16 @@ def test_invalid_settings_stop_prepare_before_any_request(use_emulator, write_co
     assert "check_images = 'Ture' is not a boolean" in str(invalid.value)
     assert "max_writes = 'lots'" in str(invalid.value)
     assert emu.requests == []
+
+
+class TestEnvironmentsNotYetApplied:
+    def test_a_config_with_environments_stops_before_any_request(self, use_emulator, write_config):
+        """Planning every environment against the one connection would write prod's versions there, ungated."""
+        from airflow_airbyte_connectors.configs import ConfigError
+
+        emu = use_emulator(seed=REGISTRY)
+        environments = {"staging": {"conn_id": "airbyte_staging"}, "prod": {"conn_id": "airbyte_prod"}}
+        path = write_config({"connectors": {**config(CUSTOM_SOURCE)["connectors"], "environments": environments}})
+        with pytest.raises(ConfigError, match=r"declares staging, prod; this version validates the section but"):
+            prepare(config_path=str(path))
+        assert emu.requests == []
