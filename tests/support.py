@@ -42,6 +42,20 @@ CLIENT_ID = "aac-test-client"
 CLIENT_SECRET = "aac-test-secret-4b1f9e0c7d"  # distinctive, so a scan for leaks can find it
 
 
+def add_custom_source(emu: Any, *, tag: str | None = None, workspace_id: str | None = None) -> dict[str, Any]:
+    """CUSTOM_SOURCE as a custom definition of ``emu`` (no request logged), at ``tag``, created in
+    ``workspace_id`` (its actor_definition_workspace_grant); Airbyte's read of it."""
+    return emu.add_definition(
+        "source",
+        name=CUSTOM_SOURCE["name"],
+        docker_repository=CUSTOM_SOURCE["dockerRepository"],
+        docker_image_tag=tag or CUSTOM_SOURCE["dockerImageTag"],
+        documentation_url=CUSTOM_SOURCE["documentationUrl"],
+        custom=True,
+        workspace_id=workspace_id,
+    )
+
+
 def connection_uri(emu: Any, *, auth: str = "bearer", host_suffix: str = "", **extra: Any) -> str:
     """The JSON form of an `airbyte` Connection pointing at emulator ``emu``."""
     conn: dict[str, Any] = {"conn_type": "airbyte", "host": emu.url + host_suffix}

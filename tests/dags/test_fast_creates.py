@@ -10,7 +10,7 @@ import pytest
 from airflow_airbyte_connectors.testing import AirbyteEmulator
 from tests.dags.test_create_connectors import config, run_dag, task_states
 from tests.dags.test_plan_promise import creates, report_of, same_repository
-from tests.support import CUSTOM_SOURCE, REGISTRY, pending_records
+from tests.support import CUSTOM_SOURCE, REGISTRY, add_custom_source, pending_records
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
@@ -110,13 +110,5 @@ class _SomeoneCreatesItDuringTheSpec(AirbyteEmulator):
 
     def _command_output_spec(self, body: dict[str, Any]) -> dict[str, Any]:
         if not same_repository(self, REPOSITORY):
-            self.add_definition(
-                "source",
-                name=CUSTOM_SOURCE["name"],
-                docker_repository=REPOSITORY,
-                docker_image_tag=TAG,
-                documentation_url=CUSTOM_SOURCE["documentationUrl"],
-                custom=True,
-                workspace_id=self.workspace_ids[0],
-            )
+            add_custom_source(self, workspace_id=self.workspace_ids[0])
         return super()._command_output_spec(body)

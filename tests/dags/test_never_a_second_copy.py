@@ -18,7 +18,7 @@ from airflow_airbyte_connectors.testing.errors import ApiError
 from tests.dags.test_create_connectors import config, run_dag, task_states, xcom
 from tests.dags.test_plan_promise import _GatewayGivesUp, creates, report_of, same_repository
 from tests.dags.test_reconcile_and_chaining import definitions_events
-from tests.support import CUSTOM_SOURCE, REGISTRY, connection_uri, pending_records
+from tests.support import CUSTOM_SOURCE, REGISTRY, add_custom_source, connection_uri, pending_records
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
@@ -228,14 +228,7 @@ class TestUpdatesKeepWhatAPersonChanged:
     def test_an_update_is_stale_when_airbyte_changed_more_than_its_tag(self, use_emulator, write_config, change, now):
         airbyte = use_emulator(seed=REGISTRY, emulator_class=_SomeoneRenamesIt)
         airbyte.change = change
-        airbyte.add_definition(
-            "source",
-            name=CUSTOM_SOURCE["name"],
-            docker_repository=REPOSITORY,
-            docker_image_tag="1.1.0",
-            documentation_url=CUSTOM_SOURCE["documentationUrl"],
-            custom=True,
-        )
+        add_custom_source(airbyte, tag="1.1.0")
         write_config(config([CUSTOM_SOURCE]))
 
         dagrun = run_dag()

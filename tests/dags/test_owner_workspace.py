@@ -9,22 +9,14 @@ import uuid
 import pytest
 
 from tests.dags.test_create_connectors import POKEAPI, config, run_dag, task_states, with_tag, writes, xcom
-from tests.support import CUSTOM_SOURCE, REGISTRY
+from tests.support import CUSTOM_SOURCE, REGISTRY, add_custom_source
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
 
 def add_custom(emu, workspace_id: str) -> str:
     """CUSTOM_SOURCE as created in ``workspace_id`` (its actor_definition_workspace_grant); its ID."""
-    return emu.add_definition(
-        "source",
-        name=CUSTOM_SOURCE["name"],
-        docker_repository=CUSTOM_SOURCE["dockerRepository"],
-        docker_image_tag=CUSTOM_SOURCE["dockerImageTag"],
-        documentation_url=CUSTOM_SOURCE["documentationUrl"],
-        custom=True,
-        workspace_id=workspace_id,
-    )["sourceDefinitionId"]
+    return add_custom_source(emu, workspace_id=workspace_id)["sourceDefinitionId"]
 
 
 @pytest.fixture

@@ -13,7 +13,14 @@ from airflow_airbyte_connectors.testing import AirbyteEmulator
 from airflow_airbyte_connectors.testing.errors import ApiError
 from tests.dags.test_create_connectors import POKEAPI, config, run_dag, task_states, xcom
 from tests.dags.test_reconcile_and_chaining import definitions_events
-from tests.support import CUSTOM_SOURCE, REGISTRY, age_pending_creates, connection_uri, pending_records
+from tests.support import (
+    CUSTOM_SOURCE,
+    REGISTRY,
+    add_custom_source,
+    age_pending_creates,
+    connection_uri,
+    pending_records,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
@@ -46,14 +53,7 @@ class _SomeoneCreatesItToo(AirbyteEmulator):
     def _definition_list(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         self.lists = getattr(self, "lists", 0) + 1
         if kind == "source" and self.lists == 3:  # prepare lists sources and destinations; then the write task
-            self.add_definition(
-                "source",
-                name=CUSTOM_SOURCE["name"],
-                docker_repository=CUSTOM_SOURCE["dockerRepository"],
-                docker_image_tag="1.1.0",
-                documentation_url=CUSTOM_SOURCE["documentationUrl"],
-                custom=True,
-            )
+            add_custom_source(self, tag="1.1.0")
         return super()._definition_list(kind, body)
 
 

@@ -25,7 +25,7 @@ from airflow_airbyte_connectors.testing import AirbyteEmulator, Faults
 from airflow_airbyte_connectors.testing.errors import ApiError
 from airflow_airbyte_connectors.testing.local_server import LocalServer
 from airflow_airbyte_connectors.testing.trickle import TricklingAirbyte
-from tests.support import CLIENT_SECRET, CUSTOM_SOURCE, REGISTRY, connection_uri
+from tests.support import CLIENT_SECRET, CUSTOM_SOURCE, REGISTRY, add_custom_source, connection_uri
 
 
 def hook(**kwargs) -> AirbyteDefinitionsHook:
@@ -262,15 +262,7 @@ class TestInstanceIdentity:
 
 def custom_in(emu: AirbyteEmulator, workspace_id: str) -> str:
     """Add CUSTOM_SOURCE as a custom definition granted to ``workspace_id``; its ID."""
-    return emu.add_definition(
-        "source",
-        name=CUSTOM_SOURCE["name"],
-        docker_repository=CUSTOM_SOURCE["dockerRepository"],
-        docker_image_tag=CUSTOM_SOURCE["dockerImageTag"],
-        documentation_url=CUSTOM_SOURCE["documentationUrl"],
-        custom=True,
-        workspace_id=workspace_id,
-    )["sourceDefinitionId"]
+    return add_custom_source(emu, workspace_id=workspace_id)["sourceDefinitionId"]
 
 
 class TestOwnerWorkspace:

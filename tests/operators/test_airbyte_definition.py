@@ -12,7 +12,7 @@ from airflow_airbyte_connectors.operators.airbyte_definition import (
     DuplicateDefinitionError,
     StalePlanError,
 )
-from tests.support import CUSTOM_SOURCE, registry_entry
+from tests.support import CUSTOM_SOURCE, add_custom_source, registry_entry
 
 POKEAPI = registry_entry("source", "PokeAPI")
 
@@ -145,15 +145,7 @@ class TestOwnerWorkspace:
     def two_workspaces(self, use_emulator):
         emu = use_emulator(profile="2.4", workspaces=2)
         owner = emu.workspace_ids[0]
-        custom = emu.add_definition(
-            "source",
-            name=CUSTOM_SOURCE["name"],
-            docker_repository=CUSTOM_SOURCE["dockerRepository"],
-            docker_image_tag="1.1.0",
-            documentation_url=CUSTOM_SOURCE["documentationUrl"],
-            custom=True,
-            workspace_id=owner,
-        )
+        custom = add_custom_source(emu, tag="1.1.0", workspace_id=owner)
         return emu, custom["sourceDefinitionId"]
 
     def test_unplanned_update_goes_with_the_definitions_workspace(self, two_workspaces):

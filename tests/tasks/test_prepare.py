@@ -8,7 +8,7 @@ import pytest
 
 from airflow_airbyte_connectors import plan_builder
 from airflow_airbyte_connectors.tasks.prepare import prepare
-from tests.support import CUSTOM_SOURCE, REGISTRY, RELEASES, registry_entry
+from tests.support import CUSTOM_SOURCE, REGISTRY, RELEASES, add_custom_source, registry_entry
 
 POKEAPI = registry_entry("source", "PokeAPI")
 
@@ -65,15 +65,7 @@ class TestOwnerWorkspace:
     only when such an update is planned on an instance with several workspaces."""
 
     def add_custom(self, emu, workspace_id: str) -> str:
-        return emu.add_definition(
-            "source",
-            name=CUSTOM_SOURCE["name"],
-            docker_repository=CUSTOM_SOURCE["dockerRepository"],
-            docker_image_tag="1.1.0",
-            documentation_url=CUSTOM_SOURCE["documentationUrl"],
-            custom=True,
-            workspace_id=workspace_id,
-        )["sourceDefinitionId"]
+        return add_custom_source(emu, tag="1.1.0", workspace_id=workspace_id)["sourceDefinitionId"]
 
     def test_a_custom_update_goes_with_its_owner_a_built_in_with_the_run_workspace(
         self, use_emulator, write_config, monkeypatch
