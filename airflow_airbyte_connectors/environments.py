@@ -21,6 +21,7 @@ Without the section, a config has one implicit environment: the Airbyte of the D
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -126,6 +127,27 @@ def listed(names: frozenset[str] | set[str]) -> str:
     shown = sorted(names)
     more = f" and {len(shown) - _LISTED} more" if len(shown) > _LISTED else ""
     return ", ".join(shown[:_LISTED]) + more
+
+
+def same_airbyte(instances: Mapping[str, str]) -> list[str]:
+    """Problems for environments that are one Airbyte, from environment name → the Airbyte it reaches
+    (``AirbyteDefinitionsHook.instance_id``): two conn_ids can reach one Airbyte by two URLs, and versions
+    promoted between them would count as run where they were only written.
+
+    ``environments staging and prod are the same Airbyte (deployment 1234…): ...``, in the order given.
+    """
+    by_instance: dict[str, list[str]] = {}
+    for name, instance in instances.items():
+        by_instance.setdefault(instance, []).append(name)
+    problems = []
+    for instance, names in by_instance.items():
+        if len(names) > 1:
+            together = f"{', '.join(names[:-1])} and {names[-1]}"
+            problems.append(
+                f"environments {together} are the same Airbyte ({instance}); each environment must be its own "
+                "Airbyte: point their conn_id at different Airbyte instances"
+            )
+    return problems
 
 
 def parse_soak(value: Any) -> timedelta:
