@@ -15,7 +15,6 @@ A Variable, not XCom: a retry starts with its XComs cleared, and the next run ha
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Set
@@ -24,13 +23,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow_airbyte_connectors.kinds import KINDS, Kind
+from airflow_airbyte_connectors.variable_keys import HASHED, definition_key, instance_prefix
 
 log = logging.getLogger(__name__)
 
 PREFIX = "airbyte_connectors_pending_create:"
-# Airflow's Variable key column is 250 characters; long repositories are named by their digest.
-_MAX_KEY = 250
-_HASHED = "sha256:"
 # A record sent this far in the future is not believed: it would never settle.
 _CLOCK_SKEW = timedelta(hours=1)
 
@@ -118,13 +115,10 @@ class PendingCreates:
 
     @property
     def prefix(self) -> str:
-        return f"{PREFIX}{hashlib.sha256(self.instance.encode()).hexdigest()[:16]}:"
+        return instance_prefix(PREFIX, self.instance)
 
     def key(self, kind: str, docker_repository: str) -> str:
-        name = f"{self.prefix}{kind}:{docker_repository}"
-        if len(name) <= _MAX_KEY:
-            return name
-        return f"{self.prefix}{kind}:{_HASHED}{hashlib.sha256(docker_repository.encode()).hexdigest()}"
+        return definition_key(self.prefix, kind, docker_repository)
 
     def record(self, kind: str, docker_repository: str, tag: str, name: str, run_id: str | None) -> PendingCreate:
         """Remember that a create is about to be sent (before sending: a crash right after must not lose it)."""
@@ -210,7 +204,7 @@ class PendingCreates:
 def _identity_in(rest: str) -> tuple[Kind, str] | None:
     """``(kind, dockerRepository)`` from a key's part after the prefix; None where it holds only a digest."""
     kind, _, repository = rest.partition(":")
-    if kind not in KINDS or not repository or repository.startswith(_HASHED):
+    if kind not in KINDS or not repository or repository.startswith(HASHED):
         return None
     return kind, repository
 

@@ -14,7 +14,6 @@ A Variable, not XCom: the gate of the next run, and a downstream environment's g
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterable
@@ -23,13 +22,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from airflow_airbyte_connectors.kinds import Kind
+from airflow_airbyte_connectors.variable_keys import definition_key, instance_prefix
 
 log = logging.getLogger(__name__)
 
 PREFIX = "airbyte_connectors_version_since:"
-# Airflow's Variable key column is 250 characters; long repositories are named by their digest (as pending_creates).
-_MAX_KEY = 250
-_HASHED = "sha256:"
 # Clocks of the machines that run tasks may differ by this much; a since further ahead is not believed.
 _CLOCK_SKEW = timedelta(hours=1)
 
@@ -79,13 +76,10 @@ class VersionsSeen:
 
     @property
     def prefix(self) -> str:
-        return f"{PREFIX}{hashlib.sha256(self.instance.encode()).hexdigest()[:16]}:"
+        return instance_prefix(PREFIX, self.instance)
 
     def key(self, kind: Kind, repository: str) -> str:
-        name = f"{self.prefix}{kind}:{repository}"
-        if len(name) <= _MAX_KEY:
-            return name
-        return f"{self.prefix}{kind}:{_HASHED}{hashlib.sha256(repository.encode()).hexdigest()}"
+        return definition_key(self.prefix, kind, repository)
 
     def observe(self, kind: Kind, repository: str, tag: str, now: datetime) -> datetime:
         """The ``since`` of ``tag``: the recorded one when the record holds ``tag``, else ``now`` (recorded as
