@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from airflow_airbyte_connectors.instance_records import HASHED, definition_key, instance_prefix, recorded_time
 from airflow_airbyte_connectors.kinds import KINDS, Kind
-from airflow_airbyte_connectors.variable_keys import HASHED, definition_key, instance_prefix
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,7 @@ class PendingCreate:
             fields[field] = value
         if fields["kind"] not in KINDS:
             raise ValueError(f"has kind {fields['kind'][:20]!r}, not one of {', '.join(KINDS)}")
-        try:
-            sent_at = datetime.fromisoformat(fields["sentAt"])
-        except ValueError:
-            raise ValueError(f"has sentAt {fields['sentAt'][:40]!r}, not an ISO 8601 time") from None
-        if sent_at.tzinfo is None:
-            raise ValueError(f"has sentAt {fields['sentAt'][:40]!r} without a UTC offset")
+        sent_at = recorded_time("sentAt", fields["sentAt"])
         run_id = data.get("runId")
         return cls(
             kind=fields["kind"],

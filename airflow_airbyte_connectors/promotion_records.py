@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from airflow_airbyte_connectors.instance_records import definition_key, instance_prefix, recorded_time
 from airflow_airbyte_connectors.kinds import Kind
-from airflow_airbyte_connectors.variable_keys import definition_key, instance_prefix
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +56,7 @@ class VersionRecord:
         learned = data["learned"]
         if learned not in LEARNED:
             raise ValueError(f"has learned {learned[:20]!r}, not one of {', '.join(LEARNED)}")
-        try:
-            since = datetime.fromisoformat(data["since"])
-        except ValueError:
-            raise ValueError(f"has since {data['since'][:40]!r}, not an ISO 8601 time") from None
-        if since.tzinfo is None:
-            raise ValueError(f"has since {data['since'][:40]!r} without a UTC offset")
+        since = recorded_time("since", data["since"])
         return cls(data["dockerImageTag"], since.astimezone(UTC), learned)
 
 

@@ -1,9 +1,11 @@
-"""The keys of the Airflow Variables this project keeps per Airbyte instance and definition (pending creates,
-versions seen): one layout, ``<prefix><instance digest>:<kind>:<dockerRepository>``. No Airflow import."""
+"""What the records kept in Airflow Variables per Airbyte instance and definition (pending creates, versions
+seen) share: one key layout, ``<prefix><instance digest>:<kind>:<dockerRepository>``, and how a time they hold
+is read. No Airflow import."""
 
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 # Airflow's Variable key column is 250 characters; a long repository is named by its digest.
 MAX_KEY = 250
@@ -21,3 +23,14 @@ def definition_key(instance_prefix: str, kind: str, docker_repository: str) -> s
     if len(name) <= MAX_KEY:
         return name
     return f"{instance_prefix}{kind}:{HASHED}{hashlib.sha256(docker_repository.encode()).hexdigest()}"
+
+
+def recorded_time(field: str, text: str) -> datetime:
+    """A time a record holds in ``field``: ISO 8601 with a UTC offset, else ValueError saying what is wrong."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"has {field} {text[:40]!r}, not an ISO 8601 time") from None
+    if at.tzinfo is None:
+        raise ValueError(f"has {field} {text[:40]!r} without a UTC offset")
+    return at
