@@ -294,6 +294,10 @@ def production_stack(
                 "AIRFLOW__CELERY__BROKER_URL": f"{BROKER_SCHEME}://{broker}/0",
                 "AIRFLOW__CELERY__RESULT_BACKEND": f"{RESULT_BACKEND_SCHEME}://airflow:airflow@{db}/airflow",
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
+                # Sending a task to Redis or reading its state may take over the 1 s default on a loaded 2-core
+                # machine: the scheduler then logs "Process timed out" (and sends again), an error line no crash
+                # explains. Ten seconds is still far below any of the tests' waits.
+                "AIRFLOW__CELERY__OPERATION_TIMEOUT": "10",
                 **env,
             }
             worker_env = {
