@@ -42,18 +42,30 @@ CLIENT_ID = "aac-test-client"
 CLIENT_SECRET = "aac-test-secret-4b1f9e0c7d"  # distinctive, so a scan for leaks can find it
 
 
-def add_custom_source(emu: Any, *, tag: str | None = None, workspace_id: str | None = None) -> dict[str, Any]:
-    """CUSTOM_SOURCE as a custom definition of ``emu`` (no request logged), at ``tag``, created in
-    ``workspace_id`` (its actor_definition_workspace_grant); Airbyte's read of it."""
+def add_source_definition(
+    emu: Any,
+    entry: dict[str, Any],
+    *,
+    tag: str | None = None,
+    custom: bool = True,
+    workspace_id: str | None = None,
+) -> dict[str, Any]:
+    """A basic_config source ``entry`` as a definition of ``emu`` (no request logged), at ``tag`` (default the
+    entry's), created in ``workspace_id`` (its actor_definition_workspace_grant); Airbyte's read of it."""
     return emu.add_definition(
         "source",
-        name=CUSTOM_SOURCE["name"],
-        docker_repository=CUSTOM_SOURCE["dockerRepository"],
-        docker_image_tag=tag or CUSTOM_SOURCE["dockerImageTag"],
-        documentation_url=CUSTOM_SOURCE["documentationUrl"],
-        custom=True,
+        name=entry["name"],
+        docker_repository=entry["dockerRepository"],
+        docker_image_tag=tag or entry["dockerImageTag"],
+        documentation_url=entry["documentationUrl"],
+        custom=custom,
         workspace_id=workspace_id,
     )
+
+
+def add_custom_source(emu: Any, *, tag: str | None = None, workspace_id: str | None = None) -> dict[str, Any]:
+    """CUSTOM_SOURCE as a custom definition of ``emu``: :func:`add_source_definition`."""
+    return add_source_definition(emu, CUSTOM_SOURCE, tag=tag, workspace_id=workspace_id)
 
 
 def connection_uri(emu: Any, *, auth: str = "bearer", host_suffix: str = "", **extra: Any) -> str:

@@ -12,7 +12,7 @@ from airflow_airbyte_connectors.operators.airbyte_definition import (
     DuplicateDefinitionError,
     StalePlanError,
 )
-from tests.support import CUSTOM_SOURCE, add_custom_source, registry_entry
+from tests.support import CUSTOM_SOURCE, add_custom_source, add_source_definition, registry_entry
 
 POKEAPI = registry_entry("source", "PokeAPI")
 
@@ -20,17 +20,6 @@ POKEAPI = registry_entry("source", "PokeAPI")
 def run(definition, *, kind="source", **kwargs) -> dict:
     operator = AirbyteDefinitionOperator(task_id="apply", kind=kind, definition=definition, **kwargs)
     return operator.execute(context={})
-
-
-def seed(emu, definition, *, custom=True, tag=None):
-    return emu.add_definition(
-        "source",
-        name=definition["name"],
-        docker_repository=definition["dockerRepository"],
-        docker_image_tag=tag or definition["dockerImageTag"],
-        documentation_url=definition["documentationUrl"],
-        custom=custom,
-    )
 
 
 class TestIdempotence:
@@ -44,7 +33,7 @@ class TestIdempotence:
 
     def test_rerun_of_an_applied_update_changes_nothing(self, use_emulator):
         emu = use_emulator()
-        existing = seed(emu, CUSTOM_SOURCE, tag="1.1.0")
+        existing = add_source_definition(emu, CUSTOM_SOURCE, tag="1.1.0")
         kwargs = {"planned_action": "update", "definition_id": existing["sourceDefinitionId"]}
         assert run(CUSTOM_SOURCE, **kwargs)["action"] == "updated"
         again = run(CUSTOM_SOURCE, **kwargs)
@@ -53,14 +42,14 @@ class TestIdempotence:
 
     def test_unplanned_use_updates_a_definition_that_appeared(self, use_emulator):
         emu = use_emulator()
-        existing = seed(emu, CUSTOM_SOURCE, tag="1.0.0")
+        existing = add_source_definition(emu, CUSTOM_SOURCE, tag="1.0.0")
         result = run(CUSTOM_SOURCE)
         assert result["action"] == "updated" and result["definitionId"] == existing["sourceDefinitionId"]
         assert [r.operation for r in emu.write_requests()] == ["source_definitions/update"]
 
     def test_deleted_definition_counts_as_missing_although_get_still_answers(self, use_emulator):
         emu = use_emulator()
-        gone = seed(emu, CUSTOM_SOURCE)
+        gone = add_source_definition(emu, CUSTOM_SOURCE)
         emu.delete_definition("source", gone["sourceDefinitionId"])
         result = run(CUSTOM_SOURCE, planned_action="update", definition_id=gone["sourceDefinitionId"])
         assert result["action"] == "created" and result["definitionId"] != gone["sourceDefinitionId"]
@@ -68,13 +57,13 @@ class TestIdempotence:
 
     def test_custom_definition_is_renamed_built_in_is_not(self, use_emulator):
         emu = use_emulator()
-        custom = seed(emu, CUSTOM_SOURCE)
+        custom = add_source_definition(emu, CUSTOM_SOURCE)
         assert run({**CUSTOM_SOURCE, "name": "Acme CRM v2"})["name"] == "Acme CRM v2"
         assert emu.write_requests()[0].body["name"] == "Acme CRM v2"
         assert custom["sourceDefinitionId"] in {d["sourceDefinitionId"] for d in emu.definitions("source")}
 
         emu.clear_requests()
-        seed(emu, POKEAPI, custom=False)
+        add_source_definition(emu, POKEAPI, custom=False)
         assert run({**POKEAPI, "name": "Pokemon"})["action"] == "unchanged"
         assert emu.write_requests() == []
 
@@ -83,7 +72,7 @@ class TestPlanIsAPromise:
     """A planned write is made only while Airbyte still holds what the plan saw."""
 
     def planned_update(self, emu, *, planned_from="1.1.0", airbyte_holds="1.1.0"):
-        existing = seed(emu, CUSTOM_SOURCE, tag=airbyte_holds)
+        existing = add_source_definition(emu, CUSTOM_SOURCE, tag=airbyte_holds)
         emu.clear_requests()
         return {
             "planned_action": "update",
@@ -132,7 +121,7 @@ class TestPlanIsAPromise:
 
     def test_create_that_finds_a_definition_is_stale(self, use_emulator):
         emu = use_emulator()
-        existing = seed(emu, CUSTOM_SOURCE, tag="1.0.0")
+        existing = add_source_definition(emu, CUSTOM_SOURCE, tag="1.0.0")
         with pytest.raises(StalePlanError, match=r"is now 1\.0\.0 \(" + existing["sourceDefinitionId"]):
             run(CUSTOM_SOURCE, planned_action="create")
         assert emu.write_requests() == []
@@ -180,7 +169,7 @@ class TestOwnerWorkspace:
 class TestSafety:
     def test_dry_run_sends_no_write(self, use_emulator):
         emu = use_emulator()
-        seed(emu, CUSTOM_SOURCE, tag="1.0.0")
+        add_source_definition(emu, CUSTOM_SOURCE, tag="1.0.0")
         assert run(CUSTOM_SOURCE, dry_run=True)["action"] == "would_update"
         assert (
             run({**CUSTOM_SOURCE, "dockerRepository": "ghcr.io/acme/other"}, dry_run=True)["action"] == "would_create"
@@ -199,7 +188,7 @@ class TestSafety:
 
     def test_two_definitions_with_one_identity_are_reported_with_their_ids(self, use_emulator):
         emu = use_emulator()
-        twins = [seed(emu, CUSTOM_SOURCE), seed(emu, CUSTOM_SOURCE, tag="1.0.0")]
+        twins = [add_source_definition(emu, CUSTOM_SOURCE), add_source_definition(emu, CUSTOM_SOURCE, tag="1.0.0")]
         with pytest.raises(DuplicateDefinitionError) as caught:
             run(CUSTOM_SOURCE)
         assert all(t["sourceDefinitionId"] in str(caught.value) for t in twins)
@@ -234,7 +223,7 @@ class TestSafety:
         from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteApiError
 
         emu = use_emulator(**emulator_kwargs)
-        seed(emu, CUSTOM_SOURCE)
+        add_source_definition(emu, CUSTOM_SOURCE)
         # AirflowFailException: Airflow does not retry; AirbyteApiError: retried per the task's retries.
         expected = AirflowFailException if permanent else AirbyteApiError
         with pytest.raises(
