@@ -30,7 +30,6 @@ from urllib.parse import unquote, urlsplit
 
 from airflow_airbyte_connectors.configs import ConfigError, get_configs
 from airflow_airbyte_connectors.plan_output import format_plan, plan_markdown
-from airflow_airbyte_connectors.urls import without_userinfo
 
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.outdated import Outdated
@@ -285,25 +284,10 @@ def _config_problems(exc: ConfigError) -> str:
 
 def _describe_airbyte_error(exc: Exception, conn_id: str) -> str:
     """One line for a failure to resolve the connection or to read Airbyte."""
-    import requests
+    from airflow_airbyte_connectors.hooks.airbyte_errors import describe_read_failure
 
-    from airflow_airbyte_connectors.clients.connection_errors import describe_connection_error
-    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteApiError
-
-    if type(exc).__name__ == "AirflowNotFoundException":
-        env = f"AIRFLOW_CONN_{conn_id.upper()}"
-        return (
-            f"Airflow connection {conn_id!r} is not defined or cannot be parsed; set {env} to its JSON "
-            f'(e.g. {{"conn_type": "airbyte", "host": "http://localhost:8000"}}) or pass --conn-id'
-        )
-    if isinstance(exc, AirbyteApiError):
-        return f"Airbyte: {exc}"
-    if isinstance(exc, requests.RequestException):
-        url = without_userinfo(str(exc.request.url)) if exc.request is not None else "Airbyte"
-        return f"cannot reach Airbyte ({url}): {describe_connection_error(exc)}"
-    if isinstance(exc, ValueError):  # e.g. a connection without a host, several workspaces
-        return f"connection {conn_id!r}: {exc}"
-    return f"{type(exc).__name__}: {exc}"
+    described = describe_read_failure(exc, conn_id)
+    return f"{described} or pass --conn-id" if type(exc).__name__ == "AirflowNotFoundException" else described
 
 
 def _quiet_airflow() -> None:

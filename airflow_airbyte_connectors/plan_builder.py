@@ -12,28 +12,35 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_airbyte_connectors import settings
-from airflow_airbyte_connectors.configs import ConfigError, get_configs, read_basic_config
+from airflow_airbyte_connectors.configs import ConfigError, ConnectorsConfig, get_configs, read_basic_config
+from airflow_airbyte_connectors.environments import Environment, same_airbyte, unknown_environment
 from airflow_airbyte_connectors.impact import Actor, Crossing, predict, selected_streams
-from airflow_airbyte_connectors.kinds import KINDS, Kind
+from airflow_airbyte_connectors.kinds import KINDS, Kind, id_key
 from airflow_airbyte_connectors.planning import (
     Action,
     Finding,
     Plan,
     make_plan,
+    with_environment,
+    with_gates,
     with_holds,
     with_image_checks,
     with_pending_creates,
     with_platform_compatibility,
     with_version_changes,
 )
+from airflow_airbyte_connectors.promotion import GateVerdict, judge
+from airflow_airbyte_connectors.upstream import READS_AT_ONCE, UpstreamDefinition, read_upstreams
 from airflow_airbyte_connectors.urls import without_userinfo
 
 if TYPE_CHECKING:
@@ -41,8 +48,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Impact reads (sources/search, connections/list) sent to Airbyte at the same time.
-IMPACT_READS_AT_ONCE = 4
+# Environments read and planned at the same time.
+ENVIRONMENTS_AT_ONCE = 8
 
 # Which creates ``(kind, dockerRepository)`` an earlier create in this Airbyte may still be committing, each
 # with why (pending_creates.PendingCreates.unsettled, bound to the settle window), given what Airbyte lists
@@ -50,6 +57,12 @@ IMPACT_READS_AT_ONCE = 4
 PendingCreatesOf = Callable[
     ["AirbyteDefinitionsHook", Set[tuple[Kind, str]], Set[tuple[Kind, str]]], Mapping[tuple[Kind, str], str]
 ]
+# Since when one Airbyte runs each definition's tag, ``(kind, dockerRepository) → since``, given every definition
+# it lists ``(kind, dockerRepository, tag)`` and now (promotion_records.VersionsSeen.observe_all inside Airflow).
+VersionsSinceOf = Callable[
+    ["AirbyteDefinitionsHook", Sequence[tuple[Kind, str, str]], datetime], Mapping[tuple[Kind, str], datetime]
+]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -61,11 +74,56 @@ class BuiltPlan:
     config_digest: str
     # More writes than ``write_limit``: the image check and the impact reads were skipped.
     too_large: bool = False
+    # The environment planned (connectors.environments); None without environments.
+    environment: Environment | None = None
 
     @property
     def writes(self) -> int:
         """Creates, updates and held changes: a person may approve the held ones in the same run."""
         return len(self.plan.actions) + len(self.plan.held)
+
+
+@dataclass(frozen=True)
+class EnvironmentFailure:
+    """An environment whose Airbyte could not be read or planned: nothing is written there this run."""
+
+    environment: Environment
+    error: str
+
+
+@dataclass(frozen=True)
+class BuiltPlans:
+    """The plan of every environment basic_config names (one plan, environment None, without environments)."""
+
+    built: tuple[BuiltPlan, ...]
+    failed: tuple[EnvironmentFailure, ...]
+    config_path: Path
+    config_digest: str
+    # connectors.environments in promotion order; () without the section.
+    environments: tuple[Environment, ...] = ()
+
+    @property
+    def writes(self) -> int:
+        return sum(built.writes for built in self.built)
+
+    @property
+    def too_large(self) -> bool:
+        return any(built.too_large for built in self.built)
+
+
+class SharedReads:
+    """What every environment's plan reads from outside Airbyte (the connector registry, the platform-compatibility
+    matrix): read once per plan, however many environments ask, from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._read: dict[tuple[str, str], Any] = {}
+
+    def once(self, what: str, location: str, read: Callable[[], T]) -> T:
+        with self._lock:  # held while reading: the second environment waits for the first's answer
+            if (what, location) not in self._read:
+                self._read[(what, location)] = read()
+            return self._read[(what, location)]
 
 
 def build_plan(
@@ -77,7 +135,8 @@ def build_plan(
     write_limit: int | None = None,
 ) -> BuiltPlan:
     """Plan basic_config (``config_path``, default ``[airbyte_connectors] basic_config_path``) against the
-    Airbyte of ``conn_id``. A config error stops here, before any request to Airbyte.
+    Airbyte of ``conn_id``. A config error stops here, before any request to Airbyte. A config with
+    environments is planned by :func:`build_plans`.
 
     ``apply_held``: held updates go into the writes (only where no person approves them).
     ``pending_creates``: leave out creates an earlier run may still be committing (inside Airflow).
@@ -85,43 +144,339 @@ def build_plan(
     """
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
 
+    path, raw, desired = load_config(config_path)
+    if desired.environments:
+        names = ", ".join(environment.name for environment in desired.environments)
+        raise ConfigError(str(path), [f"connectors.environments: declares {names}: plan it with build_plans"])
+    hook = AirbyteDefinitionsHook(conn_id)
+    return _plan_one(
+        desired,
+        hook,
+        read_current(hook),
+        BuiltPlan(Plan(), hook, path, hashlib.sha256(raw).hexdigest()),
+        apply_held=apply_held,
+        pending_creates=pending_creates,
+        write_limit=write_limit,
+        shared=SharedReads(),
+    )
+
+
+def build_plans(
+    *,
+    conn_id: str | None = None,
+    config_path: str | os.PathLike[str] | None = None,
+    environment: str | None = None,
+    apply_held: bool = False,
+    pending_creates: PendingCreatesOf | None = None,
+    write_limit: int | None = None,
+    versions_since: VersionsSinceOf | None = None,
+    now: datetime | None = None,
+) -> BuiltPlans:
+    """Plan basic_config against every Airbyte it names: without ``connectors.environments``, the one of
+    ``conn_id`` (:func:`build_plan`); with it, each environment's (or only ``environment``), read and planned
+    concurrently, each version move into an environment with ``promoteFrom`` judged by the promotion gate.
+
+    An environment that cannot be read fails alone (:class:`EnvironmentFailure`): the others are planned. Two
+    environments that are one Airbyte, or an unknown ``environment``, stop everything before any write.
+
+    ``versions_since``: since when each Airbyte runs each tag (inside Airflow, recorded as it is seen); None: not
+    known, so every gate waits ("not yet seen by a run").
+    """
+    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+
+    path, raw, desired = load_config(config_path)
+    digest = hashlib.sha256(raw).hexdigest()
+    if not desired.environments:
+        if environment is not None:
+            raise ConfigError(str(path), [f"--environment {environment}: basic_config has no connectors.environments"])
+        hook = AirbyteDefinitionsHook(conn_id)
+        one = _plan_one(
+            desired,
+            hook,
+            read_current(hook),
+            BuiltPlan(Plan(), hook, path, digest),
+            apply_held=apply_held,
+            pending_creates=pending_creates,
+            write_limit=write_limit,
+            shared=SharedReads(),
+        )
+        return BuiltPlans((one,), (), path, digest)
+    if conn_id is not None:
+        raise ConfigError(
+            str(path), [f"connectors.environments: each environment names its conn_id; {conn_id!r} is not used"]
+        )
+    by_name = {e.name: e for e in desired.environments}
+    if environment is not None and environment not in by_name:
+        raise ConfigError(str(path), [f"--environment: {unknown_environment(environment, set(by_name))}"])
+    planned = [e for e in desired.environments if environment in (None, e.name)]
+    # An environment's gate reads the one it promotes from, also when only it is planned.
+    read = [e for e in desired.environments if e in planned or any(p.promote_from == e.name for p in planned)]
+    moment = now or _utc_now()
+    with ThreadPoolExecutor(max_workers=min(ENVIRONMENTS_AT_ONCE, len(read)), thread_name_prefix="env") as pool:
+        readings = dict(zip([e.name for e in read], pool.map(_read_environment, read), strict=True))
+        reached = {name: r for name, r in readings.items() if isinstance(r, _Reading)}
+        problems = same_airbyte({name: reading.instance_id for name, reading in reached.items()})
+        if problems:
+            raise ConfigError(str(path), [f"connectors.environments: {problem}" for problem in problems])
+        # Airflow's Variables (the records of versions seen and of pending creates) are read in this thread: a task
+        # reaches them through its supervisor, which other threads cannot talk to.
+        if versions_since is not None:
+            readings.update(
+                {n: replace(r, since=versions_since(r.hook, r.listing, moment)) for n, r in reached.items()}
+            )
+        pending = {
+            env.name: _pending_of(pending_creates, desired.for_environment(env.name), reached[env.name])
+            for env in planned
+            if pending_creates is not None and env.name in reached
+        }
+        shared = SharedReads()
+
+        def plan_environment(env: Environment) -> BuiltPlan | EnvironmentFailure:
+            reading = readings[env.name]
+            if isinstance(reading, EnvironmentFailure):
+                return reading
+            try:
+                return _plan_environment(
+                    desired,
+                    env,
+                    reading,
+                    BuiltPlan(Plan(), reading.hook, path, digest, environment=env),
+                    upstream=readings.get(env.promote_from) if env.promote_from else None,
+                    apply_held=apply_held,
+                    pending_creates=(lambda *_: pending[env.name]) if env.name in pending else None,
+                    shared=shared,
+                    now=moment,
+                )
+            except ConfigError:
+                raise
+            except Exception as exc:
+                return EnvironmentFailure(env, describe_failure(env, exc))
+
+        def with_impact(built: BuiltPlan, plan: Plan) -> BuiltPlan | EnvironmentFailure:
+            assert built.environment is not None
+            try:
+                return replace(built, plan=assess_impact(built.hook, plan))
+            except Exception as exc:
+                return EnvironmentFailure(built.environment, describe_failure(built.environment, exc))
+
+        results = list(pool.map(plan_environment, planned))
+        built = [r for r in results if isinstance(r, BuiltPlan)]
+        if write_limit is not None and sum(b.writes for b in built) > write_limit:
+            results = [replace(b, too_large=True) if isinstance(b, BuiltPlan) else b for b in results]
+        else:
+            # The image check for every environment at once: an image wanted in five is asked about once.
+            checked = dict(zip(map(id, built), check_images_of([b.plan for b in built]), strict=True))
+            results = list(
+                pool.map(lambda r: with_impact(r, checked[id(r)]) if isinstance(r, BuiltPlan) else r, results)
+            )
+    failed = tuple(r for r in results if isinstance(r, EnvironmentFailure))
+    for failure in failed:
+        log.error("environment %s: %s; nothing is written there this run", failure.environment.name, failure.error)
+    built_plans = tuple(r for r in results if isinstance(r, BuiltPlan))
+    return BuiltPlans(built_plans, failed, path, digest, desired.environments)
+
+
+def load_config(config_path: str | os.PathLike[str] | None) -> tuple[Path, bytes, ConnectorsConfig]:
+    """basic_config's path, bytes and validated ``connectors`` section (read once)."""
     path = Path(config_path) if config_path else settings.basic_config_path()
     raw = read_basic_config(path)
     desired = get_configs("connectors", path=path, raw=raw)
-    if desired.environments:
-        # Each environment's Airbyte is its own connection: planning them all against one would write prod's
-        # versions (and staging's) to that one Airbyte, ungated.
-        names = ", ".join(environment.name for environment in desired.environments)
-        raise ConfigError(
-            str(path),
-            [
-                f"connectors.environments: declares {names}; this version validates the section but does not plan "
-                "or write several Airbyte instances yet: remove the section to keep one Airbyte in step"
-            ],
-        )
     log.info(
         "basic_config %s: %d source and %d destination definitions",
         path,
         len(desired.source_definitions),
         len(desired.destination_definitions),
     )
-    hook = AirbyteDefinitionsHook(conn_id)
-    instance = hook.instance
-    current = {kind: hook.list_definitions(kind) for kind in KINDS}
+    return path, raw, desired
+
+
+def read_current(hook: AirbyteDefinitionsHook) -> dict[Kind, list[dict[str, Any]]]:
+    """Every definition the Airbyte of ``hook`` lists, by kind."""
+    return {kind: hook.list_definitions(kind) for kind in KINDS}
+
+
+def _pending_of(
+    pending_creates: PendingCreatesOf | None, desired: ConnectorsConfig, reading: _Reading
+) -> Mapping[tuple[Kind, str], str]:
+    """The creates an earlier run may still be committing in one environment's Airbyte."""
+    assert pending_creates is not None
+    shown = {(kind, repository) for kind, repository, _ in reading.listing}
+    wanted = {(a.kind, a.desired.docker_repository) for a in make_plan(desired, reading.current).creates}
+    return pending_creates(reading.hook, shown, wanted)
+
+
+def describe_failure(environment: Environment, exc: BaseException) -> str:
+    from airflow_airbyte_connectors.hooks.airbyte_errors import describe_read_failure
+
+    return describe_read_failure(exc, environment.conn_id)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One environment's Airbyte as read at the start of a run: who it is and what it lists."""
+
+    hook: AirbyteDefinitionsHook
+    instance_id: str
+    current: dict[Kind, list[dict[str, Any]]]
+    # Since when it runs each definition's tag (recorded inside Airflow; empty: not known).
+    since: Mapping[tuple[Kind, str], datetime] = field(default_factory=dict)
+
+    @property
+    def listing(self) -> list[tuple[Kind, str, str]]:
+        current = self.current
+        return [(kind, read["dockerRepository"], read["dockerImageTag"]) for kind in current for read in current[kind]]
+
+
+def _read_environment(environment: Environment) -> _Reading | EnvironmentFailure:
+    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+
+    try:
+        hook = AirbyteDefinitionsHook(environment.conn_id)
+        hook.instance  # noqa: B018 - read now, in this environment's thread: later steps need its version
+        return _Reading(hook, hook.instance_id, read_current(hook))
+    except Exception as exc:  # one environment unreachable: its part fails, the others go on
+        return EnvironmentFailure(environment, describe_failure(environment, exc))
+
+
+def _plan_environment(
+    desired: ConnectorsConfig,
+    environment: Environment,
+    reading: _Reading,
+    start: BuiltPlan,
+    *,
+    upstream: _Reading | EnvironmentFailure | None,
+    apply_held: bool,
+    pending_creates: PendingCreatesOf | None,
+    shared: SharedReads,
+    now: datetime,
+) -> BuiltPlan:
+    """One environment's plan up to the image check: its own config, the promotion gate, its labels."""
+    name = environment.name
+    exceptions = {
+        (d.kind, d.docker_repository): d
+        for kind in KINDS
+        for d in desired.of_kind(kind)
+        if name in d.environment_tags and d.applies_in(name)
+    }
+
+    def gate(plan: Plan) -> Plan:
+        plan = replace(plan, findings=plan.findings + tuple(_exception_notes(name, exceptions.values())))
+        if environment.promote_from is None or upstream is None:
+            return plan
+        judged = [
+            a
+            for a in plan.actions + plan.held
+            if a.gated_tag_move and (a.kind, a.desired.docker_repository) not in exceptions
+        ]
+        return with_gates(plan, _verdicts(environment, judged, upstream, now=now))
+
+    built = _plan_one(
+        desired.for_environment(name),
+        reading.hook,
+        reading.current,
+        start,
+        apply_held=apply_held,
+        pending_creates=pending_creates,
+        write_limit=None,
+        shared=shared,
+        gate=gate,
+        checks=False,
+    )
+    return replace(built, plan=with_environment(built.plan, name))
+
+
+def _exception_notes(environment: str, entries: Any) -> list[Finding]:
+    return [
+        Finding(
+            "environment_tag",
+            d.kind,
+            d.name,
+            f"{environment} keeps {d.kind} {d.name} at {d.environment_tags[environment]} (environmentTags), not "
+            f"{d.docker_image_tag}: an exception, not gated",
+        )
+        for d in entries
+    ]
+
+
+def _verdicts(
+    environment: Environment, actions: Sequence[Action], upstream: _Reading | EnvironmentFailure, *, now: datetime
+) -> dict[int, GateVerdict]:
+    """The gate's verdict on each of ``actions`` (writes into ``environment``), judged by what the environment it
+    promotes from runs and its connections' syncs there."""
+    where = str(environment.promote_from)
+    if not actions:
+        return {}
+    if isinstance(upstream, EnvironmentFailure):
+        verdict = GateVerdict("waiting", f"waiting for {where}: it could not be read ({upstream.error})")
+        return {id(action): verdict for action in actions}
+    listed: dict[tuple[Kind, str], list[dict[str, Any]]] = {}
+    for kind, reads in upstream.current.items():
+        for read in reads:
+            listed.setdefault((kind, read["dockerRepository"]), []).append(read)
+    wanted: dict[int, UpstreamDefinition] = {}
+    for action in actions:
+        definition = (action.kind, action.desired.docker_repository)
+        found = listed.get(definition, [])
+        tags = {read["dockerImageTag"] for read in found}
+        tag = next(iter(tags)) if len(tags) == 1 else None
+        definition_id = found[0][id_key(action.kind)] if tag is not None else None
+        # Syncs are read only where the upstream runs the tag wanted: other verdicts do not depend on them.
+        since = upstream.since.get(definition) if tag == action.desired.docker_image_tag else None
+        wanted[id(action)] = UpstreamDefinition(action.kind, definition_id, tag, since)
+    upstreams = read_upstreams(upstream.hook, where, list(dict.fromkeys(wanted.values())))
+    soak = environment.soak or timedelta(0)
+    return {
+        key: judge(
+            action.desired.docker_image_tag,
+            upstreams[wanted[key]],
+            soak=soak,
+            successful_syncs=environment.successful_syncs,
+            now=now,
+        )
+        for action in actions
+        if (key := id(action)) in wanted
+    }
+
+
+def _plan_one(
+    desired: ConnectorsConfig,
+    hook: AirbyteDefinitionsHook,
+    current: dict[Kind, list[dict[str, Any]]],
+    start: BuiltPlan,
+    *,
+    apply_held: bool,
+    pending_creates: PendingCreatesOf | None,
+    write_limit: int | None,
+    shared: SharedReads,
+    gate: Callable[[Plan], Plan] | None = None,
+    checks: bool = True,
+) -> BuiltPlan:
+    """The plan steps for one Airbyte, from its listing ``current``. ``gate``: the promotion gate (environments);
+    ``checks``: also check images and read the impact (a caller planning several Airbytes does both for all)."""
     plan = make_plan(desired, current)
     if pending_creates is not None:
         shown = {(kind, read["dockerRepository"]) for kind, reads in current.items() for read in reads}
         wanted = {(a.kind, a.desired.docker_repository) for a in plan.creates}
         plan = with_pending_creates(plan, pending_creates(hook, shown, wanted))
-    plan = assess_versions(plan, apply_held=apply_held)
-    plan = check_platform_compatibility(plan, instance)
-    built = BuiltPlan(plan, hook, path, hashlib.sha256(raw).hexdigest())
+    plan = assess_versions(plan, apply_held=apply_held, shared=shared)
+    plan = check_platform_compatibility(plan, hook.instance, shared=shared)
+    if gate is not None:
+        plan = gate(plan)
+    built = replace(start, plan=plan)
     if write_limit is not None and built.writes > write_limit:
         return replace(built, too_large=True)
+    if not checks:
+        return built
     return replace(built, plan=assess_impact(hook, check_plan_images(plan)))
 
 
-def assess_versions(plan: Plan, *, apply_held: bool = False) -> Plan:
+def _utc_now() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC)
+
+
+def assess_versions(plan: Plan, *, apply_held: bool = False, shared: SharedReads | None = None) -> Plan:
     """What each update's version move means (classes, crossed breaking changes from Airbyte's connector
     registry, read once and only when there is an update), and which updates are held."""
     if not any(action.tag_change for action in plan.updates):
@@ -134,7 +489,10 @@ def assess_versions(plan: Plan, *, apply_held: bool = False) -> Plan:
     else:
         from airflow_airbyte_connectors.clients.connector_registry import read_connector_registry
 
-        releases, problems = read_connector_registry(location, timeout=settings.read_timeout())
+        timeout = settings.read_timeout()
+        releases, problems = (shared or SharedReads()).once(
+            "connector registry", location, lambda: read_connector_registry(location, timeout=timeout)
+        )
         plan = with_version_changes(plan, releases, registry="read" if releases is not None else "failed")
         if releases is None:
             # The reader's finding names the registry (without userinfo) already; so does this note.
@@ -145,7 +503,7 @@ def assess_versions(plan: Plan, *, apply_held: bool = False) -> Plan:
     return with_holds(plan, settings.hold_changes(), apply_held=apply_held)
 
 
-def check_platform_compatibility(plan: Plan, instance: InstanceInfo) -> Plan:
+def check_platform_compatibility(plan: Plan, instance: InstanceInfo, *, shared: SharedReads | None = None) -> Plan:
     """Block the updates this Airbyte would refuse by Airbyte's platform-compatibility matrix (read once, and
     only when a definition is updated). Unreadable, or Airbyte's version unknown: a finding; the updates go
     ahead, as Airbyte's own check lets them."""
@@ -157,7 +515,10 @@ def check_platform_compatibility(plan: Plan, instance: InstanceInfo) -> Plan:
         return replace(plan, findings=(*plan.findings, Finding("platform_compatibility", None, "", note)))
     from airflow_airbyte_connectors.clients.connector_registry import read_platform_compatibility
 
-    matrix, problems = read_platform_compatibility(location, timeout=settings.read_timeout())
+    timeout = settings.read_timeout()
+    matrix, problems = (shared or SharedReads()).once(
+        "platform compatibility", location, lambda: read_platform_compatibility(location, timeout=timeout)
+    )
     if matrix is None:
         problems = [f"{p}; updates go ahead unchecked (Airbyte's own check lets them through too)" for p in problems]
         findings = tuple(Finding("platform_compatibility", None, "", p) for p in problems)
@@ -168,12 +529,21 @@ def check_platform_compatibility(plan: Plan, instance: InstanceInfo) -> Plan:
 def check_plan_images(plan: Plan) -> Plan:
     """Ask the image registries whether each image to create or update exists (``check_images``); writes
     whose image does not exist leave the plan, so Airbyte never pulls for them."""
-    if not (plan.actions or plan.held) or not settings.check_images():
-        return plan
+    return check_images_of([plan])[0]
+
+
+def check_images_of(plans: Sequence[Plan]) -> list[Plan]:
+    """:func:`check_plan_images` for several plans (environments): each image asked about once."""
+    # Held changes too: a person may approve them in this run.
+    images = list(
+        dict.fromkeys(
+            (a.desired.docker_repository, a.desired.docker_image_tag) for p in plans for a in p.actions + p.held
+        )
+    )
+    if not images or not settings.check_images():
+        return list(plans)
     from airflow_airbyte_connectors.clients.image_registry import check_images
 
-    # Held changes too: a person may approve them in this run.
-    images = [(a.desired.docker_repository, a.desired.docker_image_tag) for a in plan.actions + plan.held]
     checked = check_images(
         images,
         docker_hub_url=settings.docker_hub_url(),
@@ -184,7 +554,8 @@ def check_plan_images(plan: Plan) -> Plan:
         "Image check: %s",
         ", ".join(f"{status} {n}" for status, n in Counter(c.status for c in checked.values()).most_common()),
     )
-    return with_image_checks(plan, {image: (c.status, c.reason) for image, c in checked.items()})
+    statuses = {image: (c.status, c.reason) for image, c in checked.items()}
+    return [with_image_checks(plan, statuses) for plan in plans]
 
 
 def assess_impact(hook: AirbyteDefinitionsHook, plan: Plan) -> Plan:
@@ -209,7 +580,7 @@ def assess_impact(hook: AirbyteDefinitionsHook, plan: Plan) -> Plan:
         action, _, definition_id = changes[key]
         return [Actor.from_api(action.kind, read) for read in hook.search_actors(action.kind, definition_id)]
 
-    with ThreadPoolExecutor(max_workers=min(IMPACT_READS_AT_ONCE, len(changes)), thread_name_prefix="impact") as pool:
+    with ThreadPoolExecutor(max_workers=min(READS_AT_ONCE, len(changes)), thread_name_prefix="impact") as pool:
         actors = dict(zip(changes, pool.map(actors_of, changes), strict=True))
         # Connections: once per workspace, and only where a stream-scoped breaking change is crossed.
         workspaces = sorted({actor.workspace_id for key in scoped for actor in actors[key]})

@@ -10,6 +10,7 @@ docs/plan-schema.md is generated from these models.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,10 +20,11 @@ from airflow_airbyte_connectors.configs import DesiredDefinition
 from airflow_airbyte_connectors.impact import ActorImpact
 from airflow_airbyte_connectors.kinds import Kind
 from airflow_airbyte_connectors.planning import Action, Finding, Plan
+from airflow_airbyte_connectors.promotion import GateState, GateVerdict
 from airflow_airbyte_connectors.settings_options import ApprovalMode
 
 # Bumped when a field is removed or changes meaning; fields may be added within a version.
-PLAN_SCHEMA_VERSION: Literal[2] = 2
+PLAN_SCHEMA_VERSION: Literal[3] = 3
 # Sources/destinations named per outcome of one change; the rest are counted.
 ACTORS_SHOWN = 10
 # Findings that say why a write was blocked.
@@ -75,10 +77,24 @@ class ImpactInfo(Document):
     actors: list[dict[str, Any]]
 
 
-class PlannedChange(Document):
-    """One create or update: to write, held, blocked (image missing, version refused) or pending (earlier
-    outcome unknown)."""
+class Gate(Document):
+    """The promotion gate's verdict on a version move into an environment with ``promoteFrom``."""
 
+    state: GateState
+    # "waiting for staging: 1.9.2 there for 1d 4h of 3d; 3 of 2 syncs succeeded"
+    reason: str
+
+    @classmethod
+    def of(cls, verdict: GateVerdict | None) -> Gate | None:
+        return cls(state=verdict.state, reason=verdict.reason) if verdict is not None else None
+
+
+class PlannedChange(Document):
+    """One create or update: to write, held, blocked (image missing, version refused), pending (earlier
+    outcome unknown) or waiting (the promotion gate)."""
+
+    # The environment whose Airbyte it is for (null without environments).
+    environment: str | None = None
     label: str
     action: Literal["create", "update"]
     kind: Kind
@@ -91,6 +107,8 @@ class PlannedChange(Document):
     version_change: VersionChangeInfo | None
     hold_reasons: list[str]
     impact: ImpactInfo | None
+    # The promotion gate's verdict (environments with promoteFrom; null where no gate judged it).
+    gate: Gate | None = None
 
     @classmethod
     def of(cls, action: Action) -> PlannedChange:
@@ -103,6 +121,7 @@ class PlannedChange(Document):
             tag_before = action.desired.docker_image_tag
         change = action.version_change
         return cls(
+            environment=action.environment,
             label=action.label,
             action=action.action,
             kind=action.kind,
@@ -115,6 +134,7 @@ class PlannedChange(Document):
             version_change=VersionChangeInfo.model_validate(change.to_json()) if change else None,
             hold_reasons=list(action.hold_reasons),
             impact=impact_info(action.impact),
+            gate=Gate.of(action.gate),
         )
 
 
@@ -129,6 +149,7 @@ def impact_info(impact: tuple[ActorImpact, ...] | None) -> ImpactInfo | None:
 
 
 class UnchangedDefinition(Document):
+    environment: str | None = None
     kind: Kind
     name: str
     docker_repository: str
@@ -136,8 +157,9 @@ class UnchangedDefinition(Document):
     definition_id: str | None = None
 
     @classmethod
-    def of(cls, desired: DesiredDefinition) -> UnchangedDefinition:
+    def of(cls, desired: DesiredDefinition, environment: str | None = None) -> UnchangedDefinition:
         return cls(
+            environment=environment,
             kind=desired.kind,
             name=desired.name,
             docker_repository=desired.docker_repository,
@@ -150,14 +172,21 @@ class Note(Document):
     """A finding: reported, not written. ``ambiguous`` ones are conflicts, ``image_missing`` and
     ``platform_refused`` ones block."""
 
+    environment: str | None = None
     category: str
     kind: Kind | None
     name: str
     message: str
 
     @classmethod
-    def of(cls, finding: Finding) -> Note:
-        return cls(category=finding.category, kind=finding.kind, name=finding.name, message=finding.message)
+    def of(cls, finding: Finding, environment: str | None = None) -> Note:
+        return cls(
+            environment=environment,
+            category=finding.category,
+            kind=finding.kind,
+            name=finding.name,
+            message=finding.message,
+        )
 
 
 class ApprovalRequest(Document):
@@ -187,16 +216,40 @@ class Counts(Document):
     blocked: int
     held: int
     pending: int
+    waiting: int
     unchanged: int
     unmanaged: int
     findings: int
     conflicts: int
 
 
-class PlanDocument(Document):
-    """A plan, as the DAG's tasks, the CLI and other programs read it (docs/plan-schema.md)."""
+class EnvironmentInfo(Document):
+    """One environment of ``connectors.environments`` as planned: its Airbyte, its counts, or why it failed."""
 
-    schema_version: Literal[2] = PLAN_SCHEMA_VERSION
+    name: str
+    conn_id: str
+    promote_from: str | None = None
+    # The gate's minimum time in promote_from, in seconds, and its successful syncs there.
+    soak_seconds: int | None = None
+    successful_syncs: int | None = None
+    airbyte_url: str | None = None
+    definitions_asset: str | None = None
+    airbyte: AirbyteInstance | None = None
+    counts: Counts | None = None
+    unmanaged: int = 0
+    # Why nothing is planned or written there this run (unreachable, refused): the run fails, others go on.
+    error: str | None = None
+
+
+class PlanDocument(Document):
+    """A plan, as the DAG's tasks, the CLI and other programs read it (docs/plan-schema.md).
+
+    With ``connectors.environments``, one document covers every environment: each change, note and unchanged
+    definition names its ``environment``, ``counts`` add up all of them, and ``environments`` says where each
+    Airbyte is (``airbyteUrl``, ``airbyte`` and ``definitionsAsset`` at the top are then null).
+    """
+
+    schema_version: Literal[3] = PLAN_SCHEMA_VERSION
     dry_run: bool
     # Where the plan was made: the Airbyte API root (never with userinfo) and the Asset naming its definitions.
     airbyte_url: str | None = None
@@ -216,14 +269,18 @@ class PlanDocument(Document):
     blocked: list[PlannedChange]
     # Creates not sent again because an earlier create's outcome is still unknown.
     pending: list[PlannedChange]
+    # Version moves the promotion gate keeps back until the environment promoted from has run them (``gate``).
+    waiting: list[PlannedChange] = []
     unchanged: list[UnchangedDefinition]
     findings: list[Note]
     # Definitions in Airbyte that basic_config does not mention (left alone).
     unmanaged: int
     approval: ApprovalRequest = Field(default_factory=lambda: ApprovalRequest(mode="never"))
+    # connectors.environments, in promotion order; empty without environments.
+    environments: list[EnvironmentInfo] = []
 
     @classmethod
-    def of(cls, plan: Plan, *, dry_run: bool, **context: Any) -> PlanDocument:
+    def of(cls, plan: Plan, *, dry_run: bool, environment: str | None = None, **context: Any) -> PlanDocument:
         """``context``: where and from what it was planned (``airbyte_url``, ``config_digest``, ...)."""
         counts = plan.summary()
         return cls(
@@ -233,11 +290,45 @@ class PlanDocument(Document):
             held=[PlannedChange.of(a) for a in plan.held],
             blocked=[PlannedChange.of(a) for a in plan.blocked],
             pending=[PlannedChange.of(a) for a in plan.pending],
-            unchanged=[UnchangedDefinition.of(d) for d in plan.unchanged],
-            findings=[Note.of(f) for f in plan.findings],
+            waiting=[PlannedChange.of(a) for a in plan.waiting],
+            unchanged=[UnchangedDefinition.of(d, environment) for d in plan.unchanged],
+            findings=[Note.of(f, environment) for f in plan.findings],
             unmanaged=len(plan.unmanaged),
             **context,
         )
+
+    @classmethod
+    def of_environments(
+        cls, planned: Sequence[tuple[EnvironmentInfo, Plan]], environments: Sequence[EnvironmentInfo], **context: Any
+    ) -> PlanDocument:
+        """One document for several environments: ``planned`` pairs each planned environment with its plan;
+        ``environments`` lists every environment in promotion order (those not planned with their ``error``)."""
+        parts = {info.name: cls.of(plan, environment=info.name, **context) for info, plan in planned}
+        lists = ("changes", "held", "blocked", "pending", "waiting", "unchanged", "findings")
+        merged: dict[str, Any] = {name: [item for p in parts.values() for item in getattr(p, name)] for name in lists}
+        totals = Counter[str]()
+        for part in parts.values():
+            totals.update(part.counts.model_dump())
+        shown = [
+            info.model_copy(update={"counts": parts[info.name].counts, "unmanaged": parts[info.name].unmanaged})
+            if info.name in parts
+            else info
+            for info in environments
+        ]
+        return cls(
+            counts=Counts(**{name: totals[name] for name in Counts.model_fields}),
+            unmanaged=sum(p.unmanaged for p in parts.values()),
+            environments=shown,
+            **merged,
+            **context,
+        )
+
+    @property
+    def failed_environments(self) -> list[EnvironmentInfo]:
+        return [e for e in self.environments if e.error is not None]
+
+    def environment(self, name: str | None) -> EnvironmentInfo | None:
+        return next((e for e in self.environments if e.name == name), None)
 
     @property
     def conflicts(self) -> list[Note]:
@@ -281,6 +372,8 @@ class AfterUpdate(Document):
 class WriteResult(Document):
     """What one write task did (its return value)."""
 
+    # The environment whose Airbyte it wrote to (null without environments).
+    environment: str | None = None
     kind: Kind
     action: WriteAction
     definition_id: str | None
@@ -297,7 +390,8 @@ class WriteResult(Document):
 
     @property
     def label(self) -> str:
-        return f"{self.kind} {self.name} {self.tag_before}→{self.tag_after}"
+        where = f"{self.environment}: " if self.environment else ""
+        return f"{where}{self.kind} {self.name} {self.tag_before}→{self.tag_after}"
 
     @property
     def changed_airbyte(self) -> bool:
@@ -309,6 +403,7 @@ class WriteProblem(Document):
 
     message: str
     label: str | None = None
+    environment: str | None = None
     # Duplicates: the definition IDs Airbyte holds twice.
     ids: list[str] = []
 

@@ -278,7 +278,9 @@ def approval_request(gated: Sequence[Action], *, held_only: bool) -> dict[str, s
             )
         lines.append(
             markdown_row(
-                f"**{action.action}**",
+                f"{escape_markdown(action.environment)}: **{action.action}**"
+                if action.environment
+                else f"**{action.action}**",
                 action.kind,
                 escape_markdown(action.desired.name),
                 escape_markdown(_version(action)),

@@ -22,6 +22,7 @@ from airflow_airbyte_connectors.compatibility import CompatibilityMatrix, refusa
 from airflow_airbyte_connectors.configs import ConnectorsConfig, DesiredDefinition
 from airflow_airbyte_connectors.impact import ActorImpact
 from airflow_airbyte_connectors.kinds import KINDS, Kind, id_key
+from airflow_airbyte_connectors.promotion import GateVerdict, gated
 from airflow_airbyte_connectors.releases import RegistryReleases
 from airflow_airbyte_connectors.versions import VersionChange, classify
 
@@ -95,6 +96,10 @@ class Action:
     impact: tuple[ActorImpact, ...] | None = None
     # The definition updated is custom: it belongs to one workspace, the one its update must be sent with.
     custom: bool = False
+    # The environment (connectors.environments) whose Airbyte it is written to; None without environments.
+    environment: str | None = None
+    # The promotion gate's verdict on it (environments with promoteFrom; see with_gates).
+    gate: GateVerdict | None = None
 
     @property
     def tag_change(self) -> Change | None:
@@ -112,14 +117,25 @@ class Action:
 
     @property
     def label(self) -> str:
-        """Short human label, used as the mapped task's name in the UI."""
+        """Short human label, used as the mapped task's name in the UI: ``prod: update source GitHub
+        1.8.0→1.9.2 minor`` (the environment first, where there are environments)."""
+        where = f"{self.environment}: " if self.environment else ""
         tag_change = self.tag_change
         if self.action == "create":
-            return f"create {self.kind} {self.desired.name} {self.desired.docker_image_tag}"
+            return f"{where}create {self.kind} {self.desired.name} {self.desired.docker_image_tag}"
         if tag_change:
             meaning = f" {self.version_meaning}" if self.version_meaning else ""
-            return f"update {self.kind} {self.desired.name} {tag_change.before}→{tag_change.after}{meaning}"
-        return f"update {self.kind} {self.desired.name} ({', '.join(c.field for c in self.changes)})"
+            return f"{where}update {self.kind} {self.desired.name} {tag_change.before}→{tag_change.after}{meaning}"
+        return f"{where}update {self.kind} {self.desired.name} ({', '.join(c.field for c in self.changes)})"
+
+    @property
+    def gated_tag_move(self) -> bool:
+        """Whether the promotion gate judges this write: a create, or a tag move that is not down (a rollback
+        is not gated; a name-only update moves no version)."""
+        if self.action == "create":
+            return True
+        change = self.tag_change
+        return change is not None and gated(str(change.before), str(change.after))
 
 
 @dataclass(frozen=True)
@@ -139,6 +155,8 @@ class Finding:
         "platform_compatibility",
         "registry",
         "create_pending",
+        "environment_tag",
+        "environment_unreadable",
     ]
     kind: Kind | None  # None: about the run as a whole (e.g. the connector registry could not be read)
     name: str
@@ -160,6 +178,8 @@ class Plan:
     held: tuple[Action, ...] = ()
     # Creates not sent because an earlier create's outcome is still unknown (see with_pending_creates).
     pending: tuple[Action, ...] = ()
+    # Creates and updates the promotion gate keeps back, each with its verdict (see with_gates).
+    waiting: tuple[Action, ...] = ()
 
     @property
     def actions(self) -> tuple[Action, ...]:
@@ -177,6 +197,7 @@ class Plan:
             "blocked": len(self.blocked),
             "held": len(self.held),
             "pending": len(self.pending),
+            "waiting": len(self.waiting),
             "unchanged": len(self.unchanged),
             "unmanaged": len(self.unmanaged),
             "findings": len(self.findings),
@@ -235,6 +256,46 @@ def with_holds(plan: Plan, hold_classes: frozenset[str], *, apply_held: bool = F
         marked = replace(action, hold_reasons=reasons)
         (updates if apply_held else held).append(marked)
     return replace(plan, updates=tuple(updates), held=plan.held + tuple(held))
+
+
+def with_environment(plan: Plan, environment: str) -> Plan:
+    """Mark every write as one to ``environment``'s Airbyte (its label names it)."""
+
+    def marked(actions: tuple[Action, ...]) -> tuple[Action, ...]:
+        return tuple(replace(action, environment=environment) for action in actions)
+
+    return replace(
+        plan,
+        creates=marked(plan.creates),
+        updates=marked(plan.updates),
+        blocked=marked(plan.blocked),
+        held=marked(plan.held),
+        pending=marked(plan.pending),
+        waiting=marked(plan.waiting),
+    )
+
+
+def with_gates(plan: Plan, verdicts: Mapping[int, GateVerdict]) -> Plan:
+    """Apply the promotion gate: ``verdicts`` maps ``id(action)`` of each gated create, update or held update
+    to its verdict. An open gate keeps the write (marked with why); a waiting or held one moves it to ``waiting``.
+    Writes without a verdict (rollbacks, name-only updates) stay as they are."""
+    kept: dict[str, list[Action]] = {"create": [], "update": [], "held": []}
+    waiting: list[Action] = []
+    held = set(map(id, plan.held))
+    for action in plan.actions + plan.held:
+        verdict = verdicts.get(id(action))
+        marked = replace(action, gate=verdict) if verdict is not None else action
+        if verdict is not None and not verdict.open:
+            waiting.append(marked)
+        else:
+            kept["held" if id(action) in held else action.action].append(marked)
+    return replace(
+        plan,
+        creates=tuple(kept["create"]),
+        updates=tuple(kept["update"]),
+        held=tuple(kept["held"]),
+        waiting=plan.waiting + tuple(waiting),
+    )
 
 
 def with_pending_creates(plan: Plan, pending_why: Mapping[tuple[Kind, str], str]) -> Plan:

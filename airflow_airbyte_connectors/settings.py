@@ -269,6 +269,19 @@ def _reconcile_schedule(read: _Reader) -> str | None:
     return read.cron("reconcile_schedule") or None
 
 
+def _promotion_schedule(read: _Reader) -> str | None:
+    return read.cron("promotion_schedule") or None
+
+
+def declares_gates(path: Path) -> bool:
+    """Whether basic_config names a promotion gate, for the DAG file's schedule: a text search for
+    ``promoteFrom`` (the file is not parsed at parse time). Unreadable: False (the run reads it and says why)."""
+    try:
+        return b"promoteFrom" in path.read_bytes()
+    except OSError:
+        return False
+
+
 def _upgrades_schedule(read: _Reader) -> str | None:
     return read.cron("upgrades_schedule") or None
 
@@ -279,6 +292,8 @@ class DagSettings:
 
     basic_config_path: Path
     reconcile_schedule: str | None
+    # Set only when basic_config names a gate (declares_gates).
+    promotion_schedule: str | None
     upgrades_schedule: str | None
     max_writes: int
     max_writes_limit: int
@@ -302,9 +317,11 @@ def for_dag() -> DagSettings:
     would vanish from the UI), so its default is used and one warning names the keys. The run then fails in
     ``prepare`` (:func:`validate`) with the full message."""
     read = _Reader(lenient=True)
+    path = _basic_config_path(read)
     values = DagSettings(
-        basic_config_path=_basic_config_path(read),
+        basic_config_path=path,
         reconcile_schedule=_reconcile_schedule(read),
+        promotion_schedule=_promotion_schedule(read) if declares_gates(path) else None,
         upgrades_schedule=_upgrades_schedule(read),
         max_writes=read.integer("max_writes"),
         max_writes_limit=read.integer("max_writes_limit"),

@@ -236,6 +236,20 @@ OPTIONS: tuple[Option, ...] = (
         ),
     ),
     Option(
+        "promotion_schedule",
+        "cron",
+        default="@hourly",
+        example="*/15 * * * *",
+        version_added="0.4.0",
+        description=(
+            "Cron expression or preset. When basic_config names a gate (an environment with promoteFrom), "
+            "create_connectors also runs on this schedule, so a version whose soak ends in staging reaches prod "
+            "without a person. The DAG file looks for the word promoteFrom in basic_config_path as it is parsed (a "
+            "text search, no YAML parse); without it, this setting does nothing. Empty: only when basic_config is "
+            "published (or reconcile_schedule)."
+        ),
+    ),
+    Option(
         "upgrades_schedule",
         "cron",
         default="@weekly",

@@ -22,8 +22,9 @@ from airflow_airbyte_connectors.sync_jobs import SyncJob
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
 
-# Reads (sources/search, connections/list, jobs/list) sent to the upstream Airbyte at the same time.
-UPSTREAM_READS_AT_ONCE = 4
+# Reads (sources/search, connections/list, jobs/list) sent to one Airbyte at the same time, by the promotion gate
+# here and by the plan's impact step.
+READS_AT_ONCE = 4
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def read_upstreams(
     """:func:`read_upstream` for many definitions of one environment: each workspace's connections are listed
     once, and a connection's jobs read once per ``since``.
 
-    :param pool: runs the reads; default: a pool of ``UPSTREAM_READS_AT_ONCE`` threads for this call.
+    :param pool: runs the reads; default: a pool of ``READS_AT_ONCE`` threads for this call.
     """
     upstreams = {d: Upstream(environment, d.tag, d.since, None) for d in definitions}
     # The definitions whose verdict depends on syncs, each with its search. Without the definition, or without
@@ -125,5 +126,5 @@ def _reads_at_once(pool: Executor | None) -> Iterator[Executor]:
     if pool is not None:
         yield pool
         return
-    with ThreadPoolExecutor(max_workers=UPSTREAM_READS_AT_ONCE, thread_name_prefix="upstream") as own:
+    with ThreadPoolExecutor(max_workers=READS_AT_ONCE, thread_name_prefix="upstream") as own:
         yield own

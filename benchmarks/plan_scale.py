@@ -74,12 +74,12 @@ def bench_registry_plan() -> None:
         wall = time.perf_counter() - started
         operations = [r.operation for r in emu.requests]
         # Baseline: the same prepare with its impact reads sent one at a time.
-        at_once, plan_builder.IMPACT_READS_AT_ONCE = plan_builder.IMPACT_READS_AT_ONCE, 1
+        at_once, plan_builder.READS_AT_ONCE = plan_builder.READS_AT_ONCE, 1
         airbyte_definitions._token_cache.clear()
         started = time.perf_counter()
         prepare(config_path=str(config_path), max_writes=1000)
         sequential_wall = time.perf_counter() - started
-        plan_builder.IMPACT_READS_AT_ONCE = at_once
+        plan_builder.READS_AT_ONCE = at_once
         # Memory in a second pass: tracemalloc slows Python down several times.
         tracemalloc.start()
         prepare(config_path=str(config_path), max_writes=1000)
@@ -119,8 +119,7 @@ def bench_registry_plan() -> None:
         f"impact reads one at a time {sequential_wall:.2f} s",
         wall / sequential_wall,
         "-",
-        f"plan: {counts.create} create, {counts.update} update; "
-        f"{plan_builder.IMPACT_READS_AT_ONCE} impact reads at once",
+        f"plan: {counts.create} create, {counts.update} update; {plan_builder.READS_AT_ONCE} impact reads at once",
     )
     record("1d prepare peak memory (tracemalloc)", f"{peak / 1e6:.1f} MB", "-", None, "-")
     by_operation = Counter(operations)

@@ -7,8 +7,12 @@ prepare -> apply: one AirbyteDefinitionOperator per create/update (mapped) -> pu
           apply -> approve (a person, when [airbyte_connectors] approval asks for it) -> apply_approved (mapped)
 
 With ``[airbyte_connectors] reconcile_schedule`` set, it also runs on that cron schedule, putting back what
-was changed in Airbyte behind the config's back. A run that created or updated something emits an event of
-the Asset ``airbyte://<host>:<port>/connector-definitions`` listing the changes, for DAGs that come next.
+was changed in Airbyte behind the config's back. With basic_config's ``connectors.environments`` it keeps
+several Airbytes in step, and where one promotes from another it also runs on ``promotion_schedule``
+(default hourly), so a version whose soak ended moves on without a person.
+
+A run that created or updated something emits an event of the Asset
+``airbyte://<host>:<port>/connector-definitions`` (one per Airbyte) listing the changes, for DAGs that come next.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from airflow.sdk import (
     AssetAlias,
     AssetOrTimeSchedule,
     CronTriggerTimetable,
+    MultipleCronTriggerTimetable,
     Param,
     TriggerRule,
     dag,
@@ -36,12 +41,16 @@ configured = settings.for_dag()
 
 
 def schedule() -> Any:
-    """The basic_config Asset, or that Asset or the reconcile cron, whichever comes first."""
+    """The basic_config Asset, or that Asset or the reconcile and promotion crons, whichever comes first."""
     basic_config = Asset(configured.basic_config_asset_uri)
-    cron = configured.reconcile_schedule
-    if cron is None:
+    crons = [cron for cron in (configured.reconcile_schedule, configured.promotion_schedule) if cron]
+    if not crons:
         return [basic_config]
-    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=basic_config)
+    if len(crons) == 1:
+        timetable: Any = CronTriggerTimetable(crons[0], timezone="UTC")
+    else:
+        timetable = MultipleCronTriggerTimetable(*crons, timezone="UTC")
+    return AssetOrTimeSchedule(timetable=timetable, assets=basic_config)
 
 
 @dag(

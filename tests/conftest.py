@@ -57,7 +57,8 @@ def airflow_db(airflow_home: Path) -> None:
 @pytest.fixture(autouse=True)
 def no_pending_creates(request: pytest.FixtureRequest) -> Iterator[None]:
     """Creates with an unknown outcome are remembered in Airflow Variables across runs: a test that runs the
-    DAG starts and ends without any, so no test sees another's."""
+    DAG starts and ends without any, so no test sees another's. So do the promotion gate's records of since
+    when each Airbyte runs each version."""
     if "airflow_db" not in request.fixturenames:
         yield
         return
@@ -65,11 +66,12 @@ def no_pending_creates(request: pytest.FixtureRequest) -> Iterator[None]:
     from airflow.utils.session import create_session
     from sqlalchemy import delete
 
-    from airflow_airbyte_connectors.pending_creates import PREFIX
+    from airflow_airbyte_connectors import pending_creates, promotion_records
 
     def forget_all() -> None:
         with create_session() as session:
-            session.execute(delete(Variable).where(Variable.key.startswith(PREFIX)))
+            for prefix in (pending_creates.PREFIX, promotion_records.PREFIX):
+                session.execute(delete(Variable).where(Variable.key.startswith(prefix)))
 
     request.getfixturevalue("airflow_db")
     forget_all()

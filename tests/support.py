@@ -135,15 +135,34 @@ def renamed_copy(source: str) -> str:
 
 def pending_records() -> dict[str, Any]:
     """The pending-create records in Airflow's Variables, by key (their raw text)."""
+    from airflow_airbyte_connectors.pending_creates import PREFIX
+
+    return variables_under(PREFIX)
+
+
+def variables_under(prefix: str) -> dict[str, Any]:
+    """Airflow's Variables whose key begins with ``prefix``, by key (their raw text)."""
     from airflow.models.variable import Variable
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from airflow_airbyte_connectors.pending_creates import PREFIX
-
     with create_session() as session:
-        rows = session.scalars(select(Variable).where(Variable.key.startswith(PREFIX)))
+        rows = session.scalars(select(Variable).where(Variable.key.startswith(prefix)))
         return {row.key: row.val for row in rows}
+
+
+def age_versions_seen(hours: float) -> None:
+    """Move every promotion record's since ``hours`` into the past: a soak passes without waiting."""
+    from datetime import datetime, timedelta
+
+    from airflow.models.variable import Variable
+
+    from airflow_airbyte_connectors.promotion_records import PREFIX
+
+    for key, raw in variables_under(PREFIX).items():
+        record = json.loads(raw)
+        since = datetime.fromisoformat(record["since"]) - timedelta(hours=hours)
+        Variable.set(key, json.dumps({**record, "since": since.isoformat(timespec="seconds")}))
 
 
 def age_pending_creates(days: float = 1.0) -> None:

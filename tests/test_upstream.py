@@ -16,7 +16,7 @@ from airflow_airbyte_connectors.kinds import Kind
 from airflow_airbyte_connectors.promotion import Upstream, judge
 from airflow_airbyte_connectors.testing import AirbyteEmulator
 from airflow_airbyte_connectors.upstream import (
-    UPSTREAM_READS_AT_ONCE,
+    READS_AT_ONCE,
     UpstreamDefinition,
     read_upstream,
     read_upstreams,
@@ -272,7 +272,7 @@ class TestManyDefinitions:
         wanted = [UpstreamDefinition("source", definition_id(emu, "source", GITHUB), TAG, since)]
 
         many = read_upstreams(hook(), "staging", wanted)
-        assert emu.most_in_flight == UPSTREAM_READS_AT_ONCE
+        assert emu.most_in_flight == READS_AT_ONCE
         emu.most_in_flight = 0
         with ThreadPoolExecutor(max_workers=1) as one:
             assert read_upstreams(hook(), "staging", wanted, pool=one) == many

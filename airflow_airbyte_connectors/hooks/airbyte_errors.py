@@ -118,3 +118,24 @@ def describe_body(answer: Answer) -> str:
     if body.get("errorId") and not parts:
         parts.append(f"errorId {body['errorId']} (see Airbyte's server log)")
     return "; ".join(parts)[:_BODY_EXCERPT] or str(body)[:_BODY_EXCERPT]
+
+
+def describe_read_failure(exc: BaseException, conn_id: str) -> str:
+    """One line, without secrets, for a failure to resolve the Airflow connection ``conn_id`` or to read its
+    Airbyte."""
+    from airflow_airbyte_connectors.clients.connection_errors import describe_connection_error
+
+    if type(exc).__name__ == "AirflowNotFoundException":
+        env = f"AIRFLOW_CONN_{conn_id.upper()}"
+        return (
+            f"Airflow connection {conn_id!r} is not defined or cannot be parsed; set {env} to its JSON "
+            f'(e.g. {{"conn_type": "airbyte", "host": "http://localhost:8000"}})'
+        )
+    if isinstance(exc, AirbyteApiError):
+        return f"Airbyte: {exc}"
+    if isinstance(exc, requests.RequestException):
+        url = without_userinfo(str(exc.request.url)) if exc.request is not None else "Airbyte"
+        return f"cannot reach Airbyte ({url}): {describe_connection_error(exc)}"
+    if isinstance(exc, ValueError):  # e.g. a connection without a host, several workspaces
+        return f"connection {conn_id!r}: {exc}"
+    return f"{type(exc).__name__}: {exc}"

@@ -93,6 +93,9 @@ class AirbyteDefinitionOperator(BaseOperator):
     :param version_meaning: what the planned move means (``major, breaking``), as planned and approved.
     :param owner_not_found: set by the plan when no workspace lists the custom definition to update (the
         workspaces tried): the task fails with it and writes nothing.
+    :param environment: the environment (``connectors.environments``) whose Airbyte this is. A version written
+        there is recorded (promotion_records.VersionsSeen): an environment promoting from it counts its soak
+        from this write.
     """
 
     # None: a definition is data from basic_config, never a Jinja template (a name holding ``{{ conn... }}``
@@ -117,6 +120,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         documentation_url_before: str | None = None,
         version_meaning: str = "",
         owner_not_found: str | None = None,
+        environment: str | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -135,12 +139,29 @@ class AirbyteDefinitionOperator(BaseOperator):
         self.documentation_url_before = documentation_url_before
         self.version_meaning = version_meaning
         self.owner_not_found = owner_not_found
+        self.environment = environment
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_airbyte_connectors.plan_document import WriteResult
 
         # Checked against the record the report reads (plan_document.WriteResult) before it leaves the task.
-        return WriteResult.model_validate(self._write(context)).to_json()
+        result = WriteResult.model_validate({**self._write(context), "environment": self.environment})
+        if self.environment is not None and result.changed_airbyte:
+            self._record_written()
+        return result.to_json()
+
+    def _record_written(self) -> None:
+        """Since now, this environment runs the tag written: a promotion from it counts from this moment."""
+        from datetime import UTC, datetime
+
+        from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+        from airflow_airbyte_connectors.promotion_records import VersionsSeen
+
+        hook = AirbyteDefinitionsHook(self.airbyte_conn_id, workspace_id=self.workspace_id)
+        desired = self._desired()
+        VersionsSeen(hook.instance_id).written(
+            self.kind, desired.docker_repository, desired.docker_image_tag, datetime.now(UTC)
+        )
 
     def _write(self, context: Context) -> dict[str, Any]:
         from airflow_airbyte_connectors.hooks.airbyte_definitions import (
@@ -194,10 +215,9 @@ class AirbyteDefinitionOperator(BaseOperator):
                 raise AirflowFailException(str(exc)) from exc
             raise
 
-    @staticmethod
-    def _tell_report(ti: Any, key: str, problem: WriteProblem) -> None:
+    def _tell_report(self, ti: Any, key: str, problem: WriteProblem) -> None:
         if ti is not None:
-            ti.xcom_push(key=key, value=problem.to_json())
+            ti.xcom_push(key=key, value=problem.model_copy(update={"environment": self.environment}).to_json())
 
     # -- planned writes: the plan is a promise ----------------------------------------------
 

@@ -4,14 +4,15 @@ document every later task reads. Nothing is written to Airbyte here."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.approvals import split_for_approval
-from airflow_airbyte_connectors.plan_builder import BuiltPlan, PendingCreatesOf, build_plan
-from airflow_airbyte_connectors.plan_document import AirbyteInstance, ApprovalRequest, PlanDocument
+from airflow_airbyte_connectors.plan_builder import BuiltPlan, BuiltPlans, PendingCreatesOf, build_plans
+from airflow_airbyte_connectors.plan_document import AirbyteInstance, ApprovalRequest, EnvironmentInfo, PlanDocument
 from airflow_airbyte_connectors.plan_output import approval_request, format_plan
 from airflow_airbyte_connectors.planning import Action
 
@@ -48,12 +49,13 @@ def prepare(
     apply_held: bool = False,
     check_pending_creates: bool = False,
 ) -> Prepared:
-    """Load basic_config, read Airbyte, plan (plan_builder.build_plan), and split the writes into those
-    made now and those that wait for a person.
+    """Load basic_config, read Airbyte (each environment's, concurrently), plan (plan_builder.build_plans), and
+    split the writes into those made now and those that wait for a person.
 
     ``remember_digest`` (a run inside Airflow that may write): record the basic_config digest, to tell the
     report whether writes put back changes made in Airbyte. ``check_pending_creates`` (inside Airflow):
-    leave out creates whose earlier outcome is still unknown.
+    leave out creates whose earlier outcome is still unknown, and keep since when each environment runs each
+    version (the promotion gate's records).
     """
     settings.validate()  # every invalid setting named at once, before anything is read
     limit = _write_limit(max_writes)
@@ -66,62 +68,116 @@ def prepare(
             mode,
         )
         apply_held = False
-    built = build_plan(
+    plans = build_plans(
         conn_id=conn_id,
         config_path=config_path,
         apply_held=apply_held,
         pending_creates=_pending_creates() if check_pending_creates else None,
         write_limit=None if dry_run else limit,
+        versions_since=_versions_since if check_pending_creates else None,
     )
-    plan, hook = built.plan, built.hook
-    instance = AirbyteInstance(version=hook.instance.version, edition=hook.instance.edition)
-    log.info(
-        "Plan against Airbyte at %s — %s%s:\n%s",
-        hook.client_settings.root_url,
-        instance.describe(),
-        " (dry run: nothing will be written)" if dry_run else "",
-        format_plan(plan),
-    )
-    if built.too_large:
+    for built in plans.built:
+        log.info(
+            "Plan%s against Airbyte at %s — %s%s:\n%s",
+            f" for {built.environment.name}" if built.environment else "",
+            built.hook.client_settings.root_url,
+            _instance(built).describe(),
+            " (dry run: nothing will be written)" if dry_run else "",
+            format_plan(built.plan),
+        )
+    if plans.too_large:
+        plan_list = [built.plan for built in plans.built]
         raise PlanTooLargeError(
-            f"The plan holds {built.writes} writes ({len(plan.creates)} creates, {len(plan.updates)} updates, "
-            f"{len(plan.held)} held), more than max_writes={limit}. Nothing was written. If this is intended, "
-            "trigger the run with a higher max_writes (up to max_writes_limit) or raise [airbyte_connectors] "
-            "max_writes; a dry run shows the whole plan."
+            f"The plan holds {plans.writes} writes ({sum(len(p.creates) for p in plan_list)} creates, "
+            f"{sum(len(p.updates) for p in plan_list)} updates, {sum(len(p.held) for p in plan_list)} held), more "
+            f"than max_writes={limit}. Nothing was written. If this is intended, trigger the run with a higher "
+            "max_writes (up to max_writes_limit) or raise [airbyte_connectors] max_writes; a dry run shows the whole "
+            "plan."
         )
 
-    now, gated = split_for_approval(plan, mode=mode, dry_run=dry_run)
-    request = ApprovalRequest(mode=mode, changes=[a.label for a in gated])
-    if gated:
-        request = request.model_copy(update=approval_request(gated, held_only=mode == "held"))
+    writes_now: list[dict[str, Any]] = []
+    writes_gated: list[dict[str, Any]] = []
+    gated_actions: list[Action] = []
+    held: list[Action] = []
+    for built in plans.built:
+        now, gated = split_for_approval(built.plan, mode=mode, dry_run=dry_run)
+        # Resolve the workspace once per Airbyte here, so mapped tasks need not look it up each.
+        workspace_id = built.hook.get_workspace_id() if now or gated else None
+        context: dict[str, Any] = {"dry_run": dry_run, "airbyte_conn_id": conn_id}
+        if built.environment is not None:
+            context.update(airbyte_conn_id=built.environment.conn_id, environment=built.environment.name)
+
+        writes_now += [write_kwargs(a, **_write_workspace(built.hook, a, workspace_id), **context) for a in now]
+        writes_gated += [write_kwargs(a, **_write_workspace(built.hook, a, workspace_id), **context) for a in gated]
+        gated_actions += gated
+        held += built.plan.held
+
+    request = ApprovalRequest(mode=mode, changes=[a.label for a in gated_actions])
+    if gated_actions:
+        request = request.model_copy(update=approval_request(gated_actions, held_only=mode == "held"))
         log.warning("%s The run waits for a person (the approve task says where to answer).", request.subject)
-    elif plan.held:
+    elif held:
         log.warning(
             "%d held change(s) not written: %s. They wait for a person: trigger the run with apply_held "
             '("Also apply held changes"), set [airbyte_connectors] approval = held, or change hold_changes.',
-            len(plan.held),
-            "; ".join(f"{a.label} (held: {', '.join(a.hold_reasons)})" for a in plan.held),
+            len(held),
+            "; ".join(f"{a.label} (held: {', '.join(a.hold_reasons)})" for a in held),
         )
+    return Prepared(writes_now, writes_gated, _document(plans, dry_run, remember_digest, request))
 
-    # Resolve the workspace once here, so mapped tasks need not look it up each.
-    workspace_id = hook.get_workspace_id() if now or gated else None
 
-    def kwargs(action: Action) -> dict[str, Any]:
-        workspace = _write_workspace(hook, action, workspace_id)
-        return write_kwargs(action, **workspace, dry_run=dry_run, airbyte_conn_id=conn_id)
-
-    document = PlanDocument.of(
-        plan,
-        dry_run=dry_run,
-        airbyte_url=hook.client_settings.root_url,
-        airbyte=instance,
-        definitions_asset=settings.definitions_asset_uri(hook.client_settings.root_url),
-        config_digest=built.config_digest,
+def _document(plans: BuiltPlans, dry_run: bool, remember_digest: bool, request: ApprovalRequest) -> PlanDocument:
+    context: dict[str, Any] = {
+        "dry_run": dry_run,
+        "config_digest": plans.config_digest,
         # Only a run inside Airflow that may write keeps the digest (dry runs and the CLI change nothing).
-        config_unchanged=_config_unchanged(built) if remember_digest and not dry_run else None,
-        approval=request,
+        "config_unchanged": _config_unchanged(plans.config_digest) if remember_digest and not dry_run else None,
+        "approval": request,
+    }
+    if not plans.environments:
+        (built,) = plans.built
+        return PlanDocument.of(built.plan, **context, **_where(built))
+    planned = {built.environment.name: built for built in plans.built if built.environment is not None}
+    failed = {failure.environment.name: failure.error for failure in plans.failed}
+    infos = [
+        EnvironmentInfo(
+            name=environment.name,
+            conn_id=environment.conn_id,
+            promote_from=environment.promote_from,
+            soak_seconds=int(environment.soak.total_seconds()) if environment.soak is not None else None,
+            successful_syncs=environment.successful_syncs if environment.promote_from else None,
+            error=failed.get(environment.name),
+            **(_where(planned[environment.name]) if environment.name in planned else {}),
+        )
+        for environment in plans.environments
+        if environment.name in planned or environment.name in failed
+    ]
+    return PlanDocument.of_environments(
+        [(info, planned[info.name].plan) for info in infos if info.name in planned], infos, **context
     )
-    return Prepared([kwargs(a) for a in now], [kwargs(a) for a in gated], document)
+
+
+def _where(built: BuiltPlan) -> dict[str, Any]:
+    """Which Airbyte a plan is for: its API root (never with userinfo), its Asset, its version."""
+    root = built.hook.client_settings.root_url
+    return {
+        "airbyte_url": root,
+        "airbyte": _instance(built),
+        "definitions_asset": settings.definitions_asset_uri(root),
+    }
+
+
+def _instance(built: BuiltPlan) -> AirbyteInstance:
+    return AirbyteInstance(version=built.hook.instance.version, edition=built.hook.instance.edition)
+
+
+def _versions_since(
+    hook: AirbyteDefinitionsHook, listing: Sequence[tuple[Kind, str, str]], now: datetime
+) -> Mapping[tuple[Kind, str], datetime]:
+    """Since when this Airbyte runs each tag it lists, recorded as this run sees it (the promotion gate's records)."""
+    from airflow_airbyte_connectors.promotion_records import VersionsSeen
+
+    return VersionsSeen(hook.instance_id).observe_all(listing, now)
 
 
 def write_kwargs(action: Action, **context: Any) -> dict[str, Any]:
@@ -194,7 +250,7 @@ def _pending_creates() -> PendingCreatesOf:
     return unsettled
 
 
-def _config_unchanged(built: BuiltPlan) -> bool:
+def _config_unchanged(config_digest: str) -> bool:
     """Record this run's basic_config digest; whether the previous writing run recorded the same.
 
     A Variable, not the previous run's XCom: asset-triggered and manual runs have no logical date, so
@@ -203,10 +259,10 @@ def _config_unchanged(built: BuiltPlan) -> bool:
     from airflow.sdk import Variable
 
     previous = Variable.get(CONFIG_DIGEST_VARIABLE, default=None)
-    if previous != built.config_digest:
+    if previous != config_digest:
         Variable.set(
             CONFIG_DIGEST_VARIABLE,
-            built.config_digest,
+            config_digest,
             description="sha256 of the basic_config create_connectors last planned from (set by the DAG)",
         )
-    return previous == built.config_digest
+    return previous == config_digest

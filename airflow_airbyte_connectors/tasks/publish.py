@@ -19,23 +19,39 @@ EVENT_FIELDS = ("action", "kind", "name", "definition_id", "docker_repository", 
 
 
 def publish_changes(plan: PlanDocument, results: Sequence[WriteResult], outlet_events: Any) -> None:
-    """Emit an event when the run created or updated definitions, its ``extra`` listing each change."""
+    """Emit an event when the run created or updated definitions, its ``extra`` listing each change: one event
+    per Airbyte (environment) that changed, of the Asset naming its definitions."""
     from airflow.sdk import Asset, AssetAlias
 
-    changes = [
-        r.model_dump(mode="json", by_alias=True, include=set(EVENT_FIELDS)) for r in results if r.changed_airbyte
-    ]
-    if not changes:
+    changed = [r for r in results if r.changed_airbyte]
+    if not changed:
         log.info("Nothing was created or updated: no asset event")
         return
-    asset = Asset(plan.definitions_asset or "")
-    extra = {
-        "airbyte": plan.airbyte_url,
-        "changes": changes,
-        "plan": {"schemaVersion": PLAN_SCHEMA_VERSION, "configDigest": plan.config_digest},
-    }
-    outlet_events[AssetAlias(settings.DEFINITIONS_ASSET_ALIAS)].add(asset, extra=extra)
-    log.info("Announcing %d changes as an event of %s", len(changes), asset.uri)
+    for environment in dict.fromkeys(r.environment for r in changed):
+        info = plan.environment(environment)
+        url, asset_uri = (
+            (info.airbyte_url, info.definitions_asset) if info else (plan.airbyte_url, plan.definitions_asset)
+        )
+        changes = [
+            r.model_dump(mode="json", by_alias=True, include=set(EVENT_FIELDS))
+            for r in changed
+            if r.environment == environment
+        ]
+        extra: dict[str, Any] = {
+            "airbyte": url,
+            "changes": changes,
+            "plan": {"schemaVersion": PLAN_SCHEMA_VERSION, "configDigest": plan.config_digest},
+        }
+        if environment is not None:
+            extra["environment"] = environment
+        asset = Asset(asset_uri or "")
+        outlet_events[AssetAlias(settings.DEFINITIONS_ASSET_ALIAS)].add(asset, extra=extra)
+        log.info(
+            "Announcing %d changes%s as an event of %s",
+            len(changes),
+            f" in {environment}" if environment else "",
+            asset.uri,
+        )
 
 
 def run(ti: Any, layout: TaskLayout, outlet_events: Any) -> None:

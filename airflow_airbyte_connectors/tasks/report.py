@@ -11,6 +11,7 @@ from airflow_airbyte_connectors.approvals import ApprovalOutcome, Decision, appr
 from airflow_airbyte_connectors.plan_document import (
     AfterUpdate,
     Document,
+    EnvironmentInfo,
     PlanDocument,
     PlannedChange,
     WriteProblem,
@@ -40,6 +41,10 @@ class RunReport(Document):
     refused: list[WriteProblem] = []
     # Held changes not written in this run.
     held: list[PlannedChange]
+    # Version moves the promotion gate kept back (each with its gate: waiting or held, and why).
+    waiting: list[PlannedChange] = []
+    # Environments not read or planned: nothing was written there (the run fails).
+    failed_environments: list[EnvironmentInfo] = []
     after_update: list[AfterUpdateOf]
     approval: ApprovalOutcome
     triggered_by: str | None = None
@@ -130,6 +135,8 @@ def report(
         "platform_refused": len(plan.platform_refused),
         "held": len(still_held),
         "awaited_approval": len(gated),
+        "waiting": len(plan.waiting),
+        "environments_failed": len(plan.failed_environments),
     }
     # The same basic_config as last time, yet writes were needed: someone changed Airbyte in between.
     counts["put_back"] = counts["created"] + counts["updated"] if plan.config_unchanged else 0
@@ -143,6 +150,8 @@ def report(
         outcome_unknown=list(unknown),
         refused=list(refused),
         held=still_held,
+        waiting=list(plan.waiting),
+        failed_environments=plan.failed_environments,
         after_update=after_update,
         approval=asked,
         triggered_by=triggered_by,
@@ -155,6 +164,7 @@ def report(
     problems += [entry.message for entry in [*stale, *unknown, *refused]]
     problems += [n.message for n in plan.conflicts + plan.image_missing + plan.platform_refused]
     problems += [d.message for d in duplicates]
+    problems += [f"environment {e.name}: {e.error}; nothing was written there" for e in plan.failed_environments]
     if asked.outcome == "failed":
         problems.append(asked.summary)
     if counts["held"] and not problems:
@@ -174,11 +184,16 @@ def _lines(plan: PlanDocument, summary: RunReport, duplicates: Sequence[WritePro
     ]
     if plan.airbyte is not None:
         lines.append(f"  Against {plan.airbyte.describe()} at {plan.airbyte_url}")
+    for environment in plan.environments:
+        if environment.error is not None:
+            lines.append(f"  ENVIRONMENT {environment.name} FAILED: {environment.error}; nothing was written there")
+        elif environment.airbyte is not None:
+            lines.append(f"  {environment.name}: {environment.airbyte.describe()} at {environment.airbyte_url}")
     if summary.triggered_by:
         lines.append(f"  Triggered by {summary.triggered_by}")
     lines += [
-        f"  {r.action:<15} {r.kind:<11} {r.name} {r.tag_before or ''} → {r.tag_after} ({r.definition_id or 'new'})"
-        + (f" confirmed {r.confirmed}" if r.confirmed else "")
+        f"  {r.action:<15} {f'{r.environment}: ' if r.environment else ''}{r.kind:<11} {r.name} {r.tag_before or ''} "
+        f"→ {r.tag_after} ({r.definition_id or 'new'})" + (f" confirmed {r.confirmed}" if r.confirmed else "")
         for r in summary.results
     ]
     lines += [f"  STALE {entry.message}" for entry in summary.stale]
@@ -193,6 +208,7 @@ def _lines(plan: PlanDocument, summary: RunReport, duplicates: Sequence[WritePro
     if summary.approval.outcome != "not_needed":
         lines.append(f"  APPROVAL {summary.approval.outcome.upper()}: {summary.approval.summary}")
     lines += [f"  HELD {h.label} ({', '.join(h.hold_reasons)}): {HOW_TO_RELEASE}" for h in summary.held]
+    lines += [f"  {w.gate.state.upper()} {w.label}: {w.gate.reason}" for w in summary.waiting if w.gate is not None]
     lines += _after_update_lines(summary.after_update)
     lines += [f"  IMAGE MISSING {note.message}" for note in plan.image_missing]
     lines += [f"  REFUSED BY AIRBYTE {note.message}" for note in plan.platform_refused]

@@ -122,7 +122,7 @@ class TestImpactReads:
         path = str(write_config(config(*entries)))
 
         def prepare_with(reads_at_once: int) -> tuple[dict, Counter]:
-            monkeypatch.setattr(plan_builder, "IMPACT_READS_AT_ONCE", reads_at_once)
+            monkeypatch.setattr(plan_builder, "READS_AT_ONCE", reads_at_once)
             emu.clear_requests()
             plan = prepare(config_path=path, max_writes=100).document.to_json()
             # The token is asked for once per process, by the first run.
