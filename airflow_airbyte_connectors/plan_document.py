@@ -216,7 +216,7 @@ class Counts(Document):
     blocked: int
     held: int
     pending: int
-    waiting: int
+    waiting: int = 0
     unchanged: int
     unmanaged: int
     findings: int

@@ -3,15 +3,28 @@ staging has run them for the soak with successful syncs. Real Airflow (dag.test)
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import pytest
 
+from airflow_airbyte_connectors import promotion_records
 from airflow_airbyte_connectors.testing import AirbyteEmulator
 from tests.dags.test_create_connectors import run_dag, task_states, xcom
-from tests.dags.test_plan_promise import report_of
-from tests.support import CLIENT_ID, CLIENT_SECRET, REGISTRY, age_versions_seen, connection_uri, registry_entry
+from tests.dags.test_plan_promise import report_of, same_repository
+from tests.dags.test_reconcile_and_chaining import definitions_events
+from tests.support import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    CUSTOM_SOURCE,
+    REGISTRY,
+    age_versions_seen,
+    connection_uri,
+    registry_entry,
+    unused_port,
+    variables_under,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
@@ -115,3 +128,110 @@ class TestPromotion:
         assert change["gate"]["state"] == "open"
         assert change["gate"]["reason"].startswith("staging ran it: 1.9.2 there for 2h")
         assert change["gate"]["reason"].endswith("1 of 1 syncs succeeded")
+
+    def test_a_failed_sync_in_staging_holds_prod_and_says_which(self, airbytes, write_config):
+        staging, prod = airbytes["staging"], airbytes["prod"]
+        write_config(environments_config(GITHUB))
+        assert run_dag().state == "success"  # staging takes 1.9.2
+        age_versions_seen(hours=2)
+        connection = connect(staging)
+        sync(staging, connection, "succeeded")
+        failed = sync(staging, connection, "failed")
+
+        dagrun = run_dag()
+        assert dagrun.state == "success", task_states(dagrun)  # a held promotion is a decision, not a failure
+        assert tag_in(prod) == SHIPPED
+        (waiting,) = plan_of(dagrun)["waiting"]
+        assert waiting["gate"]["state"] == "held"
+        assert waiting["gate"]["reason"].startswith("held: staging sync of 'github → warehouse' failed at ")
+        assert waiting["gate"]["reason"].endswith(f"(job {failed})")
+        summary = report_of(dagrun)
+        assert summary["counts"]["waiting"] == 1 and summary["waiting"][0]["label"] == waiting["label"]
+
+    def test_each_airbyte_gets_its_own_asset_event_naming_the_environment(self, airbytes, write_config):
+        write_config(environments_config(GITHUB, soak="1s", syncs=0))
+        assert run_dag().state == "success"
+        age_versions_seen(hours=1)
+        second = run_dag()
+        assert second.state == "success"
+
+        assets = {e["name"]: e["definitionsAsset"] for e in plan_of(second)["environments"]}
+        assert len(set(assets.values())) == 2
+        for name in airbytes:
+            (event,) = definitions_events(assets[name])
+            assert event["environment"] == name
+            assert [(c["name"], c["tagAfter"]) for c in event["changes"]] == [("GitHub", "1.9.2")]
+
+    def test_the_version_written_is_recorded_for_the_environment_promoting_from_it(self, airbytes, write_config):
+        write_config(environments_config(GITHUB))
+        assert run_dag().state == "success"
+
+        records = [json.loads(raw) for raw in variables_under(promotion_records.PREFIX).values()]
+        github = {(r["dockerImageTag"], r["learned"]) for r in records if r["dockerRepository"] == REPOSITORY}
+        # staging was written at 1.9.2; prod was seen at 1.9.0 (two Airbytes, two records)
+        assert github == {("1.9.2", "written"), (SHIPPED, "seen")}
+
+
+class TestRollbackAndExceptions:
+    def test_a_move_down_is_not_gated(self, airbytes, write_config, monkeypatch):
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__HOLD_CHANGES", "")
+        staging, prod = airbytes["staging"], airbytes["prod"]
+        prod.set_tag("source", REPOSITORY, "1.9.5")
+        write_config(environments_config(GITHUB, soak="3d"))
+
+        dagrun = run_dag()
+        assert dagrun.state == "success", task_states(dagrun)
+        assert (tag_in(staging), tag_in(prod)) == ("1.9.2", "1.9.2")
+        plan = plan_of(dagrun)
+        rollback = next(c for c in plan["changes"] if c["environment"] == "prod")
+        assert rollback["gate"] is None and plan["waiting"] == []
+
+    def test_an_environment_tag_is_an_exception_shown_in_the_plan(self, airbytes, write_config):
+        staging, prod = airbytes["staging"], airbytes["prod"]
+        write_config(environments_config({**GITHUB, "environmentTags": {"prod": "1.9.1"}}))
+
+        dagrun = run_dag()
+        assert dagrun.state == "success", task_states(dagrun)
+        assert (tag_in(staging), tag_in(prod)) == ("1.9.2", "1.9.1")  # the exception is not gated
+        notes = [n for n in plan_of(dagrun)["findings"] if n["category"] == "environment_tag"]
+        assert [(n["environment"], n["message"]) for n in notes] == [
+            ("prod", "prod keeps source GitHub at 1.9.1 (environmentTags), not 1.9.2: an exception, not gated")
+        ]
+
+    def test_an_entry_narrowed_to_staging_is_created_there_only(self, airbytes, write_config):
+        staging, prod = airbytes["staging"], airbytes["prod"]
+        write_config(environments_config(GITHUB, {**CUSTOM_SOURCE, "environments": ["staging"]}))
+
+        assert run_dag().state == "success"
+        assert len(same_repository(staging, CUSTOM_SOURCE["dockerRepository"])) == 1
+        assert same_repository(prod, CUSTOM_SOURCE["dockerRepository"]) == []
+
+
+class TestOneEnvironmentFails:
+    def test_the_other_environments_writes_happen_and_the_run_fails_naming_it(
+        self, airbytes, write_config, monkeypatch
+    ):
+        staging = airbytes["staging"]
+        closed = json.dumps({"conn_type": "airbyte", "host": f"http://127.0.0.1:{unused_port()}"})
+        monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_PROD", closed)
+        write_config(environments_config(GITHUB))
+
+        dagrun = run_dag()
+        assert dagrun.state == "failed"
+        assert tag_in(staging) == "1.9.2"  # staging's write went ahead
+        summary = report_of(dagrun)
+        assert summary["counts"]["updated"] == 1 and summary["counts"]["environments_failed"] == 1
+        (failed,) = summary["failedEnvironments"]
+        assert failed["name"] == "prod" and "cannot reach Airbyte" in failed["error"]
+
+    def test_two_environments_that_are_one_airbyte_are_refused_before_any_write(
+        self, airbytes, write_config, monkeypatch
+    ):
+        staging = airbytes["staging"]
+        monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_PROD", connection_uri(staging, host_suffix="/"))
+        write_config(environments_config(GITHUB))
+
+        dagrun = run_dag()
+        assert dagrun.state == "failed"
+        assert task_states(dagrun)["prepare"] == ["failed"]
+        assert staging.write_requests() == [] and tag_in(staging) == SHIPPED
