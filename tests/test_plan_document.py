@@ -24,13 +24,14 @@ class TestJson:
     def test_document(self, mixed_plan):
         document = plan_json(mixed_plan)
         assert json.loads(json.dumps(document)) == document  # JSON-able as it is
-        assert document["schemaVersion"] == 2
+        assert document["schemaVersion"] == 3
         assert document["counts"] == {
             "create": 1,
             "update": 2,
             "blocked": 0,
             "held": 0,
             "pending": 0,
+            "waiting": 0,
             "unchanged": 1,
             "unmanaged": 1,
             "findings": 0,
@@ -49,14 +50,17 @@ class TestJson:
             "held",
             "blocked",
             "pending",
+            "waiting",
             "unchanged",
             "findings",
             "unmanaged",
             "approval",
+            "environments",
         ]
         assert document["unmanaged"] == 1
         assert document["unchanged"] == [
             {
+                "environment": None,
                 "kind": "destination",
                 "name": "Postgres",
                 "dockerRepository": "airbyte/destination-postgres",
@@ -104,6 +108,7 @@ class TestJson:
     def test_change(self, mixed_plan, name, expected):
         change = next(c for c in plan_json(mixed_plan)["changes"] if c["name"] == name)
         assert set(change) == {
+            "environment",
             "label",
             "action",
             "kind",
@@ -116,6 +121,7 @@ class TestJson:
             "versionChange",
             "holdReasons",
             "impact",
+            "gate",
         }
         assert change["kind"] == "source"
         assert {k: change[k] for k in expected} == expected
@@ -173,3 +179,35 @@ class TestPublishedSchema:
         (example,) = re.findall(r"```json\n(.*?)```", text, flags=re.S)
         document = PlanDocument.model_validate(json.loads(example))
         assert document.to_json() == json.loads(example)  # every field shown, in the model's shape
+
+
+class TestEnvironments:
+    def test_one_document_names_each_environment_and_adds_up_their_counts(self, mixed_plan):
+        from airflow_airbyte_connectors.plan_document import EnvironmentInfo
+        from airflow_airbyte_connectors.planning import with_environment
+
+        infos = [
+            EnvironmentInfo(name="staging", conn_id="airbyte_staging", airbyte_url="http://staging/api/v1"),
+            EnvironmentInfo(name="prod", conn_id="airbyte_prod", promote_from="staging", soak_seconds=3600),
+            EnvironmentInfo(name="eu", conn_id="airbyte_eu", promote_from="prod", error="cannot reach Airbyte"),
+        ]
+        planned = [(info, with_environment(mixed_plan, info.name)) for info in infos[:2]]
+        document = PlanDocument.of_environments(planned, infos, dry_run=True).to_json()
+
+        assert document["schemaVersion"] == 3 and document["airbyteUrl"] is None
+        one = PlanDocument.of(mixed_plan, dry_run=True).counts
+        assert (
+            document["counts"]["update"] == 2 * one.update
+            and document["unmanaged"] == 2 * mixed_plan.summary()["unmanaged"]
+        )
+        assert [c["environment"] for c in document["changes"]] == ["staging"] * 3 + ["prod"] * 3
+        assert all(c["label"].startswith(f"{c['environment']}: ") for c in document["changes"])
+        assert {u["environment"] for u in document["unchanged"]} == {"staging", "prod"}
+        assert [(e["name"], e["counts"] is not None, e["error"]) for e in document["environments"]] == [
+            ("staging", True, None),
+            ("prod", True, None),
+            ("eu", False, "cannot reach Airbyte"),
+        ]
+        read_back = PlanDocument.model_validate(document)
+        assert [e.name for e in read_back.failed_environments] == ["eu"]
+        assert read_back.environment("prod").soak_seconds == 3600

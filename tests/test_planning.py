@@ -203,6 +203,7 @@ class TestPlanOutput:
             "blocked": 0,
             "held": 0,
             "pending": 0,
+            "waiting": 0,
             "unchanged": 1,
             "unmanaged": 1,
             "findings": 0,
@@ -359,3 +360,59 @@ class TestVersionMeaning:
 
         plan = plan_for([desired(name="New", repo="acme/new", tag="1.0.0")])
         assert with_holds(plan, frozenset({"breaking", "downgrade", "major", "unknown"})).creates == plan.creates
+
+
+class TestPromotionGate:
+    """with_gates / with_environment: the promotion gate's verdicts applied to one environment's plan."""
+
+    def plan(self):
+        from airflow_airbyte_connectors.planning import with_environment
+
+        plan = plan_for(
+            [desired(tag="0.3.40"), desired(name="GitHub", repo="airbyte/source-github", tag="1.9.0")],
+            current_sources=[current(tag="0.3.38"), current(name="GitHub", repo="airbyte/source-github", tag="1.9.2")],
+        )
+        return with_environment(plan, "prod")
+
+    def test_labels_name_the_environment(self):
+        assert sorted(a.label for a in self.plan().updates) == [
+            "prod: update source GitHub 1.9.2→1.9.0",
+            "prod: update source PokeAPI 0.3.38→0.3.40",
+        ]
+
+    def test_a_move_up_or_a_create_is_judged_a_move_down_is_not(self):
+        plan = self.plan()
+        up, down = sorted(plan.updates, key=lambda a: a.desired.name != "PokeAPI")
+        assert (up.gated_tag_move, down.gated_tag_move) == (True, False)
+        create = plan_for([desired(name="Acme", repo="ghcr.io/acme/source-acme", tag="1.0.0")]).creates[0]
+        assert create.gated_tag_move
+        renamed = plan_for(
+            [desired(name="Acme 2", repo="ghcr.io/acme/source-acme", tag="1.0.0")],
+            current_sources=[current(name="Acme", repo="ghcr.io/acme/source-acme", tag="1.0.0", custom=True)],
+        ).updates[0]
+        assert not renamed.gated_tag_move  # a rename moves no version
+
+    def test_a_closed_gate_moves_the_write_to_waiting_an_open_one_keeps_it_marked(self):
+        from airflow_airbyte_connectors.planning import with_gates
+        from airflow_airbyte_connectors.promotion import GateVerdict
+
+        plan = self.plan()
+        poke, github = sorted(plan.updates, key=lambda a: a.desired.name != "PokeAPI")
+        waiting = GateVerdict("waiting", "waiting for staging: 0.3.40 is not there yet (it runs 0.3.38)")
+        gated = with_gates(plan, {id(poke): waiting})
+        assert [a.desired.name for a in gated.updates] == ["GitHub"] and gated.updates[0].gate is None
+        (kept,) = gated.waiting
+        assert (kept.desired.name, kept.gate) == ("PokeAPI", waiting)
+        assert gated.summary()["waiting"] == 1
+
+        opened = with_gates(plan, {id(poke): GateVerdict("open", "staging ran it: ...")})
+        assert [a.gate.state for a in opened.updates if a.gate] == ["open"] and opened.waiting == ()
+
+    def test_a_held_update_the_gate_keeps_back_waits_rather_than_asking_a_person(self):
+        from airflow_airbyte_connectors.planning import with_gates
+        from airflow_airbyte_connectors.promotion import GateVerdict
+
+        plan = self.plan()
+        held = replace(plan, updates=(), held=plan.updates)
+        gated = with_gates(held, {id(held.held[0]): GateVerdict("held", "held: staging sync of 'x' failed")})
+        assert len(gated.held) == 1 and len(gated.waiting) == 1

@@ -135,9 +135,9 @@ def report(
         "platform_refused": len(plan.platform_refused),
         "held": len(still_held),
         "awaited_approval": len(gated),
-        "waiting": len(plan.waiting),
-        "environments_failed": len(plan.failed_environments),
     }
+    if plan.environments:
+        counts.update(waiting=len(plan.waiting), environments_failed=len(plan.failed_environments))
     # The same basic_config as last time, yet writes were needed: someone changed Airbyte in between.
     counts["put_back"] = counts["created"] + counts["updated"] if plan.config_unchanged else 0
     after_update = [

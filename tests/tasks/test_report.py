@@ -101,6 +101,8 @@ class TestReport:
             "outcomeUnknown",
             "refused",
             "held",
+            "waiting",
+            "failedEnvironments",
             "afterUpdate",
             "approval",
             "triggeredBy",
@@ -151,3 +153,44 @@ class TestWithApproval:
         )
         assert summary.counts["stale"] == 1 and summary.counts["failed"] == 0
         assert summary.to_json()["triggeredBy"] == "bob"
+
+
+class TestEnvironments:
+    GATE = {"state": "waiting", "reason": "waiting for staging: 1.9.2 there for 5h of 3d; no syncs to judge by"}
+
+    def plan(self, *, failed: bool = False) -> PlanDocument:
+        plan = plan_document(changes=[change("staging: update source GitHub 1.9.0→1.9.2", environment="staging")])
+        environments = [
+            {"name": "staging", "connId": "airbyte_staging"},
+            {"name": "prod", "connId": "airbyte_prod", "promoteFrom": "staging"},
+            {"name": "eu", "connId": "airbyte_eu", "error": "cannot reach Airbyte (http://eu:8000/api/v1)"},
+        ]
+        waiting = change("prod: update source GitHub 1.9.0→1.9.2", environment="prod", gate=self.GATE)
+        return plan.model_copy(
+            update={
+                "waiting": [type(plan.changes[0]).model_validate(waiting)],
+                "environments": [
+                    type(plan).model_fields["environments"].annotation.__args__[0].model_validate(e)
+                    for e in (environments if failed else environments[:2])
+                ],
+            }
+        )
+
+    def test_waiting_changes_are_counted_and_listed_and_the_run_succeeds(self, caplog):
+        caplog.set_level("INFO")
+        results = [result("updated", "GitHub", environment="staging", tag_before="1.9.0", tag_after="1.9.2")]
+        summary = report(self.plan(), results)
+        assert summary.counts["waiting"] == 1 and summary.counts["failed"] == 0
+        assert [w.label for w in summary.waiting] == ["prod: update source GitHub 1.9.0→1.9.2"]
+        assert f"WAITING prod: update source GitHub 1.9.0→1.9.2: {self.GATE['reason']}" in caplog.text
+        assert "updated         staging: source" in caplog.text
+
+    def test_an_environment_that_failed_fails_the_run_naming_it_and_keeps_the_others_results(self):
+        results = [result("updated", "GitHub", environment="staging", tag_before="1.9.0", tag_after="1.9.2")]
+        with pytest.raises(ApplyFailedError, match=r"environment eu: cannot reach Airbyte .*nothing was written there"):
+            report(self.plan(failed=True), results)
+        try:
+            report(self.plan(failed=True), results)
+        except ApplyFailedError as failed:
+            assert failed.report.counts["updated"] == 1 and failed.report.counts["environments_failed"] == 1
+            assert [e.name for e in failed.report.failed_environments] == ["eu"]
