@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_airbyte_connectors import settings
-from airflow_airbyte_connectors.configs import ConfigError, ConnectorsConfig, get_configs, read_basic_config
+from airflow_airbyte_connectors.configs import (
+    ConfigError,
+    ConnectorsConfig,
+    DesiredDefinition,
+    get_configs,
+    read_basic_config,
+)
 from airflow_airbyte_connectors.environments import Environment, same_airbyte, unknown_environment
 from airflow_airbyte_connectors.impact import Actor, Crossing, predict, selected_streams
 from airflow_airbyte_connectors.kinds import KINDS, Kind, id_key
@@ -205,6 +211,14 @@ def build_plans(
         raise ConfigError(
             str(path), [f"connectors.environments: each environment names its conn_id; {conn_id!r} is not used"]
         )
+    if settings.workspace_id():
+        raise ConfigError(
+            str(path),
+            [
+                "connectors.environments: [airbyte_connectors] workspace_id names a workspace of one Airbyte; with "
+                "environments, set each Airbyte's in the extra 'workspace_id' of its connection instead"
+            ],
+        )
     by_name = {e.name: e for e in desired.environments}
     if environment is not None and environment not in by_name:
         raise ConfigError(str(path), [f"--environment: {unknown_environment(environment, set(by_name))}"])
@@ -255,6 +269,8 @@ def build_plans(
         def with_impact(built: BuiltPlan, plan: Plan) -> BuiltPlan | EnvironmentFailure:
             assert built.environment is not None
             try:
+                if plan.actions or plan.held:
+                    built.hook.get_workspace_id()  # the writes' workspace, resolved here: one Airbyte failing alone
                 return replace(built, plan=assess_impact(built.hook, plan))
             except Exception as exc:
                 return EnvironmentFailure(built.environment, describe_failure(built.environment, exc))
@@ -352,15 +368,26 @@ def _plan_environment(
 ) -> BuiltPlan:
     """One environment's plan up to the image check: its own config, the promotion gate, its labels."""
     name = environment.name
-    exceptions = {
-        (d.kind, d.docker_repository): d
-        for kind in KINDS
-        for d in desired.of_kind(kind)
-        if name in d.environment_tags and d.applies_in(name)
-    }
+    upstream_name = environment.promote_from
+    entries = [d for kind in KINDS for d in desired.of_kind(kind) if d.applies_in(name)]
+    # Exceptions the gate does not judge: another tag here (environmentTags), or an entry the environment
+    # promoted from does not have (narrowed by environments): there is nothing there to wait for.
+    tagged = [d for d in entries if name in d.environment_tags]
+    alone = [d for d in entries if upstream_name is not None and not d.applies_in(upstream_name)]
+    exceptions = {(d.kind, d.docker_repository) for d in tagged + alone}
+    notes = _exception_notes(name, tagged) + [
+        Finding(
+            "environment_tag",
+            d.kind,
+            d.name,
+            f"{name} has {d.kind} {d.name}, {upstream_name} does not (environments: "
+            f"{', '.join(sorted(d.environments or ()))}): an exception, not gated",
+        )
+        for d in alone
+    ]
 
     def gate(plan: Plan) -> Plan:
-        plan = replace(plan, findings=plan.findings + tuple(_exception_notes(name, exceptions.values())))
+        plan = replace(plan, findings=plan.findings + tuple(notes))
         if environment.promote_from is None or upstream is None:
             return plan
         judged = [
@@ -385,7 +412,7 @@ def _plan_environment(
     return replace(built, plan=with_environment(built.plan, name))
 
 
-def _exception_notes(environment: str, entries: Any) -> list[Finding]:
+def _exception_notes(environment: str, entries: Sequence[DesiredDefinition]) -> list[Finding]:
     return [
         Finding(
             "environment_tag",

@@ -206,6 +206,16 @@ class TestRollbackAndExceptions:
         assert len(same_repository(staging, CUSTOM_SOURCE["dockerRepository"])) == 1
         assert same_repository(prod, CUSTOM_SOURCE["dockerRepository"]) == []
 
+    def test_an_entry_the_upstream_does_not_have_is_not_gated(self, airbytes, write_config):
+        prod = airbytes["prod"]
+        write_config(environments_config(GITHUB, {**CUSTOM_SOURCE, "environments": ["prod"]}))
+
+        dagrun = run_dag()
+        assert dagrun.state == "success", task_states(dagrun)
+        assert len(same_repository(prod, CUSTOM_SOURCE["dockerRepository"])) == 1
+        notes = [n["message"] for n in plan_of(dagrun)["findings"] if n["category"] == "environment_tag"]
+        assert notes == ["prod has source Acme CRM, staging does not (environments: prod): an exception, not gated"]
+
 
 class TestOneEnvironmentFails:
     def test_the_other_environments_writes_happen_and_the_run_fails_naming_it(
@@ -224,6 +234,39 @@ class TestOneEnvironmentFails:
         (failed,) = summary["failedEnvironments"]
         assert failed["name"] == "prod" and "cannot reach Airbyte" in failed["error"]
 
+    def test_with_staging_unreachable_prod_waits_saying_why(self, airbytes, write_config, monkeypatch):
+        prod = airbytes["prod"]
+        closed = json.dumps({"conn_type": "airbyte", "host": f"http://127.0.0.1:{unused_port()}"})
+        monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_STAGING", closed)
+        write_config(environments_config(GITHUB))
+
+        dagrun = run_dag()
+        assert dagrun.state == "failed"
+        assert prod.write_requests() == [] and tag_in(prod) == SHIPPED
+        ((label, reason),) = gates(plan_of(dagrun))
+        assert label == "prod: update source GitHub 1.9.0→1.9.2 patch"
+        assert reason.startswith("waiting for staging: it could not be read (cannot reach Airbyte")
+
+    def test_an_airbyte_whose_workspace_is_unclear_fails_alone(self, airbytes, emulator, write_config, monkeypatch):
+        staging = airbytes["staging"]
+        two = emulator(seed=REGISTRY, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, workspaces=2)
+        monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_PROD", connection_uri(two))
+        write_config(environments_config(GITHUB, {**CUSTOM_SOURCE, "environments": ["prod"]}))
+
+        dagrun = run_dag()
+        assert dagrun.state == "failed"
+        assert tag_in(staging) == "1.9.2" and two.write_requests() == []
+        (failed,) = report_of(dagrun)["failedEnvironments"]
+        assert failed["name"] == "prod" and "has 2 workspaces" in failed["error"]
+
+    def test_the_one_workspace_setting_is_refused_with_environments(self, airbytes, write_config, monkeypatch):
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__WORKSPACE_ID", "4a8b1c2d-0000-4000-8000-000000000001")
+        write_config(environments_config(GITHUB))
+
+        dagrun = run_dag()
+        assert dagrun.state == "failed" and task_states(dagrun)["prepare"] == ["failed"]
+        assert all(emu.write_requests() == [] for emu in airbytes.values())
+
     def test_two_environments_that_are_one_airbyte_are_refused_before_any_write(
         self, airbytes, write_config, monkeypatch
     ):
@@ -235,3 +278,33 @@ class TestOneEnvironmentFails:
         assert dagrun.state == "failed"
         assert task_states(dagrun)["prepare"] == ["failed"]
         assert staging.write_requests() == [] and tag_in(staging) == SHIPPED
+
+
+class TestPromotionSchedule:
+    def test_a_config_with_a_gate_also_runs_hourly(self, write_config):
+        from tests.dags.test_reconcile_and_chaining import serialized_timetable
+
+        write_config(environments_config(GITHUB))
+        timetable = serialized_timetable()
+        assert timetable["__type"] == "airflow.timetables.assets.AssetOrTimeSchedule"
+        assert timetable["__var"]["timetable"]["__var"]["expression"] == "0 * * * *"
+
+    def test_with_reconcile_schedule_both_crons_run(self, write_config, monkeypatch):
+        from tests.dags.test_reconcile_and_chaining import serialized_timetable
+
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__RECONCILE_SCHEDULE", "17 3 * * *")
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__PROMOTION_SCHEDULE", "*/15 * * * *")
+        write_config(environments_config(GITHUB))
+        inner = serialized_timetable()["__var"]["timetable"]
+        assert inner["__type"] == "airflow.timetables.trigger.MultipleCronTriggerTimetable"
+        assert inner["__var"]["expressions"] == ["17 3 * * *", "*/15 * * * *"]
+
+    def test_without_a_gate_the_schedule_is_as_before(self, write_config):
+        from tests.dags.test_reconcile_and_chaining import serialized_timetable
+
+        config = environments_config(GITHUB)
+        del config["connectors"]["environments"]["prod"]["promoteFrom"]
+        for key in ("soak", "successfulSyncs"):
+            del config["connectors"]["environments"]["prod"][key]
+        write_config(config)
+        assert serialized_timetable()["__type"] == "airflow.timetables.simple.AssetTriggeredTimetable"
