@@ -308,3 +308,25 @@ class TestPromotionSchedule:
             del config["connectors"]["environments"]["prod"][key]
         write_config(config)
         assert serialized_timetable()["__type"] == "airflow.timetables.simple.AssetTriggeredTimetable"
+
+
+class TestApprovalAcrossEnvironments:
+    def test_the_writes_a_person_approves_name_their_environment_and_airbyte(self, airbytes, write_config, monkeypatch):
+        from airflow_airbyte_connectors.tasks.prepare import prepare
+
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL", "always")
+        path = write_config(environments_config(GITHUB, {**CUSTOM_SOURCE, "environments": ["prod"]}))
+
+        prepared = prepare(config_path=str(path))
+        assert prepared.actions == []
+        assert [(k["environment"], k["airbyte_conn_id"], k["action_label"]) for k in prepared.gated] == [
+            ("staging", "airbyte_staging", "staging: update source GitHub 1.9.0→1.9.2 patch"),
+            ("prod", "airbyte_prod", "prod: create source Acme CRM 1.2.0"),
+        ]
+        request = prepared.document.approval
+        assert request.changes == [k["action_label"] for k in prepared.gated]
+        assert "| staging: **update** |" in request.body and "| prod: **create** |" in request.body
+        # outside Airflow nothing is recorded: prod's gated GitHub update waits, not seen by a run
+        ((_, reason),) = gates(prepared.document.to_json())
+        assert reason == "waiting for staging: 1.9.2 is not there yet (it runs 1.9.0)"
+        assert all(emu.write_requests() == [] for emu in airbytes.values())
