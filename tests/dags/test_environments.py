@@ -150,17 +150,21 @@ class TestPromotion:
 
     def test_each_airbyte_gets_its_own_asset_event_naming_the_environment(self, airbytes, write_config):
         write_config(environments_config(GITHUB, soak="1s", syncs=0))
-        assert run_dag().state == "success"
+        assert run_dag().state == "success"  # staging: GitHub 1.9.2
         age_versions_seen(hours=1)
+        # The second run changes both Airbytes: prod follows staging, and staging gets a connector of its own.
+        write_config(environments_config(GITHUB, {**CUSTOM_SOURCE, "environments": ["staging"]}, soak="1s", syncs=0))
         second = run_dag()
-        assert second.state == "success"
+        assert second.state == "success", task_states(second)
 
         assets = {e["name"]: e["definitionsAsset"] for e in plan_of(second)["environments"]}
         assert len(set(assets.values())) == 2
-        for name in airbytes:
-            (event,) = definitions_events(assets[name])
-            assert event["environment"] == name
-            assert [(c["name"], c["tagAfter"]) for c in event["changes"]] == [("GitHub", "1.9.2")]
+        staging_events, prod_events = definitions_events(assets["staging"]), definitions_events(assets["prod"])
+        assert [e["environment"] for e in staging_events] == ["staging", "staging"]
+        assert [(c["name"], c["tagAfter"]) for c in staging_events[-1]["changes"]] == [("Acme CRM", "1.2.0")]
+        (prod_event,) = prod_events
+        assert prod_event["environment"] == "prod"
+        assert [(c["name"], c["tagAfter"]) for c in prod_event["changes"]] == [("GitHub", "1.9.2")]
 
     def test_the_version_written_is_recorded_for_the_environment_promoting_from_it(self, airbytes, write_config):
         write_config(environments_config(GITHUB))
