@@ -1,7 +1,7 @@
 """``connectors.environments``: the Airbyte instances one basic_config keeps in step.
 
-Pure module: no Airflow, no HTTP. This release parses and validates the section only; nothing promotes a
-version from one environment to another yet.
+Pure module: no Airflow, no HTTP. It parses and validates the section; plan_builder.build_plans plans every
+environment, and promotion.py judges what an environment with promoteFrom may take (docs/environments.md).
 
 In basic_config::
 
