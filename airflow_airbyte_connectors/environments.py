@@ -1,7 +1,7 @@
 """``connectors.environments``: the Airbyte instances one basic_config keeps in step.
 
-Pure module: no Airflow, no HTTP. Planning every environment, and the promotion gate between them, is
-plan_builder.build_plans' (docs/environments.md).
+Pure module: no Airflow, no HTTP. It parses and validates the section; plan_builder.build_plans plans every
+environment, and promotion.py judges what an environment with promoteFrom may take (docs/environments.md).
 
 In basic_config::
 

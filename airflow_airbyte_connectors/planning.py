@@ -156,7 +156,6 @@ class Finding:
         "registry",
         "create_pending",
         "environment_tag",
-        "environment_unreadable",
     ]
     kind: Kind | None  # None: about the run as a whole (e.g. the connector registry could not be read)
     name: str

@@ -6,7 +6,9 @@ with an older PokeAPI and Postgres destination (patch updates), GitHub at 1.9.0 
 an impacted stream), and without the custom "Acme CRM" source. The first run prints the plan, updates the
 two, creates the custom one and holds GitHub (major, breaking: it waits for apply_held); the second run
 writes nothing. Then `airbyte-connectors outdated` proposes upgrades within the config's policies, from an image
-registry stand-in. Exits non-zero if any step does otherwise.
+registry stand-in. Last, a promotion between two more emulators, staging and prod (docs/environments.md): a first
+run moves staging to PokeAPI's new version while prod waits for it; once staging has run it for the soak with a
+successful sync, a second run moves prod. Exits non-zero if any step does otherwise.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from airflow_airbyte_connectors.promotion_records import VersionsSeen
 from airflow_airbyte_connectors.testing import BUILTIN, AirbyteEmulator, ImageRegistryEmulator
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,6 +56,46 @@ PUBLISHED: dict[str, list[tuple[str, date]]] = {
     ],
     "airbyte/destination-dev-null": [("0.8.4", TODAY - timedelta(days=400))],
 }
+# The promotion at the end: one basic_config for two Airbytes; prod takes a version once staging has run it.
+POKEAPI = "airbyte/source-pokeapi"
+SOAK = timedelta(seconds=5)
+ENVIRONMENTS_CONFIG = f"""\
+connectors:
+  environments:
+    staging:
+      conn_id: airbyte_staging
+    prod:
+      conn_id: airbyte_prod
+      promoteFrom: staging
+      soak: {int(SOAK.total_seconds())}s
+      successfulSyncs: 1
+  source_definitions:
+    - name: PokeAPI
+      dockerRepository: {POKEAPI}
+      dockerImageTag: "0.3.40"
+      documentationUrl: https://docs.airbyte.com/integrations/sources/pokeapi
+  destination_definitions: []
+"""
+# A run's state and prepare's plan, and the Variables named, as JSON: `airflow dags test` exits 0 even when the
+# run failed, and the plan (with each gate's reason) is in XCom.
+READ_RUN = """
+import json, sys
+from datetime import datetime
+from sqlalchemy import select
+from airflow.models.dagrun import DagRun
+from airflow.models.variable import Variable
+from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
+
+logical_date, *keys = sys.argv[1:]
+with create_session() as session:
+    when = datetime.fromisoformat(logical_date)
+    run = session.scalar(select(DagRun).where(DagRun.dag_id == "create_connectors", DagRun.logical_date == when))
+    rows = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids="prepare", key="plan"))
+    plan = next((XComModel.deserialize_value(row) for row in rows), None)
+    found = {v.key: v.val for v in session.scalars(select(Variable).where(Variable.key.in_(keys)))}
+print(json.dumps({"state": str(run.state), "plan": plan, "variables": found}))
+"""
 
 
 def main() -> int:
@@ -104,12 +149,14 @@ def main() -> int:
                 failures.append("run 2 sent writes although nothing had changed")
         if not show_outdated(env, config):
             failures.append("airbyte-connectors outdated failed")
+        failures += show_promotion(env, client_secret)
     if failures:
         print("\nDEMO FAILED: " + "; ".join(failures), file=sys.stderr)
         return 1
     print(
         "\nDemo OK: the first run applied the safe changes and held GitHub's breaking change; "
-        "the second changed nothing; outdated proposed what is newer within each policy."
+        "the second changed nothing; outdated proposed what is newer within each policy; prod took PokeAPI's "
+        "new version only once staging had run it."
     )
     return 0
 
@@ -138,6 +185,83 @@ def show_outdated(env: dict[str, str], config: Path) -> bool:
             },
         )
     return outdated.returncode in (0, 2)
+
+
+def show_promotion(env: dict[str, str], client_secret: str) -> list[str]:
+    """Two Airbytes kept by one basic_config (docs/environments.md): staging takes PokeAPI 0.3.40 at once; prod
+    waits until staging has run it for the soak with a successful sync. Returns what went otherwise."""
+    config = DEMO_HOME / "configs" / "environments_config.yaml"
+    config.write_text(ENVIRONMENTS_CONFIG)
+    auth = {"client_id": "demo-client", "client_secret": client_secret, "max_lifetime": 900}
+    with AirbyteEmulator(seed=BUILTIN, **auth) as staging, AirbyteEmulator(seed=BUILTIN, **auth) as prod:
+        airbytes = {"staging": staging, "prod": prod}
+        for emu in airbytes.values():
+            emu.set_tag("source", POKEAPI, "0.3.38")
+        source = staging.add_source(POKEAPI, name="PokeAPI")
+        warehouse = staging.add_destination("airbyte/destination-postgres", name="Warehouse")
+        connection = staging.add_connection(source, warehouse, ["pokemon"], name="PokeAPI → Warehouse")
+        env = {**env, "AIRFLOW__AIRBYTE_CONNECTORS__BASIC_CONFIG_PATH": str(config)}
+        for name, emu in airbytes.items():
+            env[f"AIRFLOW_CONN_AIRBYTE_{name.upper()}"] = json.dumps(
+                {"conn_type": "airbyte", "host": emu.url, "login": "demo-client", "password": client_secret}
+            )
+        record = VersionsSeen(f"deployment {staging.deployment_id}").key("source", POKEAPI)
+        print(
+            f"\n=== Promotion: two more Airbytes, staging and prod; prod promotes from staging (soak {SOAK.seconds}s, "
+            f"1 successful sync): {config.relative_to(REPO)} ===",
+            flush=True,
+        )
+        failures = []
+        first = promotion_run(1, env, airbytes, record)
+        if first["state"] != "success" or first["tags"] != {"staging": "0.3.40", "prod": "0.3.38"}:
+            failures.append("promotion run 1 did not move staging alone")
+        if not first["gates"] or not all(g.startswith("WAITING prod: ") for g in first["gates"]):
+            failures.append("promotion run 1: prod did not wait for staging")
+        if record not in first["variables"]:
+            return [*failures, "promotion run 1 recorded no version for staging"]
+
+        # Staging runs 0.3.40 since it was written: a sync succeeds there, and the soak passes.
+        since = datetime.fromisoformat(json.loads(first["variables"][record])["since"])
+        staging.add_sync_job(connection, "succeeded")
+        time.sleep(max(0.0, (since + SOAK - datetime.now(UTC)).total_seconds()))
+        print(
+            f"Staging has run 0.3.40 since {since:%H:%M:%S} UTC (Airflow Variable {record}); "
+            f"the {SOAK.seconds}s soak is over and a sync of 'PokeAPI → Warehouse' succeeded there",
+            flush=True,
+        )
+        second = promotion_run(2, env, airbytes, record)
+        if second["state"] != "success" or second["tags"] != {"staging": "0.3.40", "prod": "0.3.40"}:
+            failures.append("promotion run 2 did not move prod")
+        if not second["gates"] or not all(g.startswith("OPEN prod: ") for g in second["gates"]):
+            failures.append("promotion run 2: prod's gate did not open")
+    return failures
+
+
+def promotion_run(number: int, env: dict[str, str], airbytes: dict[str, AirbyteEmulator], *keys: str) -> dict[str, Any]:
+    """Run create_connectors (its log to a file); print the gate's verdicts and each Airbyte's PokeAPI tag."""
+    logical_date = datetime.now(UTC).isoformat(timespec="seconds")
+    log = DEMO_HOME / f"promotion-run-{number}.log"
+    with log.open("w") as out:
+        command = [AIRFLOW, "dags", "test", "create_connectors", logical_date]
+        subprocess.run(command, env=env, check=True, stdout=out, stderr=subprocess.STDOUT)
+    answer = subprocess.run(
+        [sys.executable, "-c", READ_RUN, logical_date, *keys], env=env, check=True, capture_output=True, text=True
+    )
+    run = json.loads(answer.stdout.strip().splitlines()[-1])
+    plan = run["plan"] or {}
+    judged = [c for c in plan.get("changes", []) + plan.get("waiting", []) if c.get("gate")]
+    # As the report task logs them: the gate's state, the change, why.
+    run["gates"] = [f"{c['gate']['state'].upper()} {c['label']}: {c['gate']['reason']}" for c in judged]
+    run["tags"] = {
+        name: next(d["dockerImageTag"] for d in emu.definitions("source") if d["dockerRepository"] == POKEAPI)
+        for name, emu in airbytes.items()
+    }
+    now = ", ".join(f"{name} {tag}" for name, tag in run["tags"].items())
+    print(f"Promotion run {number}: {run['state']}; PokeAPI now {now} (log: {log.relative_to(REPO)})")
+    for line in run["gates"]:
+        print(f"  {line}")
+    sys.stdout.flush()
+    return run
 
 
 def run_state(env: dict[str, str], logical_date: str) -> str:

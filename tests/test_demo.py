@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -83,6 +84,19 @@ def test_demo_runs_from_a_clone_with_nothing_beside_it(tmp_path):
     # It ends with what is newer within the example's policies: GitHub's move, Postgres held by the cooldown.
     assert "=== Staying current: airbyte-connectors outdated" in done.stdout
     assert "4 proposals for 7 definitions" in done.stdout and "held back by the 7d cooldown" in done.stdout
+    # Then a promotion between two Airbytes: prod waits for staging, and follows once staging ran the version.
+    assert "Promotion run 1: success; PokeAPI now staging 0.3.40, prod 0.3.38" in done.stdout
+    assert (
+        "  WAITING prod: update source PokeAPI 0.3.38→0.3.40 patch: waiting for staging: 0.3.40 is not there yet "
+        "(it runs 0.3.38)\n"
+    ) in done.stdout
+    assert "the 5s soak is over and a sync of 'PokeAPI → Warehouse' succeeded there" in done.stdout
+    assert "Promotion run 2: success; PokeAPI now staging 0.3.40, prod 0.3.40" in done.stdout
+    assert re.search(
+        r"\n  OPEN prod: update source PokeAPI 0\.3\.38→0\.3\.40 patch: staging ran it: 0\.3\.40 there for "
+        r"[0-9dhms ]+ of 5s; 1 of 1 syncs succeeded\n",
+        done.stdout,
+    )
     assert (clone / ".demo" / "airflow").is_dir()
 
 

@@ -138,8 +138,18 @@ def report(
     }
     if plan.environments:
         counts.update(waiting=len(plan.waiting), environments_failed=len(plan.failed_environments))
-    # The same basic_config as last time, yet writes were needed: someone changed Airbyte in between.
-    counts["put_back"] = counts["created"] + counts["updated"] if plan.config_unchanged else 0
+    # The same basic_config as last time, yet writes were needed: someone changed Airbyte in between. A version the
+    # promotion gate let through had been waiting for the environment it promotes from: not a put-back.
+    promoted = {(c.environment, c.kind, c.docker_repository, c.tag_after) for c in plan.changes + plan.held if c.gate}
+    counts["put_back"] = (
+        sum(
+            1
+            for r in results
+            if r.changed_airbyte and (r.environment, r.kind, r.docker_repository, r.tag_after) not in promoted
+        )
+        if plan.config_unchanged
+        else 0
+    )
     after_update = [
         AfterUpdateOf(label=r.label, **r.after_update.model_dump()) for r in results if r.after_update is not None
     ]

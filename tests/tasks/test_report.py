@@ -69,6 +69,21 @@ class TestReport:
         assert counts["created"] == 1 and counts["already_applied"] == 1 and counts["failed"] == 0
         assert counts["unchanged"] == 4 and counts["reported"] == 1
 
+    def test_a_version_the_promotion_gate_let_through_is_not_counted_as_put_back(self):
+        gate = {"state": "open", "reason": "staging ran it: 2 there for 3d of 3d; 2 of 2 syncs succeeded"}
+        plan = plan_document(
+            changes=[
+                change("prod: update source B 1→2", environment="prod", dockerRepository="airbyte/b", gate=gate),
+                change("prod: update source C 1→2", environment="prod", dockerRepository="airbyte/c"),
+            ]
+        ).model_copy(update={"config_unchanged": True})
+        written = [
+            result("updated", name, environment="prod", docker_repository=f"airbyte/{name.lower()}", tag_after="2")
+            for name in ("B", "C")
+        ]
+        counts = report(plan, written).counts
+        assert counts["updated"] == 2 and counts["put_back"] == 1  # C was changed behind the config's back; B waited
+
     def test_missing_results_are_failures(self):
         with pytest.raises(ApplyFailedError, match="1 of 2 planned writes failed"):
             report(self.PLAN, [result("created", "A")])
