@@ -307,7 +307,9 @@ def load_config(config_path: str | os.PathLike[str] | None) -> tuple[Path, bytes
 
 
 def read_current(hook: AirbyteDefinitionsHook) -> dict[Kind, list[dict[str, Any]]]:
-    """Every definition the Airbyte of ``hook`` lists, by kind."""
+    """Every definition the Airbyte of ``hook`` lists, by kind, after what it says of itself (its version decides
+    how later steps talk to it)."""
+    hook.instance  # noqa: B018 - read first, once per hook
     return {kind: hook.list_definitions(kind) for kind in KINDS}
 
 
@@ -348,8 +350,8 @@ def _read_environment(environment: Environment) -> _Reading | EnvironmentFailure
 
     try:
         hook = AirbyteDefinitionsHook(environment.conn_id)
-        hook.instance  # noqa: B018 - read now, in this environment's thread: later steps need its version
-        return _Reading(hook, hook.instance_id, read_current(hook))
+        current = read_current(hook)
+        return _Reading(hook, hook.instance_id, current)
     except Exception as exc:  # one environment unreachable: its part fails, the others go on
         return EnvironmentFailure(environment, describe_failure(environment, exc))
 

@@ -414,6 +414,11 @@ def reconcile_schedule() -> str | None:
     return _reconcile_schedule(_STRICT)
 
 
+def promotion_schedule() -> str | None:
+    """Cron expression for periodic runs while basic_config names a promotion gate; None when unset."""
+    return _promotion_schedule(_STRICT)
+
+
 def check_images() -> bool:
     return _STRICT.boolean("check_images")
 

@@ -104,7 +104,7 @@ class TestStalePlans:
             "nothing written — the next run plans again"
         )
         assert xcom(dagrun, "apply", key="stale") == [
-            {"label": "update source PokeAPI 0.3.38→0.3.40 patch", "message": message, "ids": []}
+            {"label": "update source PokeAPI 0.3.38→0.3.40 patch", "message": message, "environment": None, "ids": []}
         ]
         summary = report_of(dagrun)
         assert summary["counts"]["stale"] == 1 and summary["counts"]["failed"] == 0

@@ -8,7 +8,7 @@ import pytest
 
 from airflow_airbyte_connectors import plan_builder
 from airflow_airbyte_connectors.tasks.prepare import prepare
-from tests.support import CUSTOM_SOURCE, REGISTRY, RELEASES, add_custom_source, registry_entry
+from tests.support import CUSTOM_SOURCE, REGISTRY, RELEASES, add_custom_source, connection_uri, registry_entry
 
 POKEAPI = registry_entry("source", "PokeAPI")
 
@@ -151,14 +151,14 @@ def test_invalid_settings_stop_prepare_before_any_request(use_emulator, write_co
     assert emu.requests == []
 
 
-class TestEnvironmentsNotYetApplied:
-    def test_a_config_with_environments_stops_before_any_request(self, use_emulator, write_config):
-        """Planning every environment against the one connection would write prod's versions there, ungated."""
-        from airflow_airbyte_connectors.configs import ConfigError
-
-        emu = use_emulator(seed=REGISTRY)
+class TestEnvironments:
+    def test_the_default_connection_is_not_read_with_environments(self, use_emulator, write_config, monkeypatch):
+        """Each environment is read through its own conn_id; the DAG's default connection is not one of them."""
+        default = use_emulator(seed=REGISTRY)
+        for name in ("STAGING", "PROD"):
+            monkeypatch.setenv(f"AIRFLOW_CONN_AIRBYTE_{name}", connection_uri(use_emulator(seed=REGISTRY)))
         environments = {"staging": {"conn_id": "airbyte_staging"}, "prod": {"conn_id": "airbyte_prod"}}
         path = write_config({"connectors": {**config(CUSTOM_SOURCE)["connectors"], "environments": environments}})
-        with pytest.raises(ConfigError, match=r"declares staging, prod; this version validates the section but"):
-            prepare(config_path=str(path))
-        assert emu.requests == []
+        prepared = prepare(config_path=str(path))
+        assert [k["airbyte_conn_id"] for k in prepared.actions] == ["airbyte_staging", "airbyte_prod"]
+        assert default.requests == []
