@@ -12,7 +12,7 @@ Names are not unique in Airbyte and never decide identity alone.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -278,23 +278,31 @@ def with_gates(plan: Plan, verdicts: Mapping[int, GateVerdict]) -> Plan:
     """Apply the promotion gate: ``verdicts`` maps ``id(action)`` of each gated create, update or held update
     to its verdict. An open gate keeps the write (marked with why); a waiting or held one moves it to ``waiting``.
     Writes without a verdict (rollbacks, name-only updates) stay as they are."""
+
+    def judged(action: Action) -> tuple[Action, bool]:
+        verdict = verdicts.get(id(action))
+        if verdict is None:
+            return action, True
+        return replace(action, gate=verdict), verdict.open
+
+    kept, waiting = _sort_writes(plan, judged)
+    return replace(kept, waiting=plan.waiting + waiting)
+
+
+def _sort_writes(plan: Plan, keep: Callable[[Action], tuple[Action, bool]]) -> tuple[Plan, tuple[Action, ...]]:
+    """Each write (create, update, held update) through ``keep``: the action it returns stays in its own list when
+    the flag is True, else it is taken out (returned second, in plan order)."""
     kept: dict[str, list[Action]] = {"create": [], "update": [], "held": []}
-    waiting: list[Action] = []
+    taken: list[Action] = []
     held = set(map(id, plan.held))
     for action in plan.actions + plan.held:
-        verdict = verdicts.get(id(action))
-        marked = replace(action, gate=verdict) if verdict is not None else action
-        if verdict is not None and not verdict.open:
-            waiting.append(marked)
-        else:
+        marked, stays = keep(action)
+        if stays:
             kept["held" if id(action) in held else action.action].append(marked)
-    return replace(
-        plan,
-        creates=tuple(kept["create"]),
-        updates=tuple(kept["update"]),
-        held=tuple(kept["held"]),
-        waiting=plan.waiting + tuple(waiting),
-    )
+        else:
+            taken.append(marked)
+    regrouped = replace(plan, creates=tuple(kept["create"]), updates=tuple(kept["update"]), held=tuple(kept["held"]))
+    return regrouped, tuple(taken)
 
 
 def with_pending_creates(plan: Plan, pending_why: Mapping[tuple[Kind, str], str]) -> Plan:
@@ -329,44 +337,26 @@ def with_image_checks(plan: Plan, checks: Mapping[tuple[str, str], tuple[ImageSt
     ``checks`` maps ``(dockerRepository, dockerImageTag)`` to ``(status, reason)``; images not in it are
     taken to exist.
     """
-    kept: dict[str, list[Action]] = {"create": [], "update": [], "held": []}
-    blocked: list[Action] = []
     findings: list[Finding] = []
-    held = set(map(id, plan.held))
-    for action in plan.actions + plan.held:
+
+    def checked(action: Action) -> tuple[Action, bool]:
         desired = action.desired
         image = f"{desired.docker_repository}:{desired.docker_image_tag}"
         status, reason = checks.get((desired.docker_repository, desired.docker_image_tag), ("exists", ""))
         if status == "missing":
-            blocked.append(action)
-            findings.append(
-                Finding(
-                    "image_missing",
-                    desired.kind,
-                    desired.name,
-                    f"{desired.kind} {desired.name}: image {image} does not exist ({reason}); "
-                    f"'{action.label}' was not sent to Airbyte — fix dockerImageTag in basic_config",
-                )
+            message = (
+                f"{desired.kind} {desired.name}: image {image} does not exist ({reason}); "
+                f"'{action.label}' was not sent to Airbyte — fix dockerImageTag in basic_config"
             )
-            continue
+            findings.append(Finding("image_missing", desired.kind, desired.name, message))
+            return action, False
         if status == "unknown":
-            findings.append(
-                Finding(
-                    "image_unchecked",
-                    desired.kind,
-                    desired.name,
-                    f"{desired.kind} {desired.name}: could not check image {image} ({reason}); writing it anyway",
-                )
-            )
-        kept["held" if id(action) in held else action.action].append(action)
-    return replace(
-        plan,
-        creates=tuple(kept["create"]),
-        updates=tuple(kept["update"]),
-        held=tuple(kept["held"]),
-        blocked=plan.blocked + tuple(blocked),
-        findings=plan.findings + tuple(findings),
-    )
+            message = f"{desired.kind} {desired.name}: could not check image {image} ({reason}); writing it anyway"
+            findings.append(Finding("image_unchecked", desired.kind, desired.name, message))
+        return action, True
+
+    kept, blocked = _sort_writes(plan, checked)
+    return replace(kept, blocked=plan.blocked + blocked, findings=plan.findings + tuple(findings))
 
 
 def with_platform_compatibility(
@@ -374,37 +364,26 @@ def with_platform_compatibility(
 ) -> Plan:
     """Take the updates (held ones too) Airbyte ``airbyte_version`` would refuse by its platform-compatibility
     matrix out of the plan (``blocked``), each with a finding quoting Airbyte's refusal."""
-    kept: dict[str, list[Action]] = {"update": [], "held": []}
-    blocked: list[Action] = []
     findings: list[Finding] = []
-    for key, actions in (("update", plan.updates), ("held", plan.held)):
-        for action in actions:
-            desired = action.desired
-            refused = (
-                refusal(matrix, action.definition_id, desired.docker_image_tag, airbyte_version, edition)
-                if action.definition_id
-                else None
-            )
-            if refused is None:
-                kept[key].append(action)
-                continue
-            blocked.append(action)
-            findings.append(
-                Finding(
-                    "platform_refused",
-                    desired.kind,
-                    desired.name,
-                    f"{desired.kind} {desired.name}: {refused.rstrip('.')}; '{action.label}' was not sent to "
-                    "Airbyte — choose a version this Airbyte supports",
-                )
-            )
-    return replace(
-        plan,
-        updates=tuple(kept["update"]),
-        held=tuple(kept["held"]),
-        blocked=plan.blocked + tuple(blocked),
-        findings=plan.findings + tuple(findings),
-    )
+
+    def allowed(action: Action) -> tuple[Action, bool]:
+        desired = action.desired
+        refused = (
+            refusal(matrix, action.definition_id, desired.docker_image_tag, airbyte_version, edition)
+            if action.action == "update" and action.definition_id
+            else None
+        )
+        if refused is None:
+            return action, True
+        message = (
+            f"{desired.kind} {desired.name}: {refused.rstrip('.')}; '{action.label}' was not sent to "
+            "Airbyte — choose a version this Airbyte supports"
+        )
+        findings.append(Finding("platform_refused", desired.kind, desired.name, message))
+        return action, False
+
+    kept, blocked = _sort_writes(plan, allowed)
+    return replace(kept, blocked=plan.blocked + blocked, findings=plan.findings + tuple(findings))
 
 
 def make_plan(
