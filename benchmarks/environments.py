@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import statistics
 import time
 from collections import Counter
@@ -227,9 +228,7 @@ def _serve(spec: dict[str, Any], pipe: Connection) -> None:
         pipe.send((emulator.url, emulator.workspace_ids[0]))
         while (command := pipe.recv()) != "stop":
             if command == "requests":
-                pipe.send([r.operation for r in emulator.requests] if command == "requests" else None)
-            elif command == "timings":
-                pipe.send([(r.operation, r.seconds) for r in emulator.requests])
+                pipe.send([r.operation for r in emulator.requests])
             elif command == "clear":
                 emulator.clear_requests()
                 pipe.send(None)
@@ -253,8 +252,6 @@ class Airbytes:
 
 @contextmanager
 def airbytes(s: Scenario, size: int, latency: float) -> Iterator[Airbytes]:
-    import os
-
     context = multiprocessing.get_context("fork")
     seed = registry_subset(size)
     pipes, processes = {}, []
@@ -335,8 +332,6 @@ def _shown(counts: Counter[str]) -> str:
 
 
 def bench_environments() -> None:
-    import os
-
     # The connector registry: one file read a run. The platform-compatibility matrix is on the internet, not
     # reachable here: off.
     os.environ["AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL"] = str(RELEASES)
@@ -350,8 +345,6 @@ def bench_environments() -> None:
 
 
 def _requests_and_wall() -> None:
-    import os
-
     s = scenario(633)
     together = write_config("environments", s.config)
     alone = {e.name: write_config(f"alone-{e.name}", s.alone(e.name)) for e in s.environments}
