@@ -45,7 +45,7 @@ from airflow_airbyte_connectors.planning import (
     with_platform_compatibility,
     with_version_changes,
 )
-from airflow_airbyte_connectors.promotion import GateVerdict, judge
+from airflow_airbyte_connectors.promotion import GateVerdict, Upstream, judge
 from airflow_airbyte_connectors.upstream import READS_AT_ONCE, UpstreamDefinition, read_upstreams
 from airflow_airbyte_connectors.urls import without_userinfo
 
@@ -115,6 +115,29 @@ class BuiltPlans:
     @property
     def too_large(self) -> bool:
         return any(built.too_large for built in self.built)
+
+
+class UpstreamReads:
+    """The promotion gate's reads of each upstream Airbyte, once per plan: environments promoting from the same one
+    (eu and us from prod) are judged by one search per definition there and one jobs read per connection."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._read: dict[tuple[str, UpstreamDefinition], Upstream] = {}
+
+    def read(
+        self, hook: AirbyteDefinitionsHook, environment: str, definitions: Sequence[UpstreamDefinition]
+    ) -> dict[UpstreamDefinition, Upstream]:
+        """:func:`upstream.read_upstreams`, reading only what an earlier call for ``environment`` did not."""
+        with self._guard:
+            lock = self._locks.setdefault(environment, threading.Lock())
+        with lock:  # a second environment waits for the first's reads, then reads only what they left out
+            missing = [d for d in definitions if (environment, d) not in self._read]
+            if missing:
+                for definition, upstream in read_upstreams(hook, environment, missing).items():
+                    self._read[(environment, definition)] = upstream
+            return {d: self._read[(environment, d)] for d in definitions}
 
 
 class SharedReads:
@@ -227,7 +250,9 @@ def build_plans(
     read = [e for e in desired.environments if e in planned or any(p.promote_from == e.name for p in planned)]
     moment = now or _utc_now()
     with ThreadPoolExecutor(max_workers=min(ENVIRONMENTS_AT_ONCE, len(read)), thread_name_prefix="env") as pool:
-        readings = dict(zip([e.name for e in read], pool.map(_read_environment, read), strict=True))
+        readings = dict(
+            zip([e.name for e in read], pool.map(lambda e: _read_environment(e, desired), read), strict=True)
+        )
         reached = {name: r for name, r in readings.items() if isinstance(r, _Reading)}
         problems = same_airbyte({name: reading.instance_id for name, reading in reached.items()})
         if problems:
@@ -239,11 +264,11 @@ def build_plans(
                 {n: replace(r, since=versions_since(r.hook, r.listing, moment)) for n, r in reached.items()}
             )
         pending = {
-            env.name: _pending_of(pending_creates, desired.for_environment(env.name), reached[env.name])
+            env.name: _pending_of(pending_creates, reached[env.name])
             for env in planned
             if pending_creates is not None and env.name in reached
         }
-        shared = SharedReads()
+        shared, upstream_reads = SharedReads(), UpstreamReads()
 
         def plan_environment(env: Environment) -> BuiltPlan | EnvironmentFailure:
             reading = readings[env.name]
@@ -259,6 +284,8 @@ def build_plans(
                     apply_held=apply_held,
                     pending_creates=(lambda *_: pending[env.name]) if env.name in pending else None,
                     shared=shared,
+                    upstream_reads=upstream_reads,
+                    write_limit=write_limit,
                     now=moment,
                 )
             except ConfigError:
@@ -266,12 +293,12 @@ def build_plans(
             except Exception as exc:
                 return EnvironmentFailure(env, describe_failure(env, exc))
 
-        def with_impact(built: BuiltPlan, plan: Plan) -> BuiltPlan | EnvironmentFailure:
+        def with_workspace(built: BuiltPlan, plan: Plan) -> BuiltPlan | EnvironmentFailure:
             assert built.environment is not None
             try:
                 if plan.actions or plan.held:
                     built.hook.get_workspace_id()  # the writes' workspace, resolved here: one Airbyte failing alone
-                return replace(built, plan=assess_impact(built.hook, plan))
+                return replace(built, plan=plan)
             except Exception as exc:
                 return EnvironmentFailure(built.environment, describe_failure(built.environment, exc))
 
@@ -283,7 +310,7 @@ def build_plans(
             # The image check for every environment at once: an image wanted in five is asked about once.
             checked = dict(zip(map(id, built), check_images_of([b.plan for b in built]), strict=True))
             results = list(
-                pool.map(lambda r: with_impact(r, checked[id(r)]) if isinstance(r, BuiltPlan) else r, results)
+                pool.map(lambda r: with_workspace(r, checked[id(r)]) if isinstance(r, BuiltPlan) else r, results)
             )
     failed = tuple(r for r in results if isinstance(r, EnvironmentFailure))
     for failure in failed:
@@ -313,13 +340,11 @@ def read_current(hook: AirbyteDefinitionsHook) -> dict[Kind, list[dict[str, Any]
     return {kind: hook.list_definitions(kind) for kind in KINDS}
 
 
-def _pending_of(
-    pending_creates: PendingCreatesOf | None, desired: ConnectorsConfig, reading: _Reading
-) -> Mapping[tuple[Kind, str], str]:
+def _pending_of(pending_creates: PendingCreatesOf | None, reading: _Reading) -> Mapping[tuple[Kind, str], str]:
     """The creates an earlier run may still be committing in one environment's Airbyte."""
     assert pending_creates is not None
     shown = {(kind, repository) for kind, repository, _ in reading.listing}
-    wanted = {(a.kind, a.desired.docker_repository) for a in make_plan(desired, reading.current).creates}
+    wanted = {(a.kind, a.desired.docker_repository) for a in reading.compared.creates}
     return pending_creates(reading.hook, shown, wanted)
 
 
@@ -336,6 +361,9 @@ class _Reading:
     hook: AirbyteDefinitionsHook
     instance_id: str
     current: dict[Kind, list[dict[str, Any]]]
+    # Its config compared with ``current`` (planning.make_plan), in its reading thread: the pending creates are
+    # looked up from it in the run's own thread, and its plan starts from it.
+    compared: Plan
     # Since when it runs each definition's tag (recorded inside Airflow; empty: not known).
     since: Mapping[tuple[Kind, str], datetime] = field(default_factory=dict)
 
@@ -345,13 +373,14 @@ class _Reading:
         return [(kind, read["dockerRepository"], read["dockerImageTag"]) for kind in current for read in current[kind]]
 
 
-def _read_environment(environment: Environment) -> _Reading | EnvironmentFailure:
+def _read_environment(environment: Environment, desired: ConnectorsConfig) -> _Reading | EnvironmentFailure:
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
 
     try:
         hook = AirbyteDefinitionsHook(environment.conn_id)
         current = read_current(hook)
-        return _Reading(hook, hook.instance_id, current)
+        compared = make_plan(desired.for_environment(environment.name), current)
+        return _Reading(hook, hook.instance_id, current, compared)
     except Exception as exc:  # one environment unreachable: its part fails, the others go on
         return EnvironmentFailure(environment, describe_failure(environment, exc))
 
@@ -366,9 +395,15 @@ def _plan_environment(
     apply_held: bool,
     pending_creates: PendingCreatesOf | None,
     shared: SharedReads,
+    upstream_reads: UpstreamReads,
+    write_limit: int | None,
     now: datetime,
 ) -> BuiltPlan:
-    """One environment's plan up to the image check: its own config, the promotion gate, its labels."""
+    """One environment's plan up to the image check: its own config, the promotion gate, the impact, its labels.
+
+    The gate reads the upstream Airbyte and the impact this environment's: both at the same time, so a gated
+    environment takes about as long as one without a gate. The impact is read for every version move, also those
+    the gate keeps waiting (what moves when it opens), as one Airbyte alone reads it; not past ``write_limit``."""
     name = environment.name
     upstream_name = environment.promote_from
     entries = [d for kind in KINDS for d in desired.of_kind(kind) if d.applies_in(name)]
@@ -390,14 +425,25 @@ def _plan_environment(
 
     def gate(plan: Plan) -> Plan:
         plan = replace(plan, findings=plan.findings + tuple(notes))
-        if environment.promote_from is None or upstream is None:
-            return plan
         judged = [
             a
             for a in plan.actions + plan.held
             if a.gated_tag_move and (a.kind, a.desired.docker_repository) not in exceptions
         ]
-        return with_gates(plan, _verdicts(environment, judged, upstream, now=now))
+        too_large = write_limit is not None and len(plan.actions) + len(plan.held) > write_limit  # the run stops
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="impact") as side:
+            impact = None if too_large else side.submit(assess_impact, reading.hook, plan)
+            verdicts = (
+                _verdicts(environment, judged, upstream, upstream_reads, now=now)
+                if environment.promote_from is not None and upstream is not None
+                else {}
+            )
+            assessed = impact.result() if impact is not None else plan
+        # assess_impact gives each update a new Action, in the same order: the verdicts follow them.
+        before, after = plan.actions + plan.held, assessed.actions + assessed.held
+        return with_gates(
+            assessed, {id(a): verdicts[id(b)] for b, a in zip(before, after, strict=True) if id(b) in verdicts}
+        )
 
     built = _plan_one(
         desired.for_environment(name),
@@ -410,6 +456,7 @@ def _plan_environment(
         shared=shared,
         gate=gate,
         checks=False,
+        compared=reading.compared,
     )
     return replace(built, plan=with_environment(built.plan, name))
 
@@ -428,7 +475,12 @@ def _exception_notes(environment: str, entries: Sequence[DesiredDefinition]) -> 
 
 
 def _verdicts(
-    environment: Environment, actions: Sequence[Action], upstream: _Reading | EnvironmentFailure, *, now: datetime
+    environment: Environment,
+    actions: Sequence[Action],
+    upstream: _Reading | EnvironmentFailure,
+    upstream_reads: UpstreamReads,
+    *,
+    now: datetime,
 ) -> dict[int, GateVerdict]:
     """The gate's verdict on each of ``actions`` (writes into ``environment``), judged by what the environment it
     promotes from runs and its connections' syncs there."""
@@ -452,7 +504,7 @@ def _verdicts(
         # Syncs are read only where the upstream runs the tag wanted: other verdicts do not depend on them.
         since = upstream.since.get(definition) if tag == action.desired.docker_image_tag else None
         wanted[id(action)] = UpstreamDefinition(action.kind, definition_id, tag, since)
-    upstreams = read_upstreams(upstream.hook, where, list(dict.fromkeys(wanted.values())))
+    upstreams = upstream_reads.read(upstream.hook, where, list(dict.fromkeys(wanted.values())))
     soak = environment.soak or timedelta(0)
     return {
         key: judge(
@@ -479,10 +531,12 @@ def _plan_one(
     shared: SharedReads,
     gate: Callable[[Plan], Plan] | None = None,
     checks: bool = True,
+    compared: Plan | None = None,
 ) -> BuiltPlan:
-    """The plan steps for one Airbyte, from its listing ``current``. ``gate``: the promotion gate (environments);
-    ``checks``: also check images and read the impact (a caller planning several Airbytes does both for all)."""
-    plan = make_plan(desired, current)
+    """The plan steps for one Airbyte, from its listing ``current``. ``gate``: the promotion gate and the impact
+    (environments); ``checks``: also check images and read the impact (a caller planning several Airbytes checks the
+    images of all at once); ``compared``: ``make_plan(desired, current)``, when already made."""
+    plan = make_plan(desired, current) if compared is None else compared
     if pending_creates is not None:
         shown = {(kind, read["dockerRepository"]) for kind, reads in current.items() for read in reads}
         wanted = {(a.kind, a.desired.docker_repository) for a in plan.creates}

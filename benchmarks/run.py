@@ -21,6 +21,7 @@ from importlib.metadata import version
 from common import HERE, REPO, WORK, results
 from creates import bench_creates
 from dag_runs import bench_dag_runs
+from environments import bench_environments
 from fan_out import bench_fan_out
 from parse_cost import bench_parse
 from plan_scale import bench_growth, bench_registry_plan
@@ -36,6 +37,7 @@ GROUPS: dict[str, Callable[[], None]] = {
     "outdated": bench_outdated,
     "outdated_hostile": bench_outdated_hostile,
     "creates": bench_creates,
+    "environments": bench_environments,
 }
 
 

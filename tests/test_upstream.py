@@ -278,3 +278,37 @@ class TestManyDefinitions:
             assert read_upstreams(hook(), "staging", wanted, pool=one) == many
         assert emu.most_in_flight == 1
         assert len(many[wanted[0]].connection_names) == 10
+
+
+class TestEnvironmentsPromotingFromOne:
+    """eu and us promote from prod: one plan reads prod once for both gates (plan_builder.UpstreamReads)."""
+
+    def test_two_gates_at_once_read_the_upstream_once(self, staging):
+        from airflow_airbyte_connectors.plan_builder import UpstreamReads
+
+        staging.syncs(staging.warehouse, ("succeeded", 1))
+        staging.syncs(staging.lake, ("succeeded", 2))
+        github = staging.definition("source", GITHUB)
+        staging.emu.clear_requests()
+        shared = UpstreamReads()
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            eu, us = pool.map(lambda _: shared.read(hook(), "staging", [github]), range(2))
+
+        assert eu == us and verdict(eu[github]).open
+        assert reads(staging.emu) == {"sources/search": 1, "connections/list": 2, "jobs/list": 2}
+
+    def test_a_second_gate_reads_only_what_the_first_did_not(self, staging):
+        from airflow_airbyte_connectors.plan_builder import UpstreamReads
+
+        github, pokeapi = staging.definition("source", GITHUB), staging.definition("source", POKEAPI)
+        shared = UpstreamReads()
+        first = shared.read(hook(), "staging", [github])
+        staging.emu.clear_requests()
+
+        second = shared.read(hook(), "staging", [github, pokeapi])
+
+        assert second[github] is first[github]
+        # PokeAPI's search, its workspace's connections, its one connection's jobs.
+        assert reads(staging.emu) == {"sources/search": 1, "connections/list": 1, "jobs/list": 1}
+        assert second == read_upstreams(hook(), "staging", [github, pokeapi])

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, overload
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
@@ -73,9 +73,11 @@ CREATE_TAKES_SPEC_SINCE = (2, 1, 0)
 
 AuthType = Literal["none", "bearer", "basic"]
 
-# One bearer token per process and server, shared by every hook instance (mapped tasks, retries).
+# One bearer token per process and server, shared by every hook instance (mapped tasks, retries). Each server's
+# token is asked for under its own lock: hooks of several Airbytes (environments) do not wait for each other's.
 _token_cache: dict[tuple[str, str], str] = {}
-_token_lock = threading.Lock()
+_token_lock = threading.Lock()  # guards _token_locks
+_token_locks: dict[tuple[str, str], threading.Lock] = {}
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,30 @@ def host_credentials(host: str) -> tuple[str, str] | None:
     if "@" not in parts.netloc:
         return None
     return unquote(parts.username or ""), unquote(parts.password or "")
+
+
+class _read_once(Generic[T]):  # noqa: N801 - used as a decorator, like cached_property
+    """``functools.cached_property`` for what a hook reads from its Airbyte, without the lock Python 3.11 holds
+    around every instance's first read: the hooks of five environments reading their Airbytes at once would wait for
+    each other, one request each. A hook is read from one thread at a time until it holds these."""
+
+    def __init__(self, read: Callable[[Any], T]):
+        self._read = read
+        self.__doc__ = read.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> _read_once[T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> T: ...
+    def __get__(self, instance: object | None, owner: type | None = None) -> T | _read_once[T]:
+        if instance is None:
+            return self
+        # The value goes into the instance's __dict__, which wins over this descriptor from then on.
+        value = instance.__dict__[self._name] = self._read(instance)
+        return value
 
 
 class AirbyteDefinitionsHook(BaseHook):
@@ -262,7 +288,7 @@ class AirbyteDefinitionsHook(BaseHook):
     def api_url(self, operation: str) -> str:
         return f"{self.client_settings.root_url}/api/v1/{operation}"
 
-    @cached_property
+    @_read_once
     def instance_id(self) -> str:
         """Which Airbyte this is, whichever URL reaches it: ``deployment <id>`` from ``deployment/metadata``.
 
@@ -285,7 +311,7 @@ class AirbyteDefinitionsHook(BaseHook):
         )
         return instance_url(self.client_settings.root_url)
 
-    @cached_property
+    @_read_once
     def instance(self) -> InstanceInfo:
         """Version, edition and default organization/workspace from ``GET instance_configuration`` (anonymous
         in Airbyte; read once per hook). Where Airbyte refuses the call (4xx but 401/429), all None."""
@@ -691,6 +717,8 @@ class AirbyteDefinitionsHook(BaseHook):
         cfg = self.client_settings
         key = (cfg.root_url, cfg.client_id or "")
         with _token_lock:
+            lock = _token_locks.setdefault(key, threading.Lock())
+        with lock:
             token = _token_cache.get(key)
             if token is None:
                 # Asking for a token changes nothing in Airbyte: retried like a read.
@@ -700,8 +728,11 @@ class AirbyteDefinitionsHook(BaseHook):
 
     def _forget_token(self) -> None:
         cfg = self.client_settings
+        key = (cfg.root_url, cfg.client_id or "")
         with _token_lock:
-            _token_cache.pop((cfg.root_url, cfg.client_id or ""), None)
+            lock = _token_locks.setdefault(key, threading.Lock())
+        with lock:
+            _token_cache.pop(key, None)
 
     def _fetch_token(self, timeout: float, budget_end: float) -> str:
         cfg = self.client_settings

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 import pytest
 import requests
@@ -25,7 +30,7 @@ from airflow_airbyte_connectors.testing import AirbyteEmulator, Faults
 from airflow_airbyte_connectors.testing.errors import ApiError
 from airflow_airbyte_connectors.testing.local_server import LocalServer
 from airflow_airbyte_connectors.testing.trickle import TricklingAirbyte
-from tests.support import CLIENT_SECRET, CUSTOM_SOURCE, REGISTRY, add_custom_source, connection_uri
+from tests.support import CLIENT_ID, CLIENT_SECRET, CUSTOM_SOURCE, REGISTRY, add_custom_source, connection_uri
 
 
 def hook(**kwargs) -> AirbyteDefinitionsHook:
@@ -240,6 +245,23 @@ class TestInstanceIdentity:
         )
         assert hook().instance_id == by_ip == f"deployment {emu.deployment_id}"
         assert emu.contract_violations == []
+
+    def test_hooks_of_two_airbytes_ask_their_tokens_and_ids_at_the_same_time(self, emulator, monkeypatch):
+        """Environments read their Airbytes at once: no lock shared by every hook is held while one of them asks."""
+        at_once = _AtOnce()
+        emus = [
+            emulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, emulator_class=_SlowFirstReads) for _ in "ab"
+        ]
+        for name, emu in zip("ab", emus, strict=True):
+            emu.at_once = at_once
+            monkeypatch.setenv(f"AIRFLOW_CONN_AIRBYTE_{name.upper()}", connection_uri(emu))
+        hooks = [AirbyteDefinitionsHook(f"airbyte_{name}", read_timeout=5) for name in "ab"]
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            ids = list(pool.map(lambda h: (h.instance.version, h.instance_id), hooks))
+
+        assert ids == [("2.0.0", f"deployment {emu.deployment_id}") for emu in emus]
+        assert at_once.most == {"applications/token": 2, "deployment/metadata": 2, "instance_configuration": 2}
 
     @pytest.mark.parametrize("status", [403, 404])
     @pytest.mark.allow_contract_violations
@@ -719,3 +741,40 @@ class TestSyncJobs:
         with pytest.raises(ValueError, match=message):
             hook().list_sync_jobs(CONNECTION, **arguments)
         assert emu.requests == []
+
+
+class _AtOnce:
+    """The most requests of each operation answered at the same time, across emulators."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now: Counter[str] = Counter()
+        self.most: Counter[str] = Counter()
+
+
+class _SlowFirstReads(AirbyteEmulator):
+    """A token, ``instance_configuration`` and ``deployment/metadata`` each take 0.3 s, counted in ``at_once``."""
+
+    at_once: _AtOnce
+
+    def _slowly(self, operation: str, answer: Callable[[], Any]) -> Any:
+        with self.at_once.lock:
+            self.at_once.now[operation] += 1
+            self.at_once.most[operation] = max(self.at_once.most[operation], self.at_once.now[operation])
+        try:
+            time.sleep(0.3)
+            return answer()
+        finally:
+            with self.at_once.lock:
+                self.at_once.now[operation] -= 1
+
+    def handle(self, path, headers, raw_body):
+        operation = path.removeprefix("/api/v1/")
+        if operation in ("applications/token", "deployment/metadata"):
+            return self._slowly(operation, lambda: super(_SlowFirstReads, self).handle(path, headers, raw_body))
+        return super().handle(path, headers, raw_body)
+
+    def handle_get(self, path):
+        if path == "/api/v1/instance_configuration":
+            return self._slowly("instance_configuration", lambda: super(_SlowFirstReads, self).handle_get(path))
+        return super().handle_get(path)
