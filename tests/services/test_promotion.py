@@ -60,7 +60,7 @@ def airbytes(emulator) -> dict[str, AirbyteEmulator]:
 
 def deployment_env(tmp_path: Path, airbytes: dict[str, AirbyteEmulator]) -> tuple[Path, dict[str, str]]:
     """The DAGs folder and the environment both executors share: basic_config names staging and prod (soak 2 s,
-    one successful sync), each Airbyte its Connection."""
+    one successful sync). Their Connections are made over REST (:func:`add_connections`)."""
     dags = tmp_path / "dags"
     dags.mkdir()
     shutil.copy(REPO_ROOT / "dags" / "create_connectors.py", dags)
@@ -75,7 +75,6 @@ def deployment_env(tmp_path: Path, airbytes: dict[str, AirbyteEmulator]) -> tupl
         "AIRFLOW__AIRBYTE_CONNECTORS__PLATFORM_COMPATIBILITY_URL": "",
         # Only the runs this test triggers: no hourly promotion run may start in between.
         "AIRFLOW__AIRBYTE_CONNECTORS__PROMOTION_SCHEDULE": "",
-        **{f"AIRFLOW_CONN_AIRBYTE_{name.upper()}": connection_uri(emu) for name, emu in airbytes.items()},
     }
 
 
@@ -155,8 +154,17 @@ def versions_since(airflow: Airflow, kind: str, repository: str) -> list[dict[st
     ]
 
 
+def add_connections(promotion: Promotion) -> None:
+    """Each Airbyte's Connection in Airflow's metadata database, as made in the UI: the tasks look them up through
+    Airflow's API (prepare reads the environments in threads of its own), not in their environment."""
+    for name, emu in promotion.airbytes.items():
+        connection = json.loads(connection_uri(emu))
+        promotion.airflow.api("POST", "connections", json={"connection_id": f"airbyte_{name}", **connection})
+
+
 def promote(promotion: Promotion) -> None:
     airflow, staging, prod = promotion.airflow, promotion.airbytes["staging"], promotion.airbytes["prod"]
+    add_connections(promotion)
     wait_for(f"{DAG_ID} to be parsed", lambda: airflow.api("GET", f"dags/{DAG_ID}"))
     airflow.api("PATCH", f"dags/{DAG_ID}", json={"is_paused": False})
 
