@@ -234,9 +234,9 @@ def build_plans(
         if problems:
             raise ConfigError(str(path), [f"connectors.environments: {problem}" for problem in problems])
         # Airflow's Variables (the records of versions seen and of pending creates) are read in this thread: a task
-        # reaches them through its supervisor, which other threads cannot talk to.
-        # Only the definitions basic_config names: a gate judges nothing else, and each record is a round trip to
-        # Airflow's API per run (an Airbyte lists 600 definitions and more).
+        # reaches them through its supervisor, which other threads cannot talk to. Only the definitions basic_config
+        # names are recorded: a gate judges nothing else, and each record costs a round trip to Airflow's API per run
+        # (an Airbyte lists 600 definitions and more).
         if versions_since is not None:
             named = {(kind, d.docker_repository) for kind in KINDS for d in desired.of_kind(kind)}
             readings.update(
