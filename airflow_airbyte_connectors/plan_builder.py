@@ -64,7 +64,8 @@ PendingCreatesOf = Callable[
     ["AirbyteDefinitionsHook", Set[tuple[Kind, str]], Set[tuple[Kind, str]]], Mapping[tuple[Kind, str], str]
 ]
 # Since when one Airbyte runs each definition's tag, ``(kind, dockerRepository) → since``, given every definition
-# it lists ``(kind, dockerRepository, tag)`` and now (promotion_records.VersionsSeen.observe_all inside Airflow).
+# it lists that basic_config names ``(kind, dockerRepository, tag)`` and now (promotion_records.VersionsSeen.observe_all
+# inside Airflow).
 VersionsSinceOf = Callable[
     ["AirbyteDefinitionsHook", Sequence[tuple[Kind, str, str]], datetime], Mapping[tuple[Kind, str], datetime]
 ]
@@ -208,8 +209,8 @@ def build_plans(
     An environment that cannot be read fails alone (:class:`EnvironmentFailure`): the others are planned. Two
     environments that are one Airbyte, or an unknown ``environment``, stop everything before any write.
 
-    ``versions_since``: since when each Airbyte runs each tag (inside Airflow, recorded as it is seen); None: not
-    known, so every gate waits ("not yet seen by a run").
+    ``versions_since``: since when each Airbyte runs each tag of the definitions basic_config names (inside Airflow,
+    recorded as it is seen); None: not known, so every gate waits ("not yet seen by a run").
     """
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
 
@@ -258,10 +259,16 @@ def build_plans(
         if problems:
             raise ConfigError(str(path), [f"connectors.environments: {problem}" for problem in problems])
         # Airflow's Variables (the records of versions seen and of pending creates) are read in this thread: a task
-        # reaches them through its supervisor, which other threads cannot talk to.
+        # reaches them through its supervisor, which other threads cannot talk to. Only the definitions basic_config
+        # names are recorded: a gate judges nothing else, and each record costs a round trip to Airflow's API per run
+        # (an Airbyte lists 600 definitions and more).
         if versions_since is not None:
+            named = {(kind, d.docker_repository) for kind in KINDS for d in desired.of_kind(kind)}
             readings.update(
-                {n: replace(r, since=versions_since(r.hook, r.listing, moment)) for n, r in reached.items()}
+                {
+                    n: replace(r, since=versions_since(r.hook, [e for e in r.listing if e[:2] in named], moment))
+                    for n, r in reached.items()
+                }
             )
         pending = {
             env.name: _pending_of(pending_creates, reached[env.name])

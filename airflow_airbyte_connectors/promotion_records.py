@@ -4,7 +4,8 @@ The gate (``promotion.py``) lets a tag into an environment once the environment 
 enough, counted from when this project wrote the tag there or a run first saw the environment at it: a tag set by
 hand in Airbyte is seen at the next run. One record per Airbyte instance (``AirbyteDefinitionsHook.instance_id``,
 as for pending creates: one Airbyte whatever URL reaches it), kind and dockerRepository holds the tag, ``since``
-(UTC, ISO seconds) and how it was learned: ``written`` by this project or ``seen`` by a run.
+(UTC, ISO seconds) and how it was learned: ``written`` by this project or ``seen`` by a run. Only the definitions
+basic_config names are recorded: inside Airflow each record costs a task a round trip to Airflow's API per run.
 
 A record that cannot be believed never stops a run: an unreadable one is taken as seen now, and a ``since`` more
 than an hour ahead as now. A gate then waits longer, which is the safe side.

@@ -175,6 +175,16 @@ class TestPromotion:
         # staging was written at 1.9.2; prod was seen at 1.9.0 (two Airbytes, two records)
         assert github == {("1.9.2", "written"), (SHIPPED, "seen")}
 
+    def test_only_the_definitions_basic_config_names_are_recorded(self, airbytes, write_config):
+        # Each record is a round trip from the task to Airflow's API, every run: an Airbyte lists 600 definitions.
+        write_config(environments_config(GITHUB))
+        assert run_dag().state == "success"
+        assert run_dag().state == "success"
+
+        records = [json.loads(raw) for raw in variables_under(promotion_records.PREFIX).values()]
+        assert len(records) == 2 and {r["dockerRepository"] for r in records} == {REPOSITORY}
+        assert len({r["instance"] for r in records}) == 2
+
 
 class TestRollbackAndExceptions:
     def test_a_move_down_is_not_gated(self, airbytes, write_config, monkeypatch):
