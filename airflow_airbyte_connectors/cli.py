@@ -2,7 +2,10 @@
 
 - ``validate PATH``: checks the file, no network. Exit 0 valid, 1 invalid.
 - ``plan PATH``: reads Airbyte through the same hook and Airflow Connection as the DAG and prints the plan
-  the DAG would make; writes nothing. Exit 0 in step, 2 changes pending, 1 on any error or conflict.
+  the DAG would make; writes nothing. Exit 0 in step, 2 changes pending, 1 on any error or conflict. With
+  ``connectors.environments``, every environment's (or ``--environment NAME``'s), each with its own connection.
+- ``environments PATH``: each definition in each environment: the tag there, the tag wanted, and what stands
+  between them (the promotion gate, a hold, ...). Exit 0 all in step, 2 something waits or drifts, 1 error.
 - ``outdated PATH``: what is newer for each definition and what its version policy proposes (connector
   registry + image registries; Airbyte too with ``--conn-id``). Exit 0 nothing to propose, 2 proposals, 1 error.
 - ``bump PATH [--write]``: the proposals applied to the file's ``dockerImageTag`` values only (a unified diff,
@@ -23,16 +26,21 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import unquote, urlsplit
 
-from airflow_airbyte_connectors.configs import ConfigError, get_configs
-from airflow_airbyte_connectors.plan_output import format_plan, plan_markdown
+from airflow_airbyte_connectors.configs import ConfigError, ConnectorsConfig, get_configs
+from airflow_airbyte_connectors.environments import unknown_environment
+from airflow_airbyte_connectors.kinds import Kind
+from airflow_airbyte_connectors.plan_output import escape_markdown, format_plan, plan_markdown
+from airflow_airbyte_connectors.planning import Finding
 
 if TYPE_CHECKING:
+    from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
     from airflow_airbyte_connectors.outdated import Outdated
+    from airflow_airbyte_connectors.plan_builder import BuiltPlans
 
 PROG = "airbyte-connectors"
 FORMATS = ("text", "markdown", "json")
@@ -55,7 +63,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Check a basic_config and plan it against Airbyte, writing nothing.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{validate,plan,outdated,bump}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{validate,plan,environments,outdated,bump}"
+    )
 
     validate = commands.add_parser("validate", help="check a basic_config file (no network); exit 0 valid, 1 not")
     validate.add_argument("path", help="the basic_config YAML file")
@@ -66,9 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("path", help="the basic_config YAML file")
     plan.add_argument(
-        "--conn-id", help="the Airflow Connection to Airbyte (default: [airbyte_connectors] conn_id, airbyte_default)"
+        "--conn-id",
+        help="the Airflow Connection to Airbyte (default: [airbyte_connectors] conn_id, airbyte_default); "
+        "not with connectors.environments, where each environment names its own",
+    )
+    plan.add_argument(
+        "--environment", metavar="NAME", help="plan only this environment of connectors.environments (default: all)"
     )
     plan.add_argument("--format", choices=FORMATS, default="text", help="output (default text)")
+
+    environments = commands.add_parser(
+        "environments",
+        help="each definition in each environment: tag now, tag wanted, the promotion gate; exit 0 all in step, "
+        "2 something waits or drifts, 1 error",
+    )
+    environments.add_argument("path", help="the basic_config YAML file (with connectors.environments)")
+    environments.add_argument("--format", choices=FORMATS, default="text", help="output (default text)")
 
     outdated = commands.add_parser(
         "outdated",
@@ -127,7 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _outdated(args.path, args.conn_id, args.airbyte_version, args.format, args.today or date.today())
         if args.command == "bump":
             return _bump(args.path, args.write, args.conn_id, args.airbyte_version, args.today or date.today())
-        return _plan(args.path, args.conn_id, args.format)
+        if args.command == "environments":
+            return _environments(args.path, args.format)
+        return _plan(args.path, args.conn_id, args.environment, args.format)
     except CliError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
@@ -152,48 +177,179 @@ def _validate(path: str) -> int:
     return EXIT_OK
 
 
-def _plan(path: str, conn_id: str | None, output: str) -> int:
+def _plan(path: str, conn_id: str | None, environment: str | None, output: str) -> int:
+    config = _load_config(path)
+    if config.environments and conn_id is not None:
+        raise CliError(f"--conn-id: {_each_names_its_conn_id(path, config)}; leave --conn-id out")
+    if environment is not None:
+        declared = {e.name for e in config.environments}
+        if not declared:
+            raise CliError(f"--environment {environment}: basic_config {path} has no connectors.environments")
+        if environment not in declared:
+            raise CliError(f"--environment: {unknown_environment(environment, declared)}")
+    plans, notes = _build_plans(path, conn_id, environment)
+
+    from airflow_airbyte_connectors.plan_builder import airbyte_instance, plan_document
+
+    if output == "json":
+        # The same document as the DAG's prepare keeps; nothing is written, so no Asset is named.
+        document = plan_document(plans, dry_run=True, definitions_assets=False, notes=notes)
+        print(json.dumps(document.to_json(), indent=2, ensure_ascii=False))
+    elif not plans.environments:
+        (built,) = plans.built
+        instance, root_url = airbyte_instance(built).describe(), built.hook.client_settings.root_url
+        if output == "markdown":
+            print(plan_markdown(built.plan, airbyte=instance), end="")
+        else:
+            print(f"Plan against Airbyte at {root_url} — {instance} (nothing is written):")
+            print(format_plan(built.plan))
+    else:
+        print(_environment_sections(plans, notes, markdown=output == "markdown"), end="")
+    sys.stdout.flush()
+
+    problems = [f"environment {f.environment.name} could not be planned: {f.error}" for f in plans.failed]
+    for built in plans.built:
+        plan, where = built.plan, f"{built.environment.name}: " if built.environment else ""
+        if plan.conflicts:
+            # The DAG fails its run on these (no write is made for the entry), so CI must fail too.
+            count = len(plan.conflicts)
+            problems.append(
+                f"{where}{count} conflict{'s need' if count != 1 else ' needs'} a person, nothing would be written "
+                f"for {'them' if count != 1 else 'it'}: " + "; ".join(f.message for f in plan.conflicts)
+            )
+        if plan.blocked:
+            # The DAG's run fails on these too: an image tag that does not exist, or a version Airbyte refuses.
+            from airflow_airbyte_connectors.plan_document import BLOCKING_CATEGORIES
+
+            problems.append(where + "; ".join(f.message for f in plan.findings if f.category in BLOCKING_CATEGORIES))
+    if problems:
+        raise CliError("; ".join(problems))
+    # Held and waiting changes are pending too: Airbyte is not yet what basic_config says.
+    pending = any(b.plan.actions or b.plan.held or b.plan.waiting or b.plan.pending for b in plans.built)
+    return EXIT_CHANGES if pending else EXIT_OK
+
+
+def _environments(path: str, output: str) -> int:
+    config = _load_config(path)
+    if not config.environments:
+        raise CliError(
+            f"basic_config {path} has no connectors.environments: `{PROG} plan {path}` shows its one Airbyte"
+        )
+    plans, notes = _build_plans(path, None, None)
+
+    from airflow_airbyte_connectors.environment_matrix import format_matrix, matrix_markdown, matrix_of
+    from airflow_airbyte_connectors.plan_builder import plan_document
+
+    matrix = matrix_of(plan_document(plans, dry_run=True, definitions_assets=False, notes=notes))
+    if output == "json":
+        print(json.dumps(matrix.to_json(), indent=2, ensure_ascii=False))
+    elif output == "markdown":
+        print(matrix_markdown(matrix), end="")
+    else:
+        print(format_matrix(matrix))
+    sys.stdout.flush()
+    if matrix.errors:
+        raise CliError("; ".join(matrix.errors))
+    return EXIT_OK if matrix.in_step else EXIT_CHANGES
+
+
+def _load_config(path: str) -> ConnectorsConfig:
+    """basic_config, checked before anything is read from Airbyte."""
+    try:
+        return get_configs("connectors", path=path)
+    except ConfigError as exc:
+        raise CliError(_config_problems(exc)) from None
+
+
+def _each_names_its_conn_id(path: str, config: ConnectorsConfig) -> str:
+    named = ", ".join(f"{e.name}: {e.conn_id}" for e in config.environments)
+    return f"basic_config {path} has connectors.environments, each naming its connection ({named})"
+
+
+def _build_plans(path: str, conn_id: str | None, environment: str | None) -> tuple[BuiltPlans, list[Finding]]:
+    """Plan every environment (or ``environment``, or the one Airbyte of ``conn_id``) as the DAG's prepare does,
+    with since when each Airbyte runs each version as far as Airflow's database tells; and the notes on the whole
+    plan (why that could not be read)."""
     _quiet_airflow()
     # Imported here so that `validate` never imports Airflow.
     from airflow_airbyte_connectors import settings
-    from airflow_airbyte_connectors.plan_builder import build_plan
+    from airflow_airbyte_connectors.plan_builder import build_plans
 
-    conn_id = conn_id or settings.conn_id()
+    records = _RecordedSince()
     try:
-        # The same steps as the DAG's prepare: what each change means, what is held, images, impact.
-        built = build_plan(conn_id=conn_id, config_path=path)
+        # The same steps as the DAG's prepare: what each change means, what is held, the gate, images, impact.
+        plans = build_plans(conn_id=conn_id, config_path=path, environment=environment, versions_since=records)
     except ConfigError as exc:
         raise CliError(_config_problems(exc)) from None
     except Exception as exc:
-        raise CliError(_describe_airbyte_error(exc, conn_id)) from None
-
-    from airflow_airbyte_connectors.plan_document import BLOCKING_CATEGORIES, AirbyteInstance, PlanDocument
-
-    plan, root_url = built.plan, built.hook.client_settings.root_url
-    instance = AirbyteInstance(version=built.hook.instance.version, edition=built.hook.instance.edition)
-    if output == "json":
-        document = PlanDocument.of(
-            plan, dry_run=True, airbyte_url=root_url, airbyte=instance, config_digest=built.config_digest
+        raise CliError(_describe_airbyte_error(exc, conn_id or settings.conn_id())) from None
+    gated = any(built.environment is not None and built.environment.promote_from for built in plans.built)
+    notes = []
+    if records.problem is not None and gated:
+        notes.append(
+            Finding(
+                "promotion_records",
+                None,
+                "",
+                "since when each environment runs each version is recorded by create_connectors runs in Airflow's "
+                f"database, which this command could not read: {records.problem}; the promotion gates are judged "
+                "without it (a version is taken as not yet seen by a run)",
+            )
         )
-        print(json.dumps(document.to_json(), indent=2, ensure_ascii=False))
-    elif output == "markdown":
-        print(plan_markdown(plan, airbyte=instance.describe()), end="")
-    else:
-        print(f"Plan against Airbyte at {root_url} — {instance.describe()} (nothing is written):")
-        print(format_plan(plan))
-    sys.stdout.flush()
+    return plans, notes
 
-    if plan.conflicts:
-        # The DAG fails its run on these (no write is made for the entry), so CI must fail too.
-        count = len(plan.conflicts)
-        raise CliError(
-            f"{count} conflict{'s need' if count != 1 else ' needs'} a person, nothing would be written for "
-            f"{'them' if count != 1 else 'it'}: " + "; ".join(f.message for f in plan.conflicts)
-        )
-    if plan.blocked:
-        # The DAG's run fails on these too: an image tag that does not exist, or a version Airbyte refuses.
-        raise CliError("; ".join(f.message for f in plan.findings if f.category in BLOCKING_CATEGORIES))
-    return EXIT_CHANGES if plan.actions or plan.held else EXIT_OK
+
+class _RecordedSince:
+    """The promotion gate's records of since when each Airbyte runs each tag, read from Airflow's database without
+    writing (a run of create_connectors writes them); ``problem``: why they could not be read (then none are)."""
+
+    def __init__(self) -> None:
+        self.problem: str | None = None
+
+    def __call__(
+        self, hook: AirbyteDefinitionsHook, listing: Sequence[tuple[Kind, str, str]], now: datetime
+    ) -> Mapping[tuple[Kind, str], datetime]:
+        if self.problem is not None:
+            return {}
+        from airflow_airbyte_connectors.metadata_database import DatabaseUnreadable, variables_under
+        from airflow_airbyte_connectors.promotion_records import recorded_since
+
+        try:
+            return recorded_since(hook.instance_id, listing, now, variables_under)
+        except DatabaseUnreadable as exc:
+            self.problem = str(exc)
+            return {}
+
+
+def _environment_sections(plans: BuiltPlans, notes: Sequence[Finding], *, markdown: bool) -> str:
+    """One section per environment, in promotion order: its plan, or why it has none; then the notes."""
+    from airflow_airbyte_connectors.plan_builder import airbyte_instance
+
+    built = {b.environment.name: b for b in plans.built if b.environment is not None}
+    failed = {f.environment.name: f for f in plans.failed}
+    sections = []
+    for environment in plans.environments:
+        name = environment.name
+        if name in built:
+            plan, instance = built[name].plan, airbyte_instance(built[name]).describe()
+            if markdown:
+                sections.append(plan_markdown(plan, airbyte=instance, environment=name))
+            else:
+                root_url = built[name].hook.client_settings.root_url
+                header = f"Plan for {name} against Airbyte at {root_url} — {instance} (nothing is written):"
+                sections.append(f"{header}\n{format_plan(plan)}\n")
+        elif name in failed:
+            why = f"its Airbyte (connection {environment.conn_id}) could not be read: {failed[name].error}"
+            if markdown:
+                sections.append(f"### Airbyte connector plan for {name}: ⛔ not planned\n\n{escape_markdown(why)}\n")
+            else:
+                sections.append(f"Plan for {name}: not planned, {why}\n")
+    if notes:
+        if markdown:
+            sections.append("".join(f"**Note**: {escape_markdown(note.message)}\n" for note in notes))
+        else:
+            sections.append("".join(f"NOTE [{note.category}] {note.message}\n" for note in notes))
+    return "\n".join(sections)
 
 
 def _find_outdated(path: str, conn_id: str | None, airbyte_version: str | None, today: date) -> Outdated:

@@ -32,6 +32,7 @@ from airflow_airbyte_connectors.configs import (
 from airflow_airbyte_connectors.environments import Environment, same_airbyte, unknown_environment
 from airflow_airbyte_connectors.impact import Actor, Crossing, predict, selected_streams
 from airflow_airbyte_connectors.kinds import KINDS, Kind, id_key
+from airflow_airbyte_connectors.plan_document import AirbyteInstance, EnvironmentInfo, PlanDocument
 from airflow_airbyte_connectors.planning import (
     Action,
     Finding,
@@ -324,6 +325,53 @@ def build_plans(
         log.error("environment %s: %s; nothing is written there this run", failure.environment.name, failure.error)
     built_plans = tuple(r for r in results if isinstance(r, BuiltPlan))
     return BuiltPlans(built_plans, failed, path, digest, desired.environments)
+
+
+def plan_document(
+    plans: BuiltPlans, *, dry_run: bool, definitions_assets: bool = True, notes: Sequence[Finding] = (), **context: Any
+) -> PlanDocument:
+    """The plan document of ``plans`` (the ``prepare`` task's XCom, ``airbyte-connectors plan --format json``):
+    one plan's, or with environments one covering each, those that failed with their ``error``.
+
+    ``definitions_assets``: name the Asset of each Airbyte's definitions (a run that may emit it); ``notes``:
+    findings about the whole plan (environments only); ``context``: ``approval``, ``config_unchanged``.
+    """
+    context = {"dry_run": dry_run, "config_digest": plans.config_digest, **context}
+    if not plans.environments:
+        (built,) = plans.built
+        return PlanDocument.of(built.plan, **context, **_where(built, definitions_assets))
+    planned = {built.environment.name: built for built in plans.built if built.environment is not None}
+    failed = {failure.environment.name: failure.error for failure in plans.failed}
+    infos = [
+        EnvironmentInfo(
+            name=environment.name,
+            conn_id=environment.conn_id,
+            promote_from=environment.promote_from,
+            soak_seconds=int(environment.soak.total_seconds()) if environment.soak is not None else None,
+            successful_syncs=environment.successful_syncs if environment.promote_from else None,
+            error=failed.get(environment.name),
+            **(_where(planned[environment.name], definitions_assets) if environment.name in planned else {}),
+        )
+        for environment in plans.environments
+        if environment.name in planned or environment.name in failed
+    ]
+    return PlanDocument.of_environments(
+        [(info, planned[info.name].plan) for info in infos if info.name in planned], infos, notes=notes, **context
+    )
+
+
+def airbyte_instance(built: BuiltPlan) -> AirbyteInstance:
+    """What the Airbyte a plan was made against told of itself: ``Airbyte 2.0.0 (community)``."""
+    return AirbyteInstance(version=built.hook.instance.version, edition=built.hook.instance.edition)
+
+
+def _where(built: BuiltPlan, definitions_asset: bool) -> dict[str, Any]:
+    """Which Airbyte a plan is for: its API root (never with userinfo), its version, its Asset."""
+    root = built.hook.client_settings.root_url
+    where: dict[str, Any] = {"airbyte_url": root, "airbyte": airbyte_instance(built)}
+    if definitions_asset:
+        where["definitions_asset"] = settings.definitions_asset_uri(root)
+    return where
 
 
 def load_config(config_path: str | os.PathLike[str] | None) -> tuple[Path, bytes, ConnectorsConfig]:

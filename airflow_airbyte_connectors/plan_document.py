@@ -299,14 +299,21 @@ class PlanDocument(Document):
 
     @classmethod
     def of_environments(
-        cls, planned: Sequence[tuple[EnvironmentInfo, Plan]], environments: Sequence[EnvironmentInfo], **context: Any
+        cls,
+        planned: Sequence[tuple[EnvironmentInfo, Plan]],
+        environments: Sequence[EnvironmentInfo],
+        *,
+        notes: Sequence[Finding] = (),
+        **context: Any,
     ) -> PlanDocument:
         """One document for several environments: ``planned`` pairs each planned environment with its plan;
-        ``environments`` lists every environment in promotion order (those not planned with their ``error``)."""
+        ``environments`` lists every environment in promotion order (those not planned with their ``error``);
+        ``notes``: findings about the whole plan (``environment`` null), after the environments' own."""
         parts = {info.name: cls.of(plan, environment=info.name, **context) for info, plan in planned}
         lists = ("changes", "held", "blocked", "pending", "waiting", "unchanged", "findings")
         merged: dict[str, Any] = {name: [item for p in parts.values() for item in getattr(p, name)] for name in lists}
-        totals = Counter[str]()
+        merged["findings"] += [Note.of(note) for note in notes]
+        totals = Counter[str](findings=len(notes))
         for part in parts.values():
             totals.update(part.counts.model_dump())
         shown = [

@@ -27,6 +27,8 @@ OUTCOME_TEXT = {
     "already_pinned": "stay on the version an earlier breaking change pinned",
     "released": "lose their breaking-change pin and move to the new version",
 }
+# The labels of the changes the promotion gate keeps back (Plan.waiting), by the gate's state.
+GATE_LABELS = ("waiting", "held-by-gate")
 HOW_TO_RELEASE = (
     'not written: trigger create_connectors with "Also apply held changes" (apply_held), '
     "or change [airbyte_connectors] hold_changes"
@@ -55,6 +57,7 @@ def format_plan(plan: Plan) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.append(_counts_sentence(plan))
+    lines += [_gate_line(label, action) for label, action in _rows(plan) if label in GATE_LABELS]
     for label, action in _rows(plan):
         details = _details(label, action)
         if details:
@@ -69,20 +72,22 @@ def format_plan(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def plan_markdown(plan: Plan, *, airbyte: str | None = None) -> str:
+def plan_markdown(plan: Plan, *, airbyte: str | None = None, environment: str | None = None) -> str:
     """The plan as GitHub-flavoured Markdown, sized for a pull-request comment: a heading with the counts,
     the creates and updates in a table, the notes, and the unchanged definitions folded away. ``airbyte``:
-    which Airbyte it was planned against (``Airbyte 2.0.0 (community)``)."""
+    which Airbyte it was planned against (``Airbyte 2.0.0 (community)``); ``environment``: whose plan it is
+    (connectors.environments)."""
     conflicts = len(plan.conflicts)
     flag = f" — ⛔ {conflicts} conflict{'s' if conflicts != 1 else ''}" if conflicts else ""
-    lines = [f"### Airbyte connector plan: {_counts_sentence(plan)}{flag}", ""]
+    whose = f" for {escape_markdown(environment)}" if environment else ""
+    lines = [f"### Airbyte connector plan{whose}: {_counts_sentence(plan)}{flag}", ""]
     if airbyte:
         lines += [f"Planned against {escape_markdown(airbyte)}.", ""]
     header = [
         "| Action | Kind | Name | Image | Version | Change | Definition ID |",
         "|---|---|---|---|---|---|---|",
     ]
-    if plan.actions or plan.blocked or plan.held:
+    if plan.actions or plan.blocked or plan.held or plan.waiting:
         lines += header
         for label, action in _rows(plan):
             lines.append(
@@ -96,6 +101,9 @@ def plan_markdown(plan: Plan, *, airbyte: str | None = None) -> str:
                     markdown_code(action.definition_id) if action.definition_id else "(new)",
                 )
             )
+        gate_lines = [_gate_line(label, action, markdown=True) for label, action in _rows(plan) if label in GATE_LABELS]
+        if gate_lines:
+            lines += ["", "**Waiting for the promotion gate**", "", *gate_lines]
         for label, action in _rows(plan):
             details = _details(label, action)
             if details:
@@ -136,12 +144,27 @@ def plan_markdown(plan: Plan, *, airbyte: str | None = None) -> str:
 
 
 def _rows(plan: Plan) -> list[tuple[str, Action]]:
-    """The writes to make, then the held updates, then the blocked ones (image missing, version refused)."""
+    """The writes to make, then the held updates, then the blocked ones (image missing, version refused), then
+    those the promotion gate keeps back (``waiting``, or ``held-by-gate`` after a failed sync upstream)."""
     return (
         [(a.action, a) for a in plan.actions]
         + [("held", a) for a in plan.held]
         + [("blocked", a) for a in plan.blocked]
+        + [(_gate_label(a), a) for a in plan.waiting]
     )
+
+
+def _gate_label(action: Action) -> str:
+    return "held-by-gate" if action.gate is not None and action.gate.state == "held" else "waiting"
+
+
+def _gate_line(label: str, action: Action, *, markdown: bool = False) -> str:
+    """``WAITING prod: update source GitHub 1.9.0→1.9.2 patch — waiting for staging: 1.9.2 there for 1d 4h of 3d;
+    3 of 2 syncs succeeded``: a change the promotion gate keeps back, and why."""
+    reason = action.gate.reason if action.gate is not None else "the promotion gate has not judged it"
+    if markdown:
+        return f"- **{label}** {escape_markdown(action.label)} — {escape_markdown(reason)}"
+    return f"{label.upper()} {action.label} — {reason}"
 
 
 def _display_name(action: Action) -> str:
@@ -153,6 +176,10 @@ def _display_name(action: Action) -> str:
 def _meaning(label: str, action: Action) -> str:
     """``major, breaking; held for breaking``: the version classes, and whether the change waits for a person."""
     meaning = action.version_meaning
+    if label in GATE_LABELS:
+        # Kept back by the gate first; hold_changes still has its say once the gate opens.
+        held = [f"hold_changes: {', '.join(action.hold_reasons)}"] if action.hold_reasons else []
+        return "; ".join(part for part in [meaning, label, *held] if part)
     if label == "held":
         meaning += f"; held for {', '.join(action.hold_reasons)}"
     elif action.hold_reasons:
@@ -164,6 +191,8 @@ def _details(label: str, action: Action, today: date | None = None) -> list[str]
     """Lines under the table for one change: why it is held, the breaking changes it crosses, notes on the
     versions, and which sources/destinations it touches."""
     lines: list[str] = [f"held ({', '.join(action.hold_reasons)}): {HOW_TO_RELEASE}"] if label == "held" else []
+    if action.gate is not None and action.gate.open:
+        lines.append(f"promotion gate open: {action.gate.reason}")
     change = action.version_change
     if change is not None:
         for crossed in change.crossed:
@@ -223,7 +252,9 @@ def _version(action: Action) -> str:
 def _counts_sentence(plan: Plan) -> str:
     counts = plan.summary()
     waiting = "".join(
-        f", {counts[key]} {text}" for key, text in (("held", "held"), ("blocked", "blocked")) if counts[key]
+        f", {counts[key]} {text}"
+        for key, text in (("held", "held"), ("blocked", "blocked"), ("waiting", "waiting for the promotion gate"))
+        if counts[key]
     )
     return (
         f"{counts['create']} to create, {counts['update']} to update{waiting}, {counts['unchanged']} unchanged, "

@@ -156,6 +156,7 @@ class Finding:
         "registry",
         "create_pending",
         "environment_tag",
+        "promotion_records",
     ]
     kind: Kind | None  # None: about the run as a whole (e.g. the connector registry could not be read)
     name: str

@@ -11,13 +11,14 @@ A record that cannot be believed never stops a run: an unreadable one is taken a
 than an hour ahead as now. A gate then waits longer, which is the safe side.
 
 A Variable, not XCom: the gate of the next run, and a downstream environment's gate, read what earlier runs kept.
+Outside a task (the command line), :func:`recorded_since` reads the records without writing any.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -93,9 +94,7 @@ class VersionsSeen:
         record is dropped, so a gate reading it waits.
         """
         moment = _to_second(now)
-        tags: dict[tuple[Kind, str], set[str]] = {}
-        for kind, repository, tag in current:
-            tags.setdefault((kind, repository), set()).add(tag)
+        tags = _listed_tags(current)
         stored = set(_variables().keys(prefix=self.prefix))
         since: dict[tuple[Kind, str], datetime] = {}
         for (kind, repository), listed in tags.items():
@@ -149,22 +148,7 @@ class VersionsSeen:
     def _read(self, key: str) -> VersionRecord | None:
         """The record under ``key``; None when there is none, or when it cannot be read (a warning names the
         Variable: its definition counts as first seen by this run, so a gate waits its soak again)."""
-        raw = _variables().get(key, default=None)
-        if raw is None:
-            return None
-        try:
-            return VersionRecord.from_json(json.loads(raw))
-        except json.JSONDecodeError:
-            problem = "is not JSON"
-        except ValueError as error:
-            problem = str(error)
-        log.warning(
-            "Airflow Variable %r %s: taken as seen now, so a promotion from this Airbyte waits its soak from now "
-            "(the record is rewritten when a run sees the definition)",
-            key,
-            problem,
-        )
-        return None
+        return _record(key, _variables().get(key, default=None))
 
     def _write(self, key: str, kind: Kind, repository: str, record: VersionRecord) -> None:
         _variables().set(
@@ -173,6 +157,57 @@ class VersionsSeen:
             description=f"The tag Airbyte {self.instance} runs for this {kind} and since when, for the promotion "
             "gate (set by create_connectors; deleting it restarts the soak at the next run)",
         )
+
+
+def recorded_since(
+    instance: str,
+    current: Iterable[tuple[Kind, str, str]],
+    now: datetime,
+    variables_under: Callable[[str], Mapping[str, str | None]],
+) -> dict[tuple[Kind, str], datetime]:
+    """Read only: since when the Airbyte ``instance`` runs each tag of ``current`` (its listing, ``(kind,
+    dockerRepository, tag)``), as runs of create_connectors recorded it. A definition whose record is missing,
+    unreadable or of another tag (not yet seen by a run), or that is listed at two tags, has none: a gate reading
+    it waits. ``variables_under(prefix)``: the Variables whose key begins with ``prefix``, key → value, read once.
+    Nothing is written: the next run records what this read does not find."""
+    seen = VersionsSeen(instance)
+    stored = variables_under(seen.prefix)
+    moment = _to_second(now)
+    since: dict[tuple[Kind, str], datetime] = {}
+    for (kind, repository), listed in _listed_tags(current).items():
+        key = seen.key(kind, repository)
+        record = _record(key, stored.get(key))
+        if len(listed) == 1 and record is not None and record.tag in listed:
+            since[(kind, repository)] = moment if _ahead(key, record, moment) else record.since
+    return since
+
+
+def _listed_tags(current: Iterable[tuple[Kind, str, str]]) -> dict[tuple[Kind, str], set[str]]:
+    """The tags an Airbyte lists for each ``(kind, dockerRepository)`` (two definitions may share one)."""
+    tags: dict[tuple[Kind, str], set[str]] = {}
+    for kind, repository, tag in current:
+        tags.setdefault((kind, repository), set()).add(tag)
+    return tags
+
+
+def _record(key: str, raw: str | None) -> VersionRecord | None:
+    """The record ``raw`` held under ``key``; None when there is none, or when it cannot be read (a warning names
+    the Variable)."""
+    if raw is None:
+        return None
+    try:
+        return VersionRecord.from_json(json.loads(raw))
+    except json.JSONDecodeError:
+        problem = "is not JSON"
+    except ValueError as error:
+        problem = str(error)
+    log.warning(
+        "Airflow Variable %r %s: taken as seen now, so a promotion from this Airbyte waits its soak from now "
+        "(the record is rewritten when a run sees the definition)",
+        key,
+        problem,
+    )
+    return None
 
 
 def _ahead(key: str, record: VersionRecord, now: datetime) -> bool:

@@ -11,8 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.approvals import split_for_approval
-from airflow_airbyte_connectors.plan_builder import BuiltPlan, BuiltPlans, PendingCreatesOf, build_plans
-from airflow_airbyte_connectors.plan_document import AirbyteInstance, ApprovalRequest, EnvironmentInfo, PlanDocument
+from airflow_airbyte_connectors.plan_builder import (
+    BuiltPlans,
+    PendingCreatesOf,
+    airbyte_instance,
+    build_plans,
+    plan_document,
+)
+from airflow_airbyte_connectors.plan_document import ApprovalRequest, PlanDocument
 from airflow_airbyte_connectors.plan_output import approval_request, format_plan
 from airflow_airbyte_connectors.planning import Action
 
@@ -81,7 +87,7 @@ def prepare(
             "Plan%s against Airbyte at %s — %s%s:\n%s",
             f" for {built.environment.name}" if built.environment else "",
             built.hook.client_settings.root_url,
-            _instance(built).describe(),
+            airbyte_instance(built).describe(),
             " (dry run: nothing will be written)" if dry_run else "",
             format_plan(built.plan),
         )
@@ -127,48 +133,13 @@ def prepare(
 
 
 def _document(plans: BuiltPlans, dry_run: bool, remember_digest: bool, request: ApprovalRequest) -> PlanDocument:
-    context: dict[str, Any] = {
-        "dry_run": dry_run,
-        "config_digest": plans.config_digest,
+    return plan_document(
+        plans,
+        dry_run=dry_run,
         # Only a run inside Airflow that may write keeps the digest (dry runs and the CLI change nothing).
-        "config_unchanged": _config_unchanged(plans.config_digest) if remember_digest and not dry_run else None,
-        "approval": request,
-    }
-    if not plans.environments:
-        (built,) = plans.built
-        return PlanDocument.of(built.plan, **context, **_where(built))
-    planned = {built.environment.name: built for built in plans.built if built.environment is not None}
-    failed = {failure.environment.name: failure.error for failure in plans.failed}
-    infos = [
-        EnvironmentInfo(
-            name=environment.name,
-            conn_id=environment.conn_id,
-            promote_from=environment.promote_from,
-            soak_seconds=int(environment.soak.total_seconds()) if environment.soak is not None else None,
-            successful_syncs=environment.successful_syncs if environment.promote_from else None,
-            error=failed.get(environment.name),
-            **(_where(planned[environment.name]) if environment.name in planned else {}),
-        )
-        for environment in plans.environments
-        if environment.name in planned or environment.name in failed
-    ]
-    return PlanDocument.of_environments(
-        [(info, planned[info.name].plan) for info in infos if info.name in planned], infos, **context
+        config_unchanged=_config_unchanged(plans.config_digest) if remember_digest and not dry_run else None,
+        approval=request,
     )
-
-
-def _where(built: BuiltPlan) -> dict[str, Any]:
-    """Which Airbyte a plan is for: its API root (never with userinfo), its Asset, its version."""
-    root = built.hook.client_settings.root_url
-    return {
-        "airbyte_url": root,
-        "airbyte": _instance(built),
-        "definitions_asset": settings.definitions_asset_uri(root),
-    }
-
-
-def _instance(built: BuiltPlan) -> AirbyteInstance:
-    return AirbyteInstance(version=built.hook.instance.version, edition=built.hook.instance.edition)
 
 
 def _versions_since(
