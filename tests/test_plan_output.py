@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
 from airflow_airbyte_connectors.configs import parse_connectors
 from airflow_airbyte_connectors.plan_document import PlanDocument
-from airflow_airbyte_connectors.plan_output import format_plan, plan_markdown
-from airflow_airbyte_connectors.planning import Plan, make_plan
+from airflow_airbyte_connectors.plan_output import escape_markdown, format_plan, plan_markdown
+from airflow_airbyte_connectors.planning import (
+    Finding,
+    Plan,
+    make_plan,
+    with_environment,
+    with_gates,
+    with_version_changes,
+)
+from airflow_airbyte_connectors.promotion import GateVerdict
 
 POKEAPI_ID = "6371b14b-bc68-4236-bfbd-468e8df8e968"
 CUSTOM_ID = "0a9d4f3e-2c55-4c1e-9a77-1f1b2a3c4d5e"
@@ -161,3 +170,84 @@ def test_every_surface_has_the_same_counts(mixed_plan, render):
     assert f"{counts['create']} to create, {counts['update']} to update, {counts['unchanged']} unchanged" in render(
         mixed_plan
     )
+
+
+GITHUB_ID = "ef69ef6e-aa7f-4af1-a01d-ef775033524e"
+
+
+def gated_plan(state: str, reason: str) -> Plan:
+    """prod's GitHub update 1.9.0 → 1.9.2 (patch) judged by the promotion gate, and an environmentTags note."""
+    plan = build_plan(
+        [entry("GitHub", "airbyte/source-github", "1.9.2")],
+        current_sources=[current("source", GITHUB_ID, "GitHub", "airbyte/source-github", "1.9.0")],
+    )
+    plan = with_version_changes(plan, None, registry="off")
+    plan = with_gates(plan, {id(plan.updates[0]): GateVerdict(state, reason)})  # type: ignore[arg-type]
+    note = Finding(
+        "environment_tag",
+        "source",
+        "Sentry",
+        "prod keeps source Sentry at 0.6.0 (environmentTags), not 0.7.0: an exception, not gated",
+    )
+    return with_environment(replace(plan, findings=(*plan.findings, note)), "prod")
+
+
+WAITING_REASON = "waiting for staging: 1.9.2 there for 1d 4h of 3d; 3 of 2 syncs succeeded"
+HELD_REASON = "held: staging sync of 'github → warehouse' failed at 2026-12-07T10:00+00:00 (job 7)"
+
+
+class TestWaitingForTheGate:
+    def test_text_names_each_waiting_change_and_why(self):
+        lines = format_plan(gated_plan("waiting", WAITING_REASON)).splitlines()
+        assert lines[1].split() == [
+            "waiting",
+            "source",
+            "GitHub",
+            "airbyte/source-github",
+            "1.9.0",
+            "→",
+            "1.9.2",
+            "patch;",
+            "waiting",
+            GITHUB_ID,
+        ]
+        assert lines[2] == (
+            "0 to create, 0 to update, 1 waiting for the promotion gate, 0 unchanged, 0 in Airbyte but not in "
+            "basic_config (left alone)"
+        )
+        assert lines[3] == f"WAITING prod: update source GitHub 1.9.0→1.9.2 patch — {WAITING_REASON}"
+        assert (
+            "NOTE [environment_tag] prod keeps source Sentry at 0.6.0 (environmentTags), not 0.7.0: an exception, "
+            "not gated"
+        ) in lines
+
+    def test_a_failed_sync_upstream_reads_held_by_gate(self):
+        lines = format_plan(gated_plan("held", HELD_REASON)).splitlines()
+        assert lines[1].split()[:2] == ["held-by-gate", "source"] and "patch; held-by-gate" in lines[1]
+        assert f"HELD-BY-GATE prod: update source GitHub 1.9.0→1.9.2 patch — {HELD_REASON}" in lines
+        assert not any(line.startswith("WAITING") for line in lines)
+
+    def test_an_open_gate_says_why_under_the_change(self):
+        reason = "staging ran it: 1.9.2 there for 4d of 3d; 3 of 2 syncs succeeded"
+        text = format_plan(gated_plan("open", reason))
+        assert text.splitlines()[1].split()[0] == "update"
+        assert f"  promotion gate open: {reason}" in text.splitlines()
+        assert "WAITING" not in text
+
+    def test_markdown(self):
+        markdown = plan_markdown(gated_plan("waiting", WAITING_REASON), environment="prod")
+        assert markdown.startswith("### Airbyte connector plan for prod: 0 to create, 0 to update, 1 waiting for")
+        assert markdown_rows(markdown)[0] == [
+            "**waiting**",
+            "source",
+            "GitHub",
+            "`airbyte/source-github`",
+            "1.9.0 → 1.9.2",
+            "patch; waiting",
+            f"`{GITHUB_ID}`",
+        ]
+        assert f"- **waiting** prod: update source GitHub 1.9.0→1.9.2 patch — {escape_markdown(WAITING_REASON)}" in (
+            markdown.splitlines()
+        )
+        assert "No changes" not in markdown
+        assert "- **environment_tag**: prod keeps source Sentry at 0.6.0" in markdown

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from airflow_airbyte_connectors.environments import same_airbyte
-from airflow_airbyte_connectors.promotion_records import PREFIX, VersionRecord, VersionsSeen
+from airflow_airbyte_connectors.promotion_records import PREFIX, VersionRecord, VersionsSeen, recorded_since
 
 STAGING = VersionsSeen("deployment 6c1f6d3e-0000-4000-8000-000000000001")
 PROD = VersionsSeen("deployment 6c1f6d3e-0000-4000-8000-000000000002")
@@ -289,3 +289,74 @@ class TestSameAirbyte:
             {"dev": "http://airbyte:8000", "staging": "http://airbyte:8000", "prod": "http://airbyte:8000"}
         )
         assert len(problems) == 1 and problems[0].startswith("environments dev, staging and prod are the same Airbyte")
+
+
+class TestRecordedSince:
+    """Read only, outside a task (the command line): the records as a run kept them, one read per Airbyte."""
+
+    @staticmethod
+    def variables(*records: tuple[str, str, str, datetime]) -> dict[str, str]:
+        return {
+            STAGING.key(
+                "source",
+                repository,
+            ): json.dumps(
+                {"kind": "source", "dockerRepository": repository, **VersionRecord(tag, since, learned).to_json()}
+            )
+            for repository, tag, learned, since in records
+        }
+
+    def read(self, stored: dict[str, str], current=None, now: datetime = LATER) -> dict:
+        asked: list[str] = []
+
+        def variables_under(prefix: str) -> dict[str, str]:
+            asked.append(prefix)
+            return {k: v for k, v in stored.items() if k.startswith(prefix)}
+
+        since = recorded_since(STAGING.instance, current or [("source", GITHUB, "1.9.2")], now, variables_under)
+        assert asked == [STAGING.prefix]  # one read, under this Airbyte's prefix
+        return since
+
+    def test_the_recorded_since_of_the_tag_listed(self):
+        stored = self.variables((GITHUB, "1.9.2", "written", T0))
+        assert self.read(stored) == {("source", GITHUB): T0}
+
+    @pytest.mark.parametrize(
+        "stored",
+        [{}, {"x": "y"}],
+        ids=["nothing_recorded", "nothing_for_this_definition"],
+    )
+    def test_nothing_recorded_is_not_yet_seen(self, stored):
+        assert self.read(stored) == {}
+
+    def test_a_record_of_another_tag_is_not_yet_seen(self):
+        assert self.read(self.variables((GITHUB, "1.9.0", "seen", T0))) == {}
+
+    @pytest.mark.parametrize("raw", ["{", '{"dockerImageTag": "1.9.2"}', "[]"], ids=["not_json", "no_since", "list"])
+    def test_an_unreadable_record_is_not_yet_seen(self, raw):
+        assert self.read({STAGING.key("source", GITHUB): raw}) == {}
+
+    def test_a_since_in_the_future_is_taken_as_now(self):
+        stored = self.variables((GITHUB, "1.9.2", "seen", LATER + timedelta(days=1)))
+        assert self.read(stored) == {("source", GITHUB): LATER}
+
+    def test_a_repository_listed_at_two_tags_has_none(self):
+        stored = self.variables((GITHUB, "1.9.2", "seen", T0))
+        current = [("source", GITHUB, "1.9.2"), ("source", GITHUB, "1.9.0")]
+        assert self.read(stored, current) == {}
+
+    def test_another_airbytes_records_are_not_read(self):
+        other = {
+            PROD.key("source", GITHUB): self.variables((GITHUB, "1.9.2", "seen", T0))[STAGING.key("source", GITHUB)]
+        }
+        assert self.read(other) == {}
+
+    @pytest.mark.usefixtures("task_sdk")
+    def test_reads_from_airflows_database_what_a_run_recorded_and_writes_nothing(self):
+        from airflow_airbyte_connectors.metadata_database import variables_under
+
+        current = listing()
+        recorded = STAGING.observe_all(current, T0)
+        marked = mark_untouched()
+        assert recorded_since(STAGING.instance, current, LATER, variables_under) == recorded
+        assert changed_since_marked(marked) == set()
