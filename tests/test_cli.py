@@ -158,7 +158,8 @@ class TestPlan:
 
     def test_json(self, cli, emulator, write_config):
         plan = json.loads(self.pending_plan(cli, emulator, write_config, "json").stdout)
-        assert plan["schemaVersion"] == 2 and plan["dryRun"] is True
+        assert plan["schemaVersion"] == 3 and plan["dryRun"] is True
+        assert plan["environments"] == [] and plan["waiting"] == []  # no connectors.environments
         assert plan["airbyte"] == {"version": "2.0.0", "edition": "community"}
         assert plan["counts"] == {
             "create": 1,
@@ -166,6 +167,7 @@ class TestPlan:
             "blocked": 0,
             "held": 0,
             "pending": 0,
+            "waiting": 0,
             "unchanged": 1,
             "unmanaged": 1,
             "findings": 1,  # registry_url is empty in these tests: the plan says breaking changes are not checked
@@ -173,6 +175,7 @@ class TestPlan:
         }
         create, update = plan["changes"]
         assert create == {
+            "environment": None,
             "label": "create source Acme CRM 1.2.0",
             "action": "create",
             "kind": "source",
@@ -185,6 +188,7 @@ class TestPlan:
             "versionChange": None,
             "holdReasons": [],
             "impact": None,
+            "gate": None,
         }
         assert update["action"] == "update" and update["definitionId"] == POKEAPI["sourceDefinitionId"]
         assert (update["tagBefore"], update["tagAfter"]) == ("0.3.38", POKEAPI["dockerImageTag"])
@@ -193,6 +197,7 @@ class TestPlan:
         ]
         assert plan["unchanged"] == [
             {
+                "environment": None,
                 "kind": "destination",
                 "name": "Postgres",
                 "dockerRepository": POSTGRES["dockerRepository"],
