@@ -24,7 +24,10 @@ def variables_under(prefix: str, *, timeout: float = READ_TIMEOUT) -> dict[str, 
     """Every Airflow Variable whose key begins with ``prefix``, key → value (None where it cannot be decrypted),
     in one query. Raises :class:`DatabaseUnreadable` when there is no database, no Variable table, or no answer
     within ``timeout`` seconds."""
-    engine = _engine()
+    try:
+        engine = _engine()
+    except Exception as exc:  # an unusable sql_alchemy_conn, a database driver not installed
+        raise DatabaseUnreadable(f"Airflow's database cannot be opened: {_first_line(exc)}") from exc
     where = engine.url.render_as_string(hide_password=True)
     if engine.url.get_backend_name() == "sqlite":
         database = engine.url.database
