@@ -251,7 +251,7 @@ def promotion_run(number: int, env: dict[str, str], airbytes: dict[str, AirbyteE
     plan = run["plan"] or {}
     judged = [c for c in plan.get("changes", []) + plan.get("waiting", []) if c.get("gate")]
     # As the report task logs them: the gate's state, the change, why.
-    run["gates"] = [f"{c['gate']['state'].upper()} {c['label']}: {c['gate']['reason']}" for c in judged]
+    run["gates"] = [f"{c['gate']['state'].upper()} {c['label']} — {c['gate']['reason']}" for c in judged]
     run["tags"] = {
         name: next(d["dockerImageTag"] for d in emu.definitions("source") if d["dockerRepository"] == POKEAPI)
         for name, emu in airbytes.items()

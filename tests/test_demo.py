@@ -87,13 +87,13 @@ def test_demo_runs_from_a_clone_with_nothing_beside_it(tmp_path):
     # Then a promotion between two Airbytes: prod waits for staging, and follows once staging ran the version.
     assert "Promotion run 1: success; PokeAPI now staging 0.3.40, prod 0.3.38" in done.stdout
     assert (
-        "  WAITING prod: update source PokeAPI 0.3.38→0.3.40 patch: waiting for staging: 0.3.40 is not there yet "
+        "  WAITING prod: update source PokeAPI 0.3.38→0.3.40 patch — waiting for staging: 0.3.40 is not there yet "
         "(it runs 0.3.38)\n"
     ) in done.stdout
     assert "the 5s soak is over and a sync of 'PokeAPI → Warehouse' succeeded there" in done.stdout
     assert "Promotion run 2: success; PokeAPI now staging 0.3.40, prod 0.3.40" in done.stdout
     assert re.search(
-        r"\n  OPEN prod: update source PokeAPI 0\.3\.38→0\.3\.40 patch: staging ran it: 0\.3\.40 there for "
+        r"\n  OPEN prod: update source PokeAPI 0\.3\.38→0\.3\.40 patch — staging ran it: 0\.3\.40 there for "
         r"[0-9dhms ]+ of 5s; 1 of 1 syncs succeeded\n",
         done.stdout,
     )

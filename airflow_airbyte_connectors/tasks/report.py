@@ -218,7 +218,7 @@ def _lines(plan: PlanDocument, summary: RunReport, duplicates: Sequence[WritePro
     if summary.approval.outcome != "not_needed":
         lines.append(f"  APPROVAL {summary.approval.outcome.upper()}: {summary.approval.summary}")
     lines += [f"  HELD {h.label} ({', '.join(h.hold_reasons)}): {HOW_TO_RELEASE}" for h in summary.held]
-    lines += [f"  {w.gate.state.upper()} {w.label}: {w.gate.reason}" for w in summary.waiting if w.gate is not None]
+    lines += [f"  {_gate_word(w)} {w.label} — {w.gate.reason}" for w in summary.waiting if w.gate is not None]
     lines += _after_update_lines(summary.after_update)
     lines += [f"  IMAGE MISSING {note.message}" for note in plan.image_missing]
     lines += [f"  REFUSED BY AIRBYTE {note.message}" for note in plan.platform_refused]
@@ -245,6 +245,11 @@ def _after_update_lines(after_update: Sequence[AfterUpdateOf]) -> list[str]:
         if entry.not_read:
             lines.append(f"    {entry.not_read} more not read")
     return lines
+
+
+def _gate_word(change: PlannedChange) -> str:
+    """As the plan prints it: ``WAITING``, or ``HELD-BY-GATE`` (not the HELD of hold_changes)."""
+    return "HELD-BY-GATE" if change.gate is not None and change.gate.state == "held" else "WAITING"
 
 
 def _count(results: Sequence[WriteResult], action: str) -> int:

@@ -197,7 +197,7 @@ class TestEnvironments:
         summary = report(self.plan(), results)
         assert summary.counts["waiting"] == 1 and summary.counts["failed"] == 0
         assert [w.label for w in summary.waiting] == ["prod: update source GitHub 1.9.0→1.9.2"]
-        assert f"WAITING prod: update source GitHub 1.9.0→1.9.2: {self.GATE['reason']}" in caplog.text
+        assert f"WAITING prod: update source GitHub 1.9.0→1.9.2 — {self.GATE['reason']}" in caplog.text
         assert "updated         staging: source" in caplog.text
 
     def test_an_environment_that_failed_fails_the_run_naming_it_and_keeps_the_others_results(self):
