@@ -42,6 +42,29 @@ CLIENT_ID = "aac-test-client"
 CLIENT_SECRET = "aac-test-secret-4b1f9e0c7d"  # distinctive, so a scan for leaks can find it
 
 
+def definition_entry(raw: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A basic_config entry from a registry entry (its four keys, and its environment keys if any)."""
+    keys = ("name", "dockerRepository", "dockerImageTag", "documentationUrl")
+    narrowing = {k: v for k, v in raw.items() if k in ("environments", "environmentTags")}
+    return {**{k: raw[k] for k in keys}, **narrowing, **extra}
+
+
+def environments_config(
+    *sources: dict[str, Any], destinations: tuple[dict[str, Any], ...] = (), soak: str = "1h", syncs: int = 1
+) -> dict[str, Any]:
+    """basic_config's connectors section for two Airbytes: staging, and prod promoting from it."""
+    return {
+        "connectors": {
+            "environments": {
+                "staging": {"conn_id": "airbyte_staging"},
+                "prod": {"conn_id": "airbyte_prod", "promoteFrom": "staging", "soak": soak, "successfulSyncs": syncs},
+            },
+            "source_definitions": [definition_entry(s) for s in sources],
+            "destination_definitions": [definition_entry(d) for d in destinations],
+        }
+    }
+
+
 def add_source_definition(
     emu: Any,
     entry: dict[str, Any],

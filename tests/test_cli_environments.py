@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from airflow_airbyte_connectors.promotion_records import VersionRecord, VersionsSeen
+from tests import support
 from tests.support import CLIENT_ID, CLIENT_SECRET, CUSTOM_SOURCE, connection_uri, registry_entry, unused_port
+from tests.support import definition_entry as entry
 from tests.test_cli import assert_one_error_line, cli  # noqa: F401 - cli: the fixture behind run
 
 GITHUB = registry_entry("source", "GitHub")  # 1.9.0, as Airbyte 2.0's registry ships it
@@ -32,22 +34,8 @@ RECORDS_NOTE = (
 WAITING = "WAITING prod: update source GitHub 1.9.0→1.9.2 patch — waiting for staging: "
 
 
-def entry(raw: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    keys = ("name", "dockerRepository", "dockerImageTag", "documentationUrl")
-    return {**{k: raw[k] for k in keys}, **extra}
-
-
 def environments_config(*sources: dict[str, Any], soak: str = "3d", syncs: int = 2) -> dict[str, Any]:
-    return {
-        "connectors": {
-            "environments": {
-                "staging": {"conn_id": "airbyte_staging"},
-                "prod": {"conn_id": "airbyte_prod", "promoteFrom": "staging", "soak": soak, "successfulSyncs": syncs},
-            },
-            "source_definitions": list(sources),
-            "destination_definitions": [entry(POSTGRES)],
-        }
-    }
+    return support.environments_config(*sources, destinations=(POSTGRES,), soak=soak, syncs=syncs)
 
 
 GITHUB_WANTED = entry({**GITHUB, "dockerImageTag": WANTED})

@@ -21,6 +21,7 @@ from tests.support import (
     REGISTRY,
     age_versions_seen,
     connection_uri,
+    environments_config,
     registry_entry,
     unused_port,
     variables_under,
@@ -32,26 +33,6 @@ GITHUB = {**registry_entry("source", "GitHub"), "dockerImageTag": "1.9.2"}
 REPOSITORY = GITHUB["dockerRepository"]
 SHIPPED = "1.9.0"  # the tag Airbyte 2.0's registry ships GitHub at
 POSTGRES = "airbyte/destination-postgres"
-
-
-def entry(raw: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    keys = ("name", "dockerRepository", "dockerImageTag", "documentationUrl")
-    return {**{k: raw[k] for k in keys}, **extra}
-
-
-def environments_config(*sources: dict[str, Any], soak: str = "1h", syncs: int = 1) -> dict[str, Any]:
-    return {
-        "connectors": {
-            "environments": {
-                "staging": {"conn_id": "airbyte_staging"},
-                "prod": {"conn_id": "airbyte_prod", "promoteFrom": "staging", "soak": soak, "successfulSyncs": syncs},
-            },
-            "source_definitions": [
-                entry(s, **{k: v for k, v in s.items() if k.startswith("environment")}) for s in sources
-            ],
-            "destination_definitions": [],
-        }
-    }
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ Skipped where Postgres or Redis is not installed, except in CI (env CI set), whe
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import time
@@ -32,7 +31,7 @@ from airflow_airbyte_connectors.testing import AirbyteEmulator
 from tests.services import approvals
 from tests.services.airflow_services import finished, logged_errors, wait_for
 from tests.services.approvals import answer, waiting_approval, without_approval_race
-from tests.services.production_stack import ProductionStack, missing_requirements, production_stack
+from tests.services.production_stack import ProductionStack, production_stack, require_stack
 from tests.support import CLIENT_ID, CLIENT_SECRET, REGISTRY, RELEASES, REPO_ROOT, registry_entry
 
 pytestmark = [pytest.mark.services, pytest.mark.celery]
@@ -64,12 +63,7 @@ class CeleryDeployment:
 
 @pytest.fixture
 def celery_deployment(tmp_path: Path, emulator) -> Iterator[CeleryDeployment]:
-    missing = missing_requirements()
-    if missing:
-        # CI installs Postgres and Redis (.ci/run): a skip there would hide that this test never ran.
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the Celery stack test: {missing}", pytrace=False)
-        pytest.skip(missing)
+    require_stack("Celery stack test")
     dags = tmp_path / "dags"
     dags.mkdir()
     shutil.copy(REPO_ROOT / "dags" / "create_connectors.py", dags)

@@ -16,7 +16,6 @@ logged an error line other than what the crash itself explains (counted, see ``w
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -38,7 +37,7 @@ from tests.services.airflow_services import (
     start_again,
     wait_for,
 )
-from tests.services.production_stack import missing_requirements, production_stack, start_worker
+from tests.services.production_stack import production_stack, require_stack, start_worker
 from tests.support import CLIENT_ID, CLIENT_SECRET, REGISTRY, REPO_ROOT, registry_entry
 
 pytestmark = pytest.mark.services
@@ -170,12 +169,7 @@ def local_crash(tmp_path: Path, airbyte: AirbyteEmulator) -> Iterator[Crash]:
 
 @pytest.fixture
 def celery_crash(tmp_path: Path, airbyte: AirbyteEmulator) -> Iterator[Crash]:
-    missing = missing_requirements()
-    if missing:
-        # CI installs Postgres and Redis (.ci/run): a skip there would hide that this test never ran.
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the Celery crash test: {missing}", pytrace=False)
-        pytest.skip(missing)
+    require_stack("Celery crash test")
     dags, env = deployment_env(tmp_path, airbyte)
     home = tmp_path / "airflow"
     with production_stack(home, dags, env, lifetime=SERVICE_LIFETIME) as stack:

@@ -11,7 +11,6 @@ environment; the mapped writes are labelled by environment; no task or service l
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -26,10 +25,10 @@ import yaml
 
 from airflow_airbyte_connectors.promotion_records import PREFIX as VERSION_SINCE_PREFIX
 from airflow_airbyte_connectors.testing import AirbyteEmulator
-from tests.dags.test_environments import GITHUB, REPOSITORY, SHIPPED, connect, environments_config, tag_in
+from tests.dags.test_environments import GITHUB, REPOSITORY, SHIPPED, connect, tag_in
 from tests.services.airflow_services import Airflow, finished, logged_errors, running_airflow, wait_for
-from tests.services.production_stack import missing_requirements, production_stack
-from tests.support import CLIENT_ID, CLIENT_SECRET, REGISTRY, REPO_ROOT, connection_uri
+from tests.services.production_stack import production_stack, require_stack
+from tests.support import CLIENT_ID, CLIENT_SECRET, REGISTRY, REPO_ROOT, connection_uri, environments_config
 
 pytestmark = pytest.mark.services
 
@@ -92,12 +91,7 @@ def local_promotion(tmp_path: Path, airbytes: dict[str, AirbyteEmulator]) -> Ite
 
 @pytest.fixture
 def celery_promotion(tmp_path: Path, airbytes: dict[str, AirbyteEmulator]) -> Iterator[Promotion]:
-    missing = missing_requirements()
-    if missing:
-        # CI installs Postgres and Redis (.ci/run): a skip there would hide that this test never ran.
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the Celery promotion test: {missing}", pytrace=False)
-        pytest.skip(missing)
+    require_stack("Celery promotion test")
     dags, env = deployment_env(tmp_path, airbytes)
     home = tmp_path / "airflow"
     with production_stack(home, dags, env, lifetime=SERVICE_LIFETIME) as stack:
