@@ -81,12 +81,19 @@ def no_pending_creates(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def fresh_token_cache() -> Iterator[None]:
-    """Each test starts without a cached Airbyte token, so request counts do not depend on test order."""
-    from airflow_airbyte_connectors.hooks import airbyte_definitions
+    """Each test starts without a cached Airbyte token, so request counts do not depend on test order. The hook's
+    module is not imported for it: a test that never imported the hook has no token to forget, and pure tests do
+    not pay Airflow's import."""
+    import sys
 
-    airbyte_definitions._token_cache.clear()
+    def forget() -> None:
+        hook_module = sys.modules.get("airflow_airbyte_connectors.hooks.airbyte_definitions")
+        if hook_module is not None:
+            hook_module._token_cache.clear()
+
+    forget()
     yield
-    airbyte_definitions._token_cache.clear()
+    forget()
 
 
 @pytest.fixture
