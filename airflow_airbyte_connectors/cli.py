@@ -26,9 +26,9 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import unquote, urlsplit
 
 from airflow_airbyte_connectors.configs import ConfigError, ConnectorsConfig, get_configs
@@ -241,16 +241,21 @@ def _environments(path: str, output: str) -> int:
     from airflow_airbyte_connectors.plan_builder import plan_document
 
     matrix = matrix_of(plan_document(plans, dry_run=True, definitions_assets=False, notes=notes))
-    if output == "json":
-        print(json.dumps(matrix.to_json(), indent=2, ensure_ascii=False))
-    elif output == "markdown":
-        print(matrix_markdown(matrix), end="")
-    else:
-        print(format_matrix(matrix))
-    sys.stdout.flush()
+    _print(output, matrix.to_json, lambda: matrix_markdown(matrix), lambda: format_matrix(matrix))
     if matrix.errors:
         raise CliError("; ".join(matrix.errors))
     return EXIT_OK if matrix.in_step else EXIT_CHANGES
+
+
+def _print(output: str, as_json: Callable[[], Any], as_markdown: Callable[[], str], as_text: Callable[[], str]) -> None:
+    """One result on stdout in the ``--format`` asked for (only that one is rendered), flushed before any error."""
+    if output == "json":
+        print(json.dumps(as_json(), indent=2, ensure_ascii=False))
+    elif output == "markdown":
+        print(as_markdown(), end="")
+    else:
+        print(as_text())
+    sys.stdout.flush()
 
 
 def _load_config(path: str) -> ConnectorsConfig:
@@ -373,13 +378,7 @@ def _outdated(path: str, conn_id: str | None, airbyte_version: str | None, outpu
     from airflow_airbyte_connectors.outdated_output import format_outdated, outdated_markdown
 
     found = _find_outdated(path, conn_id, airbyte_version, today)
-    if output == "json":
-        print(json.dumps(found.to_json(), indent=2, ensure_ascii=False))
-    elif output == "markdown":
-        print(outdated_markdown(found), end="")
-    else:
-        print(format_outdated(found))
-    sys.stdout.flush()
+    _print(output, found.to_json, lambda: outdated_markdown(found), lambda: format_outdated(found))
     if found.problems:
         # Unread tag lists or registry: the table is incomplete, which a scheduled job must not take for "current".
         raise CliError("incomplete: " + "; ".join(found.problems))
