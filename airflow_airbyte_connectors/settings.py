@@ -12,9 +12,8 @@ import logging
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, NamedTuple, TypeVar, cast
 from urllib.parse import urlsplit
 
 from airflow_airbyte_connectors.budgets import write_task_seconds
@@ -89,10 +88,10 @@ def _integer(option: Option, text: str | None) -> int:
 
 def _number(option: Option, text: str | None) -> float | None:
     """None only for an option that may be empty (its description says what empty means)."""
-    if option.may_be_empty and not (_raw(option) if text is None else text).strip():
+    raw = _raw(option) if text is None else text
+    if option.may_be_empty and not raw.strip():
         return None
-    value = float(text) if text is not None else _conf().getfloat(SECTION, option.key, fallback=option.default)
-    return _bounded(option, value)
+    return _bounded(option, float(raw))
 
 
 def _text(option: Option, text: str | None) -> str:
@@ -286,15 +285,14 @@ def _upgrades_schedule(read: _Reader) -> str | None:
     return read.cron("upgrades_schedule") or None
 
 
-@dataclass(frozen=True)
-class DagSettings:
-    """What the DAG file reads while it is parsed (see :func:`for_dag`)."""
+class DagSettings(NamedTuple):
+    """What create_connectors' DAG file reads while it is parsed (see :func:`for_dag`). A NamedTuple, not a
+    dataclass: it is defined on every parse, and a frozen dataclass costs six times as much to define."""
 
     basic_config_path: Path
     reconcile_schedule: str | None
     # Set only when basic_config names a gate (declares_gates).
     promotion_schedule: str | None
-    upgrades_schedule: str | None
     max_writes: int
     max_writes_limit: int
     approval: ApprovalMode
@@ -312,17 +310,23 @@ class DagSettings:
         return self.basic_config_path.absolute().as_uri()
 
 
+class UpgradesDagSettings(NamedTuple):
+    """What connector_upgrades' DAG file reads while it is parsed (see :func:`for_upgrades_dag`)."""
+
+    upgrades_schedule: str | None
+    prepare_timeout: float
+
+
 def for_dag() -> DagSettings:
-    """The settings the DAG file needs, for parse time: an invalid value must not fail the DAG's import (it
-    would vanish from the UI), so its default is used and one warning names the keys. The run then fails in
-    ``prepare`` (:func:`validate`) with the full message."""
+    """The settings create_connectors' DAG file needs, for parse time: an invalid value must not fail the DAG's
+    import (it would vanish from the UI), so its default is used and one warning names the keys. The run then
+    fails in ``prepare`` (:func:`validate`) with the full message."""
     read = _Reader(lenient=True)
     path = _basic_config_path(read)
     values = DagSettings(
         basic_config_path=path,
         reconcile_schedule=_reconcile_schedule(read),
         promotion_schedule=_promotion_schedule(read) if declares_gates(path) else None,
-        upgrades_schedule=_upgrades_schedule(read),
         max_writes=read.integer("max_writes"),
         max_writes_limit=read.integer("max_writes_limit"),
         approval=_approval(read),
@@ -335,13 +339,27 @@ def for_dag() -> DagSettings:
         apply_timeout=_apply_timeout(read),
         report_timeout=read.number("report_timeout"),
     )
+    _warn_invalid(read)
+    return values
+
+
+def for_upgrades_dag() -> UpgradesDagSettings:
+    """The settings connector_upgrades' DAG file needs, read leniently as :func:`for_dag` reads its own."""
+    read = _Reader(lenient=True)
+    values = UpgradesDagSettings(
+        upgrades_schedule=_upgrades_schedule(read), prepare_timeout=read.number("prepare_timeout")
+    )
+    _warn_invalid(read)
+    return values
+
+
+def _warn_invalid(read: _Reader) -> None:
     if read.invalid:
         log.warning(
             "invalid settings: %s in [%s]; their defaults are used here and each run fails at its start naming them",
             ", ".join(read.invalid),
             SECTION,
         )
-    return values
 
 
 def basic_config_path() -> Path:

@@ -20,7 +20,7 @@ from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.tasks.upgrades import UPGRADES_ASSET_NAME, UPGRADES_ASSET_URI
 
 # Read once; an invalid value falls back to its default here (one warning) and fails the run in its task.
-configured = settings.for_dag()
+configured = settings.for_upgrades_dag()
 
 
 @dag(

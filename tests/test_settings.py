@@ -180,12 +180,12 @@ class TestDefaults:
 
     def test_parse_time_fallbacks_equal_what_airflow_reads(self, monkeypatch, nothing_set):
         """for_dag puts an option's default in place of an invalid value: the same value a fresh install reads."""
-        fresh = settings.for_dag()
+        fresh = settings.for_dag(), settings.for_upgrades_dag()
         for option in PARSED:
             read = settings._READERS[option.type]
             assert read(option, option.default) == read(option, None), option.key
             set_option(monkeypatch, option.key, "Ture,risky")
-        assert settings.for_dag() == fresh
+        assert (settings.for_dag(), settings.for_upgrades_dag()) == fresh
 
     def test_airflow_cfg_is_read_and_the_environment_wins(self, monkeypatch, nothing_set):
         from airflow.configuration import conf
@@ -264,6 +264,17 @@ class TestParseTime:
         assert (read.max_writes, read.approval, read.task_retries) == (50, "never", 3)
         (warning,) = [r.getMessage() for r in caplog.records if r.name == "airflow_airbyte_connectors.settings"]
         assert warning.startswith("invalid settings: max_writes, approval in [airbyte_connectors]")
+
+    def test_each_dag_file_reads_only_its_own_settings(self, monkeypatch, nothing_set, caplog):
+        """A typo in connector_upgrades' schedule is that DAG's problem: create_connectors' parse neither reads
+        nor warns about it (nor pays for checking a cron it does not use)."""
+        set_option(monkeypatch, "upgrades_schedule", "weekly-ish")
+        with caplog.at_level(logging.WARNING, logger="airflow_airbyte_connectors.settings"):
+            settings.for_dag()
+            assert "invalid settings" not in caplog.text
+            read = settings.for_upgrades_dag()
+        assert read.upgrades_schedule == OPTION["upgrades_schedule"].default
+        assert "invalid settings: upgrades_schedule in [airbyte_connectors]" in caplog.text
 
     def test_valid_values_are_used_without_a_warning(self, monkeypatch, caplog):
         set_option(monkeypatch, "approval", "held")
