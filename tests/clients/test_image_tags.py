@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from airflow_airbyte_connectors.clients.image_tags import ImageTags, ReleaseDate, TagList
+from airflow_airbyte_connectors.clients.image_registry import ImageTags, ReleaseDate, TagList
 from airflow_airbyte_connectors.testing import ImageRegistryEmulator
 from tests.support import SHARED_AIRBYTE, unused_port
 
