@@ -406,22 +406,21 @@ class ImageRegistry:
         image = f"{repository}:{tag}"
 
         def ask() -> ImageCheck:
+            found: Status = "unknown"
             try:
                 if not DOCKER_TAG_RE.match(tag):
                     raise RegistryProblem(f"{tag!r} is not a Docker tag", "bad_name")
                 base, name = self._where(repository)
                 registry = parse_reference(repository).registry
-                deadline = time.monotonic() + self.timeout
                 url = f"{base}/v2/{name}/manifests/{tag}"
-                status = self._ask("HEAD", base, name, url, deadline, "manifest").status
-                if status == 200:
-                    return ImageCheck(image, "exists", f"tag {tag} found in {registry}")
-                raise _status_problem(status, f"tag {tag} not found in {registry}")
+                status = self._ask("HEAD", base, name, url, time.monotonic() + self.timeout, "manifest").status
+                if status != 200:
+                    raise _status_problem(status, f"tag {tag} not found in {registry}")
+                found, reason = "exists", f"tag {tag} found in {registry}"
             except RegistryProblem as problem:
-                found = "missing" if problem.kind == "not_found" else "unknown"
-                check = ImageCheck(image, found, str(problem))
-            log.debug("Image %s: %s (%s)", image, check.status, check.reason)
-            return check
+                found, reason = ("missing" if problem.kind == "not_found" else "unknown"), str(problem)
+            log.debug("Image %s: %s (%s)", image, found, reason)
+            return ImageCheck(image, found, reason)
 
         failed = lambda text: ImageCheck(image, "unknown", f"check {text}")  # noqa: E731 - a one-line default
         return self._once(("check", repository, tag), ask, failed)
