@@ -203,6 +203,25 @@ class TestTokenFlow:
         assert registry.count("GET", "/token") == 1
         assert registry.count("HEAD") == 3  # 401, 401 with token; second tag: 401 with the same token
 
+    def test_a_registry_that_challenged_once_gets_the_next_repositorys_token_first(self, registry):
+        registry.add_image("airbyte/destination-duckdb", "0.1.0")
+        results = hub(registry, [(REPO, "0.3.0"), ("airbyte/destination-duckdb", "0.1.0")], max_workers=1)
+        assert {check.status for check in results.values()} == {"exists"}
+        assert [(r.method, r.status) for r in registry.requests] == [
+            ("HEAD", 401),
+            ("GET", 200),
+            ("HEAD", 200),
+            ("GET", 200),  # the second repository's token, before its first request
+            ("HEAD", 200),
+        ]
+
+    def test_one_token_cache_serves_the_check_and_the_reads(self, registry):
+        with ImageRegistry(docker_hub_url=registry.url, timeout=2) as client:
+            assert client.check_images([(REPO, "0.3.0")])[(REPO, "0.3.0")].status == "exists"
+            assert client.list_tags(REPO).tags == ("0.2.0", "0.3.0")
+            assert client.requests_sent == {"manifest": 2, "token": 1, "tags": 1}
+        assert registry.count("GET", "/token") == 1
+
     def test_garbage_token_answer_is_unknown(self, registry):
         registry.garbage_token = True
         check = hub(registry, [(REPO, "0.3.0")])[(REPO, "0.3.0")]
