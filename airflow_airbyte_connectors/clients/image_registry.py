@@ -317,11 +317,10 @@ class ImageRegistry:
         self.session = session if session is not None else new_session(pool=pool)
         self._abandoned = False  # a check's thread still runs on the session
         self._lock = threading.Lock()
-        # The token cache: tokens by (realm, service, scope); the one each repository uses; tokens refused as soon
-        # as they were issued (not asked for again); and each registry's token service, so a repository after the
-        # first gets its token before its first request, which saves a refused request per repository.
+        # The token cache: tokens by (realm, service, scope), tokens refused as soon as they were issued (not asked
+        # for again), and each registry's token service, so every repository after the first gets its token before
+        # its first request, which saves a refused request per repository.
         self._tokens: dict[tuple[str, str, str], str] = {}
-        self._authorization: dict[tuple[str, str], str] = {}  # (base URL, name) -> "Bearer ..."
         self._refused: set[str] = set()
         self._token_service: dict[str, str] = {}  # base URL -> 'Bearer realm="...",service="..."'
         self._answers: dict[tuple[str, ...], Any] = {}
@@ -638,25 +637,21 @@ class ImageRegistry:
         return answer
 
     def _authorization_for(self, key: tuple[str, str], url: str, deadline: float) -> dict[str, str]:
+        """The repository's token if its registry asked for tokens before (from the cache, or asked for now)."""
         with self._lock:
-            authorization = self._authorization.get(key)
             service = self._token_service.get(key[0])
-        if authorization is None and service is not None:
-            authorization = f"Bearer {self.token(service, url, key[1], deadline)}"
-            with self._lock:
-                self._authorization[key] = authorization
-        return {"Authorization": authorization} if authorization else {}
+        return {} if service is None else {"Authorization": f"Bearer {self.token(service, url, key[1], deadline)}"}
 
     def _authorize(
         self, key: tuple[str, str], answer: Answer, name: str, url: str, deadline: float, *, fresh: bool
     ) -> str:
-        """A Bearer token for a 401 ``answer``'s challenge, kept for the repository's next requests."""
+        """A Bearer token for a 401 ``answer``'s challenge; its token service is kept for the registry's next
+        requests."""
         challenge = answer.headers.get("WWW-Authenticate", "")
         authorization = f"Bearer {self.token(challenge, url, name, deadline, fresh=fresh)}"
         params = challenge_params(challenge.strip().partition(" ")[2])
         service = f'Bearer realm="{params["realm"]}",service="{params.get("service", "")}"'
         with self._lock:
-            self._authorization[key] = authorization
             self._token_service[key[0]] = service
         return authorization
 
