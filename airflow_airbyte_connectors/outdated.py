@@ -29,7 +29,7 @@ from airflow_airbyte_connectors.upgrades import Candidate, PlatformRefusal, Prop
 from airflow_airbyte_connectors.urls import without_userinfo
 
 if TYPE_CHECKING:
-    from airflow_airbyte_connectors.clients.image_tags import ImageTags, ReleaseDate, TagList
+    from airflow_airbyte_connectors.clients.image_registry import ImageTags, ReleaseDate, TagList
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
     from airflow_airbyte_connectors.planning import CurrentIndex
 
@@ -152,7 +152,7 @@ def find_outdated(
     the connected one's (e.g. the version an upgrade of Airbyte will bring).
     A config error raises :class:`~airflow_airbyte_connectors.configs.ConfigError` before any request.
     """
-    from airflow_airbyte_connectors.clients.image_tags import ImageTags
+    from airflow_airbyte_connectors.clients.image_registry import ImageTags
 
     config: ConnectorsConfig = get_configs("connectors", path=Path(config_path))
     entries = [*config.source_definitions, *config.destination_definitions]

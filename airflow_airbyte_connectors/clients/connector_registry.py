@@ -11,18 +11,24 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-import requests
-import tenacity
-import urllib3.exceptions
-
-from airflow_airbyte_connectors.clients.bounded_http import TooLargeError, call_by, read_body
+from airflow_airbyte_connectors.clients.bounded_http import (
+    ConnectFailed,
+    DeadlineError,
+    InvalidURL,
+    RequestError,
+    RetryPolicy,
+    Timeout,
+    TLSError,
+    TooLargeError,
+    new_session,
+    send,
+)
 from airflow_airbyte_connectors.clients.connection_errors import describe_connection_error
 from airflow_airbyte_connectors.compatibility import CompatibilityFormatError, CompatibilityMatrix, parse_matrix
 from airflow_airbyte_connectors.files import NotRegularFileError, open_regular_file
@@ -33,8 +39,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
-# Exponential backoff between attempts (seconds: 0.5, 1, 2, ... up to the cap); a Retry-After is honoured up to
-# the same cap, so a read is bounded by attempts × timeout plus a few backoffs.
+# Exponential backoff between attempts (seconds: 0.5, 1, 2, ... up to 8); a Retry-After is honoured up to the
+# same cap, so a read is bounded by attempts × timeout plus a few backoffs.
 BACKOFF_MULTIPLIER = 0.5
 BACKOFF_CAP = 8.0
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -160,70 +166,47 @@ def _read_file(path: Path, max_bytes: int) -> bytes:
 
 
 def _read_http(url: str, *, timeout: float, max_bytes: int, attempts: int, what: str) -> bytes:
-    def wait(state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            return min(retry_after, BACKOFF_CAP)
-        return tenacity.wait_exponential(multiplier=BACKOFF_MULTIPLIER, max=BACKOFF_CAP)(state)
-
-    def before_sleep(state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        log.warning("%s %s: %s; attempt %d of %d", what, without_userinfo(url), exc, state.attempt_number, attempts)
-
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(_Transient),
-        stop=tenacity.stop_after_attempt(attempts),
-        wait=wait,
-        before_sleep=before_sleep,
-        reraise=True,
+    policy = RetryPolicy(
+        lambda exc: isinstance(exc, _Transient),
+        attempts=attempts,
+        retry_after_cap=BACKOFF_CAP,
+        backoff=BACKOFF_MULTIPLIER,
+        what=f"{what} {without_userinfo(url)}",
     )
     try:
-        return retrying(_get_once, url, timeout=timeout, max_bytes=max_bytes)
+        return policy.run(_get_once, url, timeout, max_bytes)
     except _Transient as exc:
         raise _Unreadable(f"{exc} ({attempts} attempt{'s' if attempts != 1 else ''})") from None
 
 
-def _get_once(url: str, *, timeout: float, max_bytes: int) -> bytes:
-    # requests' timeout is per socket read: a server trickling the headers or the body would never trip it.
-    deadline = time.monotonic() + timeout
-
-    def late() -> _Transient:
-        return _Transient(f"no complete answer within {timeout:g} s")
-
-    def call() -> bytes:
-        remaining = max(deadline - time.monotonic(), 0.001)
-        headers = {"Accept": "application/json"}
-        with requests.get(url, stream=True, timeout=(remaining, remaining), headers=headers) as r:
-            if r.status_code in _RETRYABLE_STATUS:
-                raise _Transient(f"HTTP {r.status_code} {r.reason}".rstrip(), _retry_after(r))
-            if r.status_code != 200:
-                raise _Unreadable(f"HTTP {r.status_code} {r.reason}".rstrip())
-            return read_body(r, deadline=deadline, limit=max_bytes, late=late, truncate=False)
-
+def _get_once(url: str, timeout: float, max_bytes: int) -> bytes:
     try:
-        return call_by(deadline, call, late)
+        with new_session(pool=1) as session:
+            answer = send(session, "GET", url, timeout=timeout, limit=max_bytes, headers={"Accept": "application/json"})
     except TooLargeError:
         raise _Unreadable(_too_large(max_bytes)) from None
-    except requests.exceptions.SSLError as exc:
+    except TLSError as exc:
         raise _Unreadable(f"TLS error: {_tls_reason(exc)}") from None
-    except (requests.Timeout, urllib3.exceptions.TimeoutError):
+    except DeadlineError:
+        raise _Transient(f"no complete answer within {timeout:g} s") from None
+    except Timeout:
         raise _Transient(f"no answer within {timeout:g} s") from None
-    except (
-        requests.ConnectionError,
-        requests.exceptions.ChunkedEncodingError,
-        urllib3.exceptions.ProtocolError,
-    ) as exc:
+    except ConnectFailed as exc:
         raise _Transient(describe_connection_error(exc)) from None
-    except (requests.exceptions.InvalidURL, urllib3.exceptions.LocationValueError):
+    except InvalidURL:
         raise _Unreadable("not a valid URL") from None
-    except (requests.RequestException, urllib3.exceptions.HTTPError, ValueError) as exc:
+    except (RequestError, ValueError) as exc:
         # Their text may quote the URL as given, password included.
         raise _Unreadable(f"request failed ({type(exc).__name__})") from None
+    if answer.status in _RETRYABLE_STATUS:
+        raise _Transient(f"HTTP {answer.status} {answer.reason}".rstrip(), _retry_after(answer.headers))
+    if answer.status != 200:
+        raise _Unreadable(f"HTTP {answer.status} {answer.reason}".rstrip())
+    return answer.body
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After", "").strip()
     return float(value) if value.isdigit() else None
 
 

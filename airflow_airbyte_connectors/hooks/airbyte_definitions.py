@@ -15,13 +15,22 @@ from functools import cached_property
 from typing import Any, Generic, Literal, TypeVar, overload
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import requests
 import tenacity
 from airflow.sdk import BaseHook
 
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.budgets import CALL_BUDGET, SPEC_POLL_MAX_WAIT
-from airflow_airbyte_connectors.clients.bounded_http import Answer, DeadlineError, TooLargeError, post_json
+from airflow_airbyte_connectors.clients.bounded_http import (
+    Answer,
+    ConnectFailed,
+    DeadlineError,
+    RetryPolicy,
+    Session,
+    Timeout,
+    TooLargeError,
+    new_session,
+    send,
+)
 from airflow_airbyte_connectors.compatibility import parse_version
 from airflow_airbyte_connectors.hooks.airbyte_errors import (
     GATEWAY_STATUSES,
@@ -34,7 +43,6 @@ from airflow_airbyte_connectors.hooks.airbyte_errors import (
     describe_body,
     is_refused,
     is_retryable_read,
-    retry_wait,
     was_never_sent,
 )
 from airflow_airbyte_connectors.kinds import Kind, id_key
@@ -274,15 +282,14 @@ class AirbyteDefinitionsHook(BaseHook):
         )
 
     @cached_property
-    def session(self) -> requests.Session:
-        session = requests.Session()
+    def session(self) -> Session:
+        session = new_session(headers={"Accept": "application/json", "Content-Type": "application/json"})
         cfg = self.client_settings
         session.verify = cfg.verify
         if cfg.proxies:
             session.proxies.update(cfg.proxies)
         if cfg.auth_type == "basic":
             session.auth = (cfg.client_id or "", cfg.client_secret or "")
-        session.headers.update({"Accept": "application/json", "Content-Type": "application/json"})
         return session
 
     def api_url(self, operation: str) -> str:
@@ -608,21 +615,15 @@ class AirbyteDefinitionsHook(BaseHook):
         ends within ``CALL_BUDGET`` times ``timeout`` (``budget_end``, on ``time.monotonic()``'s clock): a retry
         still has a chance after a call ran out of time, and nothing waits for ever."""
         budget = timeout * CALL_BUDGET
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(retry),
-            stop=tenacity.stop_after_attempt(_READ_ATTEMPTS) | tenacity.stop_before_delay(budget),
-            wait=retry_wait,
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-        return retrying(call, *args, timeout, time.monotonic() + budget)
+        policy = RetryPolicy(retry, attempts=_READ_ATTEMPTS, budget=budget, what="Airbyte call")
+        return policy.run(call, *args, timeout, time.monotonic() + budget)
 
     def _write(self, operation: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """A write is repeated only when it provably never reached Airbyte; a lost answer is reported
         as :class:`WriteOutcomeUnknownError` so the caller re-reads before doing anything else."""
         try:
             return self._operation(was_never_sent, self.write_timeout, self._post, operation, body)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (ConnectFailed, Timeout) as exc:
             if was_never_sent(exc):
                 raise
             if isinstance(exc, DeadlineError):
@@ -697,17 +698,18 @@ class AirbyteDefinitionsHook(BaseHook):
     ) -> Answer:
         """One POST (or GET) and its whole answer, within ``timeout`` and the operation's budget."""
         try:
-            return post_json(
+            # No redirects: an API call is not meant to move, and its credentials stay with Airbyte.
+            return send(
                 self.session,
+                method,
                 url,
-                body,
+                json=body,
                 headers=headers,
                 timeout=timeout,
                 deadline=min(time.monotonic() + timeout, budget_end),
                 connect_timeout=_CONNECT_TIMEOUT,
                 limit=limit,
                 error_limit=_ERROR_BODY_LIMIT,
-                method=method,
             )
         except TooLargeError as exc:
             detail = f"{exc} (the limit is [airbyte_connectors] max_response_mb)"
@@ -766,10 +768,6 @@ class AirbyteDefinitionsHook(BaseHook):
             if secret:
                 text = text.replace(secret, "***")
         return text
-
-    def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        log.warning("Airbyte call failed (attempt %d), retrying: %s", retry_state.attempt_number, exc)
 
 
 def _failure_text(reason: Any) -> str:

@@ -5,13 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import requests
-import tenacity
-
-from airflow_airbyte_connectors.clients.bounded_http import Answer
+from airflow_airbyte_connectors.clients.bounded_http import Answer, ConnectFailed, ConnectTimeout, RequestError, Timeout
 from airflow_airbyte_connectors.urls import without_userinfo
 
-_RETRY_AFTER_CAP = 60.0
 _BODY_EXCERPT = 300
 # A proxy's answers: the request may still be running in Airbyte behind it.
 GATEWAY_STATUSES = frozenset({502, 503, 504})
@@ -51,7 +47,7 @@ class SpecStillRunningError(AirbyteApiError):
 
 def is_retryable_read(exc: BaseException) -> bool:
     """Reads change nothing, so any transient failure may be repeated."""
-    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+    if isinstance(exc, ConnectFailed | Timeout):
         return True
     return isinstance(exc, AirbyteApiError) and exc.status in (429, 500, 502, 503, 504)
 
@@ -64,24 +60,15 @@ def is_refused(exc: AirbyteApiError) -> bool:
 
 def was_never_sent(exc: BaseException) -> bool:
     """True when a write cannot have reached Airbyte, so repeating it is safe."""
-    if isinstance(exc, requests.ConnectTimeout):
+    if isinstance(exc, ConnectTimeout):
         return True
     if isinstance(exc, AirbyteApiError):
         return exc.status == 429  # rejected before any work was done
-    if isinstance(exc, requests.ConnectionError):
+    if isinstance(exc, ConnectFailed):
         cause = exc.args[0] if exc.args else None
         reason = getattr(cause, "reason", cause)
         return "NewConnectionError" in type(reason).__name__ or "Connection refused" in str(reason)
     return False
-
-
-def retry_wait(retry_state: tenacity.RetryCallState) -> float:
-    """Exponential backoff, or the server's Retry-After when it sends one."""
-    exc = retry_state.outcome.exception() if retry_state.outcome else None
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        return min(retry_after, _RETRY_AFTER_CAP)
-    return tenacity.wait_exponential(multiplier=0.5, max=8)(retry_state)
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:
@@ -133,7 +120,7 @@ def describe_read_failure(exc: BaseException, conn_id: str) -> str:
         )
     if isinstance(exc, AirbyteApiError):
         return f"Airbyte: {exc}"
-    if isinstance(exc, requests.RequestException):
+    if isinstance(exc, RequestError):
         url = without_userinfo(str(exc.request.url)) if exc.request is not None else "Airbyte"
         return f"cannot reach Airbyte ({url}): {describe_connection_error(exc)}"
     if isinstance(exc, ValueError):  # e.g. a connection without a host, several workspaces

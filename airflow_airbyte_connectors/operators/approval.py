@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import requests
-import tenacity
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
+from airflow_airbyte_connectors.clients.bounded_http import RequestError, RetryPolicy, TooLargeError, new_session, send
 from airflow_airbyte_connectors.tasks.names import PREPARE, XComKey
 
 if TYPE_CHECKING:
@@ -24,6 +24,8 @@ API_CONN_ID = "airflow_api"
 # (docs/approvals.md: how it fails an answered approval).
 STATE_MISMATCH = "state mismatch"
 API_TIMEOUT = 10
+# An event-log page of one entry or one task's required action: a few KB.
+API_ANSWER_LIMIT = 1024 * 1024
 
 
 class EarlierAnswerUnknown(Exception):
@@ -171,7 +173,8 @@ class AirflowApi:
         where = urlsplit(base)
         self.where = f"Airflow's REST API at {where.hostname}{f':{where.port}' if where.port else ''}"  # no userinfo
         self.login = (conn.login, conn.password or "") if conn is not None and conn.login else None
-        self.session = requests.Session()
+        self.session = new_session(pool=1)
+        self.retry = RetryPolicy(lambda e: isinstance(e, EarlierAnswerUnknown) and e.transient, what=self.where)
 
     def __enter__(self) -> AirflowApi:
         if self.login:
@@ -185,26 +188,27 @@ class AirflowApi:
     def __exit__(self, *exc: object) -> None:
         self.session.close()
 
-    def get(self, path: str, **kwargs: Any) -> dict[str, Any]:
-        return self._send("GET", f"/api/v2/{path}", **kwargs)
+    def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._send("GET", f"/api/v2/{path}", params=params)
 
-    @tenacity.retry(
-        retry=tenacity.retry_if_exception(lambda e: isinstance(e, EarlierAnswerUnknown) and e.transient),
-        stop=tenacity.stop_after_attempt(3),
-        wait=tenacity.wait_exponential(multiplier=1, max=4),
-        reraise=True,
-    )
     def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return self.retry.run(self._send_once, method, path, kwargs)
+
+    def _send_once(self, method: str, path: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         # Never follows a redirect: the token and the password go to this base URL only.
         try:
-            answer = self.session.request(
-                method, f"{self.base}{path}", timeout=API_TIMEOUT, allow_redirects=False, **kwargs
+            answer = send(
+                self.session, method, f"{self.base}{path}", timeout=API_TIMEOUT, limit=API_ANSWER_LIMIT, **kwargs
             )
-        except requests.RequestException as error:
+        except TooLargeError as error:
+            raise EarlierAnswerUnknown(f"{self.where} answered {method} {path} with {error}") from None
+        except RequestError as error:
             raise EarlierAnswerUnknown(f"{self.where} is unreachable ({type(error).__name__})", True) from None
-        if not 200 <= answer.status_code < 300:
+        if not 200 <= answer.status < 300:
             raise EarlierAnswerUnknown(
-                f"{self.where} answered {answer.status_code} to {method} {path}",
-                answer.status_code >= 500,
+                f"{self.where} answered {answer.status} to {method} {path}", answer.status >= 500
             )
-        return answer.json()
+        try:
+            return json.loads(answer.body)
+        except ValueError:
+            raise EarlierAnswerUnknown(f"{self.where} answered {method} {path} with something not JSON") from None
