@@ -202,6 +202,8 @@ class TestFindings:
             ({"1.2": good()}, "releases.breakingChanges['1.2']: the key is not a version X.Y.Z; skipped"),
             ({"v3": good()}, "releases.breakingChanges['v3']: the key is not a version X.Y.Z; skipped"),
             ({"3.0.0-rc.1": good()}, "releases.breakingChanges['3.0.0-rc.1']: the key is not a version X.Y.Z"),
+            # Not a crash: int() of 4,300 digits and more raises.
+            ({"9" * 5000 + ".0.0": good()}, ": the key is not a version X.Y.Z; skipped"),
             ({"3.0.0": "breaks"}, "releases.breakingChanges['3.0.0']: must be an object, got a string; skipped"),
             (
                 {"3.0.0": good(upgradeDeadline="soon")},
@@ -236,6 +238,7 @@ class TestFindings:
             "key-1.2",
             "key-v3",
             "key-rc",
+            "key-5000-digits",
             "body-string",
             "deadline-soon",
             "deadline-impossible",
