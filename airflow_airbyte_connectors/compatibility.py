@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_airbyte_connectors.versions import plain_version, range_version
+
 # The first Airbyte release that checks definition updates against the matrix.
 FIRST_CHECKING_VERSION = (0, 63, 9)
 
@@ -151,8 +153,7 @@ def find_definition_id(matrix: CompatibilityMatrix, connector_type: str, docker_
 
 def parse_version(text: str) -> Version | None:
     """``X.Y.Z`` (a leading ``v`` allowed) as a tuple; None for anything else, prereleases included."""
-    found = re.fullmatch(r"v?(\d{1,18})\.(\d{1,18})\.(\d{1,18})", text.strip()) if isinstance(text, str) else None
-    return (int(found[1]), int(found[2]), int(found[3])) if found else None
+    return plain_version(text.strip().removeprefix("v")) if isinstance(text, str) else None
 
 
 def satisfies(version: Version, range_text: str) -> bool:
@@ -194,16 +195,10 @@ def _joined_operators(tokens: list[str]) -> list[str]:
 
 
 def _partial(text: str) -> tuple[int | None, ...]:
-    found = re.fullmatch(r"v?(\d{1,18}|[xX*])(?:\.(\d{1,18}|[xX*]))?(?:\.(\d{1,18}|[xX*]))?", text)
-    if not found:
+    parts = range_version(text)
+    if parts is None:
         raise RangeError(f"cannot read version {text!r} in a range")
-    parts: list[int | None] = []
-    for part in found.groups():
-        if part is None or part in "xX*" or parts and parts[-1] is None:
-            parts.append(None)
-        else:
-            parts.append(int(part))
-    return tuple(parts)
+    return parts
 
 
 def _floor(partial: tuple[int | None, ...]) -> Version:

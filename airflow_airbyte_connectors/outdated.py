@@ -26,7 +26,6 @@ from airflow_airbyte_connectors.kinds import KINDS, Kind
 from airflow_airbyte_connectors.policies import Policy
 from airflow_airbyte_connectors.releases import RegistryReleases
 from airflow_airbyte_connectors.upgrades import Candidate, PlatformRefusal, Proposal, propose, release_version
-from airflow_airbyte_connectors.urls import without_userinfo
 
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.clients.image_registry import ImageTags, ReleaseDate, TagList
@@ -250,15 +249,9 @@ def _registry() -> tuple[RegistryReleases | None, list[str], list[str]]:
     location = settings.registry_url()
     if location is None:
         return None, [], ["registry_url is empty: breaking changes are not known (a major move counts as breaking)"]
-    from airflow_airbyte_connectors.clients.connector_registry import read_connector_registry
+    from airflow_airbyte_connectors.plan_builder import read_registry
 
-    releases, problems = read_connector_registry(location, timeout=settings.read_timeout())
-    if releases is None:
-        problems = [
-            *problems,
-            f"connector registry {without_userinfo(location)} unread: a major move counts as breaking",
-        ]
-    return releases, problems, []
+    return (*read_registry(location), [])
 
 
 def _row(

@@ -52,6 +52,7 @@ from airflow_airbyte_connectors.urls import without_userinfo
 
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook, InstanceInfo
+    from airflow_airbyte_connectors.releases import RegistryReleases
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ VersionsSinceOf = Callable[
     ["AirbyteDefinitionsHook", Sequence[tuple[Kind, str, str]], datetime], Mapping[tuple[Kind, str], datetime]
 ]
 T = TypeVar("T")
+
+# What an unread connector registry means, in the same words for the plan and ``outdated``.
+REGISTRY_UNREAD = "without breaking-change data, a major or unknown version move counts as breaking"
 
 
 @dataclass(frozen=True)
@@ -625,20 +629,26 @@ def assess_versions(plan: Plan, *, apply_held: bool = False, shared: SharedReads
         note = "registry_url is empty: breaking changes are not checked (downgrades are still held)"
         plan = replace(plan, findings=(*plan.findings, Finding("registry", None, "", note)))
     else:
-        from airflow_airbyte_connectors.clients.connector_registry import read_connector_registry
-
-        timeout = settings.read_timeout()
-        releases, problems = (shared or SharedReads()).once(
-            "connector registry", location, lambda: read_connector_registry(location, timeout=timeout)
-        )
+        releases, problems = read_registry(location, shared=shared)
         plan = with_version_changes(plan, releases, registry="read" if releases is not None else "failed")
-        if releases is None:
-            # The reader's finding names the registry (without userinfo) already; so does this note.
-            note = "without breaking-change data, a major or unknown version move counts as breaking"
-            problems = [*problems, f"connector registry {without_userinfo(location)}: {note}"]
         findings = tuple(Finding("registry", None, "", p) for p in problems)
         plan = replace(plan, findings=plan.findings + findings)
     return with_holds(plan, settings.hold_changes(), apply_held=apply_held)
+
+
+def read_registry(location: str, *, shared: SharedReads | None = None) -> tuple[RegistryReleases | None, list[str]]:
+    """Airbyte's connector registry at ``location`` (read once per ``shared``), and the problems reading it: the
+    plan's registry read and ``outdated``'s. Unread: ``None``, the reader's finding and what that means."""
+    from airflow_airbyte_connectors.clients.connector_registry import read_connector_registry
+
+    timeout = settings.read_timeout()
+    releases, problems = (shared or SharedReads()).once(
+        "connector registry", location, lambda: read_connector_registry(location, timeout=timeout)
+    )
+    if releases is None:
+        # The reader's finding names the registry (without userinfo) already; so does this note.
+        problems = [*problems, f"connector registry {without_userinfo(location)}: {REGISTRY_UNREAD}"]
+    return releases, problems
 
 
 def check_platform_compatibility(plan: Plan, instance: InstanceInfo, *, shared: SharedReads | None = None) -> Plan:

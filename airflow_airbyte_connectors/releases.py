@@ -22,10 +22,8 @@ from typing import Any
 
 from airflow_airbyte_connectors.kinds import KINDS, Kind
 from airflow_airbyte_connectors.quoting import key_text, quote
-from airflow_airbyte_connectors.versions import BreakingChange
+from airflow_airbyte_connectors.versions import BreakingChange, plain_version
 
-# ConnectorBreakingChanges.yaml: keys must be exact versions, no pre-release.
-_VERSION_KEY = re.compile(r"\A[0-9]++\.[0-9]++\.[0-9]++\Z")
 _DATE = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 DEADLINE_ACTIONS = ("auto_upgrade", "disable")
 # A registry entry with more findings than this is reported by its first ones; the rest are counted.
@@ -174,14 +172,15 @@ def _breaking_changes(releases: Any, problems: list[str]) -> tuple[BreakingChang
     parsed = []
     for version, body in changes.items():
         place = f"releases.breakingChanges[{quote(version)}]"
-        if not isinstance(version, str) or not _VERSION_KEY.fullmatch(version):
+        # ConnectorBreakingChanges.yaml: keys must be exact versions, no pre-release.
+        if not isinstance(version, str) or plain_version(version) is None:
             problems.append(f"{place}: the key is not a version X.Y.Z; skipped")
             continue
         if not isinstance(body, dict):
             problems.append(f"{place}: must be an object, got {_type_name(body)}; skipped")
             continue
         parsed.append(_breaking_change(version, body, place, problems))
-    parsed.sort(key=lambda change: tuple(int(part) for part in change.version.split(".")))
+    parsed.sort(key=lambda change: plain_version(change.version) or (0, 0, 0))
     return tuple(parsed)
 
 

@@ -16,7 +16,6 @@ to and what the move means, or why nothing is proposed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -30,11 +29,9 @@ from airflow_airbyte_connectors.versions import (
     airbyte_version,
     classify,
     is_dev,
+    release_version,
     semver_key,
 )
-
-# Numeric parts without leading zeros, at most 9 digits: Airbyte reads each part as a 32-bit int.
-RELEASE_TAG = re.compile(r"\A(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\Z")
 
 # Why nothing is proposed.
 NoProposal = Literal["pinned", "unversioned", "newest", "breaking", "refused", "cooldown", "unread"]
@@ -135,14 +132,6 @@ class _Release:
 def plausible_build_time(moment: datetime, now: datetime) -> bool:
     """Whether an image's ``created`` (timezone-aware) can be its release date: from 2015 to ``now`` plus a day."""
     return EARLIEST_BUILD <= moment <= now + CLOCK_SKEW
-
-
-def release_version(tag: str) -> Version | None:
-    """``(X, Y, Z)`` of a release tag ``X.Y.Z``; None for anything else (pre-releases, ``latest``, ``v1.2.3``)."""
-    match = RELEASE_TAG.fullmatch(tag)
-    if match is None:
-        return None
-    return int(match.group(1)), int(match.group(2)), int(match.group(3))
 
 
 def propose(

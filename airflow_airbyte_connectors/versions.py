@@ -9,6 +9,10 @@ Two orderings, on purpose:
   (``2.0.0-rc.1 == 2.0.0``), a ``dev*`` tag equals everything, and anything else it cannot compare
   (``v1.2.3``, ``1.2``, ``latest``, ``1.2.3+build``).
 * **SemVer** (``semver_key``) is for describing a change to a person (``2.0.0-rc.1`` comes before ``2.0.0``).
+
+Every version the package reads is parsed here: besides the two orderings, ``plain_version`` (the registry's
+breaking-change keys, the platform-compatibility matrix), ``release_version`` (the tags an upgrade proposes) and
+``range_version`` (a version inside an npm-style range).
 """
 
 from __future__ import annotations
@@ -26,6 +30,15 @@ VERSION_CLASSES: tuple[VersionClass, ...] = get_args(VersionClass)
 # Airbyte parses each part with Kotlin's String.toInt(): ASCII digits (an optional sign), at most Int.MAX_VALUE.
 _AIRBYTE_PART = re.compile(r"\A\+?[0-9]++\Z")
 _INT_MAX = 2**31 - 1
+_INT_MAX_DIGITS = len(str(_INT_MAX))
+
+Version = tuple[int, int, int]
+
+# X.Y.Z of ASCII digits. At most 18 a part: int() of a longer run costs more, and from 4,300 digits it raises.
+_PLAIN = re.compile(r"\A([0-9]{1,18})\.([0-9]{1,18})\.([0-9]{1,18})\Z")
+# A version in an npm-style range: one to three parts, each a number or a wildcard (x, X, *).
+_RANGE_PART = r"[0-9]{1,18}|[xX*]"
+_RANGE = re.compile(rf"\Av?({_RANGE_PART})(?:\.({_RANGE_PART}))?(?:\.({_RANGE_PART}))?\Z")
 
 # semver.org 2.0.0: numeric identifiers without leading zeros; pre-release identifiers dot-separated.
 # \A...\Z: ``$`` would accept a trailing newline. Possessive quantifiers: no backtracking on long input;
@@ -66,10 +79,40 @@ def airbyte_version(tag: str) -> tuple[int, int, int] | None:
         return None
     numbers = []
     for part in parts[:3]:  # a 4th part is ignored, like Airbyte does
-        if not _AIRBYTE_PART.fullmatch(part) or int(part) > _INT_MAX:
+        if not _AIRBYTE_PART.fullmatch(part) or len(part.lstrip("+0")) > _INT_MAX_DIGITS or int(part) > _INT_MAX:
             return None
         numbers.append(int(part))
     return numbers[0], numbers[1], numbers[2]
+
+
+def plain_version(text: str) -> Version | None:
+    """``(X, Y, Z)`` of ``X.Y.Z`` in ASCII digits (leading zeros too, as the registry's ``^\\d+\\.\\d+\\.\\d+$``
+    allows); None for anything else: a prerelease, ``v1.2.3``, whitespace, a part of more than 18 digits."""
+    found = _PLAIN.fullmatch(text)
+    return (int(found[1]), int(found[2]), int(found[3])) if found else None
+
+
+def release_version(tag: str) -> Version | None:
+    """``(X, Y, Z)`` of a release tag ``X.Y.Z``; None for anything else (pre-releases, ``latest``, ``v1.2.3``).
+
+    Numeric parts as SemVer writes them (no leading zeros), of at most 9 digits: Airbyte reads each part as a
+    32-bit int."""
+    numbers = plain_version(tag)
+    if numbers is None or any(len(part) > 9 or len(part) > 1 and part[0] == "0" for part in tag.split(".")):
+        return None
+    return numbers
+
+
+def range_version(text: str) -> tuple[int | None, int | None, int | None] | None:
+    """The parts of a version in an npm-style range (``1``, ``1.2``, ``v1.2.3``, ``1.x``, ``*``): None for a
+    part that is missing or a wildcard, and for every part after one; None when ``text`` is not such a version."""
+    found = _RANGE.fullmatch(text)
+    if found is None:
+        return None
+    parts: list[int | None] = []
+    for part in found.groups():
+        parts.append(None if part is None or part in "xX*" or (parts and parts[-1] is None) else int(part))
+    return parts[0], parts[1], parts[2]
 
 
 def airbyte_compare(a: str, b: str) -> int:

@@ -259,3 +259,38 @@ class TestEveryPattern:
             text = base + "".join(rng.choices(alphabet, k=MiB))
             seconds = cost(found, text)
             assert seconds < MAX_SECONDS, f"{found.where}: {seconds:.3f} s on 1 MiB of random text"
+
+
+# Version-shaped text, and the same shape with letters: a pattern that takes the first and refuses the second
+# reads versions. Such a pattern belongs in versions.py, the one grammar of versions.
+VERSIONS = ("1.2.3", "v1.2.3", "0.63.9", "1.2.3-rc.1")
+VERSIONS_MODULE = ("airflow_airbyte_connectors.versions.", "airflow_airbyte_connectors/versions.py:")
+
+
+def reads_versions(pattern: re.Pattern[str]) -> bool:
+    return any(pattern.fullmatch(text) and not pattern.fullmatch(re.sub("[0-9]", "a", text)) for text in VERSIONS)
+
+
+class TestOneVersionGrammar:
+    def test_only_versions_py_has_version_patterns(self):
+        elsewhere = [
+            found.where
+            for found in PATTERNS
+            if reads_versions(found.pattern) and not found.where.startswith(VERSIONS_MODULE)
+        ]
+        assert not elsewhere, (
+            f"parse versions with airflow_airbyte_connectors.versions, not a pattern of its own: {elsewhere}"
+        )
+
+    @pytest.mark.parametrize(
+        ("pattern", "expected"),
+        [
+            (r"\A[0-9]++\.[0-9]++\.[0-9]++\Z", True),
+            (r"v?(\d{1,18})\.(\d{1,18})\.(\d{1,18})", True),
+            (r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z", False),  # a Docker tag: any text of its alphabet
+            (r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z", False),
+        ],
+        ids=["x.y.z", "v-prefix", "docker-tag", "date"],
+    )
+    def test_a_version_pattern_is_recognised(self, pattern: str, expected: bool):
+        assert reads_versions(re.compile(pattern)) is expected

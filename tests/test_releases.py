@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from datetime import date
 from functools import cache
 from typing import Any
@@ -92,12 +91,6 @@ class TestRealFiles:
         releases = parse_registry(_load(METADATA_FILE))
         messages = [c.message for changes in releases.by_repository.values() for c in changes]
         assert any("\n" in message for message in messages)
-
-    def test_parses_fast(self):
-        document = _load(REGISTRY_FILE)
-        started = time.perf_counter()
-        parse_registry(document)
-        assert time.perf_counter() - started < 1.0
 
 
 class TestLookup:
@@ -202,6 +195,8 @@ class TestFindings:
             ({"1.2": good()}, "releases.breakingChanges['1.2']: the key is not a version X.Y.Z; skipped"),
             ({"v3": good()}, "releases.breakingChanges['v3']: the key is not a version X.Y.Z; skipped"),
             ({"3.0.0-rc.1": good()}, "releases.breakingChanges['3.0.0-rc.1']: the key is not a version X.Y.Z"),
+            # Not a crash: int() of 4,300 digits and more raises.
+            ({"9" * 5000 + ".0.0": good()}, ": the key is not a version X.Y.Z; skipped"),
             ({"3.0.0": "breaks"}, "releases.breakingChanges['3.0.0']: must be an object, got a string; skipped"),
             (
                 {"3.0.0": good(upgradeDeadline="soon")},
@@ -236,6 +231,7 @@ class TestFindings:
             "key-1.2",
             "key-v3",
             "key-rc",
+            "key-5000-digits",
             "body-string",
             "deadline-soon",
             "deadline-impossible",

@@ -12,7 +12,7 @@ import pytest
 
 from airflow_airbyte_connectors.compatibility import parse_matrix, refusal
 from airflow_airbyte_connectors.policies import BREAKING_POLICIES, VERSION_POLICIES, Policy
-from airflow_airbyte_connectors.upgrades import RELEASE_TAG, Candidate, Proposal, propose, release_version
+from airflow_airbyte_connectors.upgrades import Candidate, Proposal, propose, release_version
 from airflow_airbyte_connectors.versions import BreakingChange, airbyte_version
 from tests.support import SHARED_AIRBYTE, require_airbyte_files
 
@@ -32,7 +32,7 @@ class History:
         return propose(current, self.candidates, policy=policy, breaking_changes=self.breaking_changes, today=today)
 
     def releases(self) -> list[str]:
-        return sorted({c.tag for c in self.candidates if RELEASE_TAG.fullmatch(c.tag)}, key=release_version)
+        return sorted({c.tag for c in self.candidates if release_version(c.tag)}, key=release_version)
 
 
 @cache
@@ -193,7 +193,7 @@ class TestEveryHistory:
                 if proposal.proposed is None:
                     assert proposal.reason is not None and proposal.detail
                     continue
-                assert RELEASE_TAG.fullmatch(proposal.proposed)
+                assert release_version(proposal.proposed)
                 assert release_version(proposal.proposed) > release_version(current)
                 if policy.breaking == "stop":
                     assert not proposal.change.breaking and proposal.crossed == ()

@@ -23,6 +23,9 @@ from airflow_airbyte_connectors.versions import (
     airbyte_version,
     classify,
     is_dev,
+    plain_version,
+    range_version,
+    release_version,
     semver_key,
 )
 from tests.support import SHARED_AIRBYTE
@@ -76,6 +79,8 @@ class TestAirbyteVersion:
             ("1..3", None),
             ("1.2.99999999999", None),
             ("1.2.x", None),
+            ("1.2." + "9" * 5000, None),
+            ("1.2.0000000000000000000007", (1, 2, 7)),
         ],
         ids=[
             "plain",
@@ -95,6 +100,8 @@ class TestAirbyteVersion:
             "empty-part",
             "int-overflow",
             "letter",
+            "5000-digits",  # int() would raise (Python's 4,300-digit limit)
+            "zeros-before-a-small-number",
         ],
     )
     def test_parse(self, tag, expected):
@@ -133,6 +140,52 @@ class TestAirbyteVersion:
             airbyte_compare(a, b)
         assert raised.value.tag == bad
         assert repr(bad) in str(raised.value)
+
+
+class TestGrammar:
+    """The version shapes read outside Airbyte's own comparison, each one way, here."""
+
+    @pytest.mark.parametrize(
+        ("text", "plain", "release"),
+        [
+            ("1.2.3", (1, 2, 3), (1, 2, 3)),
+            ("0.0.0", (0, 0, 0), (0, 0, 0)),
+            ("01.2.3", (1, 2, 3), None),
+            ("1.2.999999999", (1, 2, 999999999), (1, 2, 999999999)),
+            ("1.2.1234567890", (1, 2, 1234567890), None),
+            ("1.2." + "9" * 19, None, None),
+            ("1.2." + "9" * 5000, None, None),
+            ("1.2.3-rc.1", None, None),
+            ("v1.2.3", None, None),
+            ("1.2", None, None),
+            ("1.2.3\n", None, None),
+            (" 1.2.3", None, None),
+            ("1.2.\u0663", None, None),  # a digit, but not an ASCII one
+        ],
+        ids=["plain", "zeros", "leading-zero", "9-digits", "10-digits", "19-digits", "5000-digits", "rc", "v", "two",
+             "newline", "space", "arabic-indic-digit"],
+    )  # fmt: skip
+    def test_plain_and_release_versions(self, text, plain, release):
+        assert plain_version(text) == plain
+        assert release_version(text) == release
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("1", (1, None, None)),
+            ("1.2", (1, 2, None)),
+            ("v1.2.3", (1, 2, 3)),
+            ("1.x", (1, None, None)),
+            ("1.x.3", (1, None, None)),
+            ("*", (None, None, None)),
+            ("1.2.3-rc.1", None),
+            ("1." + "9" * 19, None),
+            ("a.b", None),
+        ],
+        ids=["major", "minor", "v-full", "x-minor", "after-a-wildcard", "star", "prerelease", "19-digits", "letters"],
+    )
+    def test_range_version(self, text, expected):
+        assert range_version(text) == expected
 
 
 class TestSemverKey:
