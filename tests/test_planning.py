@@ -237,7 +237,8 @@ class TestImageChecks:
         assert [f.category for f in checked.findings] == ["image_unchecked"]
         # True wherever the plan is shown: `airbyte-connectors plan` writes nothing, the DAG writes it.
         assert checked.findings[0].message == (
-            "source Old: could not check image acme/old:2 (rate-limited by the registry (HTTP 429)); not blocked for that"
+            "source Old: could not check image acme/old:2 (rate-limited by the registry (HTTP 429)); "
+            "not blocked for that"
         )
 
     def test_existing_images_change_nothing(self):

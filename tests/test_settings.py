@@ -33,7 +33,8 @@ def set_option(monkeypatch, key: str, value: str) -> None:
 
 
 def problem(option: Option, value: str) -> str:
-    return f"setting [airbyte_connectors] {option.key} = {value!r} is not {option.expected} (airflow.cfg or {option.env_var})"
+    where = f"(airflow.cfg or {option.env_var})"
+    return f"setting [airbyte_connectors] {option.key} = {value!r} is not {option.expected} {where}"
 
 
 def below(option: Option) -> str:
