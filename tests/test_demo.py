@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_airbyte_connectors.testing import BUILTIN
 from tests.support import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -151,3 +153,42 @@ def test_tests_run_from_a_clone_with_nothing_beside_it_and_skip_what_needs_airby
     refused = pytest_in_clone(CI="true")
     assert refused.returncode == pytest.ExitCode.USAGE_ERROR, refused.stdout[-2000:] + refused.stderr[-2000:]
     assert "airbyte is missing: CI runs every test" in refused.stderr
+
+
+def test_readmes_bare_metal_steps_run_a_dry_run_against_an_airbyte(tmp_path, emulator):
+    # The README's steps as written, in a shell whose ~ is a fresh directory; installing is done (this checkout's
+    # .venv) and `airflow standalone` does not end, so both are left out, and the connection is the emulator's.
+    section = (REPO_ROOT / "README.md").read_text().split("### Bare metal\n", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
+    assert block
+    steps = [line for line in block[1].splitlines() if line.strip()]
+    assert steps[0].startswith("pip install ") and steps[-1] == "airflow standalone"
+    assert any(
+        re.match(r"cp dags/create_connectors\.py dags/connector_upgrades\.py \$AIRFLOW_HOME/dags/", s) for s in steps
+    )
+    connection = next(s for s in steps if s.startswith("export AIRFLOW_CONN_AIRBYTE_DEFAULT="))
+    emu = emulator(seed=BUILTIN)
+    emu.set_tag("source", "airbyte/source-pokeapi", "0.3.38")
+    ours = json.dumps({"conn_type": "airbyte", "host": emu.url})
+    script = "\n".join(
+        ["set -e", *(f"export AIRFLOW_CONN_AIRBYTE_DEFAULT='{ours}'" if s == connection else s for s in steps[1:-1])]
+    )
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
+    env.update(
+        HOME=str(tmp_path),
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]]),
+        # Offline here: the plan's image check would ask Docker Hub.
+        AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES="False",
+    )
+    done = subprocess.run(["bash", "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-5000:]
+    assert sorted(p.name for p in (tmp_path / "airflow" / "dags").glob("*.py")) == [
+        "connector_upgrades.py",
+        "create_connectors.py",
+    ]
+    assert (
+        "(dry run: nothing will be written)" in output
+        and "Dry run report: 0 created, 0 updated, 1 would create, 1 would update" in output
+    )
+    assert emu.write_requests() == []
