@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_airbyte_connectors.testing import BUILTIN
+from airflow_airbyte_connectors.testing import BUILTIN, AirbyteEmulator
 from tests.support import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -155,7 +155,7 @@ def test_tests_run_from_a_clone_with_nothing_beside_it_and_skip_what_needs_airby
     assert "airbyte is missing: CI runs every test" in refused.stderr
 
 
-def test_readmes_bare_metal_steps_run_a_dry_run_against_an_airbyte(tmp_path, emulator):
+def test_readmes_bare_metal_steps_run_a_dry_run_against_an_airbyte(tmp_path):
     # The README's steps as written, in a shell whose ~ is a fresh directory; installing is done (this checkout's
     # .venv) and `airflow standalone` does not end, so both are left out, and the connection is the emulator's.
     section = (REPO_ROOT / "README.md").read_text().split("### Bare metal\n", 1)[1]
@@ -167,7 +167,8 @@ def test_readmes_bare_metal_steps_run_a_dry_run_against_an_airbyte(tmp_path, emu
         re.match(r"cp dags/create_connectors\.py dags/connector_upgrades\.py \$AIRFLOW_HOME/dags/", s) for s in steps
     )
     connection = next(s for s in steps if s.startswith("export AIRFLOW_CONN_AIRBYTE_DEFAULT="))
-    emu = emulator(seed=BUILTIN)
+    # Started here rather than by the emulator fixture: its contract check needs ../shared, the README does not.
+    emu = AirbyteEmulator(seed=BUILTIN, max_lifetime=300).start()
     emu.set_tag("source", "airbyte/source-pokeapi", "0.3.38")
     ours = json.dumps({"conn_type": "airbyte", "host": emu.url})
     script = "\n".join(
@@ -180,7 +181,12 @@ def test_readmes_bare_metal_steps_run_a_dry_run_against_an_airbyte(tmp_path, emu
         # Offline here: the plan's image check would ask Docker Hub.
         AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES="False",
     )
-    done = subprocess.run(["bash", "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    try:
+        done = subprocess.run(
+            ["bash", "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+    finally:
+        emu.stop()
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-5000:]
     assert sorted(p.name for p in (tmp_path / "airflow" / "dags").glob("*.py")) == [
