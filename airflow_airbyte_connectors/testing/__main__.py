@@ -12,7 +12,7 @@ from pathlib import Path
 
 from airflow_airbyte_connectors.testing.image_registry import ImageRegistryEmulator, load_history
 from airflow_airbyte_connectors.testing.local_server import LocalServer
-from airflow_airbyte_connectors.testing.seeds import BUILTIN, SeedError
+from airflow_airbyte_connectors.testing.seeds import BUILTIN, SeedError, load_registry
 from airflow_airbyte_connectors.testing.server import KINDS, PROFILES, AirbyteEmulator
 
 IMAGE_REGISTRY = "image-registry"
@@ -146,8 +146,8 @@ def build_image_registry(args: argparse.Namespace) -> ImageRegistryEmulator:
 
 def build_emulator(args: argparse.Namespace) -> AirbyteEmulator:
     """The emulator the parsed command line describes, seeded but not started."""
-    seed = None if args.seed.lower() == "none" else args.seed
-    # Airbyte consults its connector registry: serve the one it was seeded from, unless told otherwise.
+    # Read once: Airbyte consults its connector registry, so the seed is served as one unless told otherwise.
+    seed = None if args.seed.lower() == "none" else load_registry(args.seed)
     registry = seed if args.registry is None else None if args.registry.lower() == "none" else args.registry
     emulator = AirbyteEmulator(
         seed=seed,
