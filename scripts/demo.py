@@ -193,7 +193,6 @@ TRY_NEXT = {
     f"{DEMO_HOME.relative_to(REPO)}/run-1.log": "Airflow's whole log of run 1: prepare, each write, the report",
     'docs/cli.md, "Try it offline"': "airbyte-connectors plan, outdated and bump on the stand-ins, no Airflow",
     'README.md, "Install in your Airflow"': "both DAGs, create_connectors and connector_upgrades, in your Airflow",
-    "make test": "the whole suite (about 11 minutes)",
 }
 
 

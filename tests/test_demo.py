@@ -117,8 +117,8 @@ def test_demo_runs_from_a_clone_with_nothing_beside_it(tmp_path):
     )
     assert (clone / ".demo" / "airflow").is_dir()
     # It ends with what to try next: the CLI on the stand-ins, both DAGs in your Airflow.
-    assert lines[-5] == "Try next:" and 'docs/cli.md, "Try it offline"' in lines[-3]
-    assert "create_connectors and connector_upgrades" in lines[-2]
+    assert lines[-4] == "Try next:" and 'docs/cli.md, "Try it offline"' in lines[-2]
+    assert "create_connectors and connector_upgrades" in lines[-1]
 
 
 def test_make_demo_says_it_installs_before_it_does(tmp_path):
