@@ -10,9 +10,10 @@ PIP := $(BIN)/pip install --quiet --disable-pip-version-check "apache-airflow==$
 
 # What the demo needs: Airflow and this package.
 $(VENV)/.base: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) -e .
-	touch $@
+	@echo "Installing Apache Airflow $(AIRFLOW_VERSION) and this package into $(VENV) (once; about 3 minutes)..."
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) -e .
+	@touch $@
 
 # What the tests need on top: pytest and friends, the Celery stack's packages, Playwright.
 setup: $(VENV)/.installed
@@ -22,7 +23,7 @@ $(VENV)/.installed: $(VENV)/.base
 	touch $@
 
 demo: $(VENV)/.base
-	$(BIN)/python scripts/demo.py
+	@$(BIN)/python scripts/demo.py
 
 # Two workers: the tests that start Airflow services run one after another on one of them (tests/conftest.py).
 test: setup

@@ -1,3 +1,3 @@
 """Keep Airbyte's connector definitions in step with a declarative config, from Apache Airflow."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

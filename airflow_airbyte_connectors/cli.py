@@ -440,7 +440,10 @@ def _config_problems(exc: ConfigError) -> str:
 def _describe_airbyte_error(exc: Exception, conn_id: str) -> str:
     """One line for a failure to resolve the connection or to read Airbyte."""
     from airflow_airbyte_connectors.hooks.airbyte_errors import describe_read_failure
+    from airflow_airbyte_connectors.settings import SettingsError
 
+    if isinstance(exc, SettingsError):  # a setting, not the connection: its message names section, key and env var
+        return str(exc)
     described = describe_read_failure(exc, conn_id)
     return f"{described} or pass --conn-id" if type(exc).__name__ == "AirflowNotFoundException" else described
 

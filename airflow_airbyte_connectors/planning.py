@@ -333,7 +333,7 @@ def with_pending_creates(plan: Plan, pending_why: Mapping[tuple[Kind, str], str]
 
 def with_image_checks(plan: Plan, checks: Mapping[tuple[str, str], tuple[ImageStatus, str]]) -> Plan:
     """Take the writes whose image a registry says does not exist out of the plan (``blocked``), and note
-    the ones no registry could confirm (they are written anyway).
+    the ones no registry could confirm (they stay in the plan).
 
     ``checks`` maps ``(dockerRepository, dockerImageTag)`` to ``(status, reason)``; images not in it are
     taken to exist.
@@ -352,7 +352,7 @@ def with_image_checks(plan: Plan, checks: Mapping[tuple[str, str], tuple[ImageSt
             findings.append(Finding("image_missing", desired.kind, desired.name, message))
             return action, False
         if status == "unknown":
-            message = f"{desired.kind} {desired.name}: could not check image {image} ({reason}); writing it anyway"
+            message = f"{desired.kind} {desired.name}: could not check image {image} ({reason}); not blocked for that"
             findings.append(Finding("image_unchecked", desired.kind, desired.name, message))
         return action, True
 

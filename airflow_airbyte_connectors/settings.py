@@ -58,7 +58,7 @@ def _raw(option: Option) -> str:
 def _problem(option: Option) -> str:
     value = _raw(option)
     shown = value if len(value) <= _SHOWN_CHARS else value[: _SHOWN_CHARS - 3] + "..."
-    return f"[{SECTION}] {option.key} = {shown!r} is not {option.expected}"
+    return f"setting [{SECTION}] {option.key} = {shown!r} is not {option.expected} (airflow.cfg or {option.env_var})"
 
 
 # Each reader takes ``text`` only for an option's own default (parse time, after an invalid value); otherwise

@@ -9,16 +9,21 @@ writes nothing. Then `airbyte-connectors outdated` proposes upgrades within the 
 registry stand-in. Last, a promotion between two more emulators, staging and prod (docs/environments.md): a first
 run moves staging to PokeAPI's new version while prod waits for it; once staging has run it for the soak with a
 successful sync, a second run moves prod. Exits non-zero if any step does otherwise.
+
+Airflow's own output goes to log files under .demo/airflow/; what is printed is the plan, each run's report, the
+outdated table and the promotion's verdicts, in lines of at most WIDTH characters.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -31,6 +36,11 @@ REPO = Path(__file__).resolve().parent.parent
 CONN_ID = "airbyte_default"
 DEMO_HOME = REPO / ".demo" / "airflow"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+WIDTH = 180  # the plan's table rows fit; longer lines (Airflow's report, breaking-change texts) are wrapped
+# A line of Airflow's log starts a message: "2026-12-07T20:39:17.403177Z [info     ] Plan against ...".
+LOG_LINE = re.compile(r"\A\d{4}-\d\d-\d\dT\S+ \[\s*\w+\s*\] ")
+# ... and its last line ends with the logger and the source line: "  [airflow_airbyte_connectors.x] loc=x.py:1".
+LOGGER = re.compile(r"\s+\[[\w.]+\](?: \w+=\S+)*\Z")
 OLDER = {
     ("source", "airbyte/source-pokeapi"): "0.3.38",
     ("destination", "airbyte/destination-postgres"): "2.4.1",
@@ -129,22 +139,40 @@ def main() -> int:
                 {"conn_type": "airbyte", "host": emu.url, "login": "demo-client", "password": client_secret}
             ),
         }
-        print(f"Airbyte emulator at {emu.url}; basic_config: {config}", flush=True)
-        subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+        home = DEMO_HOME.relative_to(REPO)
+        say(
+            f"Airbyte emulator at {emu.url}: PokeAPI and the Postgres destination a patch behind, GitHub 1.9.0 "
+            f"with two sources, no Acme CRM\nbasic_config: {config.relative_to(REPO)}; "
+            f"Airflow's own output: {home}/*.log"
+        )
+        with (DEMO_HOME / "db-migrate.log").open("w") as out:
+            subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, stdout=out, stderr=subprocess.STDOUT)
 
         failures = []
         for number, expectation in ((1, "converge Airbyte"), (2, "change nothing")):
-            print(f"\n=== Run {number}: airflow dags test create_connectors (should {expectation}) ===", flush=True)
+            log = DEMO_HOME / f"run-{number}.log"
+            say(
+                f"\n=== Run {number}: airflow dags test create_connectors (should {expectation}; "
+                f"log: {log.relative_to(REPO)}) ==="
+            )
             emu.clear_requests()
             logical_date = datetime.now(UTC).isoformat(timespec="seconds")
-            subprocess.run([AIRFLOW, "dags", "test", "create_connectors", logical_date], env=env, check=True)
+            with log.open("w") as out:
+                command = [AIRFLOW, "dags", "test", "create_connectors", logical_date]
+                subprocess.run(command, env=env, check=True, stdout=out, stderr=subprocess.STDOUT)
+            logged = log.read_text()
+            for plan in messages(logged, "Plan against "):
+                # The whole plan once; after that its counts line says enough.
+                say("\n".join(plan) if number == 1 else "The plan: " + next(x for x in plan if " to create, " in x))
+            for report in messages(logged, "Run report: "):
+                say("\n".join(report))
             state = run_state(env, logical_date)
             writes = [f"{r.operation} -> {r.status}" for r in emu.write_requests()]
-            print(f"\n=== Run {number}: {state}; {len(writes)} write request(s) reached Airbyte ===")
+            say(f"=== Run {number}: {state}; {len(writes)} write request(s) reached Airbyte ===")
             for line in writes:
-                print(f"    {line}")
+                say(f"    {line}")
             if state != "success":
-                failures.append(f"run {number} ended {state}")
+                failures.append(f"run {number} ended {state} (see {log.relative_to(REPO)})")
             if number == 2 and writes:
                 failures.append("run 2 sent writes although nothing had changed")
         if not show_outdated(env, config):
@@ -153,12 +181,43 @@ def main() -> int:
     if failures:
         print("\nDEMO FAILED: " + "; ".join(failures), file=sys.stderr)
         return 1
-    print(
-        "\nDemo OK: the first run applied the safe changes and held GitHub's breaking change; "
-        "the second changed nothing; outdated proposed what is newer within each policy; prod took PokeAPI's "
-        "new version only once staging had run it."
+    say(
+        "\nDemo OK: run 1 applied the safe changes and held GitHub's breaking change; run 2 changed nothing; outdated "
+        "proposed upgrades within each policy; prod followed staging."
     )
+    say("Try next:\n" + "\n".join(f"  {where:<38}{what}" for where, what in TRY_NEXT.items()))
     return 0
+
+
+TRY_NEXT = {
+    f"{DEMO_HOME.relative_to(REPO)}/run-1.log": "Airflow's whole log of run 1: prepare, each write, the report",
+    'docs/cli.md, "Try it offline"': "airbyte-connectors plan, outdated and bump on the stand-ins, no Airflow",
+    'README.md, "Install in your Airflow"': "both DAGs, create_connectors and connector_upgrades, in your Airflow",
+}
+
+
+def say(text: str) -> None:
+    """Print ``text``, each line at most WIDTH characters: a longer one goes on in lines indented under it."""
+    for line in text.splitlines() or [""]:
+        indent = " " * (len(line) - len(line.lstrip()) + 4)
+        wrapped = textwrap.wrap(line, WIDTH, subsequent_indent=indent, break_on_hyphens=False) or [""]
+        print("\n".join(wrapped) if len(line) > WIDTH else line, flush=True)
+
+
+def messages(log: str, start: str) -> list[list[str]]:
+    """The lines of each message in an Airflow log whose text starts with ``start``, without their log prefix and
+    logger suffix."""
+    found: list[list[str]] = []
+    current: list[str] | None = None
+    for line in log.splitlines():
+        if prefix := LOG_LINE.match(line):
+            text = line[prefix.end() :]
+            current = [text] if text.startswith(start) else None
+            if current is not None:
+                found.append(current)
+        elif current is not None:
+            current.append(line)
+    return [[*lines[:-1], LOGGER.sub("", lines[-1])] for lines in found]
 
 
 def show_outdated(env: dict[str, str], config: Path) -> bool:
@@ -167,7 +226,7 @@ def show_outdated(env: dict[str, str], config: Path) -> bool:
         for repository, published in PUBLISHED.items():
             for tag, built in published:
                 images.add_image(repository, tag, built)
-        print("\n=== Staying current: airbyte-connectors outdated (what is newer, within each policy) ===", flush=True)
+        say("\n=== Staying current: airbyte-connectors outdated (what is newer, within each policy) ===")
         outdated = subprocess.run(
             [
                 sys.executable,
@@ -183,7 +242,10 @@ def show_outdated(env: dict[str, str], config: Path) -> bool:
                 "AIRFLOW__AIRBYTE_CONNECTORS__DOCKER_HUB_URL": images.url,
                 "AIRFLOW__AIRBYTE_CONNECTORS__IMAGE_TOKEN_HOSTS": "",
             },
+            capture_output=True,
+            text=True,
         )
+        say(outdated.stdout + outdated.stderr)
     return outdated.returncode in (0, 2)
 
 
@@ -206,10 +268,9 @@ def show_promotion(env: dict[str, str], client_secret: str) -> list[str]:
                 {"conn_type": "airbyte", "host": emu.url, "login": "demo-client", "password": client_secret}
             )
         record = VersionsSeen(f"deployment {staging.deployment_id}").key("source", POKEAPI)
-        print(
+        say(
             f"\n=== Promotion: two more Airbytes, staging and prod; prod promotes from staging (soak {SOAK.seconds}s, "
-            f"1 successful sync): {config.relative_to(REPO)} ===",
-            flush=True,
+            f"1 successful sync): {config.relative_to(REPO)} ==="
         )
         failures = []
         first = promotion_run(1, env, airbytes, record)
@@ -224,10 +285,9 @@ def show_promotion(env: dict[str, str], client_secret: str) -> list[str]:
         since = datetime.fromisoformat(json.loads(first["variables"][record])["since"])
         staging.add_sync_job(connection, "succeeded")
         time.sleep(max(0.0, (since + SOAK - datetime.now(UTC)).total_seconds()))
-        print(
+        say(
             f"Staging has run 0.3.40 since {since:%H:%M:%S} UTC (Airflow Variable {record}); "
-            f"the {SOAK.seconds}s soak is over and a sync of 'PokeAPI → Warehouse' succeeded there",
-            flush=True,
+            f"the {SOAK.seconds}s soak is over and a sync of 'PokeAPI → Warehouse' succeeded there"
         )
         second = promotion_run(2, env, airbytes, record)
         if second["state"] != "success" or second["tags"] != {"staging": "0.3.40", "prod": "0.3.40"}:
@@ -257,10 +317,9 @@ def promotion_run(number: int, env: dict[str, str], airbytes: dict[str, AirbyteE
         for name, emu in airbytes.items()
     }
     now = ", ".join(f"{name} {tag}" for name, tag in run["tags"].items())
-    print(f"Promotion run {number}: {run['state']}; PokeAPI now {now} (log: {log.relative_to(REPO)})")
+    say(f"Promotion run {number}: {run['state']}; PokeAPI now {now} (log: {log.relative_to(REPO)})")
     for line in run["gates"]:
-        print(f"  {line}")
-    sys.stdout.flush()
+        say(f"  {line}")
     return run
 
 

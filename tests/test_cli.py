@@ -349,6 +349,17 @@ class TestErrors:
         assert_one_error_line(result, expected)
         assert result.stdout == ""
 
+    @pytest.mark.parametrize("command", ["plan", "outdated"])
+    def test_a_bad_setting_is_named_as_the_setting_not_the_connection(self, cli, write_config, command):
+        conn = json.dumps({"conn_type": "airbyte", "host": f"http://127.0.0.1:{unused_port()}"})
+        env = {"AIRFLOW__AIRBYTE_CONNECTORS__READ_TIMEOUT": "abc"}
+        result = cli(command, str(write_config(config(POKEAPI))), "--conn-id", "airbyte_default", conn=conn, env=env)
+        line = assert_one_error_line(result)
+        assert line == (
+            f"{ERROR_PREFIX}setting [airbyte_connectors] read_timeout = 'abc' is not a number above 0 "
+            "(airflow.cfg or AIRFLOW__AIRBYTE_CONNECTORS__READ_TIMEOUT)"
+        )
+
     def test_wrong_client_secret(self, cli, emulator, write_config):
         emu = emulator(seed=SEED, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
         conn = json.dumps({"conn_type": "airbyte", "host": emu.url, "login": CLIENT_ID, "password": "wrong-secret-x"})

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_airbyte_connectors.testing import BUILTIN, AirbyteEmulator
 from tests.support import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -77,9 +79,25 @@ def test_demo_runs_from_a_clone_with_nothing_beside_it(tmp_path):
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-5000:]
     assert "Demo OK" in done.stdout
+    # Read at a glance: Airflow's bookkeeping goes to log files; what is printed fits a screen or two, in lines a
+    # terminal shows (the longer ones wrapped). `make demo` adds its one install line: 80 at most in all.
+    lines = output.splitlines()
+    assert len(lines) <= 78, f"{len(lines)} lines:\n{output}"
+    assert max(len(line) for line in lines) <= 180, max(lines, key=len)
+    assert "[DAG TEST]" not in output and "Task instance state updated" not in output and "[warning" not in output
+    run_log = clone / ".demo" / "airflow" / "run-1.log"
+    assert f"log: {run_log.relative_to(clone)}" in done.stdout and "[DAG TEST]" in run_log.read_text()
+    words = " ".join(output.split())  # the text, whatever line it was wrapped at
+    assert "=== Run 1: success; 3 write request(s) reached Airbyte ===" in done.stdout
     assert "=== Run 2: success; 0 write request(s) reached Airbyte ===" in done.stdout
     # The plan says what each change means: patches applied, GitHub's breaking change held with its impact.
-    assert "major, breaking; held for breaking" in output and "GitHub issues [2.0.0, selects issues]" in output
+    assert "major, breaking; held for breaking" in output and "GitHub issues [2.0.0, selects issues]" in words
+    assert "\nPlan against Airbyte at http://127.0.0.1:" in done.stdout
+    # Each run's report, as its report task logged it.
+    assert (
+        "\nRun report: 1 created, 2 updated, " in done.stdout and "\nRun report: 0 created, 0 updated, " in done.stdout
+    )
+    assert "  HELD update source GitHub 1.9.0→2.1.14 major, breaking (breaking): not written" in done.stdout
     assert "FileNotFoundError" not in output and "oss-registry" not in output
     # It ends with what is newer within the example's policies: GitHub's move, Postgres held by the cooldown.
     assert "=== Staying current: airbyte-connectors outdated" in done.stdout
@@ -90,7 +108,7 @@ def test_demo_runs_from_a_clone_with_nothing_beside_it(tmp_path):
         "  WAITING prod: update source PokeAPI 0.3.38→0.3.40 patch — waiting for staging: 0.3.40 is not there yet "
         "(it runs 0.3.38)\n"
     ) in done.stdout
-    assert "the 5s soak is over and a sync of 'PokeAPI → Warehouse' succeeded there" in done.stdout
+    assert "the 5s soak is over and a sync of 'PokeAPI → Warehouse' succeeded there" in words
     assert "Promotion run 2: success; PokeAPI now staging 0.3.40, prod 0.3.40" in done.stdout
     assert re.search(
         r"\n  OPEN prod: update source PokeAPI 0\.3\.38→0\.3\.40 patch — staging ran it: 0\.3\.40 there for "
@@ -98,6 +116,19 @@ def test_demo_runs_from_a_clone_with_nothing_beside_it(tmp_path):
         done.stdout,
     )
     assert (clone / ".demo" / "airflow").is_dir()
+    # It ends with what to try next: the CLI on the stand-ins, both DAGs in your Airflow.
+    assert lines[-4] == "Try next:" and 'docs/cli.md, "Try it offline"' in lines[-2]
+    assert "create_connectors and connector_upgrades" in lines[-1]
+
+
+def test_make_demo_says_it_installs_before_it_does(tmp_path):
+    clone = tmp_path / "clone"
+    _copy_clone(clone)
+    # -n: what make would run in a clone without .venv, without running it.
+    planned = subprocess.run(["make", "-n", "demo"], cwd=clone, check=True, capture_output=True, text=True).stdout
+    first, second = planned.splitlines()[:2]
+    assert first.startswith('echo "Installing Apache Airflow 3.3.2 and this package into .venv (once; about 3 minutes)')
+    assert second.endswith("-m venv .venv")
 
 
 def test_tests_run_from_a_clone_with_nothing_beside_it_and_skip_what_needs_airbyte_files(tmp_path):
@@ -122,3 +153,48 @@ def test_tests_run_from_a_clone_with_nothing_beside_it_and_skip_what_needs_airby
     refused = pytest_in_clone(CI="true")
     assert refused.returncode == pytest.ExitCode.USAGE_ERROR, refused.stdout[-2000:] + refused.stderr[-2000:]
     assert "airbyte is missing: CI runs every test" in refused.stderr
+
+
+def test_readmes_bare_metal_steps_run_a_dry_run_against_an_airbyte(tmp_path):
+    # The README's steps as written, in a shell whose ~ is a fresh directory; installing is done (this checkout's
+    # .venv) and `airflow standalone` does not end, so both are left out, and the connection is the emulator's.
+    section = (REPO_ROOT / "README.md").read_text().split("### Bare metal\n", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
+    assert block
+    steps = [line for line in block[1].splitlines() if line.strip()]
+    assert steps[0].startswith("pip install ") and steps[-1] == "airflow standalone"
+    assert any(
+        re.match(r"cp dags/create_connectors\.py dags/connector_upgrades\.py \$AIRFLOW_HOME/dags/", s) for s in steps
+    )
+    connection = next(s for s in steps if s.startswith("export AIRFLOW_CONN_AIRBYTE_DEFAULT="))
+    # Started here rather than by the emulator fixture: its contract check needs ../shared, the README does not.
+    emu = AirbyteEmulator(seed=BUILTIN, max_lifetime=300).start()
+    emu.set_tag("source", "airbyte/source-pokeapi", "0.3.38")
+    ours = json.dumps({"conn_type": "airbyte", "host": emu.url})
+    script = "\n".join(
+        ["set -e", *(f"export AIRFLOW_CONN_AIRBYTE_DEFAULT='{ours}'" if s == connection else s for s in steps[1:-1])]
+    )
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
+    env.update(
+        HOME=str(tmp_path),
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]]),
+        # Offline here: the plan's image check would ask Docker Hub.
+        AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES="False",
+    )
+    try:
+        done = subprocess.run(
+            ["bash", "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+    finally:
+        emu.stop()
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-5000:]
+    assert sorted(p.name for p in (tmp_path / "airflow" / "dags").glob("*.py")) == [
+        "connector_upgrades.py",
+        "create_connectors.py",
+    ]
+    assert (
+        "(dry run: nothing will be written)" in output
+        and "Dry run report: 0 created, 0 updated, 1 would create, 1 would update" in output
+    )
+    assert emu.write_requests() == []

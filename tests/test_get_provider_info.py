@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -74,3 +75,11 @@ class TestSettings:
     def test_empty_workspace_means_discover(self, monkeypatch):
         monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__WORKSPACE_ID", "  ")
         assert settings.workspace_id() is None
+
+
+def test_the_version_is_the_newest_changelog_entrys():
+    # The package, its provider info and the CHANGELOG's newest heading ("## 0.3.0 — unreleased") say one version.
+    root = Path(__file__).resolve().parent.parent
+    newest = next(line for line in (root / "CHANGELOG.md").read_text().splitlines() if line.startswith("## "))
+    (declared,) = re.findall(r'(?m)^version = "([^"]+)"$', (root / "pyproject.toml").read_text())
+    assert newest.split()[1] == declared == get_provider_info()["versions"][0], newest

@@ -235,8 +235,10 @@ class TestImageChecks:
         checked = with_image_checks(plan, {("acme/old", "2"): ("unknown", "rate-limited by the registry (HTTP 429)")})
         assert checked.actions == plan.actions and checked.blocked == ()
         assert [f.category for f in checked.findings] == ["image_unchecked"]
-        assert (
-            "could not check image acme/old:2 (rate-limited by the registry (HTTP 429))" in checked.findings[0].message
+        # True wherever the plan is shown: `airbyte-connectors plan` writes nothing, the DAG writes it.
+        assert checked.findings[0].message == (
+            "source Old: could not check image acme/old:2 (rate-limited by the registry (HTTP 429)); "
+            "not blocked for that"
         )
 
     def test_existing_images_change_nothing(self):

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -28,7 +33,8 @@ def set_option(monkeypatch, key: str, value: str) -> None:
 
 
 def problem(option: Option, value: str) -> str:
-    return f"[airbyte_connectors] {option.key} = {value!r} is not {option.expected}"
+    where = f"(airflow.cfg or {option.env_var})"
+    return f"setting [airbyte_connectors] {option.key} = {value!r} is not {option.expected} {where}"
 
 
 def below(option: Option) -> str:
@@ -68,9 +74,14 @@ class TestInvalidValuesFailLoudly:
         set_option(monkeypatch, "check_images", "Ture")
         with pytest.raises(settings.SettingsError) as raised:
             settings.check_images()
-        assert str(raised.value) == "[airbyte_connectors] check_images = 'Ture' is not a boolean (true or false)"
+        assert str(raised.value) == (
+            "setting [airbyte_connectors] check_images = 'Ture' is not a boolean (true or false) "
+            "(airflow.cfg or AIRFLOW__AIRBYTE_CONNECTORS__CHECK_IMAGES)"
+        )
         set_option(monkeypatch, "max_writes", "lots")
-        with pytest.raises(ValueError, match=r"^\[airbyte_connectors\] max_writes = 'lots' is not a whole number"):
+        with pytest.raises(
+            ValueError, match=r"^setting \[airbyte_connectors\] max_writes = 'lots' is not a whole number"
+        ):
             settings.max_writes()
 
     @pytest.mark.parametrize("value", ["Ture", "yes", "", "2"])
@@ -94,7 +105,9 @@ class TestInvalidValuesFailLoudly:
 
     def test_choices_are_spelled_out(self, monkeypatch):
         set_option(monkeypatch, "approval", "sometimes")
-        with pytest.raises(settings.SettingsError, match=r"approval = 'sometimes' is not one of never, held, always$"):
+        with pytest.raises(
+            settings.SettingsError, match=r"approval = 'sometimes' is not one of never, held, always \("
+        ):
             settings.approval()
         set_option(monkeypatch, "hold_changes", "breaking,risky")
         with pytest.raises(settings.SettingsError, match=r"list of patch, minor, major, downgrade, prerelease, "):
@@ -313,3 +326,14 @@ def test_docs_settings_md_is_generated_from_the_table():
         "regenerate: python -m airflow_airbyte_connectors.settings_options > docs/settings.md"
     )
     assert all(f"## {option.key}\n" in committed for option in OPTIONS)
+
+
+def test_the_command_docs_settings_md_names_shows_the_values_in_effect(tmp_path):
+    # As written in the doc; Airflow 3.3 lists only the keys unless asked for the values.
+    (command,) = re.findall(r"`(airflow config list [^`]+)`", (REPO_ROOT / "docs" / "settings.md").read_text())
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
+    env.update(AIRFLOW_HOME=str(tmp_path), AIRFLOW__AIRBYTE_CONNECTORS__READ_TIMEOUT="37")
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    shown = subprocess.run([airflow, *shlex.split(command)[1:]], env=env, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert "\nread_timeout = 37\n" in shown.stdout, shown.stdout[-2000:]

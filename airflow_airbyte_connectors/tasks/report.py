@@ -129,7 +129,7 @@ def report(
         "refused": len(refused),
         "pending": len(plan.pending),
         "failed": planned - len(results) - len(stale) - len(unknown) - len(refused),
-        "reported": len(plan.notes),
+        "notes": len(plan.notes),  # the NOTE lines below the counts
         "duplicates": len(duplicates),
         "image_missing": len(plan.image_missing),
         "platform_refused": len(plan.platform_refused),

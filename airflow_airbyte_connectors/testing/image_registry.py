@@ -26,11 +26,14 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
+from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from airflow_airbyte_connectors.testing.image_content import DEFAULT_CREATED, Created, ImageContent, digest_of
 from airflow_airbyte_connectors.testing.local_server import LocalServer
+from airflow_airbyte_connectors.testing.seeds import BUILTIN, SeedError
 
 _MANIFEST_PATH = re.compile(r"\A/v2/(?P<name>.+)/manifests/(?P<reference>[^/]++)\Z")
 _TAGS_PATH = re.compile(r"\A/v2/(?P<name>.+)/tags/list\Z")
@@ -289,6 +292,32 @@ class ImageRegistryEmulator(LocalServer):
             return True
         # A token grants pull on the repository it was asked for, and nothing on a private one.
         return name not in self.private and f"repository:{name}:pull" in scope.split(" ")
+
+
+def load_history(source: str | Path) -> dict[str, Any]:
+    """A release history to publish (``{"connectors": [{"dockerRepository", "versions": [{"version", "date"}]}]}``,
+    the shape of ``connector-version-history.json``): ``"builtin"`` (the example basic_config's connectors,
+    shipped with the package) or a JSON file's path. Raises :class:`.SeedError` naming the file and the reason."""
+    if source == BUILTIN:
+        text, where = resources.files(__package__).joinpath("seed_image_history.json").read_text("utf-8"), BUILTIN
+    else:
+        where = str(source)
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SeedError(
+                f"history {where}: cannot read the file ({getattr(exc, 'strerror', None) or exc})"
+            ) from None
+    try:
+        history = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SeedError(f"history {where}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    connectors = history.get("connectors") if isinstance(history, dict) else None
+    if not isinstance(connectors, list) or not all(
+        isinstance(c, dict) and c.get("dockerRepository") and isinstance(c.get("versions"), list) for c in connectors
+    ):
+        raise SeedError(f"history {where}: expected connectors, each with dockerRepository and a list of versions")
+    return history
 
 
 def _errors(code: str, message: str) -> bytes:

@@ -63,11 +63,14 @@ class TestReport:
         findings=[note("name_taken", "source C: name taken")],
     )
 
-    def test_counts_and_success(self):
+    def test_counts_and_success(self, caplog):
+        caplog.set_level("INFO")
         results = [result("created", "A", tag_after="1"), result("unchanged", "B", tag_before="2", tag_after="2")]
         counts = report(self.PLAN, results).counts
         assert counts["created"] == 1 and counts["already_applied"] == 1 and counts["failed"] == 0
-        assert counts["unchanged"] == 4 and counts["reported"] == 1
+        assert counts["unchanged"] == 4 and counts["notes"] == 1
+        # The count says what it counts: the NOTE lines under it.
+        assert ", 1 notes, " in caplog.text and "\n  NOTE source C: name taken" in caplog.text
 
     def test_a_version_the_promotion_gate_let_through_is_not_counted_as_put_back(self):
         gate = {"state": "open", "reason": "staging ran it: 2 there for 3d of 3d; 2 of 2 syncs succeeded"}

@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
 from airflow_airbyte_connectors.testing import ImageRegistryEmulator
+from airflow_airbyte_connectors.testing.__main__ import build_image_registry, build_image_registry_parser, main
 from airflow_airbyte_connectors.testing.image_content import OCI_INDEX, OCI_MANIFEST, ImageContent
-from tests.support import SHARED_AIRBYTE
+from tests.support import REPO_ROOT, SHARED_AIRBYTE
 
 REPO = "airbyte/source-x"
 
@@ -97,3 +99,50 @@ class TestContent:
         assert content.seed_history(history, ["airbyte/destination-snowflake"]) == 258
         assert "0.4.56 (broken)" not in content.tags("airbyte/destination-snowflake")
         assert content.tags("airbyte/source-github") == []
+
+
+class TestCommand:
+    """``airbyte-emulator image-registry``: the stand-in from the command line, seeded from a release history."""
+
+    @staticmethod
+    def tags(registry: ImageRegistryEmulator, repository: str) -> list[str]:
+        return get(registry, f"/v2/{repository}/tags/list").json()["tags"]
+
+    def test_publishes_the_history_shipped_with_the_package_by_default(self):
+        args = build_image_registry_parser().parse_args(["--port", "0"])
+        assert args.history == "builtin" and args.host == "127.0.0.1"
+        with build_image_registry(args) as registry:
+            assert {"2.1.14", "2.7.1"} <= set(self.tags(registry, "airbyte/source-github"))
+            # Every Docker Hub image of the example basic_config is there at its tag: its plan finds them all.
+            example = yaml.safe_load((REPO_ROOT / "examples" / "basic_config.yaml").read_text())["connectors"]
+            for entry in example["source_definitions"] + example["destination_definitions"]:
+                if entry["dockerRepository"].startswith("airbyte/"):
+                    assert entry["dockerImageTag"] in self.tags(registry, entry["dockerRepository"]), entry
+
+    def test_publishes_a_history_file_each_version_built_on_its_day(self, tmp_path):
+        history = {"connectors": [{"dockerRepository": REPO, "versions": [{"version": "1.2.3", "date": "2025-02-03"}]}]}
+        (tmp_path / "history.json").write_text(json.dumps(history))
+        args = build_image_registry_parser().parse_args(["--port", "0", "--history", str(tmp_path / "history.json")])
+        with build_image_registry(args) as registry:
+            assert self.tags(registry, REPO) == ["1.2.3"]
+            index = get(registry, f"/v2/{REPO}/manifests/1.2.3").json()
+            (amd64,) = [m for m in index["manifests"] if m["platform"]["architecture"] == "amd64"]
+            config = get(registry, f"/v2/{REPO}/manifests/{amd64['digest']}").json()["config"]
+            assert get(registry, f"/v2/{REPO}/blobs/{config['digest']}").json()["created"] == "2025-02-03T12:00:00Z"
+
+    @pytest.mark.parametrize(
+        ("content", "message"),
+        [
+            (None, "cannot read the file"),
+            ("{", "not JSON (line 1"),
+            ('{"connectors": [{"versions": []}]}', "expected connectors, each with dockerRepository"),
+        ],
+        ids=["missing", "not-json", "not-a-history"],
+    )
+    def test_an_unusable_history_is_one_line_and_exit_2(self, tmp_path, capsys, content, message):
+        path = tmp_path / "history.json"
+        if content is not None:
+            path.write_text(content)
+        assert main(["image-registry", "--port", "0", "--max-lifetime", "1", "--history", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"airbyte-emulator: history {path}: ") and message in err and err.count("\n") == 1

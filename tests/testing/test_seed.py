@@ -11,6 +11,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from airflow_airbyte_connectors.configs import parse_connectors
@@ -97,8 +98,9 @@ def test_builtin_registry_has_every_built_in_connector_of_the_example_config():
 
 def test_builtin_registry_ships_in_the_package():
     package_data = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    assert "seed_registry.json" in package_data["airflow_airbyte_connectors.testing"]
-    assert (REPO_ROOT / "airflow_airbyte_connectors" / "testing" / "seed_registry.json").is_file()
+    for seed in ("seed_registry.json", "seed_image_history.json"):
+        assert seed in package_data["airflow_airbyte_connectors.testing"]
+        assert (REPO_ROOT / "airflow_airbyte_connectors" / "testing" / seed).is_file()
 
 
 # -- AirbyteEmulator(seed=...) -----------------------------------------------------------------
@@ -211,6 +213,21 @@ def test_cli_set_tag_and_remove():
     assert destinations["airbyte/destination-postgres"] == "2.4.1"
     assert "airbyte/destination-dev-null" not in destinations
     assert len(destinations) == len(builtin_registry()["destinations"]) - 1
+
+
+def test_cli_serves_the_registry_it_is_seeded_from_unless_told_otherwise(tmp_path):
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps(SMALL))
+    for argv, served in [
+        ((), [e["name"] for e in builtin_registry()["sources"]]),
+        (("--seed", str(path)), ["Tiny"]),
+        (("--registry", str(path)), ["Tiny"]),
+    ]:
+        with _seeded(*argv) as emulator:
+            answer = requests.get(emulator.registry_url, timeout=10)
+            assert answer.status_code == 200 and [e["name"] for e in answer.json()["sources"]] == served, argv
+    with _seeded("--registry", "none") as emulator:
+        assert requests.get(emulator.registry_url, timeout=10).status_code == 404
 
 
 def test_cli_registry(tmp_path):
