@@ -158,7 +158,7 @@ class TestPlan:
 
     def test_json(self, cli, emulator, write_config):
         plan = json.loads(self.pending_plan(cli, emulator, write_config, "json").stdout)
-        assert plan["schemaVersion"] == 3 and plan["dryRun"] is True
+        assert plan["schemaVersion"] == 4 and plan["dryRun"] is True
         assert plan["environments"] == [] and plan["waiting"] == []  # no connectors.environments
         assert plan["airbyte"] == {"version": "2.0.0", "edition": "community"}
         assert plan["counts"] == {

@@ -24,7 +24,7 @@ class TestJson:
     def test_document(self, mixed_plan):
         document = plan_json(mixed_plan)
         assert json.loads(json.dumps(document)) == document  # JSON-able as it is
-        assert document["schemaVersion"] == 3
+        assert document["schemaVersion"] == 4
         assert document["counts"] == {
             "create": 1,
             "update": 2,
@@ -194,7 +194,7 @@ class TestEnvironments:
         planned = [(info, with_environment(mixed_plan, info.name)) for info in infos[:2]]
         document = PlanDocument.of_environments(planned, infos, dry_run=True).to_json()
 
-        assert document["schemaVersion"] == 3 and document["airbyteUrl"] is None
+        assert document["schemaVersion"] == 4 and document["airbyteUrl"] is None
         one = PlanDocument.of(mixed_plan, dry_run=True).counts
         assert (
             document["counts"]["update"] == 2 * one.update

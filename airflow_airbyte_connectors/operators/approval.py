@@ -39,13 +39,14 @@ class HeldChangesApproval(ApprovalOperator):
     approval``). It skips itself when nothing waits, so a plan without them never pauses; otherwise the run
     pauses (holding no worker slot) until a person answers in the UI or over the REST API, or the timeout
     answers Reject. It keeps the answer (who, when, which) in XCom ``decision``; on Approve it returns the
-    approved writes (XCom ``gated`` of ``prepare``), which the mapped ``apply_approved`` task expands over.
+    approved writes: the plan document's changes its approval request names by ``changeId``, which the mapped
+    ``apply_approved`` task expands over.
 
     Answered once is answered: when Airflow 3.3's scheduler failed the answered try (docs/approvals.md), the
     retry completes with the answer Airflow kept instead of asking again.
 
-    :param prepare_task_id: the task whose XComs ``plan`` (its ``approval`` request) and ``gated`` (the writes)
-        this task reads.
+    :param prepare_task_id: the task whose XCom ``plan`` (the plan document: its ``approval`` request and the
+        changes it names) this task reads.
     :param api_conn_id: the connection to Airflow's REST API the retry reads the earlier answer with.
     """
 
@@ -97,7 +98,10 @@ class HeldChangesApproval(ApprovalOperator):
             },
         )
         super().execute_complete(context, event)  # on Reject it skips the writes and stops here
-        return context["ti"].xcom_pull(task_ids=self.prepare_task_id, key=XComKey.GATED) or []
+        from airflow_airbyte_connectors.plan_document import PlanDocument
+
+        plan = PlanDocument.model_validate(context["ti"].xcom_pull(task_ids=self.prepare_task_id, key=XComKey.PLAN))
+        return plan.writes(plan.approval.changes)
 
     def earlier_answer(self, context: Context) -> dict[str, Any] | None:
         """The answer to this task instance's request, as Airflow resumes with it, when the scheduler failed

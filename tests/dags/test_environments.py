@@ -82,7 +82,7 @@ class TestPromotion:
         assert first.state == "success", task_states(first)
         assert (tag_in(staging), tag_in(prod)) == ("1.9.2", SHIPPED)
         plan = plan_of(first)
-        assert plan["schemaVersion"] == 3
+        assert plan["schemaVersion"] == 4
         assert [c["label"] for c in plan["changes"]] == ["staging: update source GitHub 1.9.0→1.9.2 patch"]
         assert gates(plan) == [
             (
