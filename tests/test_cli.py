@@ -174,6 +174,8 @@ class TestPlan:
             "conflicts": 0,
         }
         create, update = plan["changes"]
+        create_id = create.pop("changeId")
+        assert len(create_id) == 12 and update["changeId"] not in (create_id, None)
         assert create == {
             "environment": None,
             "label": "create source Acme CRM 1.2.0",
@@ -184,11 +186,17 @@ class TestPlan:
             "tagBefore": None,
             "tagAfter": "1.2.0",
             "definitionId": None,
+            "documentationUrl": CUSTOM_SOURCE["documentationUrl"],
+            "nameBefore": None,
+            "documentationUrlBefore": None,
             "changes": [],
             "versionChange": None,
+            "versionMeaning": "",
             "holdReasons": [],
             "impact": None,
             "gate": None,
+            "workspaceId": None,  # decided where a run writes, not by the command line
+            "ownerNotFound": None,
         }
         assert update["action"] == "update" and update["definitionId"] == POKEAPI["sourceDefinitionId"]
         assert (update["tagBefore"], update["tagAfter"]) == ("0.3.38", POKEAPI["dockerImageTag"])
