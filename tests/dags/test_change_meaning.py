@@ -213,8 +213,8 @@ class TestNoWayAroundAPerson:
         monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL", mode)
         path = write_config(config([GITHUB, POKEAPI]))
         prepared = prepare(config_path=str(path), apply_held=True)
-        gated = [kwargs["action_label"] for kwargs in prepared.gated]
-        now = [kwargs["action_label"] for kwargs in prepared.actions]
+        gated = [kwargs["change"]["label"] for kwargs in prepared.gated]
+        now = [kwargs["change"]["label"] for kwargs in prepared.actions]
         assert "update source GitHub 1.8.0→2.1.14 major, breaking" in gated
         assert all("GitHub" not in label for label in now)
         assert now == ([] if mode == "always" else ["update source PokeAPI 0.3.38→0.3.40 patch"])

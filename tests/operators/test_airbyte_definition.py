@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
-
-from typing import Any
 
 from airflow_airbyte_connectors.configs import ConfigError, DesiredDefinition
 from airflow_airbyte_connectors.operators.airbyte_definition import (

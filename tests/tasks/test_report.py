@@ -170,7 +170,9 @@ class TestWithApproval:
         assert done.counts["updated"] == 1 and done.counts["held"] == 0 and done.counts["failed"] == 0
 
     def test_an_approved_change_found_stale_is_named_not_counted_as_written(self):
-        stale = WriteProblem(change_id=HELD, label=HELD, message="stale plan: source GitHub is now 2.2.0 (planned 1.8.0 → 2.1.14); ...")
+        stale = WriteProblem(
+            change_id=HELD, label=HELD, message="stale plan: source GitHub is now 2.2.0 (planned 1.8.0 → 2.1.14); ..."
+        )
         with pytest.raises(ApplyFailedError, match="stale plan: source GitHub is now 2.2.0") as failed:
             report(
                 self.held_plan(),
@@ -265,7 +267,7 @@ class TestEqualLabels:
         )
 
     def test_one_of_two_approved_changes_found_stale_is_the_only_one_named_stale(self):
-        stale = WriteProblem(change_id="b2", label=self.SAME, message="stale plan: source Acme is now 3 (planned 1 → 2)")
+        stale = WriteProblem(change_id="b2", label=self.SAME, message="stale plan: source Acme is now 3 (planned 1→2)")
         written = [result("updated", "Acme", docker_repository="acme/one", tag_after="2", change_id="a1")]
         with pytest.raises(ApplyFailedError, match="stale plan") as failed:
             report(
