@@ -103,8 +103,15 @@ class TestStalePlans:
             "stale plan: source PokeAPI is now 0.4.0 (planned 0.3.38 → 0.3.40); "
             "nothing written — the next run plans again"
         )
+        ((planned,),) = [p["changes"] for p in xcom(dagrun, "prepare", key="plan")]
         assert xcom(dagrun, "apply", key="stale") == [
-            {"label": "update source PokeAPI 0.3.38→0.3.40 patch", "message": message, "environment": None, "ids": []}
+            {
+                "changeId": planned["changeId"],
+                "label": "update source PokeAPI 0.3.38→0.3.40 patch",
+                "message": message,
+                "environment": None,
+                "ids": [],
+            }
         ]
         summary = report_of(dagrun)
         assert summary["counts"]["stale"] == 1 and summary["counts"]["failed"] == 0

@@ -243,6 +243,17 @@ class TestSafety:
         assert all(t["sourceDefinitionId"] in str(caught.value) for t in twins)
         assert emu.write_requests() == []
 
+    def test_a_change_not_shaped_as_the_plan_s_is_refused_before_any_request(self, use_emulator):
+        emu = use_emulator()
+        with pytest.raises(ValueError, match="plannedAction"):
+            run_planned({**planned(CUSTOM_SOURCE), "plannedAction": "create"})  # a field the plan does not have
+        without_id = {k: v for k, v in planned(CUSTOM_SOURCE).items() if k != "changeId"}
+        with pytest.raises(ValueError, match="changeId"):
+            run_planned(without_id)
+        with pytest.raises(ValueError, match="either change"):
+            AirbyteDefinitionOperator(task_id="apply", change=planned(CUSTOM_SOURCE), definition=CUSTOM_SOURCE)
+        assert emu.requests == []
+
     def test_invalid_definition_is_rejected_before_any_request(self, use_emulator):
         emu = use_emulator()
         with pytest.raises(ConfigError, match=r"source_definitions\[0\]\.dockerImageTag"):
@@ -296,3 +307,14 @@ class TestSafety:
         operator.render_template_fields(context={}, jinja_env=SandboxedEnvironment())
         assert operator.definition == definition and operator.airbyte_conn_id == "{{ 7 * 7 }}"
         assert operator.action_label == "apply source Acme {{ 7 * 7 }} {{ conn.airbyte_default.password }}"
+
+
+def test_the_documented_result_fields_are_the_results():
+    from airflow_airbyte_connectors.plan_document import WriteResult
+    from tests.support import REPO_ROOT
+
+    text = (REPO_ROOT / "docs" / "operations.md").read_text()
+    section = text.split("## `AirbyteDefinitionOperator` in your own DAGs", 1)[1].split("\n## ", 1)[0]
+    table = section.split("| field | meaning |", 1)[1].split("\n\n", 1)[0]
+    documented = [name for row in table.splitlines()[2:] for name in re.findall(r"`(\w+)`", row.split(" | ")[0])]
+    assert documented == list(WriteResult.model_json_schema(by_alias=True)["properties"])
