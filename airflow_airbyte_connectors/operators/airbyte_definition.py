@@ -79,10 +79,12 @@ class AirbyteDefinitionOperator(BaseOperator):
     the planned change already made reports it as made (``"confirmed": "after retry"``).
 
     :param change: a change of the plan document (plan_document.PlannedChange, or its JSON as XCom holds it),
-        checked against that model before anything is read: what to write, where (its ``environment``,
-        ``workspaceId``), what it means (``versionMeaning``, the breaking changes crossed: after such an update
-        the operator reads the definition's sources/destinations again and reports which Airbyte kept on the old
-        version and which moved). Its ``changeId`` names the result and anything told to the report.
+        checked against that model before anything is read: what to write (a custom definition is renamed only
+        where the plan renames it), where (its ``workspaceId``; its ``environment``, where the version written is
+        recorded for the environments promoting from it), what it means (``versionMeaning``; after an update
+        across a breaking change the operator reads the definition's sources/destinations again and reports which
+        Airbyte kept on the old version and which moved). Its ``label`` names the mapped task in the UI, its
+        ``changeId`` the result and anything told to the report.
     :param kind: ``"source"`` or ``"destination"`` (without ``change``).
     :param definition: the desired definition in Airbyte's field names (without ``change``): ``name``,
         ``dockerRepository``, ``dockerImageTag``, ``documentationUrl`` and optionally ``sourceDefinitionId`` /
