@@ -16,6 +16,8 @@ from airflow_airbyte_connectors.tasks.names import PREPARE, XComKey
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_airbyte_connectors.plan_document import PlanDocument
+
 # The optional Airflow connection to Airflow's own REST API (host: its base URL; login and password of a user
 # who may read the DAG's task instances, audit log and required actions). Without it: ``[api] base_url``
 # and the anonymous token, which only an all-admins SimpleAuthManager grants.
@@ -62,8 +64,8 @@ class HeldChangesApproval(ApprovalOperator):
 
     def execute(self, context: Context) -> Any:
         ti = context["ti"]
-        plan = ti.xcom_pull(task_ids=self.prepare_task_id, key=XComKey.PLAN) or {}
-        if not (plan.get("approval") or {}).get("changes"):
+        plan = self._plan(ti)
+        if plan is None or not plan.approval.changes:
             raise AirflowSkipException("Nothing waits for approval in this run")
         if ti.try_number > 1:
             # Asking again would first erase the answer Airflow still keeps for this task instance.
@@ -98,10 +100,16 @@ class HeldChangesApproval(ApprovalOperator):
             },
         )
         super().execute_complete(context, event)  # on Reject it skips the writes and stops here
+        plan = self._plan(context["ti"])
+        return plan.writes(plan.approval.changes) if plan is not None else []
+
+    def _plan(self, ti: Any) -> PlanDocument | None:
+        """The plan document prepare pushed (None: prepare did not finish); the approved writes are its changes
+        that the approval request names by change_id."""
         from airflow_airbyte_connectors.plan_document import PlanDocument
 
-        plan = PlanDocument.model_validate(context["ti"].xcom_pull(task_ids=self.prepare_task_id, key=XComKey.PLAN))
-        return plan.writes(plan.approval.changes)
+        pushed = ti.xcom_pull(task_ids=self.prepare_task_id, key=XComKey.PLAN)
+        return PlanDocument.model_validate(pushed) if pushed is not None else None
 
     def earlier_answer(self, context: Context) -> dict[str, Any] | None:
         """The answer to this task instance's request, as Airflow resumes with it, when the scheduler failed
