@@ -5,7 +5,7 @@ Pure module: no Airflow, no HTTP. The approval task itself is operators/approval
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 from airflow_airbyte_connectors.plan_document import ApprovalRequest, Document
@@ -47,8 +47,8 @@ class Decision(Document):
 
 class ApprovalOutcome(Document):
     """What became of the changes that waited: ``not_needed``, ``approved``, ``rejected``, ``lapsed`` (no
-    answer in time: counted as Reject) or ``failed`` (Airflow failed the approval task). ``stale``: approved
-    changes not written because Airbyte moved after the plan."""
+    answer in time: counted as Reject) or ``failed`` (Airflow failed the approval task). ``changes`` (by label):
+    those that waited; ``stale``: approved changes not written because Airbyte moved after the plan."""
 
     outcome: Outcome
     summary: str
@@ -63,14 +63,18 @@ def approval_outcome(
     decision: Decision | None,
     state: str | None,
     *,
-    stale_labels: Collection[str] = (),
+    labels: Mapping[str, str] | None = None,
+    stale_ids: Collection[str] = (),
     approval_timeout: float,
 ) -> ApprovalOutcome:
-    """The outcome of ``request`` given the approval task's ``decision`` and final ``state``."""
-    changes = list(request.changes)
-    if not changes:
+    """The outcome of ``request`` given the approval task's ``decision`` and final ``state``. ``request``
+    names its changes by change_id, as do ``stale_ids`` (approved, not written: Airbyte moved); the outcome
+    names them by their ``labels``."""
+    if not request.changes:
         return ApprovalOutcome(outcome="not_needed", summary="nothing waited for approval")
-    stale = [label for label in changes if label in stale_labels]
+    labels = labels or {}
+    changes = [labels.get(change_id, change_id) for change_id in request.changes]
+    stale = [labels.get(change_id, change_id) for change_id in request.changes if change_id in stale_ids]
     who = decision.who if decision else None
     at = decision.at if decision else None
     base: dict[str, Any] = {"by": who, "at": at, "changes": changes, "stale": stale}

@@ -9,8 +9,10 @@ docs/plan-schema.md is generated from these models.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +26,7 @@ from airflow_airbyte_connectors.promotion import GateState, GateVerdict
 from airflow_airbyte_connectors.settings_options import ApprovalMode
 
 # Bumped when a field is removed or changes meaning; fields may be added within a version.
-PLAN_SCHEMA_VERSION: Literal[3] = 3
+PLAN_SCHEMA_VERSION: Literal[4] = 4
 # Sources/destinations named per outcome of one change; the rest are counted.
 ACTORS_SHOWN = 10
 # Findings that say why a write was blocked.
@@ -91,8 +93,10 @@ class Gate(Document):
 
 class PlannedChange(Document):
     """One create or update: to write, held, blocked (image missing, version refused), pending (earlier
-    outcome unknown) or waiting (the promotion gate)."""
+    outcome unknown) or waiting (the promotion gate). A write task receives it as it is and sends what it says."""
 
+    # Names the change in the run: the approval, the write tasks and the report match on it (labels can repeat).
+    change_id: str
     # The environment whose Airbyte it is for (null without environments).
     environment: str | None = None
     label: str
@@ -103,12 +107,24 @@ class PlannedChange(Document):
     tag_before: str | None
     tag_after: str
     definition_id: str | None
+    documentation_url: str
+    # What Airbyte held when planned besides the tag (null for a create): an update is written only while
+    # Airbyte still holds them.
+    name_before: str | None = None
+    documentation_url_before: str | None = None
     changes: list[FieldChange]
     version_change: VersionChangeInfo | None
+    # ``major, breaking``: what the version move means, as planned (and, where asked, approved).
+    version_meaning: str = ""
     hold_reasons: list[str]
     impact: ImpactInfo | None
     # The promotion gate's verdict (environments with promoteFrom; null where no gate judged it).
     gate: Gate | None = None
+    # The workspace the write is sent with, decided when the run planned (null: not decided, e.g. the CLI).
+    workspace_id: str | None = None
+    # Why no workspace can be sent with this update (no workspace lists the custom definition): its write
+    # task fails with it and writes nothing.
+    owner_not_found: str | None = None
 
     @classmethod
     def of(cls, action: Action) -> PlannedChange:
@@ -121,6 +137,7 @@ class PlannedChange(Document):
             tag_before = action.desired.docker_image_tag
         change = action.version_change
         return cls(
+            change_id=change_id(action),
             environment=action.environment,
             label=action.label,
             action=action.action,
@@ -130,12 +147,26 @@ class PlannedChange(Document):
             tag_before=tag_before,
             tag_after=action.desired.docker_image_tag,
             definition_id=action.definition_id,
+            documentation_url=action.desired.documentation_url,
+            name_before=action.name_before,
+            documentation_url_before=action.documentation_url_before,
             changes=[FieldChange(field=c.field, before=c.before, after=c.after) for c in action.changes],
             version_change=VersionChangeInfo.model_validate(change.to_json()) if change else None,
+            version_meaning=action.version_meaning,
             hold_reasons=list(action.hold_reasons),
             impact=impact_info(action.impact),
             gate=Gate.of(action.gate),
         )
+
+
+def change_id(action: Action) -> str:
+    """12 hex digits naming ``action``: the same for the same change when the next run plans it again, and
+    different for any two changes of one plan (environment, kind, create or update, the definition by ID or
+    else by image, and what it is set to), however alike their labels."""
+    identity = action.definition_id or action.desired.docker_repository
+    target = sorted((c.field, str(c.after)) for c in action.changes)
+    key = [action.environment, action.kind, action.action, identity, action.desired.docker_image_tag, target]
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
 
 
 def impact_info(impact: tuple[ActorImpact, ...] | None) -> ImpactInfo | None:
@@ -190,7 +221,7 @@ class Note(Document):
 
 
 class ApprovalRequest(Document):
-    """What waits for a person in this run (``changes``: labels), and what they are shown."""
+    """What waits for a person in this run (``changes``: their ``change_id``), and what they are shown."""
 
     mode: ApprovalMode
     changes: list[str] = []
@@ -249,7 +280,7 @@ class PlanDocument(Document):
     Airbyte is (``airbyteUrl``, ``airbyte`` and ``definitionsAsset`` at the top are then null).
     """
 
-    schema_version: Literal[3] = PLAN_SCHEMA_VERSION
+    schema_version: Literal[4] = PLAN_SCHEMA_VERSION
     dry_run: bool
     # Where the plan was made: the Airbyte API root (never with userinfo) and the Asset naming its definitions.
     airbyte_url: str | None = None
@@ -330,6 +361,31 @@ class PlanDocument(Document):
             **context,
         )
 
+    def writes(self, change_ids: Collection[str], *, conn_id: str | None = None) -> list[dict[str, Any]]:
+        """The mapped write tasks' kwargs for the changes named (in plan order): each one's typed change, the
+        connection of its environment's Airbyte (else ``conn_id``) and whether the run is dry."""
+        wanted = set(change_ids)
+        return [
+            {
+                "change": change.to_json(),
+                "airbyte_conn_id": info.conn_id if (info := self.environment(change.environment)) else conn_id,
+                "dry_run": self.dry_run,
+            }
+            for change in self.changes + self.held
+            if change.change_id in wanted
+        ]
+
+    def with_workspaces(self, workspaces: Mapping[str, Mapping[str, Any]]) -> PlanDocument:
+        """The document with each write's ``workspace_id`` (or ``owner_not_found``), by change_id."""
+
+        def filled(changes: list[PlannedChange]) -> list[PlannedChange]:
+            return [c.model_copy(update=dict(workspaces.get(c.change_id, {}))) for c in changes]
+
+        return self.model_copy(update={"changes": filled(self.changes), "held": filled(self.held)})
+
+    def change(self, change_id: str | None) -> PlannedChange | None:
+        return next((c for c in self.changes + self.held if c.change_id == change_id), None)
+
     @property
     def failed_environments(self) -> list[EnvironmentInfo]:
         return [e for e in self.environments if e.error is not None]
@@ -379,6 +435,8 @@ class AfterUpdate(Document):
 class WriteResult(Document):
     """What one write task did (its return value)."""
 
+    # The planned change it wrote (null: the operator used on its own, not from a plan).
+    change_id: str | None = None
     # The environment whose Airbyte it wrote to (null without environments).
     environment: str | None = None
     kind: Kind
@@ -409,6 +467,8 @@ class WriteProblem(Document):
     """A write that was not made (``stale``), whose outcome is unknown, or that found a duplicate."""
 
     message: str
+    # The planned change it is about (null: not from a plan).
+    change_id: str | None = None
     label: str | None = None
     environment: str | None = None
     # Duplicates: the definition IDs Airbyte holds twice.

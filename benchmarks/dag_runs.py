@@ -171,14 +171,20 @@ def requests_per_update_write(emu: Any, definition: dict[str, Any], definition_i
     AirbyteDefinitionsHook().get_workspace_id()  # token and workspace, as prepare does before the writes
     emu.set_tag("destination", definition["dockerRepository"], "0.9.0")
     emu.clear_requests()
-    result = AirbyteDefinitionOperator(
-        task_id="apply",
+    from airflow_airbyte_connectors.configs import DesiredDefinition
+    from airflow_airbyte_connectors.plan_document import PlannedChange
+    from airflow_airbyte_connectors.planning import Action, Change
+
+    desired = DesiredDefinition(
         kind="destination",
-        definition=definition,
-        planned_action="update",
-        definition_id=definition_id,
-        tag_before="0.9.0",
-        workspace_id=emu.workspace_ids[0],
-    ).execute(context={})
+        name=definition["name"],
+        docker_repository=definition["dockerRepository"],
+        docker_image_tag=definition["dockerImageTag"],
+        documentation_url=definition["documentationUrl"],
+    )
+    moved = (Change("dockerImageTag", "0.9.0", desired.docker_image_tag),)
+    action = Action("update", desired, definition_id, moved, tag_before="0.9.0")
+    change = PlannedChange.of(action).model_copy(update={"workspace_id": emu.workspace_ids[0]})
+    result = AirbyteDefinitionOperator(task_id="apply", change=change.to_json()).execute(context={})
     assert result["action"] == "updated", result
     return [r.operation for r in emu.requests]

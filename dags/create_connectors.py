@@ -102,7 +102,6 @@ def create_connectors() -> None:
             check_pending_creates=True,
         )
         ti.xcom_push(key=names.XComKey.PLAN, value=prepared.document.to_json())
-        ti.xcom_push(key=names.XComKey.GATED, value=prepared.gated)
         return prepared.actions
 
     planned = prepare()

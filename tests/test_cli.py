@@ -158,7 +158,7 @@ class TestPlan:
 
     def test_json(self, cli, emulator, write_config):
         plan = json.loads(self.pending_plan(cli, emulator, write_config, "json").stdout)
-        assert plan["schemaVersion"] == 3 and plan["dryRun"] is True
+        assert plan["schemaVersion"] == 4 and plan["dryRun"] is True
         assert plan["environments"] == [] and plan["waiting"] == []  # no connectors.environments
         assert plan["airbyte"] == {"version": "2.0.0", "edition": "community"}
         assert plan["counts"] == {
@@ -174,6 +174,8 @@ class TestPlan:
             "conflicts": 0,
         }
         create, update = plan["changes"]
+        create_id = create.pop("changeId")
+        assert len(create_id) == 12 and update["changeId"] not in (create_id, None)
         assert create == {
             "environment": None,
             "label": "create source Acme CRM 1.2.0",
@@ -184,11 +186,17 @@ class TestPlan:
             "tagBefore": None,
             "tagAfter": "1.2.0",
             "definitionId": None,
+            "documentationUrl": CUSTOM_SOURCE["documentationUrl"],
+            "nameBefore": None,
+            "documentationUrlBefore": None,
             "changes": [],
             "versionChange": None,
+            "versionMeaning": "",
             "holdReasons": [],
             "impact": None,
             "gate": None,
+            "workspaceId": None,  # decided where a run writes, not by the command line
+            "ownerNotFound": None,
         }
         assert update["action"] == "update" and update["definitionId"] == POKEAPI["sourceDefinitionId"]
         assert (update["tagBefore"], update["tagAfter"]) == ("0.3.38", POKEAPI["dockerImageTag"])

@@ -144,7 +144,7 @@ class TestPlan:
         result = run("plan", str(path), "--format", "json", env=airbytes["env"])
         assert result.returncode == 2, result.stderr
         plan = json.loads(result.stdout)
-        assert plan["schemaVersion"] == 3 and plan["dryRun"] is True
+        assert plan["schemaVersion"] == 4 and plan["dryRun"] is True
         assert [(e["name"], e["airbyteUrl"], e["error"]) for e in plan["environments"]] == [
             ("staging", airbytes["staging"].url, None),
             ("prod", airbytes["prod"].url, None),

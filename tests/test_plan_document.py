@@ -24,7 +24,7 @@ class TestJson:
     def test_document(self, mixed_plan):
         document = plan_json(mixed_plan)
         assert json.loads(json.dumps(document)) == document  # JSON-able as it is
-        assert document["schemaVersion"] == 3
+        assert document["schemaVersion"] == 4
         assert document["counts"] == {
             "create": 1,
             "update": 2,
@@ -108,6 +108,7 @@ class TestJson:
     def test_change(self, mixed_plan, name, expected):
         change = next(c for c in plan_json(mixed_plan)["changes"] if c["name"] == name)
         assert set(change) == {
+            "changeId",
             "environment",
             "label",
             "action",
@@ -117,11 +118,17 @@ class TestJson:
             "tagBefore",
             "tagAfter",
             "definitionId",
+            "documentationUrl",
+            "nameBefore",
+            "documentationUrlBefore",
             "changes",
             "versionChange",
+            "versionMeaning",
             "holdReasons",
             "impact",
             "gate",
+            "workspaceId",
+            "ownerNotFound",
         }
         assert change["kind"] == "source"
         assert {k: change[k] for k in expected} == expected
@@ -165,6 +172,67 @@ class TestReadBack:
             WriteResult.model_validate({**result.to_json(), "action": "deleted"})
 
 
+class TestChangeId:
+    """Each change has an id the approval, the write tasks and the report match on: the same for the same change
+    when the next run plans it again, different for two changes of one plan however alike their labels."""
+
+    def test_the_same_change_planned_again_has_the_same_id(self, mixed_plan):
+        ids = [c["changeId"] for c in plan_json(mixed_plan)["changes"]]
+        again = [c["changeId"] for c in plan_json(plans.build_plan(**self.mixed_inputs()))["changes"]]
+        assert ids == again and len(set(ids)) == 3 and all(re.fullmatch(r"[0-9a-f]{12}", i) for i in ids)
+
+    def mixed_inputs(self) -> dict:
+        entry, current = plans.entry, plans.current
+        return {
+            "sources": [
+                entry("Acme CRM", "ghcr.io/acme/source-acme-crm", "1.2.0"),
+                entry("PokeAPI", "airbyte/source-pokeapi", "0.3.40"),
+                entry("Acme Billing", "ghcr.io/acme/source-billing", "2.0"),
+            ],
+            "current_sources": [
+                current("source", POKEAPI_ID, "PokeAPI", "airbyte/source-pokeapi", "0.3.38"),
+                current("source", CUSTOM_ID, "Billing (old name)", "ghcr.io/acme/source-billing", "2.0", custom=True),
+            ],
+        }
+
+    def test_another_target_is_another_change(self):
+        inputs = self.mixed_inputs()
+        before = {c["name"]: c["changeId"] for c in plan_json(plans.build_plan(**inputs))["changes"]}
+        inputs["sources"][1] = plans.entry("PokeAPI", "airbyte/source-pokeapi", "0.3.41")
+        after = {c["name"]: c["changeId"] for c in plan_json(plans.build_plan(**inputs))["changes"]}
+        assert after["PokeAPI"] != before["PokeAPI"] and after["Acme CRM"] == before["Acme CRM"]
+
+    def test_changes_with_equal_labels_have_different_ids(self):
+        # One name for two images (Airbyte's registry reuses a few): two creates labelled alike.
+        twins = plans.build_plan(
+            sources=[
+                plans.entry("Acme", "ghcr.io/acme/source-one", "1.0.0"),
+                plans.entry("Acme", "ghcr.io/acme/source-two", "1.0.0"),
+            ]
+        )
+        one, two = plan_json(twins)["changes"]
+        assert one["label"] == two["label"] == "create source Acme 1.0.0"
+        assert one["changeId"] != two["changeId"]
+
+    def test_the_same_change_in_two_environments_has_two_ids(self, mixed_plan):
+        from airflow_airbyte_connectors.plan_document import EnvironmentInfo
+        from airflow_airbyte_connectors.planning import with_environment
+
+        infos = [EnvironmentInfo(name="staging", conn_id="airbyte_staging"), EnvironmentInfo(name="prod", conn_id="p")]
+        document = PlanDocument.of_environments(
+            [(info, with_environment(mixed_plan, info.name)) for info in infos], infos, dry_run=False
+        )
+        ids = [c.change_id for c in document.changes]
+        assert len(set(ids)) == len(ids) == 6
+        # Each write goes to its own environment's Airbyte, with its own change.
+        writes = document.writes([ids[0], ids[3]])
+        assert [(w["airbyte_conn_id"], w["change"]["changeId"]) for w in writes] == [
+            ("airbyte_staging", ids[0]),
+            ("p", ids[3]),
+        ]
+        assert all(w["dry_run"] is False for w in writes)
+
+
 class TestPublishedSchema:
     DOCS = REPO_ROOT / "docs"
 
@@ -194,7 +262,7 @@ class TestEnvironments:
         planned = [(info, with_environment(mixed_plan, info.name)) for info in infos[:2]]
         document = PlanDocument.of_environments(planned, infos, dry_run=True).to_json()
 
-        assert document["schemaVersion"] == 3 and document["airbyteUrl"] is None
+        assert document["schemaVersion"] == 4 and document["airbyteUrl"] is None
         one = PlanDocument.of(mixed_plan, dry_run=True).counts
         assert (
             document["counts"]["update"] == 2 * one.update

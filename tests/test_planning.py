@@ -185,12 +185,12 @@ class TestPlanOutput:
             [desired(tag="0.3.40", definition_id=POKE_ID)],
             current_sources=[current(tag="0.3.38", definition_id=POKE_ID)],
         )
-        from airflow_airbyte_connectors.tasks.prepare import write_kwargs
+        from airflow_airbyte_connectors.plan_document import PlanDocument, change_id
 
-        kwargs = write_kwargs(plan.updates[0])
+        (kwargs,) = PlanDocument.of(plan, dry_run=False).writes([change_id(plan.updates[0])])
         assert json.loads(json.dumps(kwargs)) == kwargs
-        assert kwargs["kind"] == "source" and kwargs["planned_action"] == "update"
-        assert kwargs["definition"]["sourceDefinitionId"] == POKE_ID
+        assert kwargs["change"]["kind"] == "source" and kwargs["change"]["action"] == "update"
+        assert kwargs["change"]["definitionId"] == POKE_ID
 
     def test_summary_counts(self):
         plan = plan_for(
@@ -314,9 +314,9 @@ class TestVersionMeaning:
         (crossed,) = update.version_change.crossed
         assert crossed.version == "2.0.0" and "issues" in crossed.impacted_streams
         assert update.label == "update source GitHub 1.8.0→2.1.14 major, breaking"
-        from airflow_airbyte_connectors.tasks.prepare import write_kwargs
+        from airflow_airbyte_connectors.plan_document import PlannedChange
 
-        assert write_kwargs(update)["breaking_changes"][0]["version"] == "2.0.0"
+        assert PlannedChange.of(update).version_change.crossed[0].version == "2.0.0"
 
     def test_patch_inside_a_major_is_not_breaking(self, releases):
         (update,) = self.plan(releases, "2.1.10", "2.1.14").updates

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
@@ -20,7 +21,14 @@ if TYPE_CHECKING:
     from airflow_airbyte_connectors.configs import DesiredDefinition
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
     from airflow_airbyte_connectors.pending_creates import PendingCreates
-    from airflow_airbyte_connectors.plan_document import WriteProblem
+    from airflow_airbyte_connectors.plan_document import (
+        AfterUpdate,
+        BreakingChangeInfo,
+        PlannedChange,
+        WriteAction,
+        WriteProblem,
+        WriteResult,
+    )
     from airflow_airbyte_connectors.planning import CurrentDefinition
 
 # The DAG file imports this module, so the dag-processor pays for everything imported here on every
@@ -58,44 +66,35 @@ class CreatePendingError(RuntimeError):
 
 
 class AirbyteDefinitionOperator(BaseOperator):
-    """Create or update one Airbyte source or destination definition so that it matches ``definition``.
+    """Create or update one Airbyte source or destination definition: a change of a plan (``change``), as
+    create_connectors maps it, or a definition brought to its desired state (``kind`` and ``definition``).
 
     The operator re-reads Airbyte before writing and acts only if still needed: a retry, a cleared task
-    or a second run never creates a second copy or repeats an update. It returns a small JSON result.
-    Its arguments are used as given: none is rendered as a Jinja template.
+    or a second run never creates a second copy or repeats an update. It returns a small JSON result
+    (plan_document.WriteResult). Its arguments are used as given: none is rendered as a Jinja template.
 
-    A planned write (``planned_action``) is a promise: an update is written only while Airbyte still holds
-    ``tag_before`` (one GET of the definition), a create only while Airbyte holds no such definition.
-    Anything else fails with :class:`StalePlanError` and writes nothing. A retry that finds the planned
-    change already made reports it as made (``"confirmed": "after retry"``).
+    A planned change is a promise: an update is written only while Airbyte still holds its ``tagBefore``,
+    ``nameBefore`` and ``documentationUrlBefore`` (one GET of the definition), a create only while Airbyte holds
+    no such definition. Anything else fails with :class:`StalePlanError` and writes nothing. A retry that finds
+    the planned change already made reports it as made (``"confirmed": "after retry"``).
 
-    :param kind: ``"source"`` or ``"destination"``.
-    :param definition: the desired definition in Airbyte's field names: ``name``, ``dockerRepository``,
-        ``dockerImageTag``, ``documentationUrl`` and optionally ``sourceDefinitionId`` /
-        ``destinationDefinitionId`` (an entry of basic_config's ``connectors`` section).
+    :param change: a change of the plan document (plan_document.PlannedChange, or its JSON as XCom holds it),
+        checked against that model before anything is read: what to write (a custom definition is renamed only
+        where the plan renames it), where (its ``workspaceId``; its ``environment``, where the version written is
+        recorded for the environments promoting from it), what it means (``versionMeaning``; after an update
+        across a breaking change the operator reads the definition's sources/destinations again and reports which
+        Airbyte kept on the old version and which moved). Its ``label`` names the mapped task in the UI, its
+        ``changeId`` the result and anything told to the report.
+    :param kind: ``"source"`` or ``"destination"`` (without ``change``).
+    :param definition: the desired definition in Airbyte's field names (without ``change``): ``name``,
+        ``dockerRepository``, ``dockerImageTag``, ``documentationUrl`` and optionally ``sourceDefinitionId`` /
+        ``destinationDefinitionId`` (an entry of basic_config's ``connectors`` section). The operator decides
+        from what Airbyte holds whether to create or update it.
     :param airbyte_conn_id: the ``airbyte`` Connection (default ``[airbyte_connectors] conn_id``).
-    :param workspace_id: workspace sent with writes (default: configured, else discovered). A planned update
-        sends exactly this one; an update not from a plan sends a custom definition's own workspace (see
+    :param workspace_id: workspace sent with writes without ``change`` (default: configured, else
+        discovered); an update of a custom definition is sent with its own workspace (see
         :meth:`AirbyteDefinitionsHook.owner_workspace_id`).
     :param dry_run: read and decide, but send no write.
-    :param planned_action: what the plan expected (``create``/``update``), for the log and the label.
-    :param definition_id: the Airbyte definition the plan matched, if any.
-    :param action_label: readable name of this task instance (the mapped task's label in the UI).
-    :param breaking_changes: the registry breaking changes the planned update crosses (their JSON form).
-        After such an update the operator reads the definition's sources/destinations again and reports
-        which Airbyte kept on the old version and which moved.
-    :param tag_before: the tag Airbyte held when the update was planned; the update is written only while
-        Airbyte still holds it (or already the desired tag: then it was done).
-    :param name_before: the name Airbyte held when the update was planned; with ``documentation_url_before``,
-        the update is written only while Airbyte still holds them too (a person's rename after the plan is never
-        reverted by it), and renames a custom definition only where the plan did.
-    :param documentation_url_before: the documentation URL Airbyte held when the update was planned.
-    :param version_meaning: what the planned move means (``major, breaking``), as planned and approved.
-    :param owner_not_found: set by the plan when no workspace lists the custom definition to update (the
-        workspaces tried): the task fails with it and writes nothing.
-    :param environment: the environment (``connectors.environments``) whose Airbyte this is. A version written
-        there is recorded (promotion_records.VersionsSeen): an environment promoting from it counts its soak
-        from this write.
     """
 
     # None: a definition is data from basic_config, never a Jinja template (a name holding ``{{ conn... }}``
@@ -106,46 +105,49 @@ class AirbyteDefinitionOperator(BaseOperator):
     def __init__(
         self,
         *,
-        kind: Kind,
-        definition: Mapping[str, Any],
+        change: PlannedChange | Mapping[str, Any] | None = None,
+        kind: Kind | None = None,
+        definition: Mapping[str, Any] | None = None,
         airbyte_conn_id: str | None = None,
         workspace_id: str | None = None,
         dry_run: bool = False,
-        planned_action: str | None = None,
-        definition_id: str | None = None,
-        action_label: str | None = None,
-        breaking_changes: Sequence[Mapping[str, Any]] = (),
-        tag_before: str | None = None,
-        name_before: str | None = None,
-        documentation_url_before: str | None = None,
-        version_meaning: str = "",
-        owner_not_found: str | None = None,
-        environment: str | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        self.kind = kind
+        if (change is None) == (definition is None):
+            raise ValueError("pass either change (a planned change) or kind and definition")
+        self.change = change
         self.definition = definition
         self.airbyte_conn_id = airbyte_conn_id
         self.workspace_id = workspace_id
         # Not ``self.plan_only``: BaseOperator has a method of that name.
         self.plan_only = dry_run
-        self.planned_action = planned_action
-        self.definition_id = definition_id
-        self.action_label = action_label or f"{planned_action or 'apply'} {kind} {definition.get('name', '?')}"
-        self.breaking_changes = list(breaking_changes)
-        self.tag_before = tag_before
-        self.name_before = name_before
-        self.documentation_url_before = documentation_url_before
-        self.version_meaning = version_meaning
-        self.owner_not_found = owner_not_found
-        self.environment = environment
+        self._kind = kind
+
+    @cached_property
+    def planned(self) -> PlannedChange | None:
+        """The planned change, as the plan document's model reads it (None: used on its own)."""
+        from airflow_airbyte_connectors.plan_document import PlannedChange
+
+        return None if self.change is None else PlannedChange.model_validate(self.change)
+
+    @property
+    def kind(self) -> Kind:
+        return self.planned.kind if self.planned is not None else cast("Kind", self._kind)
+
+    @property
+    def action_label(self) -> str:
+        """The mapped task's name in the UI: the change's label."""
+        if self.planned is not None:
+            return self.planned.label
+        return f"apply {self._kind} {(self.definition or {}).get('name', '?')}"
+
+    @property
+    def environment(self) -> str | None:
+        return self.planned.environment if self.planned is not None else None
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_airbyte_connectors.plan_document import WriteResult
-
-        # Checked against the record the report reads (plan_document.WriteResult) before it leaves the task.
-        result = WriteResult.model_validate({**self._write(context), "environment": self.environment})
+        result = self._write(context)
         if self.environment is not None and result.changed_airbyte:
             self._record_written()
         return result.to_json()
@@ -157,13 +159,17 @@ class AirbyteDefinitionOperator(BaseOperator):
         from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
         from airflow_airbyte_connectors.promotion_records import VersionsSeen
 
-        hook = AirbyteDefinitionsHook(self.airbyte_conn_id, workspace_id=self.workspace_id)
+        hook = AirbyteDefinitionsHook(self.airbyte_conn_id, workspace_id=self._workspace_id)
         desired = self._desired()
         VersionsSeen(hook.instance_id).written(
             self.kind, desired.docker_repository, desired.docker_image_tag, datetime.now(UTC)
         )
 
-    def _write(self, context: Context) -> dict[str, Any]:
+    @property
+    def _workspace_id(self) -> str | None:
+        return self.planned.workspace_id if self.planned is not None else self.workspace_id
+
+    def _write(self, context: Context) -> WriteResult:
         from airflow_airbyte_connectors.hooks.airbyte_definitions import (
             AirbyteApiError,
             AirbyteDefinitionsHook,
@@ -173,17 +179,18 @@ class AirbyteDefinitionOperator(BaseOperator):
         )
         from airflow_airbyte_connectors.plan_document import WriteProblem
 
-        if self.owner_not_found:
+        planned = self.planned
+        if planned is not None and planned.owner_not_found:
             # The plan found no workspace to send this update with: any workspace it picked could be refused.
-            raise AirflowFailException(self.owner_not_found)
+            raise AirflowFailException(planned.owner_not_found)
         desired = self._desired()
-        hook = AirbyteDefinitionsHook(self.airbyte_conn_id, workspace_id=self.workspace_id)
+        hook = AirbyteDefinitionsHook(self.airbyte_conn_id, workspace_id=self._workspace_id)
         ti = context.get("ti")
         try:
-            if self.planned_action == "update" and self.definition_id and self.tag_before is not None:
-                return self._planned_update(hook, desired, retried=getattr(ti, "try_number", 1) > 1)
+            if planned is not None and planned.action == "update":
+                return self._planned_update(hook, desired, planned, retried=getattr(ti, "try_number", 1) > 1)
             run_id = context.get("run_id")
-            if self.planned_action == "create":
+            if planned is not None:
                 # Intents live in Airflow Variables: only inside a task (a direct call has no ``ti``).
                 return self._planned_create(hook, desired, run_id=run_id, track=ti is not None)
             # Not from a plan (the operator used on its own): decide from what Airbyte holds now.
@@ -217,32 +224,34 @@ class AirbyteDefinitionOperator(BaseOperator):
 
     def _tell_report(self, ti: Any, key: str, problem: WriteProblem) -> None:
         if ti is not None:
-            ti.xcom_push(key=key, value=problem.model_copy(update={"environment": self.environment}).to_json())
+            mine = {"environment": self.environment, "change_id": self.planned.change_id if self.planned else None}
+            ti.xcom_push(key=key, value=problem.model_copy(update=mine).to_json())
 
     # -- planned writes: the plan is a promise ----------------------------------------------
 
     def _stale(self, now: str, planned: str) -> StalePlanError:
         return StalePlanError(
-            f"stale plan: {self.kind} {self.definition.get('name')} is now {now} (planned {planned}); "
+            f"stale plan: {self.kind} {self._desired().name} is now {now} (planned {planned}); "
             "nothing written — the next run plans again"
         )
 
     def _planned_update(
-        self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, *, retried: bool
-    ) -> dict[str, Any]:
+        self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, change: PlannedChange, *, retried: bool
+    ) -> WriteResult:
         """Write the planned update only while Airbyte still holds the tag the plan saw."""
         from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteNotFoundError
         from airflow_airbyte_connectors.planning import CurrentDefinition
 
-        assert self.definition_id is not None and self.tag_before is not None
-        planned = f"{self.tag_before} → {desired.docker_image_tag}"
+        if change.definition_id is None or change.tag_before is None:
+            raise AirflowFailException(f"{change.label}: an update needs definitionId and tagBefore; nothing written")
+        planned = f"{change.tag_before} → {desired.docker_image_tag}"
         try:
-            read = hook.get_definition(self.kind, self.definition_id)
+            read = hook.get_definition(self.kind, change.definition_id)
         except AirbyteNotFoundError:
-            raise self._stale(f"gone ({self.definition_id} not found)", planned) from None
+            raise self._stale(f"gone ({change.definition_id} not found)", planned) from None
         current = CurrentDefinition.from_api(self.kind, read)
         # Renamed only where the plan renames: a name Airbyte took since the plan makes the plan stale below.
-        named = self.name_before if self.name_before is not None else current.name
+        named = change.name_before if change.name_before is not None else current.name
         rename = desired.name if current.custom and desired.name != named else None
         if current.docker_image_tag == desired.docker_image_tag and (rename is None or current.name == rename):
             if not retried:
@@ -254,7 +263,7 @@ class AirbyteDefinitionOperator(BaseOperator):
                     current.docker_image_tag,
                 )
                 return self._result(
-                    "unchanged", current.definition_id, current.name, self.tag_before, desired.docker_image_tag
+                    "unchanged", current.definition_id, current.name, change.tag_before, desired.docker_image_tag
                 )
             # An earlier try's write was committed although its answer never came (lost, or the worker died).
             self.log.info(
@@ -265,30 +274,31 @@ class AirbyteDefinitionOperator(BaseOperator):
                 planned,
             )
             result = self._result(
-                "updated", current.definition_id, current.name, self.tag_before, desired.docker_image_tag
+                "updated", current.definition_id, current.name, change.tag_before, desired.docker_image_tag
             )
-            result["confirmed"] = "after retry"
-            return self._with_after_update(hook, result)
-        if current.docker_image_tag not in (self.tag_before, desired.docker_image_tag):
+            return self._with_after_update(hook, result.model_copy(update={"confirmed": "after retry"}))
+        if current.docker_image_tag not in (change.tag_before, desired.docker_image_tag):
             raise self._stale(current.docker_image_tag, planned)
-        moved = self._moved_since_plan(current)
+        moved = self._moved_since_plan(current, change)
         if moved:
-            raise self._stale(moved, f"{planned}, as {self.name_before!r}")
+            raise self._stale(moved, f"{planned}, as {change.name_before!r}")
         return self._update(hook, desired, current)
 
-    def _moved_since_plan(self, current: CurrentDefinition) -> str:
+    @staticmethod
+    def _moved_since_plan(current: CurrentDefinition, change: PlannedChange) -> str:
         """What else Airbyte changed since the plan, in words ("" when nothing): the fields an update keeps or
         writes, other than the tag."""
         moved = []
-        if self.name_before is not None and current.name != self.name_before:
+        if change.name_before is not None and current.name != change.name_before:
             moved.append(f"named {current.name!r}")
-        if self.documentation_url_before is not None and current.documentation_url != self.documentation_url_before:
-            moved.append(f"documented at {current.documentation_url!r} (was {self.documentation_url_before!r})")
+        before = change.documentation_url_before
+        if before is not None and current.documentation_url != before:
+            moved.append(f"documented at {current.documentation_url!r} (was {before!r})")
         return " and ".join(moved)
 
     def _planned_create(
         self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, *, run_id: str | None, track: bool
-    ) -> dict[str, Any]:
+    ) -> WriteResult:
         """Create only while Airbyte holds no definition for the image, and never twice: the intent is
         recorded before sending, so a retry recognises its own create even when the answer never came.
 
@@ -308,7 +318,7 @@ class AirbyteDefinitionOperator(BaseOperator):
 
     def _earlier_create(
         self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, pending: PendingCreates | None
-    ) -> dict[str, Any] | None:
+    ) -> WriteResult | None:
         """None while the planned create is still to be sent; the result when an earlier create of it shows in
         Airbyte. Raises when Airbyte holds another such definition (stale) or an earlier create's outcome is
         not known yet (pending)."""
@@ -336,8 +346,7 @@ class AirbyteDefinitionOperator(BaseOperator):
                 assert pending is not None
                 pending.forget(self.kind, desired.docker_repository)
                 result = self._result("created", found.definition_id, found.name, None, desired.docker_image_tag)
-                result["confirmed"] = "after retry"
-                return result
+                return result.model_copy(update={"confirmed": "after retry"})
             raise self._stale(
                 f"{found.docker_image_tag} ({found.definition_id})", f"create → {desired.docker_image_tag}"
             )
@@ -376,14 +385,29 @@ class AirbyteDefinitionOperator(BaseOperator):
 
     # -- steps -------------------------------------------------------------------------------
 
-    def _desired(self) -> DesiredDefinition:
-        """Validate the one definition with the same rules as basic_config (also for direct use)."""
-        from airflow_airbyte_connectors.configs import parse_connectors
+    @cached_property
+    def _desired_definition(self) -> DesiredDefinition:
+        from airflow_airbyte_connectors.configs import DesiredDefinition, parse_connectors
 
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
-        section = {f"{self.kind}_definitions": [dict(self.definition)]}
-        return parse_connectors(section, source=f"task {self.task_id}").of_kind(self.kind)[0]
+        planned = self.planned
+        if planned is not None:
+            # The plan validated it when it read basic_config; the model checked its shape.
+            return DesiredDefinition(
+                kind=planned.kind,
+                name=planned.name,
+                docker_repository=planned.docker_repository,
+                docker_image_tag=planned.tag_after,
+                documentation_url=planned.documentation_url,
+                definition_id=planned.definition_id,
+            )
+        # Used on its own: the definition is checked by basic_config's rules, as an entry of it.
+        if self._kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self._kind!r}")
+        section = {f"{self._kind}_definitions": [dict(self.definition or {})]}
+        return parse_connectors(section, source=f"task {self.task_id}").of_kind(self._kind)[0]
+
+    def _desired(self) -> DesiredDefinition:
+        return self._desired_definition
 
     def _find(self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition) -> CurrentDefinition | None:
         """Re-read Airbyte now: the plan may be stale (retry, cleared task, a concurrent run)."""
@@ -408,7 +432,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         run_id: str | None = None,
         pending: PendingCreates | None = None,
         spec: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> WriteResult:
         """Send the create (with the image's ``spec`` where one was read). With ``pending``, its intent is
         recorded first and kept unless the create provably never reached Airbyte, Airbyte refused it (4xx), or
         Airbyte shows the outcome: whatever else ends this task meanwhile (a task timeout, a kill, a lost
@@ -481,7 +505,7 @@ class AirbyteDefinitionOperator(BaseOperator):
 
     def _update(
         self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, current: CurrentDefinition
-    ) -> dict[str, Any]:
+    ) -> WriteResult:
         from airflow_airbyte_connectors.hooks.airbyte_definitions import WriteOutcomeUnknownError
 
         tag_before = current.docker_image_tag
@@ -540,32 +564,40 @@ class AirbyteDefinitionOperator(BaseOperator):
     def _update_workspace(self, hook: AirbyteDefinitionsHook, current: CurrentDefinition) -> str:
         """The workspace sent with an update: the plan's, as planned (the plan is a promise); without a plan,
         a custom definition's own, since Airbyte 2.4 refuses (403) one naming another workspace."""
-        planned = self.planned_action == "update" and self.workspace_id is not None
-        if planned or not current.custom:
+        if (self.planned is not None and self._workspace_id is not None) or not current.custom:
             return hook.get_workspace_id()
         return hook.owner_workspace_id(self.kind, current.definition_id)
 
-    def _with_after_update(self, hook: AirbyteDefinitionsHook, result: dict[str, Any]) -> dict[str, Any]:
-        if self.breaking_changes:
-            result["afterUpdate"] = self._after_update(
-                hook, result["definitionId"], result["tagBefore"], result["tagAfter"]
-            )
-        return result
+    def _with_after_update(self, hook: AirbyteDefinitionsHook, result: WriteResult) -> WriteResult:
+        change = self.planned.version_change if self.planned is not None else None
+        if change is None or not change.crossed or result.definition_id is None:
+            return result
+        after = self._after_update(hook, change.crossed, result.definition_id, result.tag_before, result.tag_after)
+        return result.model_copy(update={"after_update": after})
 
     def _after_update(
-        self, hook: AirbyteDefinitionsHook, definition_id: str, tag_before: str, tag_after: str
-    ) -> dict[str, Any]:
+        self,
+        hook: AirbyteDefinitionsHook,
+        crossed: Sequence[BreakingChangeInfo],
+        definition_id: str,
+        tag_before: str | None,
+        tag_after: str | None,
+    ) -> AfterUpdate:
         """What Airbyte did to the sources/destinations: which it kept on the old version, which moved."""
-        stayed: list[dict[str, Any]] = []
-        moved: list[dict[str, Any]] = []
+        from airflow_airbyte_connectors.plan_document import ActorAfterUpdate, AfterUpdate
+
+        stayed: list[ActorAfterUpdate] = []
+        moved: list[ActorAfterUpdate] = []
         actors = hook.search_actors(self.kind, definition_id)
         deadline = time.monotonic() + AFTER_UPDATE_BUDGET
         for read in actors[:_AFTER_UPDATE_READS]:
             if time.monotonic() > deadline:
                 break
             runs = hook.get_actor_version(self.kind, read[f"{self.kind}Id"]).get("dockerImageTag")
-            entry = {"id": read[f"{self.kind}Id"], "name": read.get("name"), "workspaceId": read.get("workspaceId")}
-            (moved if runs == tag_after else stayed).append({**entry, "runs": runs})
+            entry = ActorAfterUpdate(
+                id=read[f"{self.kind}Id"], name=read.get("name"), workspace_id=read.get("workspaceId"), runs=runs
+            )
+            (moved if runs == tag_after else stayed).append(entry)
         if stayed:
             self.log.warning(
                 "%d %s(s) still run %s after the update across breaking change(s) %s: %s. Airbyte does not "
@@ -573,15 +605,12 @@ class AirbyteDefinitionOperator(BaseOperator):
                 len(stayed),
                 self.kind,
                 tag_before,
-                ", ".join(c["version"] for c in self.breaking_changes),
-                ", ".join(f"{a['name']} ({a['runs']})" for a in stayed),
+                ", ".join(c.version for c in crossed),
+                ", ".join(f"{a.name} ({a.runs})" for a in stayed),
             )
-        return {
-            "breakingChanges": self.breaking_changes,
-            "stayed": stayed,
-            "moved": moved,
-            "notRead": len(actors) - len(stayed) - len(moved),
-        }
+        return AfterUpdate(
+            breaking_changes=list(crossed), stayed=stayed, moved=moved, not_read=len(actors) - len(stayed) - len(moved)
+        )
 
     def _find_after_lost_answer(
         self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition
@@ -610,17 +639,22 @@ class AirbyteDefinitionOperator(BaseOperator):
             )
 
     def _result(
-        self, action: str, definition_id: str | None, name: str, tag_before: str | None, tag_after: str | None
-    ) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "action": action,
-            "definitionId": definition_id,
-            "name": name,
-            "dockerRepository": self.definition.get("dockerRepository"),
-            "tagBefore": tag_before,
-            "tagAfter": tag_after,
-            "dryRun": bool(self.plan_only),
+        self, action: WriteAction, definition_id: str | None, name: str, tag_before: str | None, tag_after: str | None
+    ) -> WriteResult:
+        from airflow_airbyte_connectors.plan_document import WriteResult
+
+        planned = self.planned
+        return WriteResult(
+            change_id=planned.change_id if planned else None,
+            environment=self.environment,
+            kind=self.kind,
+            action=action,
+            definition_id=definition_id,
+            name=name,
+            docker_repository=self._desired().docker_repository,
+            tag_before=tag_before,
+            tag_after=tag_after,
+            dry_run=bool(self.plan_only),
             # As planned (and, where asked, approved): the report and the Asset event say what it meant.
-            "versionMeaning": self.version_meaning,
-        }
+            version_meaning=planned.version_meaning if planned else "",
+        )

@@ -16,6 +16,8 @@ from airflow_airbyte_connectors.tasks.names import PREPARE, XComKey
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_airbyte_connectors.plan_document import PlanDocument
+
 # The optional Airflow connection to Airflow's own REST API (host: its base URL; login and password of a user
 # who may read the DAG's task instances, audit log and required actions). Without it: ``[api] base_url``
 # and the anonymous token, which only an all-admins SimpleAuthManager grants.
@@ -41,13 +43,14 @@ class HeldChangesApproval(ApprovalOperator):
     approval``). It skips itself when nothing waits, so a plan without them never pauses; otherwise the run
     pauses (holding no worker slot) until a person answers in the UI or over the REST API, or the timeout
     answers Reject. It keeps the answer (who, when, which) in XCom ``decision``; on Approve it returns the
-    approved writes (XCom ``gated`` of ``prepare``), which the mapped ``apply_approved`` task expands over.
+    approved writes: the plan document's changes its approval request names by ``changeId``, which the mapped
+    ``apply_approved`` task expands over.
 
     Answered once is answered: when Airflow 3.3's scheduler failed the answered try (docs/approvals.md), the
     retry completes with the answer Airflow kept instead of asking again.
 
-    :param prepare_task_id: the task whose XComs ``plan`` (its ``approval`` request) and ``gated`` (the writes)
-        this task reads.
+    :param prepare_task_id: the task whose XCom ``plan`` (the plan document: its ``approval`` request and the
+        changes it names) this task reads.
     :param api_conn_id: the connection to Airflow's REST API the retry reads the earlier answer with.
     """
 
@@ -63,8 +66,8 @@ class HeldChangesApproval(ApprovalOperator):
 
     def execute(self, context: Context) -> Any:
         ti = context["ti"]
-        plan = ti.xcom_pull(task_ids=self.prepare_task_id, key=XComKey.PLAN) or {}
-        if not (plan.get("approval") or {}).get("changes"):
+        plan = self._plan(ti)
+        if plan is None or not plan.approval.changes:
             raise AirflowSkipException("Nothing waits for approval in this run")
         if ti.try_number > 1:
             # Asking again would first erase the answer Airflow still keeps for this task instance.
@@ -99,7 +102,16 @@ class HeldChangesApproval(ApprovalOperator):
             },
         )
         super().execute_complete(context, event)  # on Reject it skips the writes and stops here
-        return context["ti"].xcom_pull(task_ids=self.prepare_task_id, key=XComKey.GATED) or []
+        plan = self._plan(context["ti"])
+        return plan.writes(plan.approval.changes) if plan is not None else []
+
+    def _plan(self, ti: Any) -> PlanDocument | None:
+        """The plan document prepare pushed (None: prepare did not finish); the approved writes are its changes
+        that the approval request names by change_id."""
+        from airflow_airbyte_connectors.plan_document import PlanDocument
+
+        pushed = ti.xcom_pull(task_ids=self.prepare_task_id, key=XComKey.PLAN)
+        return PlanDocument.model_validate(pushed) if pushed is not None else None
 
     def earlier_answer(self, context: Context) -> dict[str, Any] | None:
         """The answer to this task instance's request, as Airflow resumes with it, when the scheduler failed

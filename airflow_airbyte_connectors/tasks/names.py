@@ -24,8 +24,6 @@ class XComKey:
 
     # prepare: the plan document (plan_document.PlanDocument); its return value: the writes to make now.
     PLAN = "plan"
-    # prepare: the writes that wait for a person (mapped kwargs of apply_approved).
-    GATED = "gated"
     # approve: the answer (approvals.Decision).
     DECISION = "decision"
     # A write task: why it wrote nothing (stale plan), an outcome it did not see, duplicates it found, what

@@ -18,7 +18,7 @@ from airflow_airbyte_connectors.plan_builder import (
     build_plans,
     plan_document,
 )
-from airflow_airbyte_connectors.plan_document import ApprovalRequest, PlanDocument
+from airflow_airbyte_connectors.plan_document import ApprovalRequest, PlanDocument, change_id
 from airflow_airbyte_connectors.plan_output import approval_request, format_plan
 from airflow_airbyte_connectors.planning import Action
 
@@ -38,7 +38,8 @@ class PlanTooLargeError(RuntimeError):
 
 @dataclass(frozen=True)
 class Prepared:
-    """What ``prepare`` hands on: the mapped write tasks' kwargs, now and after approval, and the plan."""
+    """What ``prepare`` hands on: the plan, and the mapped write tasks' kwargs now and after approval (both
+    made from the plan's changes by ``PlanDocument.writes``)."""
 
     actions: list[dict[str, Any]]
     gated: list[dict[str, Any]]
@@ -101,24 +102,22 @@ def prepare(
             "plan."
         )
 
-    writes_now: list[dict[str, Any]] = []
-    writes_gated: list[dict[str, Any]] = []
+    now_ids: list[str] = []
     gated_actions: list[Action] = []
     held: list[Action] = []
+    # Each write's workspace, by change_id: part of the change the write task receives.
+    workspaces: dict[str, dict[str, Any]] = {}
     for built in plans.built:
         now, gated = split_for_approval(built.plan, mode=mode, dry_run=dry_run)
         # Resolve the workspace once per Airbyte here, so mapped tasks need not look it up each.
         workspace_id = built.hook.get_workspace_id() if now or gated else None
-        context: dict[str, Any] = {"dry_run": dry_run, "airbyte_conn_id": conn_id}
-        if built.environment is not None:
-            context.update(airbyte_conn_id=built.environment.conn_id, environment=built.environment.name)
-
-        writes_now += [write_kwargs(a, **_write_workspace(built.hook, a, workspace_id), **context) for a in now]
-        writes_gated += [write_kwargs(a, **_write_workspace(built.hook, a, workspace_id), **context) for a in gated]
+        for action in now + gated:
+            workspaces[change_id(action)] = _write_workspace(built.hook, action, workspace_id)
+        now_ids += [change_id(a) for a in now]
         gated_actions += gated
         held += built.plan.held
 
-    request = ApprovalRequest(mode=mode, changes=[a.label for a in gated_actions])
+    request = ApprovalRequest(mode=mode, changes=[change_id(a) for a in gated_actions])
     if gated_actions:
         request = request.model_copy(update=approval_request(gated_actions, held_only=mode == "held"))
         log.warning("%s The run waits for a person (the approve task says where to answer).", request.subject)
@@ -129,7 +128,10 @@ def prepare(
             len(held),
             "; ".join(f"{a.label} (held: {', '.join(a.hold_reasons)})" for a in held),
         )
-    return Prepared(writes_now, writes_gated, _document(plans, dry_run, remember_digest, request))
+    document = _document(plans, dry_run, remember_digest, request).with_workspaces(workspaces)
+    return Prepared(
+        document.writes(now_ids, conn_id=conn_id), document.writes(request.changes, conn_id=conn_id), document
+    )
 
 
 def _document(plans: BuiltPlans, dry_run: bool, remember_digest: bool, request: ApprovalRequest) -> PlanDocument:
@@ -151,28 +153,8 @@ def _versions_since(
     return VersionsSeen(hook.instance_id).observe_all(listing, now)
 
 
-def write_kwargs(action: Action, **context: Any) -> dict[str, Any]:
-    """JSON-able keyword arguments of the mapped AirbyteDefinitionOperator that writes ``action``."""
-    change = action.version_change
-    return {
-        "kind": action.kind,
-        "definition": action.desired.to_api(),
-        "planned_action": action.action,
-        "definition_id": action.definition_id,
-        "action_label": action.label,
-        # What the plan saw and what the change meant when it was planned (and, maybe, approved).
-        "tag_before": action.tag_before,
-        "name_before": action.name_before,
-        "documentation_url_before": action.documentation_url_before,
-        "version_meaning": action.version_meaning,
-        # The operator reads the sources/destinations again after an update that crossed one.
-        "breaking_changes": [c.to_json() for c in change.crossed] if change else [],
-        **context,
-    }
-
-
 def _write_workspace(hook: AirbyteDefinitionsHook, action: Action, workspace_id: str | None) -> dict[str, Any]:
-    """The workspace a write is sent with (the operator's ``workspace_id``): the run's, except for an update of
+    """The workspace a write is sent with (its change's ``workspace_id``): the run's, except for an update of
     a custom definition, which goes to the workspace that owns it (Airbyte 2.4 answers 403 to any other).
     Decided here, once for the run, so the plan names each write's workspace and no write goes elsewhere.
     No workspace owns it: ``owner_not_found`` says so, and that write task fails without writing."""

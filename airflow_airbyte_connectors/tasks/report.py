@@ -109,13 +109,19 @@ def report(
         plan.approval,
         decision,
         approval_state,
-        stale_labels={s.label for s in stale if s.label},
+        labels={c.change_id: c.label for c in plan.changes + plan.held},
+        stale_ids={s.change_id for s in stale if s.change_id},
         approval_timeout=approval_timeout,
     )
-    gated = set(asked.changes)
+    # Matched by change_id: two changes may share a label (one name in two environments, or for two images).
+    gated = set(plan.approval.changes)
     approved = asked.outcome == "approved"
-    planned = sum(1 for c in plan.changes if c.label not in gated) + (len(gated) if approved else 0)
-    still_held = [h for h in plan.held if not approved or h.label not in gated]
+    planned = [c for c in plan.changes if c.change_id not in gated]
+    if approved:
+        planned += [c for c in plan.changes + plan.held if c.change_id in gated]
+    told = {r.change_id for r in results} | {p.change_id for p in [*stale, *unknown, *refused]}
+    failed = [c for c in planned if c.change_id not in told]
+    still_held = [h for h in plan.held if not approved or h.change_id not in gated]
     counts = {
         "created": _count(results, "created"),
         "updated": _count(results, "updated"),
@@ -128,7 +134,7 @@ def report(
         "outcome_unknown": len(unknown),
         "refused": len(refused),
         "pending": len(plan.pending),
-        "failed": planned - len(results) - len(stale) - len(unknown) - len(refused),
+        "failed": len(failed),
         "notes": len(plan.notes),  # the NOTE lines below the counts
         "duplicates": len(duplicates),
         "image_missing": len(plan.image_missing),
@@ -140,18 +146,14 @@ def report(
         counts.update(waiting=len(plan.waiting), environments_failed=len(plan.failed_environments))
     # The same basic_config as last time, yet writes were needed: someone changed Airbyte in between. A version the
     # promotion gate let through had been waiting for the environment it promotes from: not a put-back.
-    promoted = {(c.environment, c.kind, c.docker_repository, c.tag_after) for c in plan.changes + plan.held if c.gate}
+    promoted = {c.change_id for c in plan.changes + plan.held if c.gate}
     counts["put_back"] = (
-        sum(
-            1
-            for r in results
-            if r.changed_airbyte and (r.environment, r.kind, r.docker_repository, r.tag_after) not in promoted
-        )
-        if plan.config_unchanged
-        else 0
+        sum(1 for r in results if r.changed_airbyte and r.change_id not in promoted) if plan.config_unchanged else 0
     )
     after_update = [
-        AfterUpdateOf(label=r.label, **r.after_update.model_dump()) for r in results if r.after_update is not None
+        AfterUpdateOf(label=_label(plan, r), **r.after_update.model_dump())
+        for r in results
+        if r.after_update is not None
     ]
     summary = RunReport(
         counts=counts,
@@ -170,7 +172,10 @@ def report(
 
     problems: list[str] = []
     if counts["failed"]:
-        problems.append(f"{counts['failed']} of {planned} planned writes failed (see the failed mapped tasks' logs)")
+        problems.append(
+            f"{len(failed)} of {len(planned)} planned writes failed: {'; '.join(c.label for c in failed)} "
+            "(see the failed mapped tasks' logs)"
+        )
     problems += [entry.message for entry in [*stale, *unknown, *refused]]
     problems += [n.message for n in plan.conflicts + plan.image_missing + plan.platform_refused]
     problems += [d.message for d in duplicates]
@@ -245,6 +250,12 @@ def _after_update_lines(after_update: Sequence[AfterUpdateOf]) -> list[str]:
         if entry.not_read:
             lines.append(f"    {entry.not_read} more not read")
     return lines
+
+
+def _label(plan: PlanDocument, result: WriteResult) -> str:
+    """The planned change's label, else the result's own."""
+    change = plan.change(result.change_id)
+    return change.label if change is not None else result.label
 
 
 def _gate_word(change: PlannedChange) -> str:

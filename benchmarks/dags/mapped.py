@@ -5,24 +5,33 @@ import os
 
 from airflow.sdk import BaseOperator, dag
 
+from airflow_airbyte_connectors.configs import DesiredDefinition
 from airflow_airbyte_connectors.operators.airbyte_definition import AirbyteDefinitionOperator
+from airflow_airbyte_connectors.plan_document import PlannedChange
+from airflow_airbyte_connectors.planning import Action, Change
 
 DEFINITIONS = json.loads(os.environ.get("BENCH_MAPPED_DEFINITIONS", "[]"))
+
+
 # As prepare plans them: each an update of one definition, planned from 0.9.0 (Airbyte already holds 1.0.0).
-PLANNED = [
-    {
-        "kind": "destination",
-        "definition": d,
-        "planned_action": "update",
-        "definition_id": f"00000000-0000-4000-9000-{n:012d}",
-        "tag_before": "0.9.0",
-    }
-    for n, d in enumerate(DEFINITIONS)
-]
+def planned(n: int, d: dict) -> dict:
+    desired = DesiredDefinition(
+        kind="destination",
+        name=d["name"],
+        docker_repository=d["dockerRepository"],
+        docker_image_tag=d["dockerImageTag"],
+        documentation_url=d["documentationUrl"],
+    )
+    moved = (Change("dockerImageTag", "0.9.0", desired.docker_image_tag),)
+    action = Action("update", desired, f"00000000-0000-4000-9000-{n:012d}", moved, tag_before="0.9.0")
+    return {"change": PlannedChange.of(action).to_json()}
+
+
+PLANNED = [planned(n, d) for n, d in enumerate(DEFINITIONS)]
 
 
 class NoOp(BaseOperator):
-    def __init__(self, *, kind, definition, planned_action, definition_id, tag_before, **kwargs):
+    def __init__(self, *, change, **kwargs):
         super().__init__(**kwargs)
 
     def execute(self, context):

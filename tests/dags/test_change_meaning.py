@@ -81,7 +81,9 @@ class TestHeldChanges:
         (after,) = report["afterUpdate"]
         assert sorted(a["name"] for a in after["stayed"]) == ["GitHub issues", "GitHub pinned"]
         assert sorted(a["name"] for a in after["moved"]) == ["GitHub idle", "GitHub runs"]
-        assert "AFTER source GitHub 1.8.0→2.1.14 (breaking change 2.0.0): 2 moved, 2 stayed" in caplog.text
+        # Named as planned: the report finds the change by its change_id.
+        assert after["label"] == "update source GitHub 1.8.0→2.1.14 major, breaking"
+        assert f"AFTER {after['label']} (breaking change 2.0.0): 2 moved, 2 stayed" in caplog.text
 
         airbyte.clear_requests()
         third = run_dag()
@@ -196,7 +198,7 @@ class TestRealReleaseData:
         assert len(airbyte.write_requests()) == 5
         assert airbyte.actor_version("destination", duck) == "0.2.0"  # Airbyte pinned it, as predicted
         (report,) = xcom(run, "report")
-        (after,) = [a for a in report["afterUpdate"] if a["label"].startswith("destination DuckDB")]
+        (after,) = [a for a in report["afterUpdate"] if a["label"].startswith("update destination DuckDB")]
         assert [a["name"] for a in after["stayed"]] == ["Local DuckDB"] and after["stayed"][0]["runs"] == "0.2.0"
 
 
@@ -213,8 +215,8 @@ class TestNoWayAroundAPerson:
         monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL", mode)
         path = write_config(config([GITHUB, POKEAPI]))
         prepared = prepare(config_path=str(path), apply_held=True)
-        gated = [kwargs["action_label"] for kwargs in prepared.gated]
-        now = [kwargs["action_label"] for kwargs in prepared.actions]
+        gated = [kwargs["change"]["label"] for kwargs in prepared.gated]
+        now = [kwargs["change"]["label"] for kwargs in prepared.actions]
         assert "update source GitHub 1.8.0→2.1.14 major, breaking" in gated
         assert all("GitHub" not in label for label in now)
         assert now == ([] if mode == "always" else ["update source PokeAPI 0.3.38→0.3.40 patch"])

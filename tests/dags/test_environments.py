@@ -82,7 +82,7 @@ class TestPromotion:
         assert first.state == "success", task_states(first)
         assert (tag_in(staging), tag_in(prod)) == ("1.9.2", SHIPPED)
         plan = plan_of(first)
-        assert plan["schemaVersion"] == 3
+        assert plan["schemaVersion"] == 4
         assert [c["label"] for c in plan["changes"]] == ["staging: update source GitHub 1.9.0→1.9.2 patch"]
         assert gates(plan) == [
             (
@@ -314,12 +314,13 @@ class TestApprovalAcrossEnvironments:
 
         prepared = prepare(config_path=str(path))
         assert prepared.actions == []
-        assert [(k["environment"], k["airbyte_conn_id"], k["action_label"]) for k in prepared.gated] == [
+        gated = [(k["change"]["environment"], k["airbyte_conn_id"], k["change"]["label"]) for k in prepared.gated]
+        assert gated == [
             ("staging", "airbyte_staging", "staging: update source GitHub 1.9.0→1.9.2 patch"),
             ("prod", "airbyte_prod", "prod: create source Acme CRM 1.2.0"),
         ]
         request = prepared.document.approval
-        assert request.changes == [k["action_label"] for k in prepared.gated]
+        assert request.changes == [k["change"]["changeId"] for k in prepared.gated]
         assert "| staging: **update** |" in request.body and "| prod: **create** |" in request.body
         # outside Airflow nothing is recorded: prod's gated GitHub update waits, not seen by a run
         ((_, reason),) = gates(prepared.document.to_json())

@@ -18,6 +18,7 @@ from airflow_airbyte_connectors.testing.errors import ApiError
 from tests.dags.test_create_connectors import config, run_dag, task_states, xcom
 from tests.dags.test_plan_promise import _GatewayGivesUp, creates, report_of, same_repository
 from tests.dags.test_reconcile_and_chaining import definitions_events
+from tests.operators.test_airbyte_definition import planned
 from tests.support import CUSTOM_SOURCE, REGISTRY, add_custom_source, connection_uri, pending_records
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
@@ -36,9 +37,7 @@ from airflow_airbyte_connectors.operators.airbyte_definition import AirbyteDefin
 with DAG("create_one_source", schedule=None):
     AirbyteDefinitionOperator(
         task_id="create",
-        kind="source",
-        definition=DEFINITION,
-        planned_action="create",
+        change=CHANGE,
         execution_timeout=timedelta(seconds=8),
         retries=0,
     )
@@ -50,7 +49,8 @@ def one_create_dag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     folder = tmp_path / "team-dags"
     folder.mkdir()
-    (folder / "create_one_source.py").write_text(f"DEFINITION = {CUSTOM_SOURCE!r}\n{ONE_CREATE_DAG}")
+    change = planned(CUSTOM_SOURCE)  # a create, as a plan document holds it
+    (folder / "create_one_source.py").write_text(f"CHANGE = {change!r}\n{ONE_CREATE_DAG}")
     bundle = {"name": "team-dags", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(folder)}}
     monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([bundle]))
     bag = DagBag(dag_folder=str(folder))

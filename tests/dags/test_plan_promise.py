@@ -103,8 +103,15 @@ class TestStalePlans:
             "stale plan: source PokeAPI is now 0.4.0 (planned 0.3.38 → 0.3.40); "
             "nothing written — the next run plans again"
         )
+        ((planned,),) = [p["changes"] for p in xcom(dagrun, "prepare", key="plan")]
         assert xcom(dagrun, "apply", key="stale") == [
-            {"label": "update source PokeAPI 0.3.38→0.3.40 patch", "message": message, "environment": None, "ids": []}
+            {
+                "changeId": planned["changeId"],
+                "label": "update source PokeAPI 0.3.38→0.3.40 patch",
+                "message": message,
+                "environment": None,
+                "ids": [],
+            }
         ]
         summary = report_of(dagrun)
         assert summary["counts"]["stale"] == 1 and summary["counts"]["failed"] == 0
@@ -246,4 +253,39 @@ class TestCommittedWriteAcrossARetry:
         (event,) = definitions_events(definitions_asset_uri(airbyte.url))[-1:]
         assert [(c["action"], c["tagBefore"], c["tagAfter"]) for c in event["changes"]] == [
             ("updated", "0.3.38", "0.3.40")
+        ]
+
+
+class _RefusesOneImage(AirbyteEmulator):
+    """Answers 400 to the create of one image (as Airbyte does to a version it blocks)."""
+
+    refused = "ghcr.io/acme/source-acme-crm-two"
+
+    def _definition_create_custom(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        if body[f"{kind}Definition"]["dockerRepository"] == self.refused:
+            raise ApiError(400, "Connector source-acme-crm-two with version 1.2.0 is temporarily blocked")
+        return super()._definition_create_custom(kind, body)
+
+
+class TestChangesMatchedByChangeId:
+    def test_two_writes_labelled_alike_are_told_apart_to_the_report(self, use_emulator, write_config):
+        # One name for two images (basic_config allows it, as Airbyte's registry does): two creates, one label.
+        airbyte = use_emulator(seed=REGISTRY, emulator_class=_RefusesOneImage)
+        twin = {**CUSTOM_SOURCE, "dockerRepository": _RefusesOneImage.refused}
+        write_config(config([CUSTOM_SOURCE, twin]))
+
+        dagrun = run_dag()
+        assert dagrun.state == "failed"
+        (plan,) = xcom(dagrun, "prepare", key="plan")
+        ids = {c["dockerRepository"]: c["changeId"] for c in plan["changes"]}
+        assert [c["label"] for c in plan["changes"]] == ["create source Acme CRM 1.2.0"] * 2 and len(
+            set(ids.values())
+        ) == 2
+        summary = report_of(dagrun)
+        assert [r["changeId"] for r in summary["results"]] == [ids[CUSTOM_SOURCE["dockerRepository"]]]
+        assert [r["changeId"] for r in summary["refused"]] == [ids[_RefusesOneImage.refused]]
+        assert summary["counts"]["created"] == 1 and summary["counts"]["refused"] == 1
+        assert summary["counts"]["failed"] == 0
+        assert [d["dockerRepository"] for d in airbyte.definitions("source") if d["name"] == "Acme CRM"] == [
+            CUSTOM_SOURCE["dockerRepository"]
         ]

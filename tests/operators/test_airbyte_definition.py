@@ -3,18 +3,55 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
-from airflow_airbyte_connectors.configs import ConfigError
+from airflow_airbyte_connectors.configs import ConfigError, DesiredDefinition
 from airflow_airbyte_connectors.operators.airbyte_definition import (
     AirbyteDefinitionOperator,
     DuplicateDefinitionError,
     StalePlanError,
 )
+from airflow_airbyte_connectors.plan_document import PlannedChange
+from airflow_airbyte_connectors.planning import Action, Change
 from tests.support import CUSTOM_SOURCE, add_custom_source, add_source_definition, registry_entry
 
 POKEAPI = registry_entry("source", "PokeAPI")
+
+
+def planned(
+    definition: dict[str, Any],
+    *,
+    kind: Any = "source",
+    definition_id: str | None = None,
+    tag_before: str | None = None,
+    name_before: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A change of a plan as XCom holds it: a create, or with ``definition_id`` an update from ``tag_before``;
+    ``fields``: any other field of the change (``workspace_id``, ``version_meaning``, ...)."""
+    desired = DesiredDefinition(
+        kind=kind,
+        name=definition["name"],
+        docker_repository=definition["dockerRepository"],
+        docker_image_tag=definition["dockerImageTag"],
+        documentation_url=definition["documentationUrl"],
+    )
+    if definition_id is None:
+        action = Action("create", desired)
+    else:
+        tag_before = tag_before or desired.docker_image_tag
+        moved = (Change("dockerImageTag", tag_before, desired.docker_image_tag),)
+        action = Action(
+            "update",
+            desired,
+            definition_id,
+            moved if tag_before != desired.docker_image_tag else (),
+            tag_before=tag_before,
+            name_before=name_before,
+        )
+    return PlannedChange.of(action).model_copy(update=fields).to_json()
 
 
 def run(definition, *, kind="source", **kwargs) -> dict:
@@ -22,21 +59,25 @@ def run(definition, *, kind="source", **kwargs) -> dict:
     return operator.execute(context={})
 
 
+def run_planned(change: dict[str, Any], **kwargs) -> dict:
+    return AirbyteDefinitionOperator(task_id="apply", change=change, **kwargs).execute(context={})
+
+
 class TestIdempotence:
     def test_creates_a_missing_definition_once(self, use_emulator):
         emu = use_emulator()
-        first = run(CUSTOM_SOURCE, planned_action="create")
+        first = run_planned(planned(CUSTOM_SOURCE))
         assert first["action"] == "created" and first["tagAfter"] == "1.2.0"
         second = run(CUSTOM_SOURCE)  # not from a plan: decides from what Airbyte holds
-        assert second == {**first, "action": "unchanged", "tagBefore": "1.2.0"}
+        assert second == {**first, "action": "unchanged", "tagBefore": "1.2.0", "changeId": None}
         assert [r.operation for r in emu.write_requests()] == ["source_definitions/create_custom"]
 
     def test_rerun_of_an_applied_update_changes_nothing(self, use_emulator):
         emu = use_emulator()
         existing = add_source_definition(emu, CUSTOM_SOURCE, tag="1.1.0")
-        kwargs = {"planned_action": "update", "definition_id": existing["sourceDefinitionId"]}
-        assert run(CUSTOM_SOURCE, **kwargs)["action"] == "updated"
-        again = run(CUSTOM_SOURCE, **kwargs)
+        change = planned(CUSTOM_SOURCE, definition_id=existing["sourceDefinitionId"], tag_before="1.1.0")
+        assert run_planned(change)["action"] == "updated"
+        again = run_planned(change)
         assert again["action"] == "unchanged"
         assert len(emu.write_requests()) == 1
 
@@ -51,7 +92,7 @@ class TestIdempotence:
         emu = use_emulator()
         gone = add_source_definition(emu, CUSTOM_SOURCE)
         emu.delete_definition("source", gone["sourceDefinitionId"])
-        result = run(CUSTOM_SOURCE, planned_action="update", definition_id=gone["sourceDefinitionId"])
+        result = run({**CUSTOM_SOURCE, "sourceDefinitionId": gone["sourceDefinitionId"]})
         assert result["action"] == "created" and result["definitionId"] != gone["sourceDefinitionId"]
         assert [r.operation for r in emu.write_requests()] == ["source_definitions/create_custom"]
 
@@ -71,20 +112,23 @@ class TestIdempotence:
 class TestPlanIsAPromise:
     """A planned write is made only while Airbyte still holds what the plan saw."""
 
-    def planned_update(self, emu, *, planned_from="1.1.0", airbyte_holds="1.1.0"):
+    def planned_update(self, emu, *, planned_from="1.1.0", airbyte_holds="1.1.0", **fields):
         existing = add_source_definition(emu, CUSTOM_SOURCE, tag=airbyte_holds)
         emu.clear_requests()
-        return {
-            "planned_action": "update",
-            "definition_id": existing["sourceDefinitionId"],
-            "tag_before": planned_from,
-            "version_meaning": "minor",
-            "workspace_id": emu.workspace_ids[0],  # as prepare passes it
-        }
+        return planned(
+            CUSTOM_SOURCE,
+            definition_id=existing["sourceDefinitionId"],
+            tag_before=planned_from,
+            version_meaning="minor",
+            workspace_id=emu.workspace_ids[0],  # as prepare decides it
+            **fields,
+        )
 
     def test_update_reads_its_one_definition_and_writes(self, use_emulator):
         emu = use_emulator()
-        result = run(CUSTOM_SOURCE, **self.planned_update(emu))
+        change = self.planned_update(emu)
+        result = run_planned(change)
+        assert result["changeId"] == change["changeId"]
         assert (result["action"], result["tagBefore"], result["tagAfter"]) == ("updated", "1.1.0", "1.2.0")
         assert result["versionMeaning"] == "minor"
         # One small GET instead of the whole list, then the write.
@@ -96,34 +140,34 @@ class TestPlanIsAPromise:
     @pytest.mark.parametrize("airbyte_holds", ["0.4.0", "1.3.0", "1.0.0-rc.1"], ids=["older", "newer", "prerelease"])
     def test_stale_update_writes_nothing(self, use_emulator, airbyte_holds):
         emu = use_emulator()
-        kwargs = self.planned_update(emu, airbyte_holds=airbyte_holds)
+        change = self.planned_update(emu, airbyte_holds=airbyte_holds)
         with pytest.raises(
             StalePlanError,
             match=rf"^stale plan: source Acme CRM is now {re.escape(airbyte_holds)} \(planned 1\.1\.0 → 1\.2\.0\); "
             "nothing written — the next run plans again$",
         ):
-            run(CUSTOM_SOURCE, **kwargs)
+            run_planned(change)
         assert emu.write_requests() == []
         assert [d["dockerImageTag"] for d in emu.definitions("source")] == [airbyte_holds]
 
     def test_update_already_made_is_not_sent_again(self, use_emulator):
         emu = use_emulator()
-        result = run(CUSTOM_SOURCE, **self.planned_update(emu, airbyte_holds="1.2.0"))
+        result = run_planned(self.planned_update(emu, airbyte_holds="1.2.0"))
         assert result["action"] == "unchanged" and result["confirmed"] is None
         assert emu.write_requests() == []
 
     def test_definition_gone_since_the_plan_is_stale(self, use_emulator):
         emu = use_emulator()
-        kwargs = {**self.planned_update(emu), "definition_id": "4f2c7a3e-0000-4000-8000-000000000000"}
+        change = {**self.planned_update(emu), "definitionId": "4f2c7a3e-0000-4000-8000-000000000000"}
         with pytest.raises(StalePlanError, match="is now gone"):
-            run(CUSTOM_SOURCE, **kwargs)
+            run_planned(change)
         assert emu.write_requests() == []
 
     def test_create_that_finds_a_definition_is_stale(self, use_emulator):
         emu = use_emulator()
         existing = add_source_definition(emu, CUSTOM_SOURCE, tag="1.0.0")
         with pytest.raises(StalePlanError, match=r"is now 1\.0\.0 \(" + existing["sourceDefinitionId"]):
-            run(CUSTOM_SOURCE, planned_action="create")
+            run_planned(planned(CUSTOM_SOURCE))
         assert emu.write_requests() == []
 
 
@@ -149,10 +193,10 @@ class TestOwnerWorkspace:
 
         emu, custom_id = two_workspaces
         other = emu.workspace_ids[1]
-        planned = {"planned_action": "update", "definition_id": custom_id, "tag_before": "1.1.0"}
+        change = planned(CUSTOM_SOURCE, definition_id=custom_id, tag_before="1.1.0", workspace_id=other)
         # The plan named this workspace: the operator sends it, and no other, even where Airbyte refuses it.
         with pytest.raises(AirflowFailException, match="HTTP 403"):
-            run(CUSTOM_SOURCE, workspace_id=other, **planned)
+            run_planned(change)
         assert [r.body["workspaceId"] for r in emu.write_requests()] == [other]
 
     def test_no_owner_found_by_the_plan_fails_before_any_request(self, two_workspaces):
@@ -160,9 +204,14 @@ class TestOwnerWorkspace:
 
         emu, custom_id = two_workspaces
         emu.clear_requests()
-        planned = {"planned_action": "update", "definition_id": custom_id, "tag_before": "1.1.0"}
+        change = planned(
+            CUSTOM_SOURCE,
+            definition_id=custom_id,
+            tag_before="1.1.0",
+            owner_not_found="update source Acme CRM: listed by none",
+        )
         with pytest.raises(AirflowFailException, match="listed by none"):
-            run(CUSTOM_SOURCE, owner_not_found="update source Acme CRM: listed by none", **planned)
+            run_planned(change)
         assert emu.requests == []
 
 
@@ -179,7 +228,7 @@ class TestSafety:
     def test_lost_answer_to_a_create_is_confirmed_by_reading_not_by_creating_again(self, use_emulator, monkeypatch):
         emu = use_emulator(write_delay=1.5)
         monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__WRITE_TIMEOUT", "0.5")
-        result = run(CUSTOM_SOURCE, planned_action="create")
+        result = run_planned(planned(CUSTOM_SOURCE))
         assert result["action"] == "created"
         matches = [d for d in emu.definitions("source") if d["dockerRepository"] == CUSTOM_SOURCE["dockerRepository"]]
         assert [d["sourceDefinitionId"] for d in matches] == [result["definitionId"]]
@@ -193,6 +242,17 @@ class TestSafety:
             run(CUSTOM_SOURCE)
         assert all(t["sourceDefinitionId"] in str(caught.value) for t in twins)
         assert emu.write_requests() == []
+
+    def test_a_change_not_shaped_as_the_plan_s_is_refused_before_any_request(self, use_emulator):
+        emu = use_emulator()
+        with pytest.raises(ValueError, match="plannedAction"):
+            run_planned({**planned(CUSTOM_SOURCE), "plannedAction": "create"})  # a field the plan does not have
+        without_id = {k: v for k, v in planned(CUSTOM_SOURCE).items() if k != "changeId"}
+        with pytest.raises(ValueError, match="changeId"):
+            run_planned(without_id)
+        with pytest.raises(ValueError, match="either change"):
+            AirbyteDefinitionOperator(task_id="apply", change=planned(CUSTOM_SOURCE), definition=CUSTOM_SOURCE)
+        assert emu.requests == []
 
     def test_invalid_definition_is_rejected_before_any_request(self, use_emulator):
         emu = use_emulator()
@@ -247,3 +307,14 @@ class TestSafety:
         operator.render_template_fields(context={}, jinja_env=SandboxedEnvironment())
         assert operator.definition == definition and operator.airbyte_conn_id == "{{ 7 * 7 }}"
         assert operator.action_label == "apply source Acme {{ 7 * 7 }} {{ conn.airbyte_default.password }}"
+
+
+def test_the_documented_result_fields_are_the_results():
+    from airflow_airbyte_connectors.plan_document import WriteResult
+    from tests.support import REPO_ROOT
+
+    text = (REPO_ROOT / "docs" / "operations.md").read_text()
+    section = text.split("## `AirbyteDefinitionOperator` in your own DAGs", 1)[1].split("\n## ", 1)[0]
+    table = section.split("| field | meaning |", 1)[1].split("\n\n", 1)[0]
+    documented = [name for row in table.splitlines()[2:] for name in re.findall(r"`(\w+)`", row.split(" | ")[0])]
+    assert documented == list(WriteResult.model_json_schema(by_alias=True)["properties"])

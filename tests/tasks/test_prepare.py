@@ -35,7 +35,7 @@ class TestRequestsSent:
             "sources/search",
             "workspaces/list_by_organization_id",
         ]
-        assert {a["workspace_id"] for a in prepared.actions} == {emu.workspace_ids[0]}
+        assert {a["change"]["workspaceId"] for a in prepared.actions} == {emu.workspace_ids[0]}
 
     def test_when_nothing_differs(self, use_emulator, write_config):
         emu = use_emulator(seed=REGISTRY)
@@ -76,7 +76,7 @@ class TestOwnerWorkspace:
         custom_id = self.add_custom(emu, owner)
         emu.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
         prepared = prepare(config_path=str(write_config(config(POKEAPI, CUSTOM_SOURCE))))
-        workspaces = {a["definition_id"]: a["workspace_id"] for a in prepared.actions}
+        workspaces = {a["change"]["definitionId"]: a["change"]["workspaceId"] for a in prepared.actions}
         assert workspaces == {custom_id: owner, POKEAPI["sourceDefinitionId"]: configured}
         lists = [r.body["workspaceId"] for r in emu.requests if r.operation.endswith("list_for_workspace")]
         assert lists == [configured, owner]
@@ -93,9 +93,35 @@ class TestOwnerWorkspace:
         emu = use_emulator(seed=REGISTRY, profile="2.4")
         self.add_custom(emu, emu.workspace_ids[0])
         prepared = prepare(config_path=str(write_config(config(CUSTOM_SOURCE))))
-        assert [a["workspace_id"] for a in prepared.actions] == [emu.workspace_ids[0]]
+        assert [a["change"]["workspaceId"] for a in prepared.actions] == [emu.workspace_ids[0]]
         assert not [r for r in emu.requests if r.operation.endswith("list_for_workspace")]
         assert [r.operation for r in emu.requests].count("workspaces/list_by_organization_id") == 1
+
+
+class TestWrites:
+    """The write tasks' kwargs are the plan document's changes, named by change_id."""
+
+    def test_each_write_is_a_change_of_the_plan(self, use_emulator, write_config):
+        emu = use_emulator(seed=REGISTRY)
+        emu.set_tag("source", POKEAPI["dockerRepository"], "0.3.38")
+        twin = {**CUSTOM_SOURCE, "dockerRepository": "ghcr.io/acme/source-acme-crm-two"}
+        prepared = prepare(config_path=str(write_config(config(POKEAPI, CUSTOM_SOURCE, twin))))
+        plan = prepared.document
+        assert [w["change"] for w in prepared.actions] == [c.to_json() for c in plan.changes]
+        assert all(set(w) == {"change", "airbyte_conn_id", "dry_run"} for w in prepared.actions)
+        # Two creates labelled alike (one name for two images) are two changes.
+        creates = [c for c in plan.changes if c.action == "create"]
+        assert [c.label for c in creates] == ["create source Acme CRM 1.2.0"] * 2
+        assert len({c.change_id for c in plan.changes}) == 3
+
+    def test_with_approval_the_request_names_the_changes_that_wait(self, use_emulator, write_config, monkeypatch):
+        use_emulator(seed=REGISTRY)
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__APPROVAL", "always")
+        prepared = prepare(config_path=str(write_config(config(CUSTOM_SOURCE))))
+        (change,) = prepared.document.changes
+        assert prepared.actions == [] and prepared.document.approval.changes == [change.change_id]
+        assert prepared.gated == prepared.document.writes([change.change_id])
+        assert prepared.gated[0]["change"]["workspaceId"] is not None
 
 
 class TestImpactReads:
