@@ -381,8 +381,14 @@ def _outdated(path: str, conn_id: str | None, airbyte_version: str | None, outpu
     _print(output, found.to_json, lambda: outdated_markdown(found), lambda: format_outdated(found))
     if found.problems:
         # Unread tag lists or registry: the table is incomplete, which a scheduled job must not take for "current".
-        raise CliError("incomplete: " + "; ".join(found.problems))
+        # Each problem is in the output once; the error line only points there.
+        where = {"json": "findings", "markdown": "Notes"}.get(output, "PROBLEM lines")
+        raise CliError(f"incomplete: {_count(len(found.problems), 'problem')}, listed in the output's {where}")
     return EXIT_CHANGES if found.proposals else EXIT_OK
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' if number != 1 else ''}"
 
 
 def _bump(path: str, write: bool, conn_id: str | None, airbyte_version: str | None, today: date) -> int:
@@ -391,7 +397,9 @@ def _bump(path: str, write: bool, conn_id: str | None, airbyte_version: str | No
 
     found = _find_outdated(path, conn_id, airbyte_version, today)
     if found.problems:
-        raise CliError("not bumped, the proposals are incomplete: " + "; ".join(found.problems))
+        # stdout is kept for the patch; each problem once, then the one error line.
+        print("\n".join(f"PROBLEM {problem}" for problem in found.problems), file=sys.stderr)
+        raise CliError(f"not bumped, the proposals are incomplete: {_count(len(found.problems), 'problem')} above")
     changes = [
         TagChange(
             row.desired.kind,

@@ -25,7 +25,9 @@ from airflow_airbyte_connectors.configs import ConnectorsConfig, DesiredDefiniti
 from airflow_airbyte_connectors.kinds import KINDS, Kind
 from airflow_airbyte_connectors.policies import Policy
 from airflow_airbyte_connectors.releases import RegistryReleases
+from airflow_airbyte_connectors.settings_options import OPTION
 from airflow_airbyte_connectors.upgrades import Candidate, PlatformRefusal, Proposal, propose, release_version
+from airflow_airbyte_connectors.urls import without_userinfo
 
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.clients.image_registry import ImageTags, ReleaseDate, TagList
@@ -54,6 +56,10 @@ class OutdatedRow:
     problem: str | None = None
     # A release date was not read because the run's max_release_date_reads were spent.
     dates_capped: bool = False
+    # The image registry the tags are read at (URL, no userinfo).
+    registry: str | None = None
+    # Each read that failed, as (what, why): said once per registry and reason in ``Outdated.unread``.
+    unread_reads: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +72,45 @@ class OutdatedRow:
             "touches": self.touches,
             "problem": self.problem,
             **{key: value for key, value in self.proposal.to_json().items() if key != "current"},
+        }
+
+
+@dataclass(frozen=True)
+class Unread:
+    """One place that could not be read, said once: what and where (no userinfo), why, whom it leaves unread,
+    and the setting that points it elsewhere (None: the image's own name says where)."""
+
+    what: str
+    url: str
+    reason: str
+    setting: str | None = None
+    # What was left unread: ``airbyte/source-github`` (its tag list) or ``airbyte/source-x (release date of 1.2.3)``.
+    unread: tuple[str, ...] = ()
+    # What the answer does without it (``a major move counts as breaking``).
+    meaning: str = ""
+
+    def describe(self) -> str:
+        """``image registry http://127.0.0.1:9 unread (airbyte/source-github, airbyte/source-hubspot): registry
+        unreachable: connection refused; to read another, set docker_hub_url
+        (AIRFLOW__AIRBYTE_CONNECTORS__DOCKER_HUB_URL)``."""
+        text = f"{self.what} {self.url} unread"
+        if self.unread:
+            text += f" ({', '.join(self.unread)})"
+        text += f": {self.reason}"
+        if self.meaning:
+            text += f"; {self.meaning}"
+        if self.setting is not None:
+            text += f"; to read another, set {self.setting} ({OPTION[self.setting].env_var})"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "what": self.what,
+            "url": self.url,
+            "reason": self.reason,
+            "setting": self.setting,
+            "unread": list(self.unread),
+            "meaning": self.meaning,
         }
 
 
@@ -115,6 +160,8 @@ class Outdated:
     # Said, but complete all the same (breaking-change data turned off with an empty registry_url).
     notes: tuple[str, ...] = ()
     platform: PlatformCheck = PlatformCheck()
+    # Each registry that could not be read (wholly or for some definitions), once.
+    unread: tuple[Unread, ...] = ()
 
     @property
     def proposals(self) -> tuple[OutdatedRow, ...]:
@@ -122,9 +169,8 @@ class Outdated:
 
     @property
     def problems(self) -> tuple[str, ...]:
-        """What makes the answer incomplete: unread tag lists, an unreadable registry."""
-        rows = [f"{row.desired.docker_repository}: {row.problem}" for row in self.rows if row.problem]
-        return (*self.findings, *rows)
+        """What makes the answer incomplete, each said once: every registry unread, then the rest."""
+        return (*(unread.describe() for unread in self.unread), *self.findings)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -132,6 +178,7 @@ class Outdated:
             "proposals": len(self.proposals),
             "rows": [row.to_json() for row in self.rows],
             "findings": list(self.problems),
+            "unread": [unread.to_json() for unread in self.unread],
             "notes": list(self.notes),
             "platformCompatibility": self.platform.to_json(),
         }
@@ -157,11 +204,13 @@ def find_outdated(
     entries = [*config.source_definitions, *config.destination_definitions]
     airbyte = _airbyte_definitions(hook) if hook is not None else None
     platform, matrix, platform_notes = _platform(hook, airbyte_version)
-    releases, findings, notes = _registry()
+    releases, registry_unread, notes = _registry()
     notes += platform_notes
+    findings: list[str] = []
+    docker_hub_url = settings.docker_hub_url()
     with (
         ImageTags(
-            docker_hub_url=settings.docker_hub_url(),
+            docker_hub_url=docker_hub_url,
             token_hosts=settings.image_token_hosts(),
             timeout=settings.read_timeout(),
             max_dates=settings.max_release_date_reads(),
@@ -171,19 +220,51 @@ def find_outdated(
 
         def row_of(desired: DesiredDefinition) -> OutdatedRow:
             platform_refusal = _platform_refusal(desired, airbyte, matrix, platform)
-            return _row(desired, config.policy_of(desired), releases, tags, today, platform_refusal)
+            registry = _image_registry(desired.docker_repository, docker_hub_url)[0]
+            return _row(desired, config.policy_of(desired), releases, tags, today, registry, platform_refusal)
 
         rows = list(pool.map(row_of, entries))
         requests = tuple(sorted(tags.requests_sent.items()))
-    capped = sum(1 for row in rows if row.dates_capped)
+    capped = [row.desired.docker_repository for row in rows if row.dates_capped]
     if capped:
         findings.append(
-            f"release-date reads reached max_release_date_reads ({tags.max_dates}): {capped} definition"
-            f"{'s' if capped != 1 else ''} left without the dates their cooldown needs, unread"
+            f"release-date reads reached max_release_date_reads ({tags.max_dates}): {len(capped)} definition"
+            f"{'s' if len(capped) != 1 else ''} left without the dates their cooldown needs, unread "
+            f"({', '.join(capped)}); raise max_release_date_reads "
+            f"({OPTION['max_release_date_reads'].env_var}) to read more"
         )
     if hook is not None and airbyte is not None:
         rows = _with_airbyte(rows, hook, airbyte, pool_size=READS_AT_ONCE)
-    return Outdated(tuple(rows), today, tuple(findings), requests, tuple(notes), platform)
+    unread = (*registry_unread, *_image_registries_unread(rows, docker_hub_url))
+    return Outdated(tuple(rows), today, tuple(findings), requests, tuple(notes), platform, unread)
+
+
+def _image_registry(repository: str, docker_hub_url: str) -> tuple[str, str | None]:
+    """The URL (no userinfo) a repository's tags are read at, and the setting that moves it (None: its name)."""
+    from airflow_airbyte_connectors.clients.image_registry import parse_reference, registry_base_url
+
+    try:
+        reference = parse_reference(repository)
+    except ValueError:
+        return repository, None
+    url = without_userinfo(registry_base_url(reference, docker_hub_url, {}))
+    return url, "docker_hub_url" if reference.is_docker_hub else None
+
+
+def _image_registries_unread(rows: Sequence[OutdatedRow], docker_hub_url: str) -> list[Unread]:
+    """One :class:`Unread` per image registry and reason, naming every definition it left unread. A run's spent
+    release-date reads are said once on their own (``max_release_date_reads``), not per registry."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    settings_of: dict[str, str | None] = {}
+    for row in rows:
+        for what, reason in row.unread_reads:
+            url, setting = _image_registry(row.desired.docker_repository, docker_hub_url)
+            settings_of[url] = setting
+            grouped.setdefault((url, reason), []).append(what)
+    return [
+        Unread("image registry", url, reason, settings_of[url], tuple(unread))
+        for (url, reason), unread in grouped.items()
+    ]
 
 
 def _platform(
@@ -213,7 +294,10 @@ def _platform(
 
     matrix, problems = read_platform_compatibility(location, timeout=settings.read_timeout())
     if matrix is None:
-        unchecked_note = "proposals are not checked against it (Airbyte lets an update through when it cannot read it)"
+        unchecked_note = (
+            "proposals are not checked against it (Airbyte lets an update through when it cannot read it); to read "
+            f"another, set platform_compatibility_url ({OPTION['platform_compatibility_url'].env_var})"
+        )
         return check, None, [f"{problem}; {unchecked_note}" for problem in problems]
     check = replace(check, checked=True)
     return check, matrix, [f"proposals checked against the platform-compatibility matrix for {check.describe()}"]
@@ -244,14 +328,22 @@ def _platform_refusal(
     return lambda tag: refusal(matrix, definition_id, tag, version, edition)
 
 
-def _registry() -> tuple[RegistryReleases | None, list[str], list[str]]:
-    """The connector registry, the problems reading it, and notes."""
+def _registry() -> tuple[RegistryReleases | None, list[Unread], list[str]]:
+    """The connector registry, why it could not be read (once), and notes."""
     location = settings.registry_url()
     if location is None:
         return None, [], ["registry_url is empty: breaking changes are not known (a major move counts as breaking)"]
-    from airflow_airbyte_connectors.plan_builder import read_registry
+    from airflow_airbyte_connectors.plan_builder import REGISTRY_UNREAD, read_registry
 
-    return (*read_registry(location), [])
+    releases, problems = read_registry(location)
+    if releases is not None:
+        return releases, [], []
+    url = without_userinfo(location)
+    # Each line reads "connector registry <url>: <reason>": the URL is said once, by Unread, and the last line,
+    # what an unread registry means, is its meaning.
+    reasons = [problem.removeprefix(f"connector registry {url}: ") for problem in problems]
+    reasons = [reason for reason in reasons if reason != REGISTRY_UNREAD]
+    return None, [Unread("connector registry", url, "; ".join(reasons), "registry_url", meaning=REGISTRY_UNREAD)], []
 
 
 def _row(
@@ -260,6 +352,7 @@ def _row(
     releases: RegistryReleases | None,
     tags: ImageTags,
     today: date,
+    registry: str,
     platform_refusal: PlatformRefusal | None = None,
 ) -> OutdatedRow:
     kind, repository, current = desired.kind, desired.docker_repository, desired.docker_image_tag
@@ -279,7 +372,7 @@ def _row(
             platform_refusal=platform_refusal,
         )
 
-    row = OutdatedRow(desired, proposal_for(()), registry_latest=latest)
+    row = OutdatedRow(desired, proposal_for(()), registry_latest=latest, registry=registry)
     if policy.version_policy == "pin":
         return row  # pinned: no tag list read
     listed = tags.list_tags(repository)
@@ -299,26 +392,36 @@ def _row(
 
 def _with_tag_list(row: OutdatedRow, proposal: Proposal, listed: TagList) -> OutdatedRow:
     """The row with its proposal; from an incomplete tag list, "nothing newer" is not known but unread."""
-    if listed.complete:
+    if listed.complete or listed.problem is None:
         return replace(row, proposal=proposal)
     if proposal.reason == "newest":
+        # Why is said once for the registry (Outdated.unread); the row says what it lacks and where.
         detail = (
-            f"no newer release among the {len(listed.tags)} tags read; the rest unread: {listed.problem}"
+            f"no newer release among the {len(listed.tags)} tags read; the rest unread (image registry {row.registry})"
             if listed.tags
-            else f"versions unread: {listed.problem}"
+            else f"versions unread (image registry {row.registry})"
         )
         proposal = replace(proposal, reason="unread", detail=detail)
-    return replace(row, proposal=proposal, problem=listed.problem)
+    unread = ((row.desired.docker_repository, listed.problem),)
+    return replace(row, proposal=proposal, problem=listed.problem, unread_reads=unread)
 
 
 def _with_unread_date(row: OutdatedRow, unread: ReleaseDate) -> OutdatedRow:
     """The row when a date the cooldown needs was not read: unread, never "nothing to propose"."""
-    problem = f"release date of {unread.tag} unread: {unread.problem}"
+    what = f"release date of {unread.tag} unread"
+    problem = f"{what}: {unread.problem}"
     proposal = row.proposal
     if proposal.proposed is None:
-        proposal = replace(proposal, reason="unread", detail=problem)
+        proposal = replace(proposal, reason="unread", detail=what)
     problem = f"{row.problem}; {problem}" if row.problem else problem
-    return replace(row, proposal=proposal, problem=problem, dates_capped=unread.kind == "capped")
+    capped = unread.kind == "capped"
+    # Spent reads are said once for the run, not per registry.
+    reads = (
+        () if capped else ((f"{row.desired.docker_repository} (release date of {unread.tag})", unread.problem or ""),)
+    )
+    return replace(
+        row, proposal=proposal, problem=problem, dates_capped=capped, unread_reads=(*row.unread_reads, *reads)
+    )
 
 
 def _dates(

@@ -128,8 +128,14 @@ class TestProposals:
         found = find_outdated(path, today=TODAY)
         (row,) = [r for r in found.rows if r.desired.docker_repository == GITHUB]
         assert row.problem is not None and row.proposal.reason == "unread" and row.proposal.proposed is None
-        assert row.proposal.detail.startswith("no newer release among the 100 tags read; the rest unread: ")
-        assert any(problem.startswith(f"{GITHUB}: ") for problem in found.problems)
+        assert row.proposal.detail == (
+            f"no newer release among the 100 tags read; the rest unread (image registry {images.url})"
+        )
+        assert found.problems == (
+            f"image registry {images.url} unread ({GITHUB}, {HUBSPOT}): registry's next-page link points to another "
+            "host (localhost), not followed; to read another, set docker_hub_url "
+            "(AIRFLOW__AIRBYTE_CONNECTORS__DOCKER_HUB_URL)",
+        )
 
 
 class TestCommands:
@@ -154,21 +160,42 @@ class TestCommands:
         result = cli("outdated", str(path), "--today", "2026-10-01", env=env)
         assert result.returncode == 0, result.stderr
 
-    def test_unreachable_image_registry_is_a_named_error(self, cli, registries, config_file):  # noqa: F811
+    def test_offline_each_registry_is_named_once_with_its_url_reason_and_setting(
+        self,
+        cli,  # noqa: F811
+        registries,
+        config_file,
+    ):
         _, env = registries
-        result = cli(
-            "outdated",
-            str(config_file),
-            env={**env, "AIRFLOW__AIRBYTE_CONNECTORS__DOCKER_HUB_URL": "http://127.0.0.1:9"},
-        )
-        assert result.returncode == 1
-        (line,) = result.stderr.splitlines()
+        offline = {
+            **env,
+            "AIRFLOW__AIRBYTE_CONNECTORS__DOCKER_HUB_URL": "http://mirror-user:pw-5e1c@127.0.0.1:9",
+            "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": "http://127.0.0.1:9/oss_registry.json",
+        }
+        result = cli("outdated", str(config_file), env=offline)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        problems = [line for line in result.stdout.splitlines() if line.startswith("PROBLEM ")]
+        assert problems == [
+            "PROBLEM connector registry http://127.0.0.1:9/oss_registry.json unread: connection refused (3 attempts); "
+            "without breaking-change data, a major or unknown version move counts as breaking; to read another, set "
+            "registry_url (AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL)",
+            f"PROBLEM image registry http://127.0.0.1:9 unread ({GITHUB}, {HUBSPOT}): registry unreachable: "
+            "connection refused; to read another, set docker_hub_url (AIRFLOW__AIRBYTE_CONNECTORS__DOCKER_HUB_URL)",
+        ]
+        # Each reason once: the rows say what they lack and where, the error line where to look.
+        assert result.stdout.count("connection refused") == 2
+        assert "source GitHub: versions unread (image registry http://127.0.0.1:9)" in result.stdout
         assert (
-            line.startswith("airbyte-connectors: error: incomplete: airbyte/source-github: ")
-            and "Traceback" not in result.stderr
+            result.stderr == "airbyte-connectors: error: incomplete: 2 problems, listed in the output's PROBLEM lines\n"
         )
         # Nothing read is nothing known: no line says a tag is the newest.
-        assert "source GitHub: versions unread: " in result.stdout and "newest release" not in result.stdout
+        assert "newest release" not in result.stdout and "pw-5e1c" not in result.stdout + result.stderr
+        bump = cli("bump", str(config_file), env=offline)
+        assert bump.returncode == 1 and bump.stdout == ""
+        assert bump.stderr.splitlines() == [
+            *problems,
+            "airbyte-connectors: error: not bumped, the proposals are incomplete: 2 problems above",
+        ]
 
     @pytest.mark.parametrize(
         "url",
@@ -202,7 +229,9 @@ class TestCommands:
         env = {**env, "AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL": str(pipe)}
         result = cli("outdated", str(config_file), "--today", "2026-10-01", env=env, timeout=20)
         assert result.returncode == 1
-        assert f"connector registry {pipe}: is a FIFO (named pipe), expected a JSON file" in result.stderr
+        assert (
+            f"PROBLEM connector registry {pipe} unread: is a FIFO (named pipe), expected a JSON file" in result.stdout
+        )
 
     def test_bump_prints_a_diff_then_writes_only_the_tags(self, cli, registries, config_file):  # noqa: F811
         _, env = registries
@@ -258,11 +287,13 @@ class TestReleaseDates:
         images.rate_limited_reads = frozenset({"manifest"})
         result = cli("outdated", str(config_file), "--today", TODAY.isoformat(), env=env)
         assert result.returncode == 1, result.stdout
-        unread = "release date of 4.12.2 unread: rate-limited by the registry (HTTP 429)"
-        assert f"source HubSpot: {unread}" in result.stdout
-        assert f"PROBLEM {HUBSPOT}: {unread}" in result.stdout
+        assert "source HubSpot: release date of 4.12.2 unread" in result.stdout.splitlines()
+        assert (
+            f"PROBLEM image registry {images.url} unread ({HUBSPOT} (release date of 4.12.2)): rate-limited by the "
+            "registry (HTTP 429); to read another, set docker_hub_url (AIRFLOW__AIRBYTE_CONNECTORS__DOCKER_HUB_URL)"
+        ) in result.stdout
         assert "1 proposal for 3 definitions" in result.stdout  # GitHub's needs no date
-        assert result.stderr.startswith(f"airbyte-connectors: error: incomplete: {HUBSPOT}: {unread}")
+        assert result.stderr.startswith("airbyte-connectors: error: incomplete: 1 problem, ")
         bump = cli("bump", str(config_file), "--today", TODAY.isoformat(), env=env)
         assert bump.returncode == 1 and "not bumped, the proposals are incomplete" in bump.stderr
 
@@ -271,14 +302,12 @@ class TestReleaseDates:
         capped = {**env, "AIRFLOW__AIRBYTE_CONNECTORS__MAX_RELEASE_DATE_READS": "0"}
         result = cli("outdated", str(config_file), "--today", TODAY.isoformat(), env=capped)
         assert result.returncode == 1, result.stdout
-        assert (
+        (problem,) = [line for line in result.stdout.splitlines() if line.startswith("PROBLEM ")]
+        assert problem == (
             "PROBLEM release-date reads reached max_release_date_reads (0): 1 definition left without the dates "
-            "their cooldown needs, unread"
-        ) in result.stdout
-        assert (
-            f"PROBLEM {HUBSPOT}: release date of 4.12.2 unread: not read: this run's 0 release-date reads are spent "
-            "(max_release_date_reads)"
-        ) in result.stdout
+            f"their cooldown needs, unread ({HUBSPOT}); raise max_release_date_reads "
+            "(AIRFLOW__AIRBYTE_CONNECTORS__MAX_RELEASE_DATE_READS) to read more"
+        )
         assert images.count("GET", f"/v2/{HUBSPOT}/manifests/") == 0
 
     def test_an_implausible_build_time_is_never_old_enough(self, cli, registries, tmp_path):  # noqa: F811
@@ -478,7 +507,8 @@ class TestPlatformCompatibility:
         (note,) = [line for line in result.stdout.splitlines() if "platform" in line]
         assert note.startswith(f"NOTE platform compatibility {location}: not JSON")
         assert note.endswith(
-            "; proposals are not checked against it (Airbyte lets an update through when it cannot read it)"
+            "; proposals are not checked against it (Airbyte lets an update through when it cannot read it); to read "
+            "another, set platform_compatibility_url (AIRFLOW__AIRBYTE_CONNECTORS__PLATFORM_COMPATIBILITY_URL)"
         )
         assert "1.9.2" in result.stdout and "PROBLEM" not in result.stdout
 
