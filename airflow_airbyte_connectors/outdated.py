@@ -60,6 +60,13 @@ class OutdatedRow:
     registry: str | None = None
     # Each read that failed, as (what, why): said once per registry and reason in ``Outdated.unread``.
     unread_reads: tuple[tuple[str, str], ...] = ()
+    # Tags read from the image registry (None: none asked for, as for a pinned definition).
+    tags_read: int | None = None
+
+    @property
+    def unread(self) -> bool:
+        """Something this row's answer needed was not read: its proposal may not be the one a full read gives."""
+        return self.problem is not None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -166,6 +173,17 @@ class Outdated:
     @property
     def proposals(self) -> tuple[OutdatedRow, ...]:
         return tuple(row for row in self.rows if row.proposal.proposed is not None)
+
+    @property
+    def unread_rows(self) -> tuple[OutdatedRow, ...]:
+        return tuple(row for row in self.rows if row.unread)
+
+    @property
+    def nothing_read(self) -> bool:
+        """Versions were needed (a policy other than ``pin``) and no tag list gave a single tag: the answer
+        knows nothing, which a scheduled run must not pass off as "nothing to propose"."""
+        asked = [row for row in self.rows if row.tags_read is not None]
+        return bool(asked) and all(row.tags_read == 0 and row.unread for row in asked)
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -392,6 +410,7 @@ def _row(
 
 def _with_tag_list(row: OutdatedRow, proposal: Proposal, listed: TagList) -> OutdatedRow:
     """The row with its proposal; from an incomplete tag list, "nothing newer" is not known but unread."""
+    row = replace(row, tags_read=len(listed.tags))
     if listed.complete or listed.problem is None:
         return replace(row, proposal=proposal)
     if proposal.reason == "newest":

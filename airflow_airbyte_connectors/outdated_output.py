@@ -53,7 +53,15 @@ def skipped_notes(row: OutdatedRow) -> list[str]:
 
 
 def nothing_to_propose(outdated: Outdated) -> str:
-    """Why there is no proposal at all: the policies, or the policies and what this Airbyte accepts."""
+    """Why there is no proposal at all: the policies, or the policies and what this Airbyte accepts. Never that
+    everything is as new as allowed when something was unread."""
+    unread = len(outdated.unread_rows)
+    if outdated.nothing_read:
+        return f"nothing could be read ({unread} definition{'s' if unread != 1 else ''} unread, see the problems)"
+    if unread:
+        return f"{unread} definition{'s' if unread != 1 else ''} unread, the others as new as their policy allows"
+    if outdated.problems:
+        return "the answer is incomplete (see the problems)"
     if any(row.proposal.skipped for row in outdated.rows):
         return "every definition is as new as its policy and this Airbyte allow"
     return "every definition is as new as its policy allows"
@@ -61,9 +69,11 @@ def nothing_to_propose(outdated: Outdated) -> str:
 
 def _summary(outdated: Outdated) -> str:
     count = len(outdated.proposals)
+    unread = len(outdated.unread_rows)
+    incomplete = "nothing could be read, " if outdated.nothing_read else "incomplete, " if outdated.problems else ""
     return (
-        f"{count} proposal{'s' if count != 1 else ''} for {len(outdated.rows)} definitions "
-        f"(as of {outdated.today.isoformat()})"
+        f"{incomplete}{count} proposal{'s' if count != 1 else ''} for {len(outdated.rows)} definitions"
+        f"{f' ({unread} unread)' if unread else ''} (as of {outdated.today.isoformat()})"
     )
 
 
@@ -114,7 +124,8 @@ def outdated_markdown(outdated: Outdated) -> str:
                 lines += ["", f"**{row.desired.kind} {escape_markdown(row.desired.name)}**", ""]
                 lines += [f"- {escape_markdown(note)}" for note in notes]
     else:
-        lines.append(f"Nothing to propose: {nothing_to_propose(outdated)}.")
+        lead = "Nothing proposed" if outdated.problems else "Nothing to propose"
+        lines.append(f"{lead}: {nothing_to_propose(outdated)}.")
     rest = [row for row in outdated.rows if row.proposal.proposed is None]
     if rest:
         lines += ["", f"<details><summary>{len(rest)} without a proposal</summary>", ""]

@@ -190,6 +190,10 @@ class TestCommands:
         )
         # Nothing read is nothing known: no line says a tag is the newest.
         assert "newest release" not in result.stdout and "pw-5e1c" not in result.stdout + result.stderr
+        assert "nothing could be read, 0 proposals for 3 definitions (2 unread)" in result.stdout
+        markdown = cli("outdated", str(config_file), "--format", "markdown", env=offline).stdout
+        assert "as new as its policy" not in markdown
+        assert "Nothing proposed: nothing could be read (2 definitions unread, see the problems)." in markdown
         bump = cli("bump", str(config_file), env=offline)
         assert bump.returncode == 1 and bump.stdout == ""
         assert bump.stderr.splitlines() == [

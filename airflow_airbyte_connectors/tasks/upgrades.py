@@ -30,6 +30,11 @@ def run(ti: Any, outlet_events: Any, *, today: date | None = None) -> dict[str, 
     markdown = outdated_markdown(found)
     log.info("Connector upgrades:\n%s", markdown)
     ti.xcom_push(key=XComKey.REPORT, value=markdown)
+    if found.nothing_read:
+        # No event: a consumer must not take "no proposals" from a run that knew nothing.
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException("nothing could be read: " + "; ".join(found.problems))
     summary = found.to_json()
     proposals = [row for row in summary["rows"] if row["proposed"]]
     extra = {

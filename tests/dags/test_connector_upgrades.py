@@ -73,3 +73,51 @@ def test_with_a_connection_no_version_airbyte_refuses_is_proposed(
     (markdown,) = xcom(dagrun, "outdated", "report")
     assert f"- skipped 1.9.2: {escape_markdown(needs_2_3('1.9.2'))}" in markdown
     assert emu.write_requests() == []
+
+
+class TestNothingRead:
+    """Offline, nothing is known: the report says what was unread and the run fails without an event; a run that
+    read some definitions succeeds and its report says which were unread."""
+
+    def test_nothing_read_fails_the_run_and_announces_nothing(self, registries, config_file, monkeypatch):  # noqa: F811
+        from airflow.dag_processing.dagbag import DagBag
+
+        from airflow_airbyte_connectors.tasks.upgrades import UPGRADES_ASSET_URI
+
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__BASIC_CONFIG_PATH", str(config_file))
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__DOCKER_HUB_URL", "http://127.0.0.1:9")
+        monkeypatch.delenv("AIRFLOW_CONN_AIRBYTE_DEFAULT", raising=False)
+        dag = DagBag(dag_folder=str(DAGS_FOLDER)).get_dag("connector_upgrades")
+        before = len(definitions_events(f"{UPGRADES_ASSET_URI}/"))
+
+        dagrun = dag.test()
+        assert dagrun.state == "failed", task_states(dagrun)
+        assert len(definitions_events(f"{UPGRADES_ASSET_URI}/")) == before
+        (markdown,) = xcom(dagrun, "outdated", "report")
+        assert markdown.startswith(
+            "### Airbyte connector upgrades: nothing could be read, 0 proposals for 3 definitions (2 unread)"
+        )
+        assert "as new as its policy" not in markdown
+        assert "Nothing proposed: nothing could be read (2 definitions unread, see the problems)." in markdown
+        assert "**incomplete**: image registry http://127.0.0.1:9 unread (airbyte/source-github, " in markdown
+
+    def test_some_unread_is_said_and_the_run_goes_on(self, registries, config_file, monkeypatch):  # noqa: F811
+        from airflow.dag_processing.dagbag import DagBag
+
+        from airflow_airbyte_connectors.tasks.upgrades import UPGRADES_ASSET_URI
+
+        images, _ = registries
+        images.rate_limited_reads = frozenset({"manifest"})  # HubSpot's cooldown date unread, GitHub's list read
+        monkeypatch.setenv("AIRFLOW__AIRBYTE_CONNECTORS__BASIC_CONFIG_PATH", str(config_file))
+        monkeypatch.delenv("AIRFLOW_CONN_AIRBYTE_DEFAULT", raising=False)
+        dag = DagBag(dag_folder=str(DAGS_FOLDER)).get_dag("connector_upgrades")
+
+        dagrun = dag.test()
+        assert dagrun.state == "success", task_states(dagrun)
+        (markdown,) = xcom(dagrun, "outdated", "report")
+        assert markdown.startswith(
+            "### Airbyte connector upgrades: incomplete, 1 proposal for 3 definitions (1 unread)"
+        )
+        event = definitions_events(f"{UPGRADES_ASSET_URI}/")[-1]
+        assert [p["dockerRepository"] for p in event["proposals"]] == ["airbyte/source-github"]
+        assert event["problems"] and "release date of 4.12.2" in event["problems"][0]
