@@ -28,6 +28,7 @@ from airflow_airbyte_connectors.releases import RegistryReleases
 from airflow_airbyte_connectors.settings_options import OPTION
 from airflow_airbyte_connectors.upgrades import Candidate, PlatformRefusal, Proposal, propose, release_version
 from airflow_airbyte_connectors.urls import without_userinfo
+from airflow_airbyte_connectors.versions import VersionChange, classify
 
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.clients.image_registry import ImageTags, ReleaseDate, TagList
@@ -62,6 +63,21 @@ class OutdatedRow:
     unread_reads: tuple[tuple[str, str], ...] = ()
     # Tags read from the image registry (None: none asked for, as for a pinned definition).
     tags_read: int | None = None
+    # With a connection whose tag differs from the config's: the proposed move as Airbyte will make it.
+    airbyte_move: VersionChange | None = None
+
+    @property
+    def airbyte_flag(self) -> str | None:
+        """What the proposal means from the tag Airbyte runs, when that is worse than the config's tag says: a
+        downgrade, or a breaking change crossed (``Airbyte runs 1.9.0: from there the move is major, crossing
+        breaking change 2.0.0``)."""
+        move = self.airbyte_move
+        if move is None or not ("downgrade" in move.classes or move.crossed):
+            return None
+        what = "a downgrade" if "downgrade" in move.classes else ", ".join(c for c in move.classes if c != "breaking")
+        crossed = ", ".join(change.version for change in move.crossed)
+        across = f", crossing breaking change {crossed}" if crossed else ""
+        return f"Airbyte runs {move.current}: from there the move is {what}{across}"
 
     @property
     def unread(self) -> bool:
@@ -78,6 +94,8 @@ class OutdatedRow:
             "registryLatest": self.registry_latest,
             "touches": self.touches,
             "problem": self.problem,
+            "airbyteMove": self.airbyte_move.to_json() if self.airbyte_move else None,
+            "airbyteFlag": self.airbyte_flag,
             **{key: value for key, value in self.proposal.to_json().items() if key != "current"},
         }
 
@@ -252,7 +270,7 @@ def find_outdated(
             f"({OPTION['max_release_date_reads'].env_var}) to read more"
         )
     if hook is not None and airbyte is not None:
-        rows = _with_airbyte(rows, hook, airbyte, pool_size=READS_AT_ONCE)
+        rows = _with_airbyte(rows, hook, airbyte, releases, pool_size=READS_AT_ONCE)
     unread = (*registry_unread, *_image_registries_unread(rows, docker_hub_url))
     return Outdated(tuple(rows), today, tuple(findings), requests, tuple(notes), platform, unread)
 
@@ -487,19 +505,35 @@ def _airbyte_definitions(hook: AirbyteDefinitionsHook) -> dict[Kind, CurrentInde
 
 
 def _with_airbyte(
-    rows: list[OutdatedRow], hook: AirbyteDefinitionsHook, current: dict[Kind, CurrentIndex], *, pool_size: int
+    rows: list[OutdatedRow],
+    hook: AirbyteDefinitionsHook,
+    current: dict[Kind, CurrentIndex],
+    releases: RegistryReleases | None,
+    *,
+    pool_size: int,
 ) -> list[OutdatedRow]:
-    """What Airbyte runs for each row, and how many use each proposed definition."""
+    """What Airbyte runs for each row, how many use each proposed definition, and the proposed move as Airbyte
+    will make it (from its tag, not the config's)."""
 
     def with_airbyte(row: OutdatedRow) -> OutdatedRow:
         # Identity decided as the planner decides it (definition ID, else the one definition of the image).
         definition, _ = current[row.desired.kind].find(row.desired)
         if definition is None:
             return row
-        touches = None
-        if row.proposal.proposed is not None:
+        touches, move = None, None
+        proposed, running = row.proposal.proposed, definition.docker_image_tag
+        if proposed is not None:
             touches = len(hook.search_actors(row.desired.kind, definition.definition_id))
-        return replace(row, airbyte_tag=definition.docker_image_tag, touches=touches)
+            if running != row.desired.docker_image_tag:
+                desired = row.desired
+                breaking = (
+                    releases.breaking_changes(desired.kind, desired.definition_id, desired.docker_repository)
+                    if releases
+                    else None
+                )
+                known = releases is None or breaking is not None
+                move = classify(running, proposed, breaking, registry_known=known)
+        return replace(row, airbyte_tag=running, touches=touches, airbyte_move=move)
 
     with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="outdated-airbyte") as pool:
         return list(pool.map(with_airbyte, rows))

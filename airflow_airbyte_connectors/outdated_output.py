@@ -33,13 +33,22 @@ def _cells(row: OutdatedRow) -> tuple[str, ...]:
 
 
 def _breaking(row: OutdatedRow) -> str:
-    """The breaking changes the proposed move crosses, or the one ``breaking: stop`` stopped at."""
+    """The breaking changes the proposed move crosses, or the one ``breaking: stop`` stopped at; then, with a
+    connection, those crossed from the tag Airbyte runs, or ``downgrade`` from it."""
     crossed = [change.version for change in row.proposal.crossed]
+    cell = "-"
     if crossed:
-        return "crosses " + ", ".join(crossed)
-    if row.proposal.stopped_at is not None:
-        return f"stops below {row.proposal.stopped_at.version}"
-    return "-"
+        cell = "crosses " + ", ".join(crossed)
+    elif row.proposal.stopped_at is not None:
+        cell = f"stops below {row.proposal.stopped_at.version}"
+    if row.airbyte_flag and row.airbyte_move is not None:
+        move = row.airbyte_move
+        beyond = [change.version for change in move.crossed if change.version not in crossed]
+        found = ("downgrade, " if "downgrade" in move.classes else "") + (
+            f"crosses {', '.join(beyond)}" if beyond else ""
+        )
+        cell = f"{'' if cell == '-' else cell + '; '}from Airbyte's {move.current}: {found.rstrip(', ')}"
+    return cell
 
 
 def skipped_notes(row: OutdatedRow) -> list[str]:
@@ -86,6 +95,8 @@ def format_outdated(outdated: Outdated) -> str:
         why = row.proposal.detail or (row.proposal.reason or "")
         if why and (row.proposal.proposed or row.proposal.reason not in ("pinned", None)):
             lines.append(f"{row.desired.kind} {row.desired.name}: {why}")
+        if row.airbyte_flag:
+            lines.append(f"{row.desired.kind} {row.desired.name}: {row.airbyte_flag}")
         lines += [f"{row.desired.kind} {row.desired.name}: {note}" for note in skipped_notes(row)]
     lines += [f"NOTE {note}" for note in outdated.notes]
     lines += [f"PROBLEM {problem}" for problem in outdated.problems]
@@ -116,7 +127,15 @@ def outdated_markdown(outdated: Outdated) -> str:
                 )
             )
         for row in outdated.proposals:
-            notes = [f"breaking change {c.version}: {' '.join(c.message.split())}" for c in row.proposal.crossed]
+            notes = [f"⚠️ {row.airbyte_flag}"] if row.airbyte_flag else []
+            crossed = {
+                c.version: c
+                for c in (
+                    *row.proposal.crossed,
+                    *(row.airbyte_move.crossed if row.airbyte_flag and row.airbyte_move else ()),
+                )
+            }
+            notes += [f"breaking change {c.version}: {' '.join(c.message.split())}" for c in crossed.values()]
             if row.proposal.detail:
                 notes.append(row.proposal.detail)
             notes += skipped_notes(row)

@@ -281,6 +281,58 @@ class TestWithAirbyte:
         operations = sorted(r.operation for r in emu.requests)
         assert operations.count("sources/search") == 2 and operations.count("source_definitions/list") == 1
 
+    @pytest.mark.parametrize(
+        ("config_tag", "airbyte_tag", "proposed", "flag", "cell"),
+        [
+            (
+                "2.1.14",
+                "1.9.0",
+                "2.7.1",
+                "Airbyte runs 1.9.0: from there the move is major, crossing breaking change 2.0.0",
+                "from Airbyte's 1.9.0: crosses 2.0.0",
+            ),
+            (
+                "1.8.0",
+                "2.1.0",
+                "1.9.2",
+                "Airbyte runs 2.1.0: from there the move is a downgrade, crossing breaking change 2.0.0",
+                "from Airbyte's 2.1.0: downgrade, crosses 2.0.0",
+            ),
+        ],
+        ids=["crosses-from-airbyte", "downgrade-from-airbyte"],
+    )
+    def test_a_proposal_is_judged_from_the_tag_airbyte_runs(
+        self,
+        cli,  # noqa: F811
+        registries,
+        tmp_path,
+        use_emulator,
+        config_tag,
+        airbyte_tag,
+        proposed,
+        flag,
+        cell,
+    ):
+        from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+        from tests.support import REGISTRY, connection_uri
+
+        _, env = registries
+        emu = use_emulator(seed=REGISTRY)
+        emu.set_tag("source", GITHUB, airbyte_tag)
+        path = tmp_path / "behind.yaml"
+        path.write_text(CONFIG.replace("dockerImageTag: 1.8.0", f"dockerImageTag: {config_tag}"))
+        row = github_row(find_outdated(path, today=TODAY, hook=AirbyteDefinitionsHook("airbyte_default")))
+        # From the config's tag the move is a plain minor; Airbyte makes it from the tag it runs.
+        assert (row.proposal.proposed, row.proposal.classes, row.proposal.crossed) == (proposed, ("minor",), ())
+        assert row.airbyte_flag == flag
+        assert [change.version for change in row.airbyte_move.crossed] == ["2.0.0"]
+        args = ("outdated", str(path), "--today", TODAY.isoformat(), "--conn-id", "airbyte_default")
+        text = cli(*args, conn=connection_uri(emu), env=env)
+        assert text.returncode == 2, text.stderr
+        assert f"source GitHub: {flag}" in text.stdout.splitlines() and cell in text.stdout
+        markdown = cli(*args, "--format", "markdown", conn=connection_uri(emu), env=env).stdout
+        assert f"- ⚠️ {flag}" in markdown and "- breaking change 2.0.0: " in markdown
+
 
 class TestReleaseDates:
     """A cooldown needs dates: one not read makes the definition unread (exit 1), one read but implausible is
