@@ -23,7 +23,7 @@ from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.compatibility import CompatibilityMatrix, find_definition_id, refusal, unchecked_reason
 from airflow_airbyte_connectors.configs import ConnectorsConfig, DesiredDefinition, get_configs
 from airflow_airbyte_connectors.kinds import KINDS, Kind
-from airflow_airbyte_connectors.policies import Policy
+from airflow_airbyte_connectors.policies import DEFAULT_POLICY, Policy
 from airflow_airbyte_connectors.releases import RegistryReleases
 from airflow_airbyte_connectors.settings_options import OPTION
 from airflow_airbyte_connectors.upgrades import Candidate, PlatformRefusal, Proposal, propose, release_version
@@ -63,8 +63,17 @@ class OutdatedRow:
     unread_reads: tuple[tuple[str, str], ...] = ()
     # Tags read from the image registry (None: none asked for, as for a pinned definition).
     tags_read: int | None = None
+    # The policy comes from basic_config (``connectors.policy`` or the entry); False: the default, ``pin``.
+    policy_set: bool = True
     # With a connection whose tag differs from the config's: the proposed move as Airbyte will make it.
     airbyte_move: VersionChange | None = None
+
+    @property
+    def why(self) -> str:
+        """One line on why this row proposes what it does, or nothing; every row has one."""
+        if self.proposal.reason == "pinned":
+            return f"{self.proposal.detail} ({'versionPolicy: pin' if self.policy_set else 'no policy set'})"
+        return self.proposal.detail or self.proposal.reason or ""
 
     @property
     def airbyte_flag(self) -> str | None:
@@ -94,6 +103,8 @@ class OutdatedRow:
             "registryLatest": self.registry_latest,
             "touches": self.touches,
             "problem": self.problem,
+            "policySet": self.policy_set,
+            "why": self.why,
             "airbyteMove": self.airbyte_move.to_json() if self.airbyte_move else None,
             "airbyteFlag": self.airbyte_flag,
             **{key: value for key, value in self.proposal.to_json().items() if key != "current"},
@@ -238,6 +249,7 @@ def find_outdated(
 
     config: ConnectorsConfig = get_configs("connectors", path=Path(config_path))
     entries = [*config.source_definitions, *config.destination_definitions]
+    overrides = config.entry_policies
     airbyte = _airbyte_definitions(hook) if hook is not None else None
     platform, matrix, platform_notes = _platform(hook, airbyte_version)
     releases, registry_unread, notes = _registry()
@@ -257,7 +269,9 @@ def find_outdated(
         def row_of(desired: DesiredDefinition) -> OutdatedRow:
             platform_refusal = _platform_refusal(desired, airbyte, matrix, platform)
             registry = _image_registry(desired.docker_repository, docker_hub_url)[0]
-            return _row(desired, config.policy_of(desired), releases, tags, today, registry, platform_refusal)
+            row = _row(desired, config.policy_of(desired), releases, tags, today, registry, platform_refusal)
+            policy_set = config.policy != DEFAULT_POLICY or (desired.kind, desired.docker_repository) in overrides
+            return replace(row, policy_set=policy_set)
 
         rows = list(pool.map(row_of, entries))
         requests = tuple(sorted(tags.requests_sent.items()))
@@ -268,6 +282,12 @@ def find_outdated(
             f"{'s' if len(capped) != 1 else ''} left without the dates their cooldown needs, unread "
             f"({', '.join(capped)}); raise max_release_date_reads "
             f"({OPTION['max_release_date_reads'].env_var}) to read more"
+        )
+    unset = sum(1 for row in rows if not row.policy_set)
+    if unset:
+        notes.append(
+            f"no policy means pin: {unset} definition{'s' if unset != 1 else ''} without a versionPolicy "
+            f"(connectors.policy or the entry's) get{'s' if unset == 1 else ''} no proposal"
         )
     if hook is not None and airbyte is not None:
         rows = _with_airbyte(rows, hook, airbyte, releases, pool_size=READS_AT_ONCE)

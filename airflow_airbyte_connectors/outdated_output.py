@@ -92,9 +92,7 @@ def format_outdated(outdated: Outdated) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.append(_summary(outdated))
     for row in outdated.rows:
-        why = row.proposal.detail or (row.proposal.reason or "")
-        if why and (row.proposal.proposed or row.proposal.reason not in ("pinned", None)):
-            lines.append(f"{row.desired.kind} {row.desired.name}: {why}")
+        lines.append(f"{row.desired.kind} {row.desired.name}: {row.why}")
         if row.airbyte_flag:
             lines.append(f"{row.desired.kind} {row.desired.name}: {row.airbyte_flag}")
         lines += [f"{row.desired.kind} {row.desired.name}: {note}" for note in skipped_notes(row)]
@@ -127,7 +125,7 @@ def outdated_markdown(outdated: Outdated) -> str:
                 )
             )
         for row in outdated.proposals:
-            notes = [f"⚠️ {row.airbyte_flag}"] if row.airbyte_flag else []
+            notes = [row.why, *([f"⚠️ {row.airbyte_flag}"] if row.airbyte_flag else [])]
             crossed = {
                 c.version: c
                 for c in (
@@ -136,8 +134,6 @@ def outdated_markdown(outdated: Outdated) -> str:
                 )
             }
             notes += [f"breaking change {c.version}: {' '.join(c.message.split())}" for c in crossed.values()]
-            if row.proposal.detail:
-                notes.append(row.proposal.detail)
             notes += skipped_notes(row)
             if notes:
                 lines += ["", f"**{row.desired.kind} {escape_markdown(row.desired.name)}**", ""]
@@ -150,7 +146,7 @@ def outdated_markdown(outdated: Outdated) -> str:
         lines += ["", f"<details><summary>{len(rest)} without a proposal</summary>", ""]
         lines += ["| Kind | Name | Version | Why |", "|---|---|---|---|"]
         for row in rest:
-            why = row.proposal.detail or row.proposal.reason or ""
+            why = row.why
             lines.append(
                 markdown_row(
                     row.desired.kind,

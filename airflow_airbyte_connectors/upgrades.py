@@ -219,6 +219,8 @@ def propose(
         )
 
     chosen = eligible[-1]
+    if not held:
+        held.append(f"{chosen.tag} is the newest release{_range_text(now, policy)}")
     return Proposal(
         current=current,
         policy=policy,
@@ -323,12 +325,17 @@ def _cooldown_text(younger: list[_Release], days: int, today: date) -> str:
     """``held back by the 30d cooldown: 2 newer releases, the newest 2.7.1 is 10 days old``."""
     release = younger[-1]
     age = _age(release, today)
+    until = ""
     if age is None:
         how_old = "has no known release date"
     elif age < 0:
         how_old = f"is dated {release.released} (in the future)"
     else:
         how_old = f"is {age} day{'s' if age != 1 else ''} old"
+        # The day the newest held-back release is old enough (an older one may be proposed before).
+        until = f" until {(today + timedelta(days=days - age)).isoformat()}"
     if len(younger) == 1:
-        return f"held back by the {days}d cooldown: {release.tag} {how_old}"
-    return f"held back by the {days}d cooldown: {len(younger)} newer releases, the newest {release.tag} {how_old}"
+        return f"held back by the {days}d cooldown{until}: {release.tag} {how_old}"
+    return (
+        f"held back by the {days}d cooldown{until}: {len(younger)} newer releases, the newest {release.tag} {how_old}"
+    )

@@ -152,6 +152,27 @@ class TestCommands:
         assert markdown.startswith("### Airbyte connector upgrades: 2 proposals for 3 definitions")
         assert "| source | GitHub | `airbyte/source-github` | 1.8.0 → 1.9.2 | minor |" in markdown
 
+    def test_every_row_says_why_and_no_policy_means_pin_is_said_once(self, cli, registries, tmp_path):  # noqa: F811
+        _, env = registries
+        config = yaml.safe_load(CONFIG)
+        del config["connectors"]["policy"]  # GitHub now sets nothing
+        path = tmp_path / "why.yaml"
+        path.write_text(yaml.safe_dump(config))
+        result = cli("outdated", str(path), "--today", TODAY.isoformat(), env=env)
+        assert result.returncode == 2, result.stderr
+        lines = result.stdout.splitlines()
+        assert [line for line in lines if line.startswith("source ") and ": " in line] == [
+            "source GitHub: pinned at 1.8.0 (no policy set)",
+            "source HubSpot: stopped below breaking change 5.0.0 (6.0.1 is past it)",
+            "source PokeAPI: pinned at 0.3.38 (versionPolicy: pin)",
+        ]
+        assert [line for line in lines if "no policy means pin" in line] == [
+            "NOTE no policy means pin: 1 definition without a versionPolicy (connectors.policy or the entry's) gets "
+            "no proposal"
+        ]
+        document = json.loads(cli("outdated", str(path), "--format", "json", "--today", "2026-10-01", env=env).stdout)
+        assert all(row["why"] for row in document["rows"])
+
     def test_nothing_to_propose_exits_0(self, cli, registries, tmp_path):  # noqa: F811
         _, env = registries
         path = tmp_path / "pinned.yaml"
@@ -507,7 +528,9 @@ class TestPlatformCompatibility:
         (hubspot,) = [row for row in found.rows if row.desired.docker_repository == HUBSPOT]
         assert (hubspot.proposal.proposed, hubspot.problem) == ("4.11.0", None)
         assert [s.tag for s in hubspot.proposal.skipped] == ["4.12.2", "4.12.0"]
-        assert hubspot.proposal.detail.endswith("; held back by the 30d cooldown: 4.12.1 is 29 days old")
+        assert hubspot.proposal.detail.endswith(
+            "; held back by the 30d cooldown until 2025-06-09: 4.12.1 is 29 days old"
+        )
         for tag in ("4.12.2", "4.12.0"):  # a refused tag's date does not matter: never read
             assert images.count("GET", f"/v2/{HUBSPOT}/manifests/{tag}") == 0
 

@@ -125,7 +125,7 @@ class TestGitHubAndHubSpot:
         assert proposal.proposed == "2.7.0"
         assert proposal.age_days == 15
         assert proposal.newest_in_policy == "2.7.1"
-        assert proposal.detail == "held back by the 15d cooldown: 2.7.1 is 10 days old"
+        assert proposal.detail == "held back by the 15d cooldown until 2026-10-06: 2.7.1 is 10 days old"
 
     def test_prereleases_and_odd_tags_are_never_proposed(self):
         stripe = history("airbyte/source-stripe")
@@ -312,7 +312,10 @@ class TestRules:
         tags = [Candidate("1.2.4", None), Candidate("1.2.5", TODAY)]
         found = propose("1.2.3", tags, policy=Policy("patch", minimum_release_age=7), breaking_changes=(), today=TODAY)
         assert (found.proposed, found.reason, found.newest_in_policy) == (None, "cooldown", "1.2.5")
-        assert found.detail == "held back by the 7d cooldown: 2 newer releases, the newest 1.2.5 is 0 days old"
+        assert (
+            found.detail
+            == "held back by the 7d cooldown until 2026-10-08: 2 newer releases, the newest 1.2.5 is 0 days old"
+        )
         undated = propose(
             "1.2.3", tags[:1], policy=Policy("patch", minimum_release_age=7), breaking_changes=(), today=TODAY
         )
@@ -355,7 +358,7 @@ class TestRules:
             "stoppedAt": None,
             "ageDays": (TODAY - OLD).days,
             "reason": None,
-            "detail": "",
+            "detail": "2.0.0 is the newest release",
             "skipped": [],
         }
         json.dumps(found.to_json())
@@ -434,7 +437,7 @@ class TestPlatformRefusal:
         policy = Policy("patch", minimum_release_age=7)
         found = propose("1.2.3", tags, policy=policy, breaking_changes=(), today=TODAY, platform_refusal=on_airbyte_2_0)
         assert (found.proposed, skipped(found)) == ("1.2.4", [("1.2.6", BLOCKED)])
-        assert found.detail == "held back by the 7d cooldown: 1.2.5 is 0 days old"
+        assert found.detail == "held back by the 7d cooldown until 2026-10-08: 1.2.5 is 0 days old"
 
     def test_without_a_platform_every_release_is_taken(self):
         tags = candidates("1.2.6", "1.3.0", released=OLD)
