@@ -95,6 +95,8 @@ def format_outdated(outdated: Outdated) -> str:
         lines.append(f"{row.desired.kind} {row.desired.name}: {row.why}")
         if row.airbyte_flag:
             lines.append(f"{row.desired.kind} {row.desired.name}: {row.airbyte_flag}")
+        if row.proposal.also_available_text:
+            lines.append(f"{row.desired.kind} {row.desired.name}: {row.proposal.also_available_text}")
         lines += [f"{row.desired.kind} {row.desired.name}: {note}" for note in skipped_notes(row)]
     lines += [f"NOTE {note}" for note in outdated.notes]
     lines += [f"PROBLEM {problem}" for problem in outdated.problems]
@@ -134,6 +136,8 @@ def outdated_markdown(outdated: Outdated) -> str:
                 )
             }
             notes += [f"breaking change {c.version}: {' '.join(c.message.split())}" for c in crossed.values()]
+            if row.proposal.also_available_text:
+                notes.append(row.proposal.also_available_text)
             notes += skipped_notes(row)
             if notes:
                 lines += ["", f"**{row.desired.kind} {escape_markdown(row.desired.name)}**", ""]

@@ -96,6 +96,22 @@ class Proposal:
     reason: NoProposal | None = None
     detail: str = ""
     skipped: tuple[SkippedVersion, ...] = ()
+    # The newest release beyond what the policy allows (its range, or past a breaking change it stops at), as
+    # Renovate offers the major beside the safe move: shown, never proposed.
+    also_available: VersionChange | None = None
+
+    @property
+    def also_available_text(self) -> str | None:
+        """``also available: 2.7.1 (major, crosses 2.0.0)``."""
+        change = self.also_available
+        if change is None:
+            return None
+        about: list[str] = [name for name in change.classes if name != "breaking"]
+        if change.crossed:
+            about.append(f"crosses {', '.join(c.version for c in change.crossed)}")
+        elif change.breaking:
+            about.append("counts as breaking")
+        return f"also available: {change.target} ({', '.join(about)})"
 
     @property
     def classes(self) -> tuple[VersionClass, ...]:
@@ -119,6 +135,7 @@ class Proposal:
             "reason": self.reason,
             "detail": self.detail,
             "skipped": [skipped.to_json() for skipped in self.skipped],
+            "alsoAvailable": self.also_available.to_json() if self.also_available else None,
         }
 
 
@@ -156,13 +173,35 @@ def propose(
     newest = releases[-1].tag if releases else None
 
     def nothing(reason: NoProposal, detail: str, **found: Any) -> Proposal:
-        return Proposal(current=current, policy=policy, newest=newest, reason=reason, detail=detail, **found)
+        return Proposal(
+            current=current,
+            policy=policy,
+            newest=newest,
+            reason=reason,
+            detail=detail,
+            also_available=beyond(),
+            **found,
+        )
+
+    # Filled once the policy's allowed releases are known; pinned and unversioned offer nothing beyond.
+    allowed_tags: set[str] | None = None
+
+    def beyond() -> VersionChange | None:
+        if allowed_tags is None:
+            return None
+        for release in reversed(releases):
+            if release.version <= now_version or release.tag in allowed_tags:
+                return None  # the newest not allowed is not newer, or the policy allows the newest
+            if platform_refusal is None or platform_refusal(release.tag) is None:
+                return classify(current, release.tag, breaking_changes, registry_known=registry_known)
+        return None
 
     if policy.version_policy == "pin":
         return nothing("pinned", f"pinned at {current}")
     now, current_key = airbyte_version(current), semver_key(current)
     if now is None or current_key is None or is_dev(current):
         return nothing("unversioned", f"{current!r} is not an X.Y.Z version: nothing to compare with")
+    now_version = now
 
     # A release is newer than a pre-release of the same numbers (2.0.0 after 2.0.0-rc.1), as SemVer says.
     prerelease = current_key[3] == 0
@@ -173,11 +212,13 @@ def propose(
         and _in_range(release.version, now, policy)
     ]
     if not in_range:
-        beyond = f"; newer outside the policy: {newest}" if newest and _newer(newest, current_key) else ""
-        return nothing("newest", f"{current} is the newest release{_range_text(now, policy)}{beyond}")
+        allowed_tags = set()
+        outside = f"; newer outside the policy: {newest}" if newest and _newer(newest, current_key) else ""
+        return nothing("newest", f"{current} is the newest release{_range_text(now, policy)}{outside}")
 
     bound = _stop_bound(now, breaking_changes, registry_known) if policy.breaking == "stop" else None
     allowed = [release for release in in_range if bound is None or release.version < bound[0]]
+    allowed_tags = {release.tag for release in allowed}
     stopped = len(allowed) < len(in_range)
     stopped_at = bound[1] if stopped and bound is not None else None
     # What held back a newer version, for people: the stop, then the cooldown.
@@ -232,6 +273,7 @@ def propose(
         age_days=_age(chosen, today),
         detail="; ".join(held),
         skipped=_skipped(allowed, refused, above=chosen.version),
+        also_available=beyond(),
     )
 
 

@@ -151,6 +151,12 @@ class TestCommands:
         markdown = cli("outdated", str(config_file), "--format", "markdown", "--today", "2026-10-01", env=env).stdout
         assert markdown.startswith("### Airbyte connector upgrades: 2 proposals for 3 definitions")
         assert "| source | GitHub | `airbyte/source-github` | 1.8.0 → 1.9.2 | minor |" in markdown
+        assert "- also available: 2.7.1 (major, crosses 2.0.0)" in markdown  # Renovate's edge: both at once
+        (github,) = [row for row in document["rows"] if row["name"] == "GitHub"]
+        assert (github["alsoAvailable"]["target"], github["alsoAvailable"]["classes"]) == (
+            "2.7.1",
+            ["major", "breaking"],
+        )
 
     def test_every_row_says_why_and_no_policy_means_pin_is_said_once(self, cli, registries, tmp_path):  # noqa: F811
         _, env = registries
@@ -164,6 +170,7 @@ class TestCommands:
         assert [line for line in lines if line.startswith("source ") and ": " in line] == [
             "source GitHub: pinned at 1.8.0 (no policy set)",
             "source HubSpot: stopped below breaking change 5.0.0 (6.0.1 is past it)",
+            "source HubSpot: also available: 6.0.1 (major, crosses 5.0.0, 6.0.0)",
             "source PokeAPI: pinned at 0.3.38 (versionPolicy: pin)",
         ]
         assert [line for line in lines if "no policy means pin" in line] == [

@@ -86,6 +86,32 @@ class TestGitHubAndHubSpot:
         assert proposal.newest == "2.7.1"
         assert proposal.age_days == (TODAY - date(2025, 10, 21)).days
 
+    def test_the_release_beyond_the_policy_is_also_available_never_proposed(self):
+        github = history("airbyte/source-github")
+        proposal = propose(
+            "1.8.0", github.candidates, policy=Policy("minor"), breaking_changes=github.breaking_changes, today=TODAY
+        )
+        assert proposal.proposed == "1.9.2"
+        assert proposal.also_available_text == "also available: 2.7.1 (major, crosses 2.0.0)"
+        # The platform refuses 2.7.1: the newest it takes is offered instead; a major policy offers nothing beyond.
+        refused = propose(
+            "1.8.0",
+            github.candidates,
+            policy=Policy("minor"),
+            breaking_changes=github.breaking_changes,
+            today=TODAY,
+            platform_refusal=lambda tag: "needs Airbyte 3" if tag == "2.7.1" else None,
+        )
+        assert refused.also_available is not None and refused.also_available.target == "2.7.0"
+        allowed = propose(
+            "1.8.0",
+            github.candidates,
+            policy=Policy("major", "allow"),
+            breaking_changes=github.breaking_changes,
+            today=TODAY,
+        )
+        assert (allowed.proposed, allowed.also_available) == ("2.7.1", None)
+
     def test_github_major_stop_still_stops_below_2_0_0(self):
         proposal = history("airbyte/source-github").propose("1.8.0", MAJOR_STOP)
         assert proposal.proposed == "1.9.2"
@@ -360,6 +386,7 @@ class TestRules:
             "reason": None,
             "detail": "2.0.0 is the newest release",
             "skipped": [],
+            "alsoAvailable": None,
         }
         json.dumps(found.to_json())
 
