@@ -11,6 +11,7 @@ In basic_config, a section default and per-entry overrides, each key optional::
         versionPolicy: patch     # pin | patch (same X.Y) | minor (same X) | major
         breaking: stop           # stop: never cross a registry breaking change | allow
         minimumReleaseAge: 7d    # cooldown in days; 0d: none
+        skipVersions: ["1.9.1"]  # known-bad releases, never proposed (an entry's list adds to this one)
       source_definitions:
         - name: GitHub
           ...
@@ -27,13 +28,16 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from airflow_airbyte_connectors.quoting import key_text, quote, type_name
+from airflow_airbyte_connectors.versions import semver_key
 
 VersionPolicy = Literal["pin", "patch", "minor", "major"]
 VERSION_POLICIES: tuple[VersionPolicy, ...] = get_args(VersionPolicy)
 BreakingPolicy = Literal["stop", "allow"]
 BREAKING_POLICIES: tuple[BreakingPolicy, ...] = get_args(BreakingPolicy)
 # The names in basic_config (section ``connectors.policy`` and any entry).
-POLICY_KEYS = ("versionPolicy", "breaking", "minimumReleaseAge")
+POLICY_KEYS = ("versionPolicy", "breaking", "minimumReleaseAge", "skipVersions")
+# A skip list longer than this is not a list of known-bad releases but a typo or a generated list.
+MAX_SKIP_VERSIONS = 1000
 # A cooldown beyond ten years is a typo (7000d for 70d), not a policy.
 MAX_RELEASE_AGE_DAYS = 3650
 _RELEASE_AGE = re.compile(r"\A([0-9]{1,6})d\Z")
@@ -47,6 +51,8 @@ class Policy:
     breaking: BreakingPolicy = "stop"
     # Days a release must have been out before it is proposed; None: no cooldown (release dates not needed).
     minimum_release_age: int | None = None
+    # Known-bad releases (``X.Y.Z``), never proposed nor offered.
+    skip_versions: frozenset[str] = frozenset()
 
     def describe(self) -> str:
         """``minor, stop at breaking changes, 7d cooldown``."""
@@ -55,6 +61,8 @@ class Policy:
             parts.append("stop at breaking changes" if self.breaking == "stop" else "breaking changes allowed")
             if self.minimum_release_age is not None:
                 parts.append(f"{self.minimum_release_age}d cooldown")
+            if self.skip_versions:
+                parts.append(f"skips {', '.join(sorted(self.skip_versions, key=semver_key_or_text))}")
         return ", ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
@@ -64,10 +72,16 @@ class Policy:
             "versionPolicy": self.version_policy,
             "breaking": self.breaking,
             "minimumReleaseAge": None if age is None else f"{age}d",
+            "skipVersions": sorted(self.skip_versions, key=semver_key_or_text),
         }
 
 
 DEFAULT_POLICY = Policy()
+
+
+def semver_key_or_text(version: str) -> tuple[object, ...]:
+    """Versions in version order (a parsed skip list holds release versions only)."""
+    return semver_key(version) or (version,)
 
 
 def parse_section_policy(value: Any, path: str, problems: list[str]) -> Policy:
@@ -130,7 +144,39 @@ def _with_fields(mapping: Mapping[Any, Any], path: str, problems: list[str], bas
             minimum_release_age = parse_release_age(mapping["minimumReleaseAge"])
         except ValueError as exc:
             problems.append(f"{path}.minimumReleaseAge: {exc}")
-    return Policy(version_policy=version_policy, breaking=breaking, minimum_release_age=minimum_release_age)
+    skip_versions = base.skip_versions
+    if "skipVersions" in mapping:
+        # Added to the section's: a release known bad anywhere stays skipped.
+        skip_versions = skip_versions | _skip_versions(mapping["skipVersions"], f"{path}.skipVersions", problems)
+    return Policy(
+        version_policy=version_policy,
+        breaking=breaking,
+        minimum_release_age=minimum_release_age,
+        skip_versions=skip_versions,
+    )
+
+
+def _skip_versions(value: Any, path: str, problems: list[str]) -> frozenset[str]:
+    """``["1.9.1", "2.0.0"]``: release versions ``X.Y.Z``, the only tags ever proposed."""
+    if not isinstance(value, list):
+        problems.append(f'{path}: must be a list of release versions such as ["1.9.1"], got {type_name(value)}')
+        return frozenset()
+    if len(value) > MAX_SKIP_VERSIONS:
+        problems.append(f"{path}: {len(value)} versions, more than {MAX_SKIP_VERSIONS}")
+        return frozenset()
+    found = set()
+    for index, item in enumerate(value):
+        key = semver_key(item) if isinstance(item, str) else None
+        if key is not None and key[3] == 1 and "+" not in item:
+            found.add(item)
+            continue
+        if isinstance(item, str):
+            problems.append(f"{path}[{index}]: {quote(item)} is not a release version X.Y.Z (such as 1.9.1)")
+        else:
+            # YAML reads 2.0 as a number: name what it read and how to keep it text.
+            hint = f' (quote it: "{item}")' if isinstance(item, int | float) and not isinstance(item, bool) else ""
+            problems.append(f"{path}[{index}]: must be a release version X.Y.Z, got {type_name(item)}{hint}")
+    return frozenset(found)
 
 
 def _choice(value: Any, options: tuple[Any, ...], path: str, problems: list[str]) -> Any:

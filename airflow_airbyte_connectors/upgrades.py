@@ -169,8 +169,10 @@ def propose(
     ``platform_refusal``: asked for each release the policy allows; one it refuses is never proposed (None:
     the platform is not known, every release is taken).
     """
-    releases = _releases(candidates)
-    newest = releases[-1].tag if releases else None
+    every_release = _releases(candidates)
+    newest = every_release[-1].tag if every_release else None
+    # Known-bad releases (skipVersions) are never proposed nor offered; the detail names the ones that mattered.
+    releases = [release for release in every_release if release.tag not in policy.skip_versions]
 
     def nothing(reason: NoProposal, detail: str, **found: Any) -> Proposal:
         return Proposal(
@@ -178,13 +180,26 @@ def propose(
             policy=policy,
             newest=newest,
             reason=reason,
-            detail=detail,
+            detail=with_skips(detail),
             also_available=beyond(),
             **found,
         )
 
     # Filled once the policy's allowed releases are known; pinned and unversioned offer nothing beyond.
     allowed_tags: set[str] | None = None
+
+    def with_skips(detail: str) -> str:
+        if allowed_tags is None:
+            return detail
+        above = sorted(
+            (version, release.tag)
+            for release in every_release
+            if release.tag in policy.skip_versions and (version := release.version) > now_version
+        )
+        if not above:
+            return detail
+        skipped_text = f"skipVersions leaves out {', '.join(tag for _, tag in above)}"
+        return f"{detail}; {skipped_text}" if detail else skipped_text
 
     def beyond() -> VersionChange | None:
         if allowed_tags is None:
@@ -271,7 +286,7 @@ def propose(
         change=classify(current, chosen.tag, breaking_changes, registry_known=registry_known),
         stopped_at=stopped_at,
         age_days=_age(chosen, today),
-        detail="; ".join(held),
+        detail=with_skips("; ".join(held)),
         skipped=_skipped(allowed, refused, above=chosen.version),
         also_available=beyond(),
     )

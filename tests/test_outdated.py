@@ -117,6 +117,16 @@ class TestProposals:
         dates = {v["version"]: v["date"] for v in history()["connectors"][0]["versions"]}
         assert (today - date.fromisoformat(dates[row.proposal.proposed])).days >= 30
 
+    def test_a_known_bad_version_is_never_proposed_nor_bumped_to(self, cli, registries, tmp_path):  # noqa: F811
+        _, env = registries
+        path = tmp_path / "skip.yaml"
+        path.write_text(CONFIG.replace("    breaking: stop\n", '    breaking: stop\n    skipVersions: ["1.9.2"]\n'))
+        github = github_row(find_outdated(path, today=TODAY)).proposal
+        assert github.proposed == "1.9.1" and github.detail.endswith("; skipVersions leaves out 1.9.2")
+        diff = cli("bump", str(path), "--today", TODAY.isoformat(), env=env)
+        assert diff.returncode == 0, diff.stderr
+        assert "+      dockerImageTag: 1.9.1   # pinned by the platform team in 2024" in diff.stdout
+
     def test_an_incomplete_tag_list_never_says_newest(self, registries, tmp_path):
         images, _ = registries
         images.link_base = images.url.replace("127.0.0.1", "localhost")  # page 2 on another host: not followed

@@ -83,6 +83,18 @@ class TestEffectivePolicy:
         config = parse_connectors({"source_definitions": [entry(versionPolicy="minor")]})
         assert config.policy_of(config.source_definitions[0]) == Policy("minor", "stop", None)
 
+    def test_skip_versions_of_an_entry_add_to_the_section_s(self):
+        config = parse_connectors(
+            {
+                "policy": {"versionPolicy": "minor", "skipVersions": ["1.9.1"]},
+                "source_definitions": [entry("A", "airbyte/source-a", skipVersions=["2.0.0"]), entry()],
+            }
+        )
+        first, second = config.source_definitions
+        assert config.policy_of(first).skip_versions == {"1.9.1", "2.0.0"}
+        assert config.policy_of(second).skip_versions == {"1.9.1"}
+        assert config.policy_of(first).describe() == "minor, stop at breaking changes, skips 1.9.1, 2.0.0"
+
     def test_policies_are_per_kind(self):
         config = parse_connectors(
             {
@@ -104,7 +116,12 @@ class TestEffectivePolicy:
         policy = Policy("minor", "stop", 7)
         assert policy.describe() == "minor, stop at breaking changes, 7d cooldown"
         assert Policy().describe() == "pin"
-        assert policy.to_json() == {"versionPolicy": "minor", "breaking": "stop", "minimumReleaseAge": "7d"}
+        assert policy.to_json() == {
+            "versionPolicy": "minor",
+            "breaking": "stop",
+            "minimumReleaseAge": "7d",
+            "skipVersions": [],
+        }
         assert Policy("major", "allow").to_json()["minimumReleaseAge"] is None
 
 
@@ -158,6 +175,10 @@ BAD_VALUES = [
     ({"minimumReleaseAge": None}, f"minimumReleaseAge: {DAYS}, got nothing (null)"),
     ({"minimumReleaseAge": True}, f"minimumReleaseAge: {DAYS}, got a boolean"),
     ({"minimumReleaseAge": "99999d"}, f"minimumReleaseAge: '99999d' is more than {MAX_RELEASE_AGE_DAYS} days"),
+    ({"skipVersions": "1.9.1"}, 'skipVersions: must be a list of release versions such as ["1.9.1"], got a string'),
+    ({"skipVersions": ["1.9.1", "1.9"]}, "skipVersions[1]: '1.9' is not a release version X.Y.Z (such as 1.9.1)"),
+    ({"skipVersions": ["1.9.1-rc.1"]}, "skipVersions[0]: '1.9.1-rc.1' is not a release version X.Y.Z (such as 1.9.1)"),
+    ({"skipVersions": [2.0]}, 'skipVersions[0]: must be a release version X.Y.Z, got a number (quote it: "2.0")'),
 ]
 BAD_IDS = [
     "typo",
@@ -173,6 +194,10 @@ BAD_IDS = [
     "age-null",
     "age-boolean",
     "age-too-long",
+    "skip-not-a-list",
+    "skip-short-version",
+    "skip-prerelease",
+    "skip-yaml-number",
 ]
 
 
@@ -191,7 +216,7 @@ class TestValidation:
         problems = problems_of(
             {"policy": {"versionPolcy": "minor", "allowMajor": True, 3: "x"}, "destination_definitions": []}
         )
-        expected = "unknown key (expected versionPolicy, breaking, minimumReleaseAge)"
+        expected = "unknown key (expected versionPolicy, breaking, minimumReleaseAge, skipVersions)"
         assert problems == [
             f"connectors.policy.versionPolcy: {expected}",
             f"connectors.policy.allowMajor: {expected}",
@@ -202,7 +227,7 @@ class TestValidation:
     def test_section_policy_must_be_a_mapping(self, value):
         (problem,) = problems_of({"policy": value, "source_definitions": []})
         assert problem.startswith(
-            "connectors.policy: must be a mapping with versionPolicy, breaking, minimumReleaseAge"
+            "connectors.policy: must be a mapping with versionPolicy, breaking, minimumReleaseAge, skipVersions"
         )
 
     @pytest.mark.parametrize(
@@ -235,7 +260,8 @@ class TestValidation:
             }
         )
         assert problems == [
-            "connectors.policy.cooldown: unknown key (expected versionPolicy, breaking, minimumReleaseAge)",
+            "connectors.policy.cooldown: unknown key "
+            "(expected versionPolicy, breaking, minimumReleaseAge, skipVersions)",
             "connectors.policy.versionPolicy: 'latest' is not one of pin, patch, minor, major",
             "connectors.source_definitions[0].breaking: 'never' is not one of stop, allow",
             "connectors.source_definitions[1].dockerImageTag: required",

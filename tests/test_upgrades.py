@@ -112,6 +112,16 @@ class TestGitHubAndHubSpot:
         )
         assert (allowed.proposed, allowed.also_available) == ("2.7.1", None)
 
+    def test_skipped_versions_are_never_proposed_nor_offered(self):
+        github = history("airbyte/source-github")
+        policy = Policy("minor", skip_versions=frozenset({"1.9.2", "2.7.1"}))
+        proposal = propose(
+            "1.8.0", github.candidates, policy=policy, breaking_changes=github.breaking_changes, today=TODAY
+        )
+        assert (proposal.proposed, proposal.newest) == ("1.9.1", "2.7.1")
+        assert proposal.detail == "1.9.1 is the newest release within 1.x; skipVersions leaves out 1.9.2, 2.7.1"
+        assert proposal.also_available is not None and proposal.also_available.target == "2.7.0"
+
     def test_github_major_stop_still_stops_below_2_0_0(self):
         proposal = history("airbyte/source-github").propose("1.8.0", MAJOR_STOP)
         assert proposal.proposed == "1.9.2"
@@ -375,7 +385,7 @@ class TestRules:
         )
         assert found.to_json() == {
             "current": "1.8.0",
-            "policy": {"versionPolicy": "major", "breaking": "allow", "minimumReleaseAge": "7d"},
+            "policy": {"versionPolicy": "major", "breaking": "allow", "minimumReleaseAge": "7d", "skipVersions": []},
             "newest": "2.0.0",
             "newestInPolicy": "2.0.0",
             "proposed": "2.0.0",
