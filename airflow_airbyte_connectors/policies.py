@@ -8,7 +8,7 @@ In basic_config, a section default and per-entry overrides, each key optional::
 
     connectors:
       policy:
-        versionPolicy: patch     # pin | patch (same X.Y) | minor (same X) | major
+        versionPolicy: patch     # pin | patch (same X.Y) | minor (same X; same 0.Y before 1.0.0) | major
         breaking: stop           # stop: never cross a registry breaking change | allow
         minimumReleaseAge: 7d    # cooldown in days; 0d: none
         skipVersions: ["1.9.1"]  # known-bad releases, never proposed (an entry's list adds to this one)

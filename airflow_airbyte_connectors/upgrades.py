@@ -8,7 +8,7 @@ to and what the move means, or why nothing is proposed.
   else are skipped, whatever their date.
 * Candidates are ordered by version, never by date: changelog and image dates are not always in version order.
 * From newest to proposed, four limits apply in turn: the version policy's range (``patch``: same X.Y,
-  ``minor``: same X, ``major``: any), ``breaking: stop`` (nothing at or above the first registry breaking
+  ``minor``: same X, but same 0.Y before 1.0.0, where SemVer lets a minor break anything; ``major``: any), ``breaking: stop`` (nothing at or above the first registry breaking
   change after the current version), the platform (a version the caller's Airbyte would refuse is skipped,
   with Airbyte's reason), and the cooldown (a known release date at least ``minimumReleaseAge`` days before
   today; without a cooldown, dates are not needed).
@@ -324,7 +324,8 @@ def _releases(candidates: Iterable[Candidate]) -> list[_Release]:
 
 
 def _in_range(version: Version, now: Version, policy: Policy) -> bool:
-    if policy.version_policy == "patch":
+    if policy.version_policy == "patch" or (policy.version_policy == "minor" and now[0] == 0):
+        # Before 1.0.0 a minor may break anything (SemVer item 4): ``minor`` stays within 0.Y.x, like npm's ^0.Y.Z.
         return version[:2] == now[:2]
     if policy.version_policy == "minor":
         return version[0] == now[0]
@@ -332,7 +333,7 @@ def _in_range(version: Version, now: Version, policy: Policy) -> bool:
 
 
 def _range_text(now: Version, policy: Policy) -> str:
-    if policy.version_policy == "patch":
+    if policy.version_policy == "patch" or (policy.version_policy == "minor" and now[0] == 0):
         return f" within {now[0]}.{now[1]}.x"
     if policy.version_policy == "minor":
         return f" within {now[0]}.x"

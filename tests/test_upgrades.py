@@ -193,7 +193,7 @@ def oracle(history: History, current: str, policy: Policy, today: date) -> str |
             continue
         if policy.version_policy == "patch" and version[:2] != now[:2]:
             continue
-        if policy.version_policy == "minor" and version[0] != now[0]:
+        if policy.version_policy == "minor" and (version[0] != now[0] or (now[0] == 0 and version[1] != now[1])):
             continue
         if policy.breaking == "stop" and first_breaking is not None and version >= first_breaking:
             continue
@@ -282,6 +282,22 @@ class TestRules:
             today=TODAY,
         )
         assert found.proposed == expected
+
+    @pytest.mark.parametrize(
+        ("policy", "expected", "detail"),
+        [
+            ("minor", "0.2.9", "0.2.9 is the newest release within 0.2.x"),
+            ("patch", "0.2.9", "0.2.9 is the newest release within 0.2.x"),
+            ("major", "1.1.0", "1.1.0 is the newest release"),
+        ],
+    )
+    def test_before_1_0_0_a_minor_counts_as_a_major(self, policy, expected, detail):
+        # SemVer: anything may change in 0.y; no registry breaking change is needed to hold 0.2 back from 0.6.
+        tags = candidates("0.2.3", "0.2.9", "0.3.0", "0.6.0", "1.1.0", released=OLD)
+        found = propose("0.2.3", tags, policy=Policy(policy, "stop"), breaking_changes=(), today=TODAY)
+        assert (found.proposed, found.detail) == (expected, detail)
+        # From 1.0.0 on, minor is the same X again.
+        assert propose("1.0.0", candidates("1.4.0"), policy=Policy("minor"), breaking_changes=(), today=TODAY).proposed
 
     @pytest.mark.parametrize(
         "tag",
