@@ -93,23 +93,6 @@ class OutdatedRow:
         """Something this row's answer needed was not read: its proposal may not be the one a full read gives."""
         return self.problem is not None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.desired.kind,
-            "name": self.desired.name,
-            "dockerRepository": self.desired.docker_repository,
-            "configTag": self.desired.docker_image_tag,
-            "airbyteTag": self.airbyte_tag,
-            "registryLatest": self.registry_latest,
-            "touches": self.touches,
-            "problem": self.problem,
-            "policySet": self.policy_set,
-            "why": self.why,
-            "airbyteMove": self.airbyte_move.to_json() if self.airbyte_move else None,
-            "airbyteFlag": self.airbyte_flag,
-            **{key: value for key, value in self.proposal.to_json().items() if key != "current"},
-        }
-
 
 @dataclass(frozen=True)
 class Unread:
@@ -138,16 +121,6 @@ class Unread:
         if self.setting is not None:
             text += f"; to read another, set {self.setting} ({OPTION[self.setting].env_var})"
         return text
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "what": self.what,
-            "url": self.url,
-            "reason": self.reason,
-            "setting": self.setting,
-            "unread": list(self.unread),
-            "meaning": self.meaning,
-        }
 
 
 @dataclass(frozen=True)
@@ -220,15 +193,10 @@ class Outdated:
         return (*(unread.describe() for unread in self.unread), *self.findings)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "today": self.today.isoformat(),
-            "proposals": len(self.proposals),
-            "rows": [row.to_json() for row in self.rows],
-            "findings": list(self.problems),
-            "unread": [unread.to_json() for unread in self.unread],
-            "notes": list(self.notes),
-            "platformCompatibility": self.platform.to_json(),
-        }
+        """The upgrades document (docs/upgrades-schema.md), every row."""
+        from airflow_airbyte_connectors.upgrades_document import UpgradesDocument
+
+        return UpgradesDocument.of(self).to_json()
 
 
 def find_outdated(

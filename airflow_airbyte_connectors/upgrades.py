@@ -8,10 +8,12 @@ to and what the move means, or why nothing is proposed.
   else are skipped, whatever their date.
 * Candidates are ordered by version, never by date: changelog and image dates are not always in version order.
 * From newest to proposed, four limits apply in turn: the version policy's range (``patch``: same X.Y,
-  ``minor``: same X, but same 0.Y before 1.0.0, where SemVer lets a minor break anything; ``major``: any), ``breaking: stop`` (nothing at or above the first registry breaking
-  change after the current version), the platform (a version the caller's Airbyte would refuse is skipped,
-  with Airbyte's reason), and the cooldown (a known release date at least ``minimumReleaseAge`` days before
-  today; without a cooldown, dates are not needed).
+  ``minor``: same X, but same 0.Y before 1.0.0, where SemVer lets a minor break anything; ``major``: any),
+  ``breaking: stop`` (nothing at or above the first registry breaking change after the current version), the
+  platform (a version the caller's Airbyte would refuse is skipped, with Airbyte's reason), and the cooldown (a
+  known release date at least ``minimumReleaseAge`` days before today; without a cooldown, dates are not needed).
+* ``skipVersions`` are never proposed nor offered; the newest release beyond the policy is offered beside the
+  proposal (``also_available``), as Renovate shows the major next to the safe move.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The ``outdated`` task of ``connector_upgrades``: the same proposals as ``airbyte-connectors outdated``,
 published as the run's report (Markdown, in its log and XCom ``report``) and as an event of the upgrades Asset
-whose ``extra`` lists the proposals, for a team's own DAG to route (Slack, a ticket). Never writes to Airbyte.
+whose ``extra`` is the upgrades document with the proposals' rows only (docs/upgrades-schema.md), for a team's
+own DAG to route (Slack, a ticket). Never writes to Airbyte. A run that could read nothing fails, without an event.
 With a connection, no version that Airbyte's version refuses (its platform-compatibility matrix) is proposed."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def run(ti: Any, outlet_events: Any, *, today: date | None = None) -> dict[str, 
 
     from airflow_airbyte_connectors.outdated import find_outdated
     from airflow_airbyte_connectors.outdated_output import outdated_markdown
+    from airflow_airbyte_connectors.upgrades_document import UpgradesDocument
 
     settings.validate()
     found = find_outdated(settings.basic_config_path(), today=today or date.today(), hook=_airbyte())
@@ -36,14 +38,8 @@ def run(ti: Any, outlet_events: Any, *, today: date | None = None) -> dict[str, 
 
         raise AirflowFailException("nothing could be read: " + "; ".join(found.problems))
     summary = found.to_json()
-    proposals = [row for row in summary["rows"] if row["proposed"]]
-    extra = {
-        "today": summary["today"],
-        "proposals": proposals,
-        "problems": summary["findings"],
-        "notes": summary["notes"],
-        "platformCompatibility": summary["platformCompatibility"],
-    }
+    # The same document, with the proposals' rows only: an event's extra stays small whatever the config's size.
+    extra = UpgradesDocument.of(found, rows="proposals").to_json()
     outlet_events[Asset(name=UPGRADES_ASSET_NAME, uri=UPGRADES_ASSET_URI)].extra = extra
     if found.problems:
         log.warning("The proposals are incomplete: %s", "; ".join(found.problems))

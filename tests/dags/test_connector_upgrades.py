@@ -35,7 +35,8 @@ def test_weekly_proposals_are_reported_and_announced(registries, config_file, mo
     assert markdown.startswith("### Airbyte connector upgrades: 2 proposals for 3 definitions")
     events = definitions_events(f"{UPGRADES_ASSET_URI}/")
     assert len(events) == before + 1
-    proposals = {p["dockerRepository"]: p["proposed"] for p in events[-1]["proposals"]}
+    assert (events[-1]["schemaVersion"], events[-1]["rowsIncluded"], events[-1]["proposals"]) == (1, "proposals", 2)
+    proposals = {p["dockerRepository"]: p["proposed"] for p in events[-1]["rows"]}
     assert proposals == {"airbyte/source-github": "1.9.2", "airbyte/source-hubspot": "4.12.2"}
 
 
@@ -58,7 +59,7 @@ def test_with_a_connection_no_version_airbyte_refuses_is_proposed(
     dagrun = dag.test()
     assert dagrun.state == "success", task_states(dagrun)
     event = definitions_events(f"{UPGRADES_ASSET_URI}/")[-1]
-    proposals = {p["dockerRepository"]: p for p in event["proposals"]}
+    proposals = {p["dockerRepository"]: p for p in event["rows"]}
     assert {repository: p["proposed"] for repository, p in proposals.items()} == {
         "airbyte/source-github": "1.9.1",
         "airbyte/source-hubspot": "4.12.2",
@@ -119,5 +120,5 @@ class TestNothingRead:
             "### Airbyte connector upgrades: incomplete, 1 proposal for 3 definitions (1 unread)"
         )
         event = definitions_events(f"{UPGRADES_ASSET_URI}/")[-1]
-        assert [p["dockerRepository"] for p in event["proposals"]] == ["airbyte/source-github"]
+        assert [p["dockerRepository"] for p in event["rows"]] == ["airbyte/source-github"]
         assert event["problems"] and "release date of 4.12.2" in event["problems"][0]

@@ -181,6 +181,6 @@ def test_asset_schedule_dry_run_and_parallel_mapped_writes(deployment):
     )
     events = airflow.api("GET", "assets/events", params={"source_dag_id": "connector_upgrades"})["asset_events"]
     (event,) = [e for e in events if e["source_run_id"] == upgrades]
-    proposed = {p["dockerRepository"]: p["proposed"] for p in event["extra"]["proposals"]}
+    proposed = {p["dockerRepository"]: p["proposed"] for p in event["extra"]["rows"]}
     assert proposed == {GITHUB["dockerRepository"]: "1.9.2", HUBSPOT["dockerRepository"]: "4.12.2"}
     assert airbyte.write_requests() == []
