@@ -4,7 +4,8 @@ Weekly by default (``[airbyte_connectors] upgrades_schedule``), or by hand. For 
 whose version policy allows a move, it finds the newest version within the policy (tag lists and release dates
 from the image registry, breaking changes from Airbyte's connector registry) and publishes the proposals: the
 Markdown report in the task log and XCom ``report``, and an event of the Asset
-``airbyte-connectors://upgrade-proposals`` whose ``extra`` lists them, for a DAG of your own to route.
+``airbyte-connectors://upgrade-proposals`` whose ``extra`` is the upgrades document with the proposals' rows
+(docs/upgrades-schema.md), for a DAG of your own to route. A run that could read nothing fails, without an event.
 With a connection to Airbyte, no version that its Airbyte version refuses (platform compatibility) is proposed.
 Applying one stays a reviewed change of basic_config (``airbyte-connectors bump``), which create_connectors applies.
 """
