@@ -42,7 +42,8 @@ def run(ti: Any, outlet_events: Any, *, today: date | None = None) -> dict[str, 
     extra = UpgradesDocument.of(found, rows="proposals").to_json()
     outlet_events[Asset(name=UPGRADES_ASSET_NAME, uri=UPGRADES_ASSET_URI)].extra = extra
     if found.problems:
-        log.warning("The proposals are incomplete: %s", "; ".join(found.problems))
+        # Each problem is in the report's notes (logged above): said once.
+        log.warning("The proposals are incomplete: %d problem(s), listed in the report's notes", len(found.problems))
     return summary
 
 
