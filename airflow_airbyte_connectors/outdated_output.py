@@ -12,7 +12,20 @@ from airflow_airbyte_connectors.plan_output import escape_markdown, markdown_cod
 # Skipped releases listed per definition; the JSON output has every one.
 SKIPPED_SHOWN = 5
 
-HEADER = ("KIND", "NAME", "CONFIG", "AIRBYTE", "IN POLICY", "NEWEST", "PROPOSED", "MOVE", "BREAKING", "AGE", "TOUCHES")
+HEADER = (
+    "KIND",
+    "NAME",
+    "CONFIG",
+    "AIRBYTE",
+    "IN POLICY",
+    "NEWEST",
+    "PROPOSED",
+    "MOVE",
+    "BREAKING",
+    "AGE",
+    "TOUCHES",
+    "WHY",
+)
 
 
 def _cells(row: OutdatedRow) -> tuple[str, ...]:
@@ -29,7 +42,39 @@ def _cells(row: OutdatedRow) -> tuple[str, ...]:
         _breaking(row),
         f"{proposal.age_days} d" if proposal.age_days is not None else "-",
         str(row.touches) if row.touches is not None else "-",
+        why_short(row),
     )
+
+
+def why_short(row: OutdatedRow) -> str:
+    """The reason in a few words, for the table's WHY column; the row's line after the table says more when
+    there is more (``why``)."""
+    proposal = row.proposal
+    if proposal.reason == "pinned":
+        return "pinned" if row.policy_set else "pinned (no policy)"
+    if proposal.cooldown_until is not None:
+        return f"cooldown until {proposal.cooldown_until.isoformat()}"
+    if proposal.stopped_at is not None:
+        return f"stopped at {proposal.stopped_at.version}"
+    short = {
+        "unversioned": "not X.Y.Z",
+        "newest": "newest in policy",
+        "breaking": "stopped at next major",
+        "refused": "Airbyte refuses newer",
+        "cooldown": "cooldown (undated)",
+        "unread": "unread",
+    }
+    if proposal.reason is not None:
+        return short[proposal.reason]
+    return "newer refused" if proposal.skipped else "newest in policy"
+
+
+def _says_more(row: OutdatedRow) -> bool:
+    """Whether the row's ``why`` says more than its WHY cell: not for a pin, the newest, or a plain proposal."""
+    proposal = row.proposal
+    if proposal.reason in ("pinned", "newest"):
+        return False
+    return not (proposal.proposed and proposal.nothing_held)
 
 
 def _breaking(row: OutdatedRow) -> str:
@@ -47,7 +92,7 @@ def _breaking(row: OutdatedRow) -> str:
         found = ("downgrade, " if "downgrade" in move.classes else "") + (
             f"crosses {', '.join(beyond)}" if beyond else ""
         )
-        cell = f"{'' if cell == '-' else cell + '; '}from Airbyte's {move.current}: {found.rstrip(', ')}"
+        cell = f"{'' if cell == '-' else cell + '; '}from {move.current}: {found.rstrip(', ')}"
     return cell
 
 
@@ -92,7 +137,8 @@ def format_outdated(outdated: Outdated) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.append(_summary(outdated))
     for row in outdated.rows:
-        lines.append(f"{row.desired.kind} {row.desired.name}: {row.why}")
+        if _says_more(row):
+            lines.append(f"{row.desired.kind} {row.desired.name}: {row.why}")
         if row.airbyte_flag:
             lines.append(f"{row.desired.kind} {row.desired.name}: {row.airbyte_flag}")
         if row.proposal.also_available_text:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from airflow_airbyte_connectors.quoting import key_text, quote, type_name
-from airflow_airbyte_connectors.versions import semver_key
+from airflow_airbyte_connectors.versions import release_version, semver_key
 
 VersionPolicy = Literal["pin", "patch", "minor", "major"]
 VERSION_POLICIES: tuple[VersionPolicy, ...] = get_args(VersionPolicy)
@@ -166,8 +166,7 @@ def _skip_versions(value: Any, path: str, problems: list[str]) -> frozenset[str]
         return frozenset()
     found = set()
     for index, item in enumerate(value):
-        key = semver_key(item) if isinstance(item, str) else None
-        if key is not None and key[3] == 1 and "+" not in item:
+        if isinstance(item, str) and release_version(item) is not None:
             found.add(item)
             continue
         if isinstance(item, str):

@@ -101,6 +101,10 @@ class Proposal:
     # The newest release beyond what the policy allows (its range, or past a breaking change it stops at), as
     # Renovate offers the major beside the safe move: shown, never proposed.
     also_available: VersionChange | None = None
+    # The day the newest release the cooldown holds back is old enough (None: none held, or its date unknown).
+    cooldown_until: date | None = None
+    # ``detail`` says only that the proposal is the newest release the policy allows: nothing held back.
+    nothing_held: bool = False
 
     @property
     def also_available_text(self) -> str | None:
@@ -262,11 +266,13 @@ def propose(
         )
 
     eligible = accepted
+    until: date | None = None
     if policy.minimum_release_age is not None:
         eligible = [release for release in accepted if _old_enough(release, policy.minimum_release_age, today)]
         younger = [release for release in accepted if not eligible or release.version > eligible[-1].version]
         if younger:
             held.append(_cooldown_text(younger, policy.minimum_release_age, today))
+            until = _old_enough_on(younger[-1], policy.minimum_release_age, today)
     if not eligible:
         return nothing(
             "cooldown",
@@ -274,10 +280,12 @@ def propose(
             newest_in_policy=newest_in_policy.tag,
             stopped_at=stopped_at,
             skipped=_skipped(allowed, refused, above=None),
+            cooldown_until=until,
         )
 
     chosen = eligible[-1]
-    if not held:
+    nothing_held = not held
+    if nothing_held:
         held.append(f"{chosen.tag} is the newest release{_range_text(now, policy)}")
     return Proposal(
         current=current,
@@ -291,6 +299,8 @@ def propose(
         detail=with_skips("; ".join(held)),
         skipped=_skipped(allowed, refused, above=chosen.version),
         also_available=beyond(),
+        cooldown_until=until,
+        nothing_held=nothing_held,
     )
 
 
@@ -381,6 +391,12 @@ def _old_enough(release: _Release, days: int, today: date) -> bool:
     return age is not None and age >= days
 
 
+def _old_enough_on(release: _Release, days: int, today: date) -> date | None:
+    """The day ``release`` is ``days`` old; None when its date is unknown or in the future."""
+    age = _age(release, today)
+    return None if age is None or age < 0 else today + timedelta(days=days - age)
+
+
 def _cooldown_text(younger: list[_Release], days: int, today: date) -> str:
     """``held back by the 30d cooldown: 2 newer releases, the newest 2.7.1 is 10 days old``."""
     release = younger[-1]
@@ -393,7 +409,7 @@ def _cooldown_text(younger: list[_Release], days: int, today: date) -> str:
     else:
         how_old = f"is {age} day{'s' if age != 1 else ''} old"
         # The day the newest held-back release is old enough (an older one may be proposed before).
-        until = f" until {(today + timedelta(days=days - age)).isoformat()}"
+        until = f" until {_old_enough_on(release, days, today)}"
     if len(younger) == 1:
         return f"held back by the {days}d cooldown{until}: {release.tag} {how_old}"
     return (

@@ -73,6 +73,8 @@ class UpgradeRow(Document):
     crossed: list[BreakingChangeInfo]
     stopped_at: BreakingChangeInfo | None
     age_days: int | None
+    # The day the newest release the cooldown holds back is old enough (YYYY-MM-DD; null: none held, or undated).
+    cooldown_until: str | None
     # Why nothing is proposed (null when something is).
     reason: NoProposal | None
     detail: str
@@ -109,6 +111,7 @@ class UpgradeRow(Document):
             crossed=[_breaking(change) for change in proposal.crossed],
             stopped_at=_breaking(proposal.stopped_at) if proposal.stopped_at else None,
             age_days=proposal.age_days,
+            cooldown_until=proposal.cooldown_until.isoformat() if proposal.cooldown_until else None,
             reason=proposal.reason,
             detail=proposal.detail,
             why=row.why,

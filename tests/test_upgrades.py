@@ -368,6 +368,7 @@ class TestRules:
             found.detail
             == "held back by the 7d cooldown until 2026-10-08: 2 newer releases, the newest 1.2.5 is 0 days old"
         )
+        assert found.cooldown_until == date(2026, 10, 8)  # the WHY column: "cooldown until 2026-10-08"
         undated = propose(
             "1.2.3", tags[:1], policy=Policy("patch", minimum_release_age=7), breaking_changes=(), today=TODAY
         )
