@@ -29,11 +29,11 @@ from airflow_airbyte_connectors.configs import (
     ConfigError,
     first_problems,
     parse_basic_config,
-    quote,
     read_basic_config,
 )
 from airflow_airbyte_connectors.files import NotRegularFileError, open_regular_file
 from airflow_airbyte_connectors.kinds import KINDS, Kind, list_key
+from airflow_airbyte_connectors.quoting import quote
 
 TAG_FIELD = "dockerImageTag"
 REPOSITORY_FIELD = "dockerRepository"
@@ -335,7 +335,7 @@ def _written(tag: str, style: str | None, *, quote_if_ambiguous: bool) -> str:
 
 
 def _reads_as_non_string(value: str) -> bool:
-    resolved = yaml.resolver.Resolver().resolve(yaml.ScalarNode, value, (True, False))
+    resolved = yaml.resolver.Resolver().resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
     return resolved != _STR_TAG or _YAML12_NOT_STRING.fullmatch(value) is not None
 
 
@@ -345,7 +345,8 @@ def _value(mapping: yaml.Node | None, key: str) -> yaml.Node | None:
         return None
     for key_node, value in mapping.value:
         if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-            return value
+            found: yaml.Node = value
+            return found
     return None
 
 

@@ -261,7 +261,8 @@ def _print(output: str, as_json: Callable[[], Any], as_markdown: Callable[[], st
 def _load_config(path: str) -> ConnectorsConfig:
     """basic_config, checked before anything is read from Airbyte."""
     try:
-        return get_configs("connectors", path=path)
+        config: ConnectorsConfig = get_configs("connectors", path=path)
+        return config
     except ConfigError as exc:
         raise CliError(_config_problems(exc)) from None
 

@@ -61,7 +61,7 @@ def _engine() -> Any:
 
     engine = getattr(settings, "engine", None)
     if engine is None:
-        settings.configure_orm()
+        settings.configure_orm()  # type: ignore[no-untyped-call]  # Airflow leaves it unannotated
         engine = settings.engine
     return engine
 

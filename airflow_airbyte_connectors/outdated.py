@@ -26,12 +26,12 @@ from airflow_airbyte_connectors.kinds import KINDS, Kind
 from airflow_airbyte_connectors.policies import DEFAULT_POLICY, Policy
 from airflow_airbyte_connectors.releases import RegistryReleases
 from airflow_airbyte_connectors.settings_options import OPTION
-from airflow_airbyte_connectors.upgrades import Candidate, PlatformRefusal, Proposal, propose, release_version
+from airflow_airbyte_connectors.upgrades import Candidate, PlatformRefusal, Proposal, propose
 from airflow_airbyte_connectors.urls import without_userinfo
-from airflow_airbyte_connectors.versions import VersionChange, classify
+from airflow_airbyte_connectors.versions import VersionChange, classify, release_version
 
 if TYPE_CHECKING:
-    from airflow_airbyte_connectors.clients.image_registry import ImageTags, ReleaseDate, TagList
+    from airflow_airbyte_connectors.clients.image_registry import ImageRegistry, ReleaseDate, TagList
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
     from airflow_airbyte_connectors.planning import CurrentIndex
 
@@ -213,7 +213,7 @@ def find_outdated(
     the connected one's (e.g. the version an upgrade of Airbyte will bring).
     A config error raises :class:`~airflow_airbyte_connectors.configs.ConfigError` before any request.
     """
-    from airflow_airbyte_connectors.clients.image_registry import ImageTags
+    from airflow_airbyte_connectors.clients.image_registry import ImageRegistry
 
     config: ConnectorsConfig = get_configs("connectors", path=Path(config_path))
     entries = [*config.source_definitions, *config.destination_definitions]
@@ -225,7 +225,7 @@ def find_outdated(
     findings: list[str] = []
     docker_hub_url = settings.docker_hub_url()
     with (
-        ImageTags(
+        ImageRegistry(
             docker_hub_url=docker_hub_url,
             token_hosts=settings.image_token_hosts(),
             timeout=settings.read_timeout(),
@@ -374,7 +374,7 @@ def _row(
     desired: DesiredDefinition,
     policy: Policy,
     releases: RegistryReleases | None,
-    tags: ImageTags,
+    tags: ImageRegistry,
     today: date,
     registry: str,
     platform_refusal: PlatformRefusal | None = None,

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.configs import (
@@ -158,7 +158,7 @@ class SharedReads:
         with self._lock:  # held while reading: the second environment waits for the first's answer
             if (what, location) not in self._read:
                 self._read[(what, location)] = read()
-            return self._read[(what, location)]
+            return cast(T, self._read[(what, location)])
 
 
 def build_plan(

@@ -18,7 +18,7 @@ A run that created or updated something emits an event of the Asset
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk import (
     Asset,
@@ -35,6 +35,9 @@ from airflow.sdk import (
 from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.operators.airbyte_definition import AirbyteDefinitionOperator
 from airflow_airbyte_connectors.tasks import names
+
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.xcom_arg import PlainXComArg
 
 # Read once; an invalid value falls back to its default here (one warning) and fails the run in prepare.
 configured = settings.for_dag()
@@ -104,7 +107,7 @@ def create_connectors() -> None:
         ti.xcom_push(key=names.XComKey.PLAN, value=prepared.document.to_json())
         return prepared.actions
 
-    planned = prepare()
+    planned = cast("PlainXComArg", prepare())  # type: ignore[call-arg, misc]  # Airflow passes params and ti
     writes = dict(
         map_index_template="{{ task.action_label }}",
         max_active_tis_per_dagrun=configured.max_active_writes,
@@ -165,7 +168,7 @@ def create_connectors() -> None:
         triggered_by = getattr(dag_run, "triggering_user_name", None)
         return reporting.run(ti, names.TaskLayout.from_json(layout), triggered_by)
 
-    applied >> publish_changes(layout) >> report(layout)
+    applied >> publish_changes(layout) >> report(layout)  # type: ignore[call-arg, misc]  # Airflow passes the rest
 
 
 create_connectors()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
@@ -13,6 +14,12 @@ from tests.support import REPO_ROOT
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_mypy_is_strict_on_the_package_and_the_dag_files():
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert config["strict"] is True
+    assert config["files"] == ["airflow_airbyte_connectors", "dags"]
 
 
 @pytest.mark.xdist_group("typecheck")

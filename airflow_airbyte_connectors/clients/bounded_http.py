@@ -259,7 +259,7 @@ class RetryPolicy:
         exc = state.outcome.exception() if state.outcome else None
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
-            return min(retry_after, self.retry_after_cap)
+            return min(float(retry_after), self.retry_after_cap)
         return tenacity.wait_exponential(multiplier=self.backoff, max=8)(state)
 
     def _log(self, state: tenacity.RetryCallState) -> None:

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urljoin, urlsplit
 
 from airflow_airbyte_connectors.clients.bounded_http import (
@@ -477,12 +477,12 @@ class ImageRegistry:
     def _once(self, key: tuple[str, ...], ask: Callable[[], T], failed: Callable[[str], T]) -> T:
         with self._lock:
             if key in self._answers:
-                return self._answers[key]
+                return cast(T, self._answers[key])
             asking = self._asking.setdefault(key, threading.Lock())
         with asking:
             with self._lock:
                 if key in self._answers:
-                    return self._answers[key]
+                    return cast(T, self._answers[key])
             try:
                 answer = ask()
             except Exception as exc:  # a bug here must not stop a run: the answer names the failure
@@ -749,10 +749,6 @@ class ImageRegistry:
             raise RegistryProblem(f"registry unreachable: {describe_connection_error(error)}", "unreachable") from None
         except (RequestError, ValueError) as error:
             raise RegistryProblem(f"request failed: {type(error).__name__}") from None
-
-
-# The client's name where tag lists and release dates are read.
-ImageTags = ImageRegistry
 
 
 def _redirect_problem(refused: RedirectRefusedError, what: str) -> RegistryProblem:

@@ -363,7 +363,7 @@ class AirbyteDefinitionsHook(BaseHook):
         are compared. :raises OwnerWorkspaceNotFoundError: no workspace lists it.
         """
         preferred = self.get_workspace_id()
-        workspace_ids = [w["workspaceId"] for w in self._workspaces]
+        workspace_ids: list[str] = [w["workspaceId"] for w in self._workspaces]
         if len(workspace_ids) <= 1:
             return preferred
         candidates = [preferred, *(w for w in workspace_ids if w != preferred)]
@@ -588,7 +588,7 @@ class AirbyteDefinitionsHook(BaseHook):
     def _discover_workspace_id(self) -> str:
         workspaces = self._workspaces
         if len(workspaces) == 1:
-            return workspaces[0]["workspaceId"]
+            return str(workspaces[0]["workspaceId"])
         if not workspaces:
             raise AirbyteApiError("POST", self.api_url("workspaces"), 200, "Airbyte has no workspace")
         listed = ", ".join(f"{w.get('name')!r} ({w['workspaceId']})" for w in workspaces)
@@ -610,7 +610,9 @@ class AirbyteDefinitionsHook(BaseHook):
     def _read(self, operation: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
         return self._operation(is_retryable_read, self.read_timeout, self._post, operation, body)
 
-    def _operation(self, retry: Callable[[BaseException], bool], timeout: float, call: Callable[..., T], *args) -> T:
+    def _operation(
+        self, retry: Callable[[BaseException], bool], timeout: float, call: Callable[..., T], *args: Any
+    ) -> T:
         """``call(*args, timeout, budget_end)``, repeated while ``retry`` says so; with its repeats and waits it
         ends within ``CALL_BUDGET`` times ``timeout`` (``budget_end``, on ``time.monotonic()``'s clock): a retry
         still has a chance after a call ran out of time, and nothing waits for ever."""
@@ -744,7 +746,7 @@ class AirbyteDefinitionsHook(BaseHook):
         answer = self._exchange(url, credentials, {}, timeout, budget_end, _TOKEN_ANSWER_LIMIT)
         if answer.status != 200:
             raise self._error(answer, hint="check the connection's login (client id) and password (client secret)")
-        token = answer_json(answer)["access_token"]
+        token = str(answer_json(answer)["access_token"])
         _mask(token)
         return token
 

@@ -75,7 +75,8 @@ def answer_json(answer: Answer) -> dict[str, Any]:
     if answer.status == 204 or not answer.body:
         return {}
     try:
-        return json.loads(answer.body)
+        parsed: dict[str, Any] = json.loads(answer.body)
+        return parsed
     except ValueError:
         raise AirbyteApiError(
             "POST", answer.url, answer.status, f"answer is not JSON: {excerpt(answer.body)}"

@@ -171,9 +171,11 @@ class AirbyteDefinitionOperator(BaseOperator):
 
     def _write(self, context: Context) -> WriteResult:
         from airflow_airbyte_connectors.hooks.airbyte_definitions import (
-            AirbyteApiError,
             AirbyteDefinitionsHook,
             OwnerWorkspaceNotFoundError,
+        )
+        from airflow_airbyte_connectors.hooks.airbyte_errors import (
+            AirbyteApiError,
             SpecFailedError,
             WriteOutcomeUnknownError,
         )
@@ -239,7 +241,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, change: PlannedChange, *, retried: bool
     ) -> WriteResult:
         """Write the planned update only while Airbyte still holds the tag the plan saw."""
-        from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteNotFoundError
+        from airflow_airbyte_connectors.hooks.airbyte_errors import AirbyteNotFoundError
         from airflow_airbyte_connectors.planning import CurrentDefinition
 
         if change.definition_id is None or change.tag_before is None:
@@ -437,7 +439,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         recorded first and kept unless the create provably never reached Airbyte, Airbyte refused it (4xx), or
         Airbyte shows the outcome: whatever else ends this task meanwhile (a task timeout, a kill, a lost
         answer) leaves a record the next attempt reads."""
-        from airflow_airbyte_connectors.hooks.airbyte_definitions import (
+        from airflow_airbyte_connectors.hooks.airbyte_errors import (
             AirbyteApiError,
             WriteOutcomeUnknownError,
             was_never_sent,
@@ -506,7 +508,7 @@ class AirbyteDefinitionOperator(BaseOperator):
     def _update(
         self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition, current: CurrentDefinition
     ) -> WriteResult:
-        from airflow_airbyte_connectors.hooks.airbyte_definitions import WriteOutcomeUnknownError
+        from airflow_airbyte_connectors.hooks.airbyte_errors import WriteOutcomeUnknownError
 
         tag_before = current.docker_image_tag
         rename = desired.name if current.custom and desired.name != current.name else None

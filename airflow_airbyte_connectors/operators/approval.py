@@ -221,6 +221,7 @@ class AirflowApi:
                 f"{self.where} answered {answer.status} to {method} {path}", answer.status >= 500
             )
         try:
-            return json.loads(answer.body)
+            parsed: dict[str, Any] = json.loads(answer.body)
+            return parsed
         except ValueError:
             raise EarlierAnswerUnknown(f"{self.where} answered {method} {path} with something not JSON") from None

@@ -195,7 +195,9 @@ def _pending_creates() -> PendingCreatesOf:
 
     window = settings.create_settle_window()
 
-    def unsettled(hook: AirbyteDefinitionsHook, shown: Set[tuple[Kind, str]], wanted: Set[tuple[Kind, str]]):
+    def unsettled(
+        hook: AirbyteDefinitionsHook, shown: Set[tuple[Kind, str]], wanted: Set[tuple[Kind, str]]
+    ) -> dict[tuple[Kind, str], str]:
         if not PendingCreates.any_recorded():
             return {}
         return PendingCreates(hook.instance_id, hook.client_settings.root_url).unsettled(window, shown, wanted)
@@ -211,7 +213,7 @@ def _config_unchanged(config_digest: str) -> bool:
     """
     from airflow.sdk import Variable
 
-    previous = Variable.get(CONFIG_DIGEST_VARIABLE, default=None)
+    previous: str | None = Variable.get(CONFIG_DIGEST_VARIABLE, default=None)
     if previous != config_digest:
         Variable.set(
             CONFIG_DIGEST_VARIABLE,

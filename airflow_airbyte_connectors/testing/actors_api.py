@@ -3,7 +3,7 @@ seeding of them for tests (no request logged). The state is :mod:`.actors`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Required, TypedDict, Unpack
 
 from airflow_airbyte_connectors.testing.actors import ActorRecord, masked
@@ -96,7 +96,7 @@ class ActorEndpoints(EmulatorState):
     def _actor_search(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         """``SourceSearch``/``DestinationSearch``: every live actor of the instance (all workspaces) whose
         fields equal the ones given; an empty body matches all."""
-        fields = {
+        fields: dict[str, Callable[[ActorRecord], Any]] = {
             f"{kind}DefinitionId": lambda a: a.definition_id,
             f"{kind}Id": lambda a: a.id,
             "workspaceId": lambda a: a.workspace_id,

@@ -114,7 +114,8 @@ def _resources(spec_path: str) -> frozenset[str] | None:
 def _read(spec_path: str) -> dict[str, Any]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(spec_path, encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=loader)  # noqa: S506 - a SafeLoader
+        spec: dict[str, Any] = yaml.load(handle, Loader=loader)  # noqa: S506 - a SafeLoader
+        return spec
 
 
 @lru_cache(maxsize=4)

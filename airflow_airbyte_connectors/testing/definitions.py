@@ -31,12 +31,12 @@ class Definition:
 
     @property
     def id(self) -> str:
-        return self.read[f"{self.kind}DefinitionId"]
+        return str(self.read[f"{self.kind}DefinitionId"])
 
     @property
     def tag(self) -> str:
         """The default version: what every actor without a pin runs."""
-        return self.read["dockerImageTag"]
+        return str(self.read["dockerImageTag"])
 
 
 class DefinitionStore:

@@ -309,7 +309,7 @@ def load_history(source: str | Path) -> dict[str, Any]:
                 f"history {where}: cannot read the file ({getattr(exc, 'strerror', None) or exc})"
             ) from None
     try:
-        history = json.loads(text)
+        history: dict[str, Any] = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SeedError(f"history {where}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     connectors = history.get("connectors") if isinstance(history, dict) else None

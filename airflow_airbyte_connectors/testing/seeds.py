@@ -56,7 +56,7 @@ def _fetch(url: str, timeout: float) -> str:
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
-            body = answer.read(MAX_REGISTRY_BYTES + 1)
+            body: bytes = answer.read(MAX_REGISTRY_BYTES + 1)
     except urllib.error.HTTPError as exc:
         raise SeedError(f"seed {url}: the server answered HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:

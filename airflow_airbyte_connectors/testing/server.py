@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.testing.contract import ContractValidator
 
+from airflow_airbyte_connectors.kinds import KINDS
 from airflow_airbyte_connectors.testing.actors import ActorStore
 from airflow_airbyte_connectors.testing.actors_api import ActorEndpoints
 from airflow_airbyte_connectors.testing.auth import DEFAULT_ORGANIZATION_ID, Auth, Workspaces
 from airflow_airbyte_connectors.testing.auth_api import AuthEndpoints
 from airflow_airbyte_connectors.testing.commands_api import COMMAND_ACTIONS, CommandEndpoints
-from airflow_airbyte_connectors.testing.definitions import KINDS, DefinitionStore, older_tag
+from airflow_airbyte_connectors.testing.definitions import DefinitionStore, older_tag
 from airflow_airbyte_connectors.testing.definitions_api import DEFINITION_ACTIONS, DefinitionEndpoints
 from airflow_airbyte_connectors.testing.errors import ApiError, problem_body
 from airflow_airbyte_connectors.testing.faults import DrawnFault, FaultInjector, Faults, WriteHolds
