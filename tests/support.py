@@ -150,10 +150,8 @@ def renamed_copy(source: str) -> str:
         f"    {line}" if line else line for line in lines[first : last + 1]
     ]
     copied = "\n".join(lines[:first] + grouped + lines[last + 1 :]) + "\n"
-    assert copied.count(f'dag_id="{COPY_DAG_ID}"') == 1
-    return copied.replace(
-        "from typing import Any\n", "from typing import Any\n\nfrom airflow.sdk import TaskGroup\n", 1
-    )
+    assert copied.count(f'dag_id="{COPY_DAG_ID}"') == 1 and copied.count("from airflow.sdk import (\n") == 1
+    return copied.replace("from airflow.sdk import (\n", "from airflow.sdk import (\n    TaskGroup,\n", 1)
 
 
 def pending_records() -> dict[str, Any]:

@@ -24,5 +24,13 @@ class TestRegistryRead:
         planned = [f.message for f in build_plan(config_path=str(path)).plan.findings if f.category == "registry"]
         outdated = list(find_outdated(path, today=date(2026, 10, 1)).problems)
 
-        expected = [f"connector registry {missing}: file not found", f"connector registry {missing}: {REGISTRY_UNREAD}"]
-        assert planned == outdated == expected
+        # One read, one reason, one meaning: the plan lists the reader's finding and the meaning; outdated says the
+        # same once per registry, with the setting that points it elsewhere.
+        assert planned == [
+            f"connector registry {missing}: file not found",
+            f"connector registry {missing}: {REGISTRY_UNREAD}",
+        ]
+        assert outdated == [
+            f"connector registry {missing} unread: file not found; {REGISTRY_UNREAD}; "
+            "to read another, set registry_url (AIRFLOW__AIRBYTE_CONNECTORS__REGISTRY_URL)"
+        ]

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that goes away mid-request (its deadline passed, it closed a kept-alive connection) is the
+        client's business: no traceback on stderr. Anything else is printed as ``socketserver`` does."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class LocalServer:
@@ -25,8 +37,7 @@ class LocalServer:
         raise NotImplementedError
 
     def start(self) -> Self:
-        self._server = ThreadingHTTPServer((self._host, self._port), self.handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server((self._host, self._port), self.handler_class())
         threading.Thread(target=self._server.serve_forever, args=(0.05,), name=self.thread_name, daemon=True).start()
         if self.max_lifetime:
             self._timer = threading.Timer(self.max_lifetime, self.stop)

@@ -35,10 +35,24 @@ class WriteOperator(BaseOperator):
 
     ui_color = "#cfe8ff"
 
-    def __init__(self, *, kind: str, definition: dict[str, Any], action_label: str | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        change: dict[str, Any] | None = None,
+        kind: str | None = None,
+        definition: dict[str, Any] | None = None,
+        airbyte_conn_id: str | None = None,
+        workspace_id: str | None = None,
+        dry_run: bool = False,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
-        self.kind, self.definition, self.workspace_id, self.airbyte_conn_id = kind, definition, None, None
-        self.action_label = action_label
+        self.change, self.kind, self.definition = change, kind, definition
+        self.airbyte_conn_id, self.workspace_id, self.plan_only = airbyte_conn_id, workspace_id, dry_run
+
+    @property
+    def action_label(self) -> str:
+        return str((self.change or {}).get("label", ""))
 
     def execute(self, context: Any) -> None:
         return None

@@ -374,3 +374,23 @@ class TestPlatformCompatibilityServed:
 
     def test_without_a_matrix_every_version_is_compatible(self, emu):
         assert requests.get(emu.platform_compatibility_url, timeout=10).json() == {"compatibleConnectors": []}
+
+
+class TestClientsThatGoAway:
+    def test_a_reset_mid_request_prints_no_traceback(self, capfd):
+        """A client whose deadline passed resets its connection: the emulator's output stays clean (the demo
+        prints what the servers say), and it serves the next request."""
+        import socket
+        import struct
+
+        with AirbyteEmulator() as emu:
+            host, port = emu.url.removeprefix("http://").split(":")
+            for _ in range(3):
+                client = socket.create_connection((host, int(port)))
+                client.sendall(
+                    b"POST /api/v1/source_definitions/list HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
+                )
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = reset
+                client.close()
+            assert post(emu, "source_definitions/list").status_code == 200
+        assert "Traceback" not in capfd.readouterr().err
