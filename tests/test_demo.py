@@ -125,7 +125,11 @@ def test_make_demo_says_it_installs_before_it_does(tmp_path):
     clone = tmp_path / "clone"
     _copy_clone(clone)
     # -n: what make would run in a clone without .venv, without running it.
-    planned = subprocess.run(["make", "-n", "demo"], cwd=clone, check=True, capture_output=True, text=True).stdout
+    # Without the calling make's variables: under `make test` a sub-make would print "Entering directory" first.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    planned = subprocess.run(
+        ["make", "-n", "demo"], cwd=clone, env=env, check=True, capture_output=True, text=True
+    ).stdout
     first, second = planned.splitlines()[:2]
     assert first.startswith('echo "Installing Apache Airflow 3.3.2 and this package into .venv (once; about 3 minutes)')
     assert second.endswith("-m venv .venv")
