@@ -215,9 +215,10 @@ class TestEnvironments:
             }
         )
 
-    def test_waiting_changes_are_counted_and_listed_and_the_run_succeeds(self, caplog):
-        caplog.set_level("INFO")
-        results = [
+    @staticmethod
+    def staging_update() -> list[WriteResult]:
+        """What staging's write reported: its GitHub update to 1.9.2 (prod's waits at the gate)."""
+        return [
             result(
                 "updated",
                 "GitHub",
@@ -227,6 +228,10 @@ class TestEnvironments:
                 change_id="staging: update source GitHub 1.9.0→1.9.2",
             )
         ]
+
+    def test_waiting_changes_are_counted_and_listed_and_the_run_succeeds(self, caplog):
+        caplog.set_level("INFO")
+        results = self.staging_update()
         summary = report(self.plan(), results)
         assert summary.counts["waiting"] == 1 and summary.counts["failed"] == 0
         assert [w.label for w in summary.waiting] == ["prod: update source GitHub 1.9.0→1.9.2"]
@@ -234,16 +239,7 @@ class TestEnvironments:
         assert "updated         staging: source" in caplog.text
 
     def test_an_environment_that_failed_fails_the_run_naming_it_and_keeps_the_others_results(self):
-        results = [
-            result(
-                "updated",
-                "GitHub",
-                environment="staging",
-                tag_before="1.9.0",
-                tag_after="1.9.2",
-                change_id="staging: update source GitHub 1.9.0→1.9.2",
-            )
-        ]
+        results = self.staging_update()
         with pytest.raises(ApplyFailedError, match=r"environment eu: cannot reach Airbyte .*nothing was written there"):
             report(self.plan(failed=True), results)
         try:
