@@ -13,7 +13,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, TypeVar, cast
+from typing import TYPE_CHECKING, TypedDict, TypeVar, cast
 from urllib.parse import urlsplit
 
 from airflow_airbyte_connectors.budgets import write_task_seconds
@@ -285,11 +285,12 @@ def _upgrades_schedule(read: _Reader) -> str | None:
     return read.cron("upgrades_schedule") or None
 
 
-class DagSettings(NamedTuple):
-    """What create_connectors' DAG file reads while it is parsed (see :func:`for_dag`). A NamedTuple, not a
-    dataclass: it is defined on every parse, and a frozen dataclass costs six times as much to define."""
+class DagSettings(TypedDict):
+    """What create_connectors' DAG file reads while it is parsed (see :func:`for_dag`). A TypedDict: the
+    dag-processor defines it on every parse, and a NamedTuple costs eight times as much to define."""
 
     basic_config_path: Path
+    basic_config_asset_uri: str
     reconcile_schedule: str | None
     # Set only when basic_config names a gate (declares_gates).
     promotion_schedule: str | None
@@ -305,12 +306,8 @@ class DagSettings(NamedTuple):
     apply_timeout: float
     report_timeout: float
 
-    @property
-    def basic_config_asset_uri(self) -> str:
-        return self.basic_config_path.absolute().as_uri()
 
-
-class UpgradesDagSettings(NamedTuple):
+class UpgradesDagSettings(TypedDict):
     """What connector_upgrades' DAG file reads while it is parsed (see :func:`for_upgrades_dag`)."""
 
     upgrades_schedule: str | None
@@ -325,6 +322,7 @@ def for_dag() -> DagSettings:
     path = _basic_config_path(read)
     values = DagSettings(
         basic_config_path=path,
+        basic_config_asset_uri=path.absolute().as_uri(),
         reconcile_schedule=_reconcile_schedule(read),
         promotion_schedule=_promotion_schedule(read) if declares_gates(path) else None,
         max_writes=read.integer("max_writes"),

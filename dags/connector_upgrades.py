@@ -26,7 +26,7 @@ configured = settings.for_upgrades_dag()
 
 @dag(
     dag_id="connector_upgrades",
-    schedule=configured.upgrades_schedule,
+    schedule=configured["upgrades_schedule"],
     max_active_runs=1,
     catchup=False,
     tags=["airbyte"],
@@ -35,7 +35,7 @@ configured = settings.for_upgrades_dag()
 def connector_upgrades() -> None:
     @task(
         outlets=[Asset(name=UPGRADES_ASSET_NAME, uri=UPGRADES_ASSET_URI)],
-        execution_timeout=timedelta(seconds=configured.prepare_timeout),
+        execution_timeout=timedelta(seconds=configured["prepare_timeout"]),
     )
     def outdated(ti: Any, outlet_events: Any) -> dict[str, Any]:
         from airflow_airbyte_connectors.tasks import upgrades

@@ -45,8 +45,8 @@ configured = settings.for_dag()
 
 def schedule() -> Any:
     """The basic_config Asset, or that Asset or the reconcile and promotion crons, whichever comes first."""
-    basic_config = Asset(configured.basic_config_asset_uri)
-    crons = [cron for cron in (configured.reconcile_schedule, configured.promotion_schedule) if cron]
+    basic_config = Asset(configured["basic_config_asset_uri"])
+    crons = [cron for cron in (configured["reconcile_schedule"], configured["promotion_schedule"]) if cron]
     if not crons:
         return [basic_config]
     if len(crons) == 1:
@@ -80,10 +80,10 @@ def schedule() -> Any:
         ),
         "max_writes": Param(
             # A max_writes above the limit is refused by prepare, naming both; the DAG still imports.
-            min(configured.max_writes, configured.max_writes_limit),
+            min(configured["max_writes"], configured["max_writes_limit"]),
             type="integer",
             minimum=0,
-            maximum=configured.max_writes_limit,
+            maximum=configured["max_writes_limit"],
             title="Most writes allowed",
             description="Safety limit: a plan with more creates, updates and held changes than this stops "
             "before writing. At most [airbyte_connectors] max_writes_limit.",
@@ -93,7 +93,7 @@ def schedule() -> Any:
 def create_connectors() -> None:
     # Every task but the approval has an execution_timeout: a stuck one fails instead of holding the only
     # active run (max_active_runs=1).
-    @task(task_id=names.PREPARE, execution_timeout=timedelta(seconds=configured.prepare_timeout))
+    @task(task_id=names.PREPARE, execution_timeout=timedelta(seconds=configured["prepare_timeout"]))
     def prepare(params: dict[str, Any], ti: Any) -> list[dict[str, Any]]:
         from airflow_airbyte_connectors.tasks import prepare as preparing
 
@@ -110,24 +110,24 @@ def create_connectors() -> None:
     planned = cast("PlainXComArg", prepare())  # type: ignore[call-arg, misc]  # Airflow passes params and ti
     writes = dict(
         map_index_template="{{ task.action_label }}",
-        max_active_tis_per_dagrun=configured.max_active_writes,
-        retries=configured.task_retries,
-        retry_delay=timedelta(seconds=configured.task_retry_delay),
-        execution_timeout=timedelta(seconds=configured.apply_timeout),
+        max_active_tis_per_dagrun=configured["max_active_writes"],
+        retries=configured["task_retries"],
+        retry_delay=timedelta(seconds=configured["task_retry_delay"]),
+        execution_timeout=timedelta(seconds=configured["apply_timeout"]),
     )
     applied = [AirbyteDefinitionOperator.partial(task_id=names.APPLY, **writes).expand_kwargs(planned)]
     approve = None
 
-    if configured.approval != "never":
+    if configured["approval"] != "never":
         # Imported only when used: the dag-processor pays for what this file imports on every parse.
         from airflow_airbyte_connectors.operators.approval import HeldChangesApproval
 
         approve = HeldChangesApproval(
             task_id=names.APPROVE,
             prepare_task_id=planned.operator.task_id,
-            response_timeout=timedelta(seconds=configured.approval_timeout),
+            response_timeout=timedelta(seconds=configured["approval_timeout"]),
             defaults="Reject",  # no answer in time is a Reject: a forgotten approval cannot block later runs
-            assigned_users=[{"id": user, "name": user} for user in configured.approval_users] or None,
+            assigned_users=[{"id": user, "name": user} for user in configured["approval_users"]] or None,
             # Airflow 3.3 can fail an answered approval (a scheduler race): the retry completes with the
             # answer already given instead of asking again (docs/approvals.md).
             retries=1,
@@ -144,10 +144,10 @@ def create_connectors() -> None:
     # Where the reading tasks find the others' XComs, whatever their ids (a TaskGroup prefixes them).
     layout = names.TaskLayout(
         prepare=planned.operator.task_id,
-        writes=tuple(a.task_id for a in applied),
+        writes=[a.task_id for a in applied],
         approve=approve.task_id if approve is not None else None,
-    ).to_json()
-    finishing = timedelta(seconds=configured.report_timeout)
+    )
+    finishing = timedelta(seconds=configured["report_timeout"])
 
     @task(
         task_id=names.PUBLISH_CHANGES,
@@ -155,18 +155,18 @@ def create_connectors() -> None:
         outlets=[AssetAlias(settings.DEFINITIONS_ASSET_ALIAS)],
         execution_timeout=finishing,
     )
-    def publish_changes(layout: dict[str, Any], ti: Any, outlet_events: Any) -> None:
+    def publish_changes(layout: names.TaskLayout, ti: Any, outlet_events: Any) -> None:
         """Announce what was written, also when some other write failed: those changes happened."""
         from airflow_airbyte_connectors.tasks import publish as publishing
 
-        publishing.run(ti, names.TaskLayout.from_json(layout), outlet_events)
+        publishing.run(ti, layout, outlet_events)
 
     @task(task_id=names.REPORT, trigger_rule=TriggerRule.ALL_DONE, execution_timeout=finishing)
-    def report(layout: dict[str, Any], ti: Any, dag_run: Any) -> dict[str, Any]:
+    def report(layout: names.TaskLayout, ti: Any, dag_run: Any) -> dict[str, Any]:
         from airflow_airbyte_connectors.tasks import report as reporting
 
         triggered_by = getattr(dag_run, "triggering_user_name", None)
-        return reporting.run(ti, names.TaskLayout.from_json(layout), triggered_by)
+        return reporting.run(ti, layout, triggered_by)
 
     applied >> publish_changes(layout) >> report(layout)  # type: ignore[call-arg, misc]  # Airflow passes the rest
 

@@ -265,7 +265,7 @@ class TestParseTime:
         set_option(monkeypatch, "apply_timeout", "90")
         with caplog.at_level(logging.WARNING, logger="airflow_airbyte_connectors.settings"):
             read = settings.for_dag()
-        assert read.apply_timeout == 4272.0
+        assert read["apply_timeout"] == 4272.0
         assert "invalid settings: apply_timeout in [airbyte_connectors]" in caplog.text
 
     def test_invalid_values_become_defaults_with_one_warning(self, monkeypatch, nothing_set, caplog):
@@ -274,7 +274,7 @@ class TestParseTime:
         set_option(monkeypatch, "task_retries", "3")
         with caplog.at_level(logging.WARNING, logger="airflow_airbyte_connectors.settings"):
             read = settings.for_dag()
-        assert (read.max_writes, read.approval, read.task_retries) == (50, "never", 3)
+        assert (read["max_writes"], read["approval"], read["task_retries"]) == (50, "never", 3)
         (warning,) = [r.getMessage() for r in caplog.records if r.name == "airflow_airbyte_connectors.settings"]
         assert warning.startswith("invalid settings: max_writes, approval in [airbyte_connectors]")
 
@@ -286,7 +286,7 @@ class TestParseTime:
             settings.for_dag()
             assert "invalid settings" not in caplog.text
             read = settings.for_upgrades_dag()
-        assert read.upgrades_schedule == OPTION["upgrades_schedule"].default
+        assert read["upgrades_schedule"] == OPTION["upgrades_schedule"].default
         assert "invalid settings: upgrades_schedule in [airbyte_connectors]" in caplog.text
 
     def test_valid_values_are_used_without_a_warning(self, monkeypatch, caplog):
@@ -295,7 +295,11 @@ class TestParseTime:
         set_option(monkeypatch, "reconcile_schedule", "0 * * * *")
         with caplog.at_level(logging.WARNING, logger="airflow_airbyte_connectors.settings"):
             read = settings.for_dag()
-        assert (read.approval, read.approval_users, read.reconcile_schedule) == ("held", ("alice", "bob"), "0 * * * *")
+        assert (read["approval"], read["approval_users"], read["reconcile_schedule"]) == (
+            "held",
+            ("alice", "bob"),
+            "0 * * * *",
+        )
         assert "invalid settings" not in caplog.text
 
     def test_the_dag_still_imports_with_a_typo_and_says_so_once(self, monkeypatch, caplog):

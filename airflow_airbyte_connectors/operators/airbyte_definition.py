@@ -12,7 +12,6 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_airbyte_connectors.budgets import AFTER_UPDATE_BUDGET, LOST_ANSWER_WAITS
-from airflow_airbyte_connectors.kinds import KINDS, Kind
 from airflow_airbyte_connectors.tasks.names import XComKey
 
 if TYPE_CHECKING:
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
 
     from airflow_airbyte_connectors.configs import DesiredDefinition
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
+    from airflow_airbyte_connectors.kinds import Kind
     from airflow_airbyte_connectors.pending_creates import PendingCreates
     from airflow_airbyte_connectors.plan_document import (
         AfterUpdate,
@@ -390,6 +390,7 @@ class AirbyteDefinitionOperator(BaseOperator):
     @cached_property
     def _desired_definition(self) -> DesiredDefinition:
         from airflow_airbyte_connectors.configs import DesiredDefinition, parse_connectors
+        from airflow_airbyte_connectors.kinds import KINDS
 
         planned = self.planned
         if planned is not None:
