@@ -377,9 +377,10 @@ def _find_outdated(path: str, conn_id: str | None, airbyte_version: str | None, 
 
 def _outdated(path: str, conn_id: str | None, airbyte_version: str | None, output: str, today: date) -> int:
     from airflow_airbyte_connectors.outdated_output import format_outdated, outdated_markdown
+    from airflow_airbyte_connectors.upgrades_document import UpgradesDocument
 
     found = _find_outdated(path, conn_id, airbyte_version, today)
-    _print(output, found.to_json, lambda: outdated_markdown(found), lambda: format_outdated(found))
+    _print(output, UpgradesDocument.of(found).to_json, lambda: outdated_markdown(found), lambda: format_outdated(found))
     if found.problems:
         # Unread tag lists or registry: the table is incomplete, which a scheduled job must not take for "current".
         # Each problem is in the output once; the error line only points there.

@@ -192,12 +192,6 @@ class Outdated:
         """What makes the answer incomplete, each said once: every registry unread, then the rest."""
         return (*(unread.describe() for unread in self.unread), *self.findings)
 
-    def to_json(self) -> dict[str, Any]:
-        """The upgrades document (docs/upgrades-schema.md), every row."""
-        from airflow_airbyte_connectors.upgrades_document import UpgradesDocument
-
-        return UpgradesDocument.of(self).to_json()
-
 
 def find_outdated(
     config_path: str | os.PathLike[str],

@@ -1,13 +1,17 @@
 """Render :class:`~airflow_airbyte_connectors.outdated.Outdated` for people: a text table (terminal, task log)
-and Markdown ready as a pull-request body. Programs read ``Outdated.to_json()``.
+and Markdown ready as a pull-request body. Programs read the upgrades document (``upgrades_document``).
 
 Pure module: no Airflow, no HTTP.
 """
 
 from __future__ import annotations
 
-from airflow_airbyte_connectors.outdated import Outdated, OutdatedRow
+from typing import TYPE_CHECKING
+
 from airflow_airbyte_connectors.plan_output import escape_markdown, markdown_code, markdown_row
+
+if TYPE_CHECKING:
+    from airflow_airbyte_connectors.outdated import Outdated, OutdatedRow
 
 # Skipped releases listed per definition; the JSON output has every one.
 SKIPPED_SHOWN = 5

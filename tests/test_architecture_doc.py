@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.support import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "airflow_airbyte_connectors"
@@ -37,3 +39,69 @@ def test_the_map_names_no_module_that_is_gone():
         n for n in named if n not in on_disk and ((PACKAGE / n).parent.is_dir() and not (PACKAGE / n).exists())
     )
     assert gone == [], f"docs/architecture.md names modules that do not exist: {', '.join(gone)}"
+
+
+# What a module of the pure core never imports, at any depth of its code: Airflow, and what talks to a network.
+NOT_PURE = ("airflow", "requests", "urllib3", "tenacity", "socket", "http", "urllib.request")
+
+
+def rooms() -> dict[str, str]:
+    """Each module of the map's table with the room it stands in (``pure core``, ``talking to other systems``, ...)."""
+    import re
+
+    table = ARCHITECTURE.read_text().split("## The modules", 1)[1]
+    room, found = "", {}
+    for line in table.splitlines():
+        if heading := re.match(r"\| \*\*(.+?)\*\* \|", line):
+            room = heading.group(1)
+        elif line.startswith("| `"):
+            for module in re.findall(r"`((?:[a-z_]+/)*[a-z_]+\.py)`", line.split("|")[1]):
+                found[module] = room
+    return found
+
+
+def runtime_imports(path: Path) -> list[str]:
+    """Every module ``path`` imports when it runs, also inside functions; not those for type checking only."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    type_only = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+        for statement in block.body
+        for node in ast.walk(statement)
+    }
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module == PACKAGE.name:
+            found += [f"{PACKAGE.name}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.append(node.module)
+    return found
+
+
+def module_path(name: str) -> str:
+    """``airflow_airbyte_connectors.clients.image_registry`` -> ``clients/image_registry.py``; a package: its folder."""
+    relative = name.removeprefix(PACKAGE.name + ".").replace(".", "/")
+    return relative + ".py" if (PACKAGE / f"{relative}.py").exists() else relative + "/"
+
+
+def test_the_pure_core_imports_nothing_of_the_other_rooms():
+    on_map = rooms()
+    pure = sorted(module for module, room in on_map.items() if room == "pure core")
+    assert len(pure) > 20 and "planning.py" in pure and "configs.py" in pure
+    crossings = []
+    for module in pure:
+        for name in runtime_imports(PACKAGE / module):
+            if name.split(".")[0] == PACKAGE.name:
+                target = module_path(name)
+                if on_map.get(target) != "pure core":
+                    crossings.append(f"{module} imports {target} ({on_map.get(target, 'not on the map')})")
+            elif any(name == banned or name.startswith(banned + ".") for banned in NOT_PURE):
+                crossings.append(f"{module} imports {name}")
+    assert crossings == [], "the pure core reaches into other rooms:\n" + "\n".join(crossings)

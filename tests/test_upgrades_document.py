@@ -19,7 +19,7 @@ DOCS = REPO_ROOT / "docs"
 class TestDocument:
     def test_the_json_output_and_the_event_are_one_document(self, registries, config_file):  # noqa: F811
         found = find_outdated(config_file, today=date(2026, 10, 1))
-        everything = found.to_json()
+        everything = UpgradesDocument.of(found).to_json()
         event = UpgradesDocument.of(found, rows="proposals").to_json()
         assert everything["schemaVersion"] == event["schemaVersion"] == 1
         assert (everything["rowsIncluded"], len(everything["rows"])) == ("all", 3)
@@ -33,7 +33,7 @@ class TestDocument:
         json.dumps(event)
 
     def test_an_unknown_field_or_schema_version_is_refused(self, registries, config_file):  # noqa: F811
-        data = find_outdated(config_file, today=date(2026, 10, 1)).to_json()
+        data = UpgradesDocument.of(find_outdated(config_file, today=date(2026, 10, 1))).to_json()
         with pytest.raises(ValueError, match="schemaVersion"):
             UpgradesDocument.model_validate({**data, "schemaVersion": 2})
         with pytest.raises(ValueError, match="findings"):

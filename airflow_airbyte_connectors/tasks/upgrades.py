@@ -37,7 +37,7 @@ def run(ti: Any, outlet_events: Any, *, today: date | None = None) -> dict[str, 
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException("nothing could be read: " + "; ".join(found.problems))
-    summary = found.to_json()
+    summary = UpgradesDocument.of(found).to_json()
     # The same document, with the proposals' rows only: an event's extra stays small whatever the config's size.
     extra = UpgradesDocument.of(found, rows="proposals").to_json()
     outlet_events[Asset(name=UPGRADES_ASSET_NAME, uri=UPGRADES_ASSET_URI)].extra = extra
