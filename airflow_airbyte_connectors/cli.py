@@ -31,16 +31,16 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import unquote, urlsplit
 
-from airflow_airbyte_connectors.configs import ConfigError, ConnectorsConfig, get_configs
-from airflow_airbyte_connectors.environments import unknown_environment
-from airflow_airbyte_connectors.kinds import Kind
-from airflow_airbyte_connectors.plan_output import escape_markdown, format_plan, plan_markdown
-from airflow_airbyte_connectors.planning import Finding
+from airflow_airbyte_connectors.config.configs import ConfigError, ConnectorsConfig, get_configs
+from airflow_airbyte_connectors.config.environments import unknown_environment
+from airflow_airbyte_connectors.core.kinds import Kind
+from airflow_airbyte_connectors.plan.plan_output import escape_markdown, format_plan, plan_markdown
+from airflow_airbyte_connectors.plan.planning import Finding
 
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
-    from airflow_airbyte_connectors.outdated import Outdated
-    from airflow_airbyte_connectors.plan_builder import BuiltPlans
+    from airflow_airbyte_connectors.plan.plan_builder import BuiltPlans
+    from airflow_airbyte_connectors.upgrades.outdated import Outdated
 
 PROG = "airbyte-connectors"
 FORMATS = ("text", "markdown", "json")
@@ -127,7 +127,7 @@ def _add_airbyte_version(command: argparse.ArgumentParser) -> None:
 
 
 def _airbyte_version(text: str) -> str:
-    from airflow_airbyte_connectors.compatibility import parse_version
+    from airflow_airbyte_connectors.core.compatibility import parse_version
 
     if parse_version(text) is None:
         raise argparse.ArgumentTypeError(f"not an Airbyte version X.Y.Z: {text[:40]!r}")
@@ -189,7 +189,7 @@ def _plan(path: str, conn_id: str | None, environment: str | None, output: str) 
             raise CliError(f"--environment: {unknown_environment(environment, declared)}")
     plans, notes = _build_plans(path, conn_id, environment)
 
-    from airflow_airbyte_connectors.plan_builder import airbyte_instance, plan_document
+    from airflow_airbyte_connectors.plan.plan_builder import airbyte_instance, plan_document
 
     if output == "json":
         # The same document as the DAG's prepare keeps; nothing is written, so no Asset is named.
@@ -219,7 +219,7 @@ def _plan(path: str, conn_id: str | None, environment: str | None, output: str) 
             )
         if plan.blocked:
             # The DAG's run fails on these too: an image tag that does not exist, or a version Airbyte refuses.
-            from airflow_airbyte_connectors.plan_document import BLOCKING_CATEGORIES
+            from airflow_airbyte_connectors.plan.plan_document import BLOCKING_CATEGORIES
 
             problems.append(where + "; ".join(f.message for f in plan.findings if f.category in BLOCKING_CATEGORIES))
     if problems:
@@ -237,8 +237,8 @@ def _environments(path: str, output: str) -> int:
         )
     plans, notes = _build_plans(path, None, None)
 
-    from airflow_airbyte_connectors.environment_matrix import format_matrix, matrix_markdown, matrix_of
-    from airflow_airbyte_connectors.plan_builder import plan_document
+    from airflow_airbyte_connectors.plan.environment_matrix import format_matrix, matrix_markdown, matrix_of
+    from airflow_airbyte_connectors.plan.plan_builder import plan_document
 
     matrix = matrix_of(plan_document(plans, dry_run=True, definitions_assets=False, notes=notes))
     _print(output, matrix.to_json, lambda: matrix_markdown(matrix), lambda: format_matrix(matrix))
@@ -279,7 +279,7 @@ def _build_plans(path: str, conn_id: str | None, environment: str | None) -> tup
     _quiet_airflow()
     # Imported here so that `validate` never imports Airflow.
     from airflow_airbyte_connectors import settings
-    from airflow_airbyte_connectors.plan_builder import build_plans
+    from airflow_airbyte_connectors.plan.plan_builder import build_plans
 
     records = _RecordedSince()
     try:
@@ -317,8 +317,8 @@ class _RecordedSince:
     ) -> Mapping[tuple[Kind, str], datetime]:
         if self.problem is not None:
             return {}
-        from airflow_airbyte_connectors.metadata_database import DatabaseUnreadable, variables_under
-        from airflow_airbyte_connectors.promotion_records import recorded_since
+        from airflow_airbyte_connectors.records.metadata_database import DatabaseUnreadable, variables_under
+        from airflow_airbyte_connectors.records.promotion_records import recorded_since
 
         try:
             return recorded_since(hook.instance_id, listing, now, variables_under)
@@ -329,7 +329,7 @@ class _RecordedSince:
 
 def _environment_sections(plans: BuiltPlans, notes: Sequence[Finding], *, markdown: bool) -> str:
     """One section per environment, in promotion order: its plan, or why it has none; then the notes."""
-    from airflow_airbyte_connectors.plan_builder import airbyte_instance
+    from airflow_airbyte_connectors.plan.plan_builder import airbyte_instance
 
     built = {b.environment.name: b for b in plans.built if b.environment is not None}
     failed = {f.environment.name: f for f in plans.failed}
@@ -360,7 +360,7 @@ def _environment_sections(plans: BuiltPlans, notes: Sequence[Finding], *, markdo
 
 def _find_outdated(path: str, conn_id: str | None, airbyte_version: str | None, today: date) -> Outdated:
     _quiet_airflow()
-    from airflow_airbyte_connectors.outdated import find_outdated
+    from airflow_airbyte_connectors.upgrades.outdated import find_outdated
 
     try:
         hook = None
@@ -376,8 +376,8 @@ def _find_outdated(path: str, conn_id: str | None, airbyte_version: str | None, 
 
 
 def _outdated(path: str, conn_id: str | None, airbyte_version: str | None, output: str, today: date) -> int:
-    from airflow_airbyte_connectors.outdated_output import format_outdated, outdated_markdown
-    from airflow_airbyte_connectors.upgrades_document import UpgradesDocument
+    from airflow_airbyte_connectors.upgrades.outdated_output import format_outdated, outdated_markdown
+    from airflow_airbyte_connectors.upgrades.upgrades_document import UpgradesDocument
 
     found = _find_outdated(path, conn_id, airbyte_version, today)
     _print(output, UpgradesDocument.of(found).to_json, lambda: outdated_markdown(found), lambda: format_outdated(found))
@@ -394,8 +394,14 @@ def _count(number: int, noun: str) -> str:
 
 
 def _bump(path: str, write: bool, conn_id: str | None, airbyte_version: str | None, today: date) -> int:
-    from airflow_airbyte_connectors.bump import TagChange, apply_tags, read_config_text, unified_diff, write_config_text
-    from airflow_airbyte_connectors.outdated_output import nothing_to_propose, skipped_notes
+    from airflow_airbyte_connectors.upgrades.bump import (
+        TagChange,
+        apply_tags,
+        read_config_text,
+        unified_diff,
+        write_config_text,
+    )
+    from airflow_airbyte_connectors.upgrades.outdated_output import nothing_to_propose, skipped_notes
 
     found = _find_outdated(path, conn_id, airbyte_version, today)
     if found.problems:

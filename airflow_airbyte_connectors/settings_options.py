@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from airflow_airbyte_connectors.versions import VERSION_CLASSES
+from airflow_airbyte_connectors.core.versions import VERSION_CLASSES
 
 SECTION = "airbyte_connectors"
 SECTION_DESCRIPTION = "Settings of the create_connectors DAG and AirbyteDefinitionOperator."

@@ -171,9 +171,9 @@ def requests_per_update_write(emu: Any, definition: dict[str, Any], definition_i
     AirbyteDefinitionsHook().get_workspace_id()  # token and workspace, as prepare does before the writes
     emu.set_tag("destination", definition["dockerRepository"], "0.9.0")
     emu.clear_requests()
-    from airflow_airbyte_connectors.configs import DesiredDefinition
-    from airflow_airbyte_connectors.plan_document import PlannedChange
-    from airflow_airbyte_connectors.planning import Action, Change
+    from airflow_airbyte_connectors.config.configs import DesiredDefinition
+    from airflow_airbyte_connectors.plan.plan_document import PlannedChange
+    from airflow_airbyte_connectors.plan.planning import Action, Change
 
     desired = DesiredDefinition(
         kind="destination",

@@ -318,7 +318,7 @@ def write_config(name: str, config: dict[str, Any]) -> str:
 
 @contextmanager
 def environments_at_once(n: int) -> Iterator[None]:
-    from airflow_airbyte_connectors import plan_builder
+    from airflow_airbyte_connectors.plan import plan_builder
 
     kept, plan_builder.ENVIRONMENTS_AT_ONCE = plan_builder.ENVIRONMENTS_AT_ONCE, n
     try:

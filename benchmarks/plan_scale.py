@@ -25,11 +25,11 @@ from common import (
 
 
 def bench_registry_plan() -> None:
-    from airflow_airbyte_connectors import plan_builder
-    from airflow_airbyte_connectors.configs import get_configs
+    from airflow_airbyte_connectors.config.configs import get_configs
+    from airflow_airbyte_connectors.core.releases import parse_registry
     from airflow_airbyte_connectors.hooks import airbyte_definitions
-    from airflow_airbyte_connectors.planning import make_plan, with_holds, with_version_changes
-    from airflow_airbyte_connectors.releases import parse_registry
+    from airflow_airbyte_connectors.plan import plan_builder
+    from airflow_airbyte_connectors.plan.planning import make_plan, with_holds, with_version_changes
     from airflow_airbyte_connectors.tasks.prepare import prepare
     from airflow_airbyte_connectors.testing import AirbyteEmulator
 
@@ -146,8 +146,8 @@ def bench_registry_plan() -> None:
 
 
 def bench_growth() -> None:
-    from airflow_airbyte_connectors.configs import parse_connectors
-    from airflow_airbyte_connectors.planning import make_plan
+    from airflow_airbyte_connectors.config.configs import parse_connectors
+    from airflow_airbyte_connectors.plan.planning import make_plan
 
     per_definition = {}
     for n in (1_000, 10_000, 50_000):

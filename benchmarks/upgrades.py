@@ -11,9 +11,9 @@ import time
 
 from common import REGISTRY, WORK, median_of, record, registry_config
 
-from airflow_airbyte_connectors import outdated
 from airflow_airbyte_connectors.testing import ImageRegistryEmulator
-from airflow_airbyte_connectors.upgrades import release_version
+from airflow_airbyte_connectors.upgrades import outdated
+from airflow_airbyte_connectors.upgrades.proposals import release_version
 
 TODAY = datetime.date(2026, 10, 1)
 # Every repository gets these releases above its registry tag, the newest two built inside the cooldown.

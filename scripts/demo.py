@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow_airbyte_connectors.promotion_records import VersionsSeen
+from airflow_airbyte_connectors.records.promotion_records import VersionsSeen
 from airflow_airbyte_connectors.testing import BUILTIN, AirbyteEmulator, ImageRegistryEmulator
 
 REPO = Path(__file__).resolve().parent.parent

@@ -66,7 +66,7 @@ def no_pending_creates(request: pytest.FixtureRequest) -> Iterator[None]:
     from airflow.utils.session import create_session
     from sqlalchemy import delete
 
-    from airflow_airbyte_connectors import pending_creates, promotion_records
+    from airflow_airbyte_connectors.records import pending_creates, promotion_records
 
     def forget_all() -> None:
         with create_session() as session:

@@ -156,7 +156,7 @@ def renamed_copy(source: str) -> str:
 
 def pending_records() -> dict[str, Any]:
     """The pending-create records in Airflow's Variables, by key (their raw text)."""
-    from airflow_airbyte_connectors.pending_creates import PREFIX
+    from airflow_airbyte_connectors.records.pending_creates import PREFIX
 
     return variables_under(PREFIX)
 
@@ -178,7 +178,7 @@ def age_versions_seen(hours: float) -> None:
 
     from airflow.models.variable import Variable
 
-    from airflow_airbyte_connectors.promotion_records import PREFIX
+    from airflow_airbyte_connectors.records.promotion_records import PREFIX
 
     for key, raw in variables_under(PREFIX).items():
         record = json.loads(raw)

@@ -60,8 +60,9 @@ def rooms() -> dict[str, str]:
     return found
 
 
-def runtime_imports(path: Path) -> list[str]:
-    """Every module ``path`` imports when it runs, also inside functions; not those for type checking only."""
+def runtime_imports(path: Path, *, type_checking: bool = False) -> list[str]:
+    """Every module ``path`` imports when it runs, also inside functions; those for type checking only too when
+    ``type_checking``."""
     import ast
 
     tree = ast.parse(path.read_text())
@@ -74,27 +75,34 @@ def runtime_imports(path: Path) -> list[str]:
     }
     found = []
     for node in ast.walk(tree):
-        if id(node) in type_only:
+        if id(node) in type_only and not type_checking:
             continue
         if isinstance(node, ast.Import):
             found += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module == PACKAGE.name:
-            found += [f"{PACKAGE.name}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and is_package(node.module):
+            found += [f"{node.module}.{alias.name}" for alias in node.names]  # modules of a package
         elif isinstance(node, ast.ImportFrom) and node.module:
             found.append(node.module)
     return found
 
 
+def is_package(name: str | None) -> bool:
+    """Whether ``name`` is this package or one of its sub-packages: then ``from name import x`` imports module x."""
+    return (
+        bool(name) and (name == PACKAGE.name or name.startswith(PACKAGE.name + ".")) and module_path(name).endswith("/")
+    )
+
+
 def module_path(name: str) -> str:
     """``airflow_airbyte_connectors.clients.image_registry`` -> ``clients/image_registry.py``; a package: its folder."""
-    relative = name.removeprefix(PACKAGE.name + ".").replace(".", "/")
-    return relative + ".py" if (PACKAGE / f"{relative}.py").exists() else relative + "/"
+    relative = "" if name == PACKAGE.name else name.removeprefix(PACKAGE.name + ".").replace(".", "/")
+    return relative + ".py" if relative and (PACKAGE / f"{relative}.py").exists() else relative + "/"
 
 
 def test_the_pure_core_imports_nothing_of_the_other_rooms():
     on_map = rooms()
     pure = sorted(module for module, room in on_map.items() if room == "pure core")
-    assert len(pure) > 20 and "planning.py" in pure and "configs.py" in pure
+    assert len(pure) > 20 and "plan/planning.py" in pure and "config/configs.py" in pure
     crossings = []
     for module in pure:
         for name in runtime_imports(PACKAGE / module):
@@ -105,3 +113,22 @@ def test_the_pure_core_imports_nothing_of_the_other_rooms():
             elif any(name == banned or name.startswith(banned + ".") for banned in NOT_PURE):
                 crossings.append(f"{module} imports {name}")
     assert crossings == [], "the pure core reaches into other rooms:\n" + "\n".join(crossings)
+
+
+def part_of(module: str) -> str:
+    """The part a module belongs to: its sub-package (``plan``), or the module itself at the top (``settings``)."""
+    return module.removeprefix(PACKAGE.name + ".").split(".")[0]
+
+
+def test_no_two_parts_import_each_other():
+    """The sub-packages stand in layers: a part imports only parts below it (for type checking too), so each can be
+    read, and changed, knowing only what is below it. The emulator (testing/) stands beside the product."""
+    uses: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        part = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+        for name in runtime_imports(path, type_checking=True):
+            if part != "testing" and name.startswith(PACKAGE.name + ".") and part_of(name) not in (part, "testing"):
+                uses.setdefault(part, set()).add(part_of(name))
+    assert {"config", "plan", "upgrades", "records"} <= set(uses) and "core" not in uses
+    both_ways = sorted(f"{a} <-> {b}" for a in uses for b in uses[a] if a < b and a in uses.get(b, set()))
+    assert both_ways == [], f"parts that import each other: {', '.join(both_ways)}"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from airflow_airbyte_connectors.promotion_records import VersionRecord, VersionsSeen
+from airflow_airbyte_connectors.records.promotion_records import VersionRecord, VersionsSeen
 from tests import support
 from tests.support import CLIENT_ID, CLIENT_SECRET, CUSTOM_SOURCE, connection_uri, registry_entry, unused_port
 from tests.support import definition_entry as entry

@@ -141,7 +141,7 @@ def test_tests_run_from_a_clone_with_nothing_beside_it_and_skip_what_needs_airby
     env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW") and name != "CI"}
     env["PYTHONPATH"] = str(clone)
     # Test files that mix both kinds: some tests need Airbyte's files, the others nothing.
-    files = ["tests/test_configs.py", "tests/testing/test_server.py", "tests/clients/test_connector_registry.py"]
+    files = ["tests/config/test_configs.py", "tests/testing/test_server.py", "tests/clients/test_connector_registry.py"]
 
     def pytest_in_clone(**extra_env: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files]

@@ -189,7 +189,7 @@ def test_airflow_reads_these_secrets_through_cmd():
 
 def test_demo_emulator_is_seeded_so_the_first_run_has_work():
     # Parsed by the emulator's own command line and seeded (not started): no Docker engine needed.
-    from airflow_airbyte_connectors.configs import get_configs
+    from airflow_airbyte_connectors.config.configs import get_configs
     from airflow_airbyte_connectors.testing.__main__ import build_emulator, build_parser
 
     command = SERVICES["airbyte-emulator"]["command"]
@@ -209,7 +209,7 @@ def test_demo_emulator_is_seeded_so_the_first_run_has_work():
 
 
 def test_example_config_is_valid():
-    from airflow_airbyte_connectors.configs import get_configs
+    from airflow_airbyte_connectors.config.configs import get_configs
 
     config = get_configs("connectors", path=REPO_ROOT / "configs" / "basic_config.yaml")
     assert config.source_definitions and config.destination_definitions

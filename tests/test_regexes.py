@@ -210,9 +210,9 @@ class TestDiscovery:
         # A pattern imported by another module may be found under that module's name first.
         found = {id(found.pattern) for found in PATTERNS}
         for expected in (
-            "airflow_airbyte_connectors.configs.HTTP_URL_RE",
-            "airflow_airbyte_connectors.configs.DOCKER_REPOSITORY_RE",
-            "airflow_airbyte_connectors.versions._SEMVER",
+            "airflow_airbyte_connectors.config.configs.HTTP_URL_RE",
+            "airflow_airbyte_connectors.config.configs.DOCKER_REPOSITORY_RE",
+            "airflow_airbyte_connectors.core.versions._SEMVER",
             "airflow_airbyte_connectors.clients.connector_registry._JSON_STRING",
         ):
             module, attribute = expected.rsplit(".", 1)
@@ -264,7 +264,7 @@ class TestEveryPattern:
 # Version-shaped text, and the same shape with letters: a pattern that takes the first and refuses the second
 # reads versions. Such a pattern belongs in versions.py, the one grammar of versions.
 VERSIONS = ("1.2.3", "v1.2.3", "0.63.9", "1.2.3-rc.1")
-VERSIONS_MODULE = ("airflow_airbyte_connectors.versions.", "airflow_airbyte_connectors/versions.py:")
+VERSIONS_MODULE = ("airflow_airbyte_connectors.core.versions.", "airflow_airbyte_connectors/core/versions.py:")
 
 
 def reads_versions(pattern: re.Pattern[str]) -> bool:
@@ -279,7 +279,7 @@ class TestOneVersionGrammar:
             if reads_versions(found.pattern) and not found.where.startswith(VERSIONS_MODULE)
         ]
         assert not elsewhere, (
-            f"parse versions with airflow_airbyte_connectors.versions, not a pattern of its own: {elsewhere}"
+            f"parse versions with airflow_airbyte_connectors.core.versions, not a pattern of its own: {elsewhere}"
         )
 
     @pytest.mark.parametrize(

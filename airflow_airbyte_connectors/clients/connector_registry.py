@@ -30,10 +30,10 @@ from airflow_airbyte_connectors.clients.bounded_http import (
     send,
 )
 from airflow_airbyte_connectors.clients.connection_errors import describe_connection_error
-from airflow_airbyte_connectors.compatibility import CompatibilityFormatError, CompatibilityMatrix, parse_matrix
-from airflow_airbyte_connectors.files import NotRegularFileError, open_regular_file
-from airflow_airbyte_connectors.releases import RegistryFormatError, RegistryReleases, parse_registry
-from airflow_airbyte_connectors.urls import without_userinfo
+from airflow_airbyte_connectors.core.compatibility import CompatibilityFormatError, CompatibilityMatrix, parse_matrix
+from airflow_airbyte_connectors.core.files import NotRegularFileError, open_regular_file
+from airflow_airbyte_connectors.core.releases import RegistryFormatError, RegistryReleases, parse_registry
+from airflow_airbyte_connectors.core.urls import without_userinfo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

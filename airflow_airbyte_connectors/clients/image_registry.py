@@ -55,11 +55,15 @@ from airflow_airbyte_connectors.clients.bounded_http import (
     send,
 )
 from airflow_airbyte_connectors.clients.connection_errors import describe_connection_error
-from airflow_airbyte_connectors.configs import DOCKER_REPOSITORY_RE, DOCKER_TAG_RE
-from airflow_airbyte_connectors.upgrades import plausible_build_time
-from airflow_airbyte_connectors.urls import without_userinfo
+from airflow_airbyte_connectors.config.configs import DOCKER_REPOSITORY_RE, DOCKER_TAG_RE
+from airflow_airbyte_connectors.core.urls import without_userinfo
 
 log = logging.getLogger(__name__)
+
+# An image built before Docker's registry v2 era or in the future is not dated: reproducible builds write
+# 1970-01-01, and a date ahead of the clock would make a release look old sooner than it is.
+EARLIEST_BUILD = datetime.datetime(2015, 1, 1, tzinfo=datetime.UTC)
+CLOCK_SKEW = datetime.timedelta(days=1)
 T = TypeVar("T")
 
 Status = Literal["exists", "missing", "unknown"]
@@ -857,3 +861,8 @@ def _created_day(created: object, tag: str) -> datetime.date:
             f"image config of {tag} says it was built {day}, not a plausible date: release date unknown", "undated"
         )
     return moment.astimezone(datetime.UTC).date()
+
+
+def plausible_build_time(moment: datetime.datetime, now: datetime.datetime) -> bool:
+    """Whether an image's ``created`` (timezone-aware) can be its release date: from 2015 to ``now`` plus a day."""
+    return EARLIEST_BUILD <= moment <= now + CLOCK_SKEW

@@ -31,7 +31,10 @@ from airflow_airbyte_connectors.clients.bounded_http import (
     new_session,
     send,
 )
-from airflow_airbyte_connectors.compatibility import parse_version
+from airflow_airbyte_connectors.core.compatibility import parse_version
+from airflow_airbyte_connectors.core.kinds import Kind, id_key
+from airflow_airbyte_connectors.core.sync_jobs import SyncJob
+from airflow_airbyte_connectors.core.urls import INVALID_URL, instance_url, without_userinfo
 from airflow_airbyte_connectors.hooks.airbyte_errors import (
     GATEWAY_STATUSES,
     AirbyteApiError,
@@ -45,9 +48,6 @@ from airflow_airbyte_connectors.hooks.airbyte_errors import (
     is_retryable_read,
     was_never_sent,
 )
-from airflow_airbyte_connectors.kinds import Kind, id_key
-from airflow_airbyte_connectors.sync_jobs import SyncJob
-from airflow_airbyte_connectors.urls import INVALID_URL, instance_url, without_userinfo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -300,7 +300,7 @@ class AirbyteDefinitionsHook(BaseHook):
         """Which Airbyte this is, whichever URL reaches it: ``deployment <id>`` from ``deployment/metadata``.
 
         Where Airbyte refuses that call (400/403/404/405/422) or answers without an id: the normalised URL
-        (:func:`~airflow_airbyte_connectors.urls.instance_url`). Any other failure raises: a guess could name one
+        (:func:`~airflow_airbyte_connectors.core.urls.instance_url`). Any other failure raises: a guess could name one
         Airbyte two ways. Read only where pending creates are kept.
         """
         try:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from airflow_airbyte_connectors.clients.bounded_http import Answer, ConnectFailed, ConnectTimeout, RequestError, Timeout
-from airflow_airbyte_connectors.urls import without_userinfo
+from airflow_airbyte_connectors.core.urls import without_userinfo
 
 _BODY_EXCERPT = 300
 # A proxy's answers: the request may still be running in Airbyte behind it.

@@ -17,11 +17,10 @@ from airflow_airbyte_connectors.tasks.names import XComKey
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_airbyte_connectors.configs import DesiredDefinition
+    from airflow_airbyte_connectors.config.configs import DesiredDefinition
+    from airflow_airbyte_connectors.core.kinds import Kind
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
-    from airflow_airbyte_connectors.kinds import Kind
-    from airflow_airbyte_connectors.pending_creates import PendingCreates
-    from airflow_airbyte_connectors.plan_document import (
+    from airflow_airbyte_connectors.plan.plan_document import (
         AfterUpdate,
         BreakingChangeInfo,
         PlannedChange,
@@ -29,7 +28,8 @@ if TYPE_CHECKING:
         WriteProblem,
         WriteResult,
     )
-    from airflow_airbyte_connectors.planning import CurrentDefinition
+    from airflow_airbyte_connectors.plan.planning import CurrentDefinition
+    from airflow_airbyte_connectors.records.pending_creates import PendingCreates
 
 # The DAG file imports this module, so the dag-processor pays for everything imported here on every
 # parse: the config, planning and HTTP modules are imported where they are used.
@@ -127,7 +127,7 @@ class AirbyteDefinitionOperator(BaseOperator):
     @cached_property
     def planned(self) -> PlannedChange | None:
         """The planned change, as the plan document's model reads it (None: used on its own)."""
-        from airflow_airbyte_connectors.plan_document import PlannedChange
+        from airflow_airbyte_connectors.plan.plan_document import PlannedChange
 
         return None if self.change is None else PlannedChange.model_validate(self.change)
 
@@ -157,7 +157,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         from datetime import UTC, datetime
 
         from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
-        from airflow_airbyte_connectors.promotion_records import VersionsSeen
+        from airflow_airbyte_connectors.records.promotion_records import VersionsSeen
 
         hook = AirbyteDefinitionsHook(self.airbyte_conn_id, workspace_id=self._workspace_id)
         desired = self._desired()
@@ -179,7 +179,7 @@ class AirbyteDefinitionOperator(BaseOperator):
             SpecFailedError,
             WriteOutcomeUnknownError,
         )
-        from airflow_airbyte_connectors.plan_document import WriteProblem
+        from airflow_airbyte_connectors.plan.plan_document import WriteProblem
 
         planned = self.planned
         if planned is not None and planned.owner_not_found:
@@ -242,7 +242,7 @@ class AirbyteDefinitionOperator(BaseOperator):
     ) -> WriteResult:
         """Write the planned update only while Airbyte still holds the tag the plan saw."""
         from airflow_airbyte_connectors.hooks.airbyte_errors import AirbyteNotFoundError
-        from airflow_airbyte_connectors.planning import CurrentDefinition
+        from airflow_airbyte_connectors.plan.planning import CurrentDefinition
 
         if change.definition_id is None or change.tag_before is None:
             raise AirflowFailException(f"{change.label}: an update needs definitionId and tagBefore; nothing written")
@@ -325,7 +325,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         Airbyte. Raises when Airbyte holds another such definition (stale) or an earlier create's outcome is
         not known yet (pending)."""
         from airflow_airbyte_connectors import settings
-        from airflow_airbyte_connectors.pending_creates import UnreadablePendingRecordError
+        from airflow_airbyte_connectors.records.pending_creates import UnreadablePendingRecordError
 
         found = self._find(hook, desired)
         try:
@@ -381,7 +381,7 @@ class AirbyteDefinitionOperator(BaseOperator):
 
     @staticmethod
     def _pending_creates(hook: AirbyteDefinitionsHook) -> PendingCreates:
-        from airflow_airbyte_connectors.pending_creates import PendingCreates
+        from airflow_airbyte_connectors.records.pending_creates import PendingCreates
 
         return PendingCreates(hook.instance_id, hook.client_settings.root_url)
 
@@ -389,8 +389,8 @@ class AirbyteDefinitionOperator(BaseOperator):
 
     @cached_property
     def _desired_definition(self) -> DesiredDefinition:
-        from airflow_airbyte_connectors.configs import DesiredDefinition, parse_connectors
-        from airflow_airbyte_connectors.kinds import KINDS
+        from airflow_airbyte_connectors.config.configs import DesiredDefinition, parse_connectors
+        from airflow_airbyte_connectors.core.kinds import KINDS
 
         planned = self.planned
         if planned is not None:
@@ -414,7 +414,7 @@ class AirbyteDefinitionOperator(BaseOperator):
 
     def _find(self, hook: AirbyteDefinitionsHook, desired: DesiredDefinition) -> CurrentDefinition | None:
         """Re-read Airbyte now: the plan may be stale (retry, cleared task, a concurrent run)."""
-        from airflow_airbyte_connectors.planning import CurrentDefinition, CurrentIndex
+        from airflow_airbyte_connectors.plan.planning import CurrentDefinition, CurrentIndex
 
         index = CurrentIndex(CurrentDefinition.from_api(self.kind, r) for r in hook.list_definitions(self.kind))
         match, candidates = index.find(desired)
@@ -587,7 +587,7 @@ class AirbyteDefinitionOperator(BaseOperator):
         tag_after: str | None,
     ) -> AfterUpdate:
         """What Airbyte did to the sources/destinations: which it kept on the old version, which moved."""
-        from airflow_airbyte_connectors.plan_document import ActorAfterUpdate, AfterUpdate
+        from airflow_airbyte_connectors.plan.plan_document import ActorAfterUpdate, AfterUpdate
 
         stayed: list[ActorAfterUpdate] = []
         moved: list[ActorAfterUpdate] = []
@@ -644,7 +644,7 @@ class AirbyteDefinitionOperator(BaseOperator):
     def _result(
         self, action: WriteAction, definition_id: str | None, name: str, tag_before: str | None, tag_after: str | None
     ) -> WriteResult:
-        from airflow_airbyte_connectors.plan_document import WriteResult
+        from airflow_airbyte_connectors.plan.plan_document import WriteResult
 
         planned = self.planned
         return WriteResult(

@@ -16,7 +16,7 @@ from airflow_airbyte_connectors.tasks.names import PREPARE, XComKey
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_airbyte_connectors.plan_document import PlanDocument
+    from airflow_airbyte_connectors.plan.plan_document import PlanDocument
 
 # The optional Airflow connection to Airflow's own REST API (host: its base URL; login and password of a user
 # who may read the DAG's task instances, audit log and required actions). Without it: ``[api] base_url``
@@ -108,7 +108,7 @@ class HeldChangesApproval(ApprovalOperator):
     def _plan(self, ti: Any) -> PlanDocument | None:
         """The plan document prepare pushed (None: prepare did not finish); the approved writes are its changes
         that the approval request names by change_id."""
-        from airflow_airbyte_connectors.plan_document import PlanDocument
+        from airflow_airbyte_connectors.plan.plan_document import PlanDocument
 
         pushed = ti.xcom_pull(task_ids=self.prepare_task_id, key=XComKey.PLAN)
         return PlanDocument.model_validate(pushed) if pushed is not None else None

@@ -10,21 +10,21 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_airbyte_connectors import settings
-from airflow_airbyte_connectors.approvals import split_for_approval
-from airflow_airbyte_connectors.plan_builder import (
+from airflow_airbyte_connectors.plan.approvals import split_for_approval
+from airflow_airbyte_connectors.plan.plan_builder import (
     BuiltPlans,
     PendingCreatesOf,
     airbyte_instance,
     build_plans,
     plan_document,
 )
-from airflow_airbyte_connectors.plan_document import ApprovalRequest, PlanDocument, change_id
-from airflow_airbyte_connectors.plan_output import approval_request, format_plan
-from airflow_airbyte_connectors.planning import Action
+from airflow_airbyte_connectors.plan.plan_document import ApprovalRequest, PlanDocument, change_id
+from airflow_airbyte_connectors.plan.plan_output import approval_request, format_plan
+from airflow_airbyte_connectors.plan.planning import Action
 
 if TYPE_CHECKING:
+    from airflow_airbyte_connectors.core.kinds import Kind
     from airflow_airbyte_connectors.hooks.airbyte_definitions import AirbyteDefinitionsHook
-    from airflow_airbyte_connectors.kinds import Kind
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def _versions_since(
     hook: AirbyteDefinitionsHook, listing: Sequence[tuple[Kind, str, str]], now: datetime
 ) -> Mapping[tuple[Kind, str], datetime]:
     """Since when this Airbyte runs each tag it lists, recorded as this run sees it (the promotion gate's records)."""
-    from airflow_airbyte_connectors.promotion_records import VersionsSeen
+    from airflow_airbyte_connectors.records.promotion_records import VersionsSeen
 
     return VersionsSeen(hook.instance_id).observe_all(listing, now)
 
@@ -191,7 +191,7 @@ def _write_limit(max_writes: int | None) -> int:
 
 
 def _pending_creates() -> PendingCreatesOf:
-    from airflow_airbyte_connectors.pending_creates import PendingCreates
+    from airflow_airbyte_connectors.records.pending_creates import PendingCreates
 
     window = settings.create_settle_window()
 

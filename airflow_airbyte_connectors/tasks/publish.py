@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow_airbyte_connectors import settings
-from airflow_airbyte_connectors.plan_document import PLAN_SCHEMA_VERSION, PlanDocument, WriteResult
+from airflow_airbyte_connectors.plan.plan_document import PLAN_SCHEMA_VERSION, PlanDocument, WriteResult
 from airflow_airbyte_connectors.tasks import xcom
 from airflow_airbyte_connectors.tasks.names import TaskLayout
 

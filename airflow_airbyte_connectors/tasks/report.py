@@ -7,8 +7,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_airbyte_connectors.approvals import ApprovalOutcome, Decision, approval_outcome
-from airflow_airbyte_connectors.plan_document import (
+from airflow_airbyte_connectors.plan.approvals import ApprovalOutcome, Decision, approval_outcome
+from airflow_airbyte_connectors.plan.plan_document import (
     AfterUpdate,
     Document,
     EnvironmentInfo,
@@ -17,7 +17,7 @@ from airflow_airbyte_connectors.plan_document import (
     WriteProblem,
     WriteResult,
 )
-from airflow_airbyte_connectors.plan_output import HOW_TO_RELEASE
+from airflow_airbyte_connectors.plan.plan_output import HOW_TO_RELEASE
 from airflow_airbyte_connectors.tasks import xcom
 from airflow_airbyte_connectors.tasks.names import TaskLayout, XComKey
 

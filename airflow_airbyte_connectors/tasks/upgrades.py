@@ -23,9 +23,9 @@ UPGRADES_ASSET_URI = "airbyte-connectors://upgrade-proposals"
 def run(ti: Any, outlet_events: Any, *, today: date | None = None) -> dict[str, Any]:
     from airflow.sdk import Asset
 
-    from airflow_airbyte_connectors.outdated import find_outdated
-    from airflow_airbyte_connectors.outdated_output import outdated_markdown
-    from airflow_airbyte_connectors.upgrades_document import UpgradesDocument
+    from airflow_airbyte_connectors.upgrades.outdated import find_outdated
+    from airflow_airbyte_connectors.upgrades.outdated_output import outdated_markdown
+    from airflow_airbyte_connectors.upgrades.upgrades_document import UpgradesDocument
 
     settings.validate()
     found = find_outdated(settings.basic_config_path(), today=today or date.today(), hook=_airbyte())

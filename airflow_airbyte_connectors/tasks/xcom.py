@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from airflow_airbyte_connectors.approvals import Decision
-from airflow_airbyte_connectors.plan_document import Document, PlanDocument
+from airflow_airbyte_connectors.plan.approvals import Decision
+from airflow_airbyte_connectors.plan.plan_document import Document, PlanDocument
 from airflow_airbyte_connectors.tasks.names import TaskLayout, XComKey
 
 T = TypeVar("T", bound=Document)

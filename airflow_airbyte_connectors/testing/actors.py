@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_airbyte_connectors.kinds import KINDS
+from airflow_airbyte_connectors.core.kinds import KINDS
 from airflow_airbyte_connectors.testing.errors import ApiError
 from airflow_airbyte_connectors.testing.registry import crossed_on_upgrade, rolled_back
 

@@ -8,7 +8,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_airbyte_connectors.kinds import KINDS
+from airflow_airbyte_connectors.core.kinds import KINDS
 from airflow_airbyte_connectors.testing.errors import problem_body, require
 from airflow_airbyte_connectors.testing.state import EmulatorState
 

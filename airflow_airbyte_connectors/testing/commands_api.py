@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_airbyte_connectors.kinds import KINDS
+from airflow_airbyte_connectors.core.kinds import KINDS
 from airflow_airbyte_connectors.testing.errors import ApiError, require
 from airflow_airbyte_connectors.testing.state import EmulatorState
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_airbyte_connectors.kinds import KINDS
+from airflow_airbyte_connectors.core.kinds import KINDS
 from airflow_airbyte_connectors.testing.errors import ApiError, require
 
 # Enum values the spec allows in SourceDefinitionRead / DestinationDefinitionRead.

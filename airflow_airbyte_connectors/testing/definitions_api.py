@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_airbyte_connectors.compatibility import parse_matrix, refusal
+from airflow_airbyte_connectors.core.compatibility import parse_matrix, refusal
 from airflow_airbyte_connectors.testing.definitions import Definition
 from airflow_airbyte_connectors.testing.errors import ApiError, require
 from airflow_airbyte_connectors.testing.state import EmulatorState

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from airflow_airbyte_connectors.configs import DOCKER_TAG_RE
+from airflow_airbyte_connectors.config.configs import DOCKER_TAG_RE
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow_airbyte_connectors.testing.contract import ContractValidator
 
-from airflow_airbyte_connectors.kinds import KINDS
+from airflow_airbyte_connectors.core.kinds import KINDS
 from airflow_airbyte_connectors.testing.actors import ActorStore
 from airflow_airbyte_connectors.testing.actors_api import ActorEndpoints
 from airflow_airbyte_connectors.testing.auth import DEFAULT_ORGANIZATION_ID, Auth, Workspaces

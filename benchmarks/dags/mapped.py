@@ -5,10 +5,10 @@ import os
 
 from airflow.sdk import BaseOperator, dag
 
-from airflow_airbyte_connectors.configs import DesiredDefinition
+from airflow_airbyte_connectors.config.configs import DesiredDefinition
 from airflow_airbyte_connectors.operators.airbyte_definition import AirbyteDefinitionOperator
-from airflow_airbyte_connectors.plan_document import PlannedChange
-from airflow_airbyte_connectors.planning import Action, Change
+from airflow_airbyte_connectors.plan.plan_document import PlannedChange
+from airflow_airbyte_connectors.plan.planning import Action, Change
 
 DEFINITIONS = json.loads(os.environ.get("BENCH_MAPPED_DEFINITIONS", "[]"))
 

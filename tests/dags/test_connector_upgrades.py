@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_airbyte_connectors.plan_output import escape_markdown
+from airflow_airbyte_connectors.plan.plan_output import escape_markdown
 from tests.dags.test_create_connectors import task_states, xcom
 from tests.dags.test_platform_compatibility import compatibility_file  # noqa: F401 (fixture)
 from tests.dags.test_reconcile_and_chaining import definitions_events
 from tests.support import DAGS_FOLDER, REGISTRY
-from tests.test_outdated import NEEDS_2_3, config_file, needs_2_3, registries  # noqa: F401 (fixtures)
+from tests.upgrades.test_outdated import NEEDS_2_3, config_file, needs_2_3, registries  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from airflow_airbyte_connectors import promotion_records
+from airflow_airbyte_connectors.records import promotion_records
 from airflow_airbyte_connectors.testing import AirbyteEmulator
 from tests.dags.test_create_connectors import run_dag, task_states, xcom
 from tests.dags.test_plan_promise import report_of, same_repository

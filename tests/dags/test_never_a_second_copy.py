@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from airflow_airbyte_connectors.pending_creates import PendingCreates
+from airflow_airbyte_connectors.records.pending_creates import PendingCreates
 from airflow_airbyte_connectors.settings import definitions_asset_uri
 from airflow_airbyte_connectors.testing import AirbyteEmulator
 from airflow_airbyte_connectors.testing.errors import ApiError

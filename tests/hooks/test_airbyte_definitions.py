@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from airflow_airbyte_connectors.core.sync_jobs import SyncJob
 from airflow_airbyte_connectors.hooks import airbyte_definitions
 from airflow_airbyte_connectors.hooks.airbyte_definitions import (
     AirbyteApiError,
@@ -25,7 +26,6 @@ from airflow_airbyte_connectors.hooks.airbyte_definitions import (
     server_root,
 )
 from airflow_airbyte_connectors.hooks.airbyte_errors import SpecFailedError, SpecStillRunningError
-from airflow_airbyte_connectors.sync_jobs import SyncJob
 from airflow_airbyte_connectors.testing import AirbyteEmulator, Faults
 from airflow_airbyte_connectors.testing.errors import ApiError
 from airflow_airbyte_connectors.testing.local_server import LocalServer

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from airflow_airbyte_connectors.configs import ConfigError, DesiredDefinition
+from airflow_airbyte_connectors.config.configs import ConfigError, DesiredDefinition
 from airflow_airbyte_connectors.operators.airbyte_definition import (
     AirbyteDefinitionOperator,
     DuplicateDefinitionError,
     StalePlanError,
 )
-from airflow_airbyte_connectors.plan_document import PlannedChange
-from airflow_airbyte_connectors.planning import Action, Change
+from airflow_airbyte_connectors.plan.plan_document import PlannedChange
+from airflow_airbyte_connectors.plan.planning import Action, Change
 from tests.support import CUSTOM_SOURCE, add_custom_source, add_source_definition, registry_entry
 
 POKEAPI = registry_entry("source", "PokeAPI")
@@ -310,7 +310,7 @@ class TestSafety:
 
 
 def test_the_documented_result_fields_are_the_results():
-    from airflow_airbyte_connectors.plan_document import WriteResult
+    from airflow_airbyte_connectors.plan.plan_document import WriteResult
     from tests.support import REPO_ROOT
 
     text = (REPO_ROOT / "docs" / "operations.md").read_text()

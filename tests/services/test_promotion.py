@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from airflow_airbyte_connectors.promotion_records import PREFIX as VERSION_SINCE_PREFIX
+from airflow_airbyte_connectors.records.promotion_records import PREFIX as VERSION_SINCE_PREFIX
 from airflow_airbyte_connectors.testing import AirbyteEmulator
 from tests.dags.test_environments import GITHUB, REPOSITORY, SHIPPED, connect, tag_in
 from tests.services.airflow_services import Airflow, finished, logged_errors, running_airflow, wait_for

@@ -22,7 +22,7 @@ from airflow_airbyte_connectors import settings
 from airflow_airbyte_connectors.testing import ImageRegistryEmulator
 from tests.services.airflow_services import Airflow, finished, logged_errors, running_airflow, wait_for
 from tests.support import CLIENT_ID, CLIENT_SECRET, REGISTRY, REPO_ROOT, registry_entry
-from tests.test_outdated import history
+from tests.upgrades.test_outdated import history
 
 pytestmark = pytest.mark.services
 

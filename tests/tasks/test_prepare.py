@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from airflow_airbyte_connectors import plan_builder
+from airflow_airbyte_connectors.plan import plan_builder
 from airflow_airbyte_connectors.tasks.prepare import prepare
 from tests.support import CUSTOM_SOURCE, REGISTRY, RELEASES, add_custom_source, connection_uri, registry_entry
 

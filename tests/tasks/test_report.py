@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_airbyte_connectors.approvals import Decision
-from airflow_airbyte_connectors.plan_document import ApprovalRequest, PlanDocument, WriteProblem, WriteResult
+from airflow_airbyte_connectors.plan.approvals import Decision
+from airflow_airbyte_connectors.plan.plan_document import ApprovalRequest, PlanDocument, WriteProblem, WriteResult
 from airflow_airbyte_connectors.tasks.report import ApplyFailedError, report
 
 HELD = "update source GitHub 1.8.0→2.1.14 major, breaking"

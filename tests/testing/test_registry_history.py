@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from airflow_airbyte_connectors.clients.connector_registry import read_connector_registry
-from airflow_airbyte_connectors.releases import parse_registry
+from airflow_airbyte_connectors.core.releases import parse_registry
 from airflow_airbyte_connectors.testing.registry import ConnectorRegistry, registry_from_history
 from tests.support import RELEASES, SHARED_AIRBYTE
 

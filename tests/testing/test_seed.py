@@ -14,7 +14,7 @@ import pytest
 import requests
 import yaml
 
-from airflow_airbyte_connectors.configs import parse_connectors
+from airflow_airbyte_connectors.config.configs import parse_connectors
 from airflow_airbyte_connectors.testing import AirbyteEmulator, SeedError, builtin_registry, load_registry
 from airflow_airbyte_connectors.testing.__main__ import build_emulator, build_parser, main
 from tests.support import REPO_ROOT

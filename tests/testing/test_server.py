@@ -358,7 +358,7 @@ class TestPlatformCompatibilityServed:
 
     def test_the_matrix_update_enforces(self, emulator):
         from airflow_airbyte_connectors.clients.connector_registry import read_platform_compatibility
-        from airflow_airbyte_connectors.compatibility import refusal
+        from airflow_airbyte_connectors.core.compatibility import refusal
 
         pokeapi_id = "6371b14b-bc68-4236-bfbd-468e8df8e968"
         rule = {"connectorVersion": "9.9.9", "airbyteVersion": ">=9.0.0"}

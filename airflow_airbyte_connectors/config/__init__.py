@@ -1,0 +1,2 @@
+"""basic_config: reading and checking it (definitions, environments, version policies), every problem at once.
+Pure: no Airflow, no network."""
