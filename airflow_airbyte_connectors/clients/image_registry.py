@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 # 1970-01-01, and a date ahead of the clock would make a release look old sooner than it is.
 EARLIEST_BUILD = datetime.datetime(2015, 1, 1, tzinfo=datetime.UTC)
 CLOCK_SKEW = datetime.timedelta(days=1)
+
 T = TypeVar("T")
 
 Status = Literal["exists", "missing", "unknown"]

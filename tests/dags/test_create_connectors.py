@@ -282,7 +282,7 @@ class TestParseTime:
         costs = {key: result.pop(key) for key in ("package_modules", "costly_classes", "settings_read")}
         assert result == {"dags": ["connector_upgrades", "create_connectors"], "import_errors": {}, "tripped": []}
         # What the dag-processor pays on every parse, in counts (the time is in BENCHMARKS.md, figure 3): only
-        # these modules, no dataclass or NamedTuple defined (a TypedDict costs an eighth of a NamedTuple, which
+        # these modules, no dataclass or NamedTuple defined (a TypedDict costs a fifth of a NamedTuple, which
         # costs a sixth of a frozen dataclass), each setting a DAG uses read once.
         assert costs["package_modules"] == [
             f"airflow_airbyte_connectors.{name}"
