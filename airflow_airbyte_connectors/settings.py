@@ -289,7 +289,6 @@ class DagSettings(TypedDict):
     """What create_connectors' DAG file reads while it is parsed (see :func:`for_dag`). A TypedDict: the
     dag-processor defines it on every parse, and a NamedTuple costs five times as much to define."""
 
-    basic_config_path: Path
     basic_config_asset_uri: str
     reconcile_schedule: str | None
     # Set only when basic_config names a gate (declares_gates).
@@ -321,7 +320,6 @@ def for_dag() -> DagSettings:
     read = _Reader(lenient=True)
     path = _basic_config_path(read)
     values = DagSettings(
-        basic_config_path=path,
         basic_config_asset_uri=path.absolute().as_uri(),
         reconcile_schedule=_reconcile_schedule(read),
         promotion_schedule=_promotion_schedule(read) if declares_gates(path) else None,
